@@ -1,0 +1,1 @@
+"""Board support: platform glue, Ethernet MACs and top levels, one module per board."""

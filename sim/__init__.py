@@ -1,0 +1,1 @@
+"""Packet-level simulation of the generated engine (pcap in, pcap out)."""
