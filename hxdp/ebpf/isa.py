@@ -127,26 +127,30 @@ class Pseudo(enum.IntEnum):
 
 
 class Form(enum.Enum):
-    """Operand syntax of an instruction, and so which fields are operands."""
-    ALU_REG = "dst, src"              # dst, src
-    ALU_IMM = "dst, imm"              # dst, imm
-    UNARY = "dst"                     # dst (neg, byte swaps)
-    LOAD = "dst, [src+off]"           # ldx, ldsx
-    STORE_IMM = "[dst+off], imm"      # st
-    STORE_REG = "[dst+off], src"      # stx
-    ATOMIC = "[dst+off], src"         # lock ...
-    LDDW = "dst, imm64"               # lddw (two slots)
-    LD_ABS = "imm"                    # legacy packet load, absolute
-    LD_IND = "src, imm"               # legacy packet load, indirect
-    JA = "off"                        # ja
-    JA32 = "imm"                      # gotol: target in imm
-    JUMP_REG = "dst, src, off"
-    JUMP_IMM = "dst, imm, off"
-    CALL = "imm"                      # helper by id
-    CALL_LOCAL = "local imm"          # BPF-to-BPF call, imm is pc-relative
-    CALL_KFUNC = "kfunc imm"          # kernel function by BTF id
-    CALLX = "dst (register)"          # call through a register
-    EXIT = ""
+    """Operand syntax of an instruction, and so which fields are operands.
+
+    The value is the operand syntax, prefixed by the form's name so that no
+    two forms share a value.
+    """
+    ALU_REG = "alu_reg: dst, src"
+    ALU_IMM = "alu_imm: dst, imm"
+    UNARY = "unary: dst"                        # neg, byte swaps
+    LOAD = "load: dst, [src+off]"               # ldx, ldsx
+    STORE_IMM = "store_imm: [dst+off], imm"     # st
+    STORE_REG = "store_reg: [dst+off], src"     # stx
+    ATOMIC = "atomic: [dst+off], src"           # lock ...
+    LDDW = "lddw: dst, imm64"                   # two slots
+    LD_ABS = "ld_abs: imm"                      # legacy packet load, absolute
+    LD_IND = "ld_ind: src, imm"                 # legacy packet load, indirect
+    JA = "ja: off"
+    JA32 = "ja32: imm"                          # gotol: target in imm
+    JUMP_REG = "jump_reg: dst, src, off"
+    JUMP_IMM = "jump_imm: dst, imm, off"
+    CALL = "call: imm"                          # helper by id
+    CALL_LOCAL = "call_local: local imm"        # BPF-to-BPF, imm is pc-relative
+    CALL_KFUNC = "call_kfunc: kfunc imm"        # kernel function by BTF id
+    CALLX = "callx: dst"                        # call through a register
+    EXIT = "exit:"
 
 
 class Kind(enum.Enum):
