@@ -15,6 +15,8 @@ import struct
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from ..errors import HxdpError
+
 __all__ = [
     "Cls", "Src", "AluOp", "JmpOp", "Size", "Mode", "AtomicOp", "Pseudo", "Form", "Kind",
     "OpSpec", "OPS", "Insn", "DecodeError", "decode", "decode_one", "encode",
@@ -324,7 +326,7 @@ def by_mnemonic(mnemonic: str) -> list[OpSpec]:
     return _BY_MNEMONIC.get(mnemonic, [])
 
 
-class DecodeError(ValueError):
+class DecodeError(HxdpError):
     """A slot that is not a valid instruction; ``pc`` names the slot."""
 
     def __init__(self, pc: int, message: str):

@@ -1,0 +1,207 @@
+"""The ``hxdp`` command: one function per subcommand, registered in `COMMANDS`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+from . import __version__
+from .errors import HxdpError
+
+Handler = Callable[[argparse.Namespace], int]
+COMMANDS: list[tuple[str, str, str, Callable[[argparse.ArgumentParser], None], Handler]] = []
+
+
+def command(name: str, summary: str, epilog: str = ""):
+    """Register a subcommand: ``configure`` adds its arguments, the function runs it."""
+    def wrap(configure: Callable[[argparse.ArgumentParser], None]):
+        def register(handler: Handler) -> Handler:
+            COMMANDS.append((name, summary, epilog, configure, handler))
+            return handler
+        return register
+    return wrap
+
+
+def _prog_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("prog", type=Path, metavar="PROG",
+                   help="the program: C source (.c), eBPF object (.o), assembly (.s) or hex")
+    p.add_argument("--section", help="ELF section of the program, when the object has several")
+    p.add_argument("--program", dest="function", metavar="NAME",
+                   help="function name of the program, when a section holds several")
+
+
+def _load(args: argparse.Namespace):
+    from .ebpf.load import load_program
+    return load_program(args.prog, section=args.section, program=args.function)
+
+
+# -- asm ---------------------------------------------------------------------
+
+def _asm_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", nargs="?", type=Path, help="assembly file (standard input when absent)")
+    p.add_argument("--hex", action="store_true", help="print the program bytes as one line of hex")
+
+
+@command("asm", "assemble eBPF assembly (the conformance suite's syntax)",
+         "examples:\n  echo 'mov %r0, 2\\nexit' | hxdp asm --hex\n  hxdp asm prog.s")(_asm_args)
+def cmd_asm(args: argparse.Namespace) -> int:
+    from .ebpf.asm import assemble
+    from .ebpf.disasm import disassemble
+    from .ebpf.isa import encode
+    if args.file:
+        try:
+            text = args.file.read_text()
+        except OSError as err:
+            raise HxdpError(f"cannot read {args.file}: {err.strerror}") from None
+        name = str(args.file)
+    else:
+        text, name = sys.stdin.read(), "<stdin>"
+    insns = assemble(text, name)
+    print(encode(insns).hex() if args.hex else disassemble(insns))
+    return 0
+
+
+# -- disasm ------------------------------------------------------------------
+
+def _disasm_args(p: argparse.ArgumentParser) -> None:
+    _prog_args(p)
+
+
+@command("disasm", "list a program (ELF object, C source, assembly or hex)",
+         "examples:\n  hxdp disasm examples/xdp1.c\n  hxdp disasm prog.o --section xdp")(_disasm_args)
+def cmd_disasm(args: argparse.Namespace) -> int:
+    from .ebpf.disasm import disassemble
+    program = _load(args)
+    print(f"; {program.name}  section {program.section or '-'}  {program.slots} slots  "
+          f"license {program.license or '-'}")
+    for m in program.maps:
+        print(f"; map {m.describe()}")
+    print(disassemble(program.insns, program))
+    return 0
+
+
+# -- conformance -------------------------------------------------------------
+
+def _conformance_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", type=Path, metavar="DIR_OR_FILE",
+                   help="conformance .data files or directories of them")
+    p.add_argument("--engine", default="interp", help="engine to run on (default: interp)")
+    p.add_argument("--lanes", type=int, default=4, help="lanes of the compiled engines")
+    p.add_argument("--negative", action="store_true",
+                   help="the files must NOT pass (the suite's negative directory): each counts "
+                        "as passed when its program is rejected or its result mismatches")
+    p.add_argument("-v", "--verbose", action="store_true", help="one line for every file")
+
+
+@command("conformance", "run bpf_conformance data files and count passes",
+         "A file with -- result passes when r0 matches; a file with -- error passes when\n"
+         "the program is rejected. The last line is 'N passed, N failed'.\n\n"
+         "examples:\n  hxdp conformance ../shared/conformance/tests\n"
+         "  hxdp conformance --negative ../shared/conformance/negative")(_conformance_args)
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from .ebpf.conformance import check, collect, engine_runner, parse_data_file
+    runner = engine_runner(args.engine, args.lanes)
+    passed = failed = 0
+    for path in collect(args.paths):
+        result = check(parse_data_file(path), runner)
+        ok = result.caught if args.negative else result.passed
+        if ok:
+            passed += 1
+        else:
+            failed += 1
+        if args.verbose or not ok:
+            verdict = "ok  " if ok else "FAIL"
+            detail = f": {result.detail}" if result.detail else ""
+            print(f"{verdict} {path.name:<45} {result.outcome.value}{detail}")
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+def _plugin_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("memory", nargs="?", default="", metavar="MEMORY_HEX",
+                   help="the input memory as hex bytes")
+    p.add_argument("--engine", default="interp", help="engine to run on (default: interp)")
+    p.add_argument("--lanes", type=int, default=4, help="lanes of the compiled engines")
+
+
+@command("conformance-plugin", "speak the bpf_conformance plugin protocol",
+         "Reads the program as one line of hex bytes on standard input, runs it with the\n"
+         "memory given as the last argument, and prints r0 in hex. A rejected program\n"
+         "exits non-zero with a message.\n\n"
+         "example:\n  bpf_conformance_runner --test_file_directory tests \\\n"
+         "      --plugin_path hxdp --plugin_options conformance-plugin")(_plugin_args)
+def cmd_conformance_plugin(args: argparse.Namespace) -> int:
+    from .ebpf.conformance import decode_program_hex, engine_runner
+    runner = engine_runner(args.engine, args.lanes)
+    insns = decode_program_hex(sys.stdin.readline())
+    try:
+        memory = bytes.fromhex("".join(args.memory.split()))
+    except ValueError:
+        raise HxdpError("MEMORY_HEX is not hex bytes") from None
+    print(f"{runner(insns, memory):x}")
+    return 0
+
+
+# -- run ---------------------------------------------------------------------
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    _prog_args(p)
+    p.add_argument("--pcap", type=Path, help="input packets (default: the example's built-in traffic)")
+    p.add_argument("-o", "--output", type=Path, metavar="OUT.pcap",
+                   help="write the packets that leave (TX, PASS, REDIRECT) to a pcap")
+    p.add_argument("--engine", default="interp", help="interp (default) or kernel")
+    p.add_argument("--packets", type=int, default=8, metavar="N",
+                   help="how many packets to list (default 8)")
+    p.add_argument("-q", "--quiet", action="store_true", help="only the summary")
+
+
+@command("run", "run traffic through a program and show verdicts, packets and maps",
+         "examples:\n  hxdp run examples/firewall.c\n"
+         "  hxdp run examples/router_ipv4.c --pcap examples/pcaps/router_ipv4.pcap -o out.pcap")(_run_args)
+def cmd_run(args: argparse.Namespace) -> int:
+    from .run import format_summary, load_traffic, run_traffic, write_output
+    program = _load(args)
+    packets, setup, routes, origin = load_traffic(args.prog, args.pcap)
+    print(f"traffic: {origin}", file=sys.stderr)
+    run = run_traffic(program, packets, engine=args.engine, setup=setup, routes=routes)
+    print(format_summary(run, show_packets=0 if args.quiet else args.packets,
+                         show_entries=0 if args.quiet else 8))
+    if args.output:
+        count = write_output(run, args.output)
+        print(f"wrote {count} packets to {args.output}")
+    return 0
+
+
+# -- main --------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hxdp", description="Run XDP/eBPF programs on FPGA NICs: front end, interpreter, "
+                                 "kernel oracle, conformance.")
+    parser.add_argument("--version", action="version", version=f"hxdp {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, summary, epilog, configure, handler in COMMANDS:
+        p = sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".",
+                           epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+        configure(p)
+        p.set_defaults(handler=handler)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except HxdpError as err:
+        print(f"hxdp: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

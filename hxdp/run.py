@@ -1,0 +1,148 @@
+"""Run traffic through an engine and summarise what happened.
+
+This is the main job of `hxdp run`: load a program, install the scenario's
+map entries, push every packet through the chosen engine, and report the
+verdicts, the first packets and the final maps. The same `TrafficRun` serves
+the command line, the tests and notebooks.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .ebpf.program import Program
+from .ebpf.xdp import MapDump, MapEntry, XdpAction, XdpEngine, XdpInput, XdpResult
+from .errors import HxdpError
+
+__all__ = ["ENGINES", "make_engine", "TrafficRun", "run_traffic"]
+
+ENGINES = ("interp", "kernel")
+
+
+def make_engine(program: Program, name: str, routes=None) -> XdpEngine:
+    """The engine called ``name`` for ``program``."""
+    if name == "interp":
+        from .ebpf.runtime import XdpRuntime
+        return XdpRuntime(program, routes=routes)
+    if name == "kernel":
+        from .ebpf.kernel import KernelEngine, kernel_unavailable_reason
+        reason = kernel_unavailable_reason()
+        if reason:
+            raise HxdpError(f"the kernel engine is not available here: {reason}")
+        return KernelEngine(program)
+    raise HxdpError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)} "
+                    "(model and rtl arrive with the compiler and the gateware)")
+
+
+@dataclass
+class TrafficRun:
+    """The packets that went in, what came out, and the maps at the end."""
+    program: Program
+    engine: str
+    inputs: list[XdpInput] = field(default_factory=list)
+    results: list[XdpResult] = field(default_factory=list)
+    maps: MapDump = field(default_factory=dict)
+
+    @property
+    def verdicts(self) -> Counter[str]:
+        return Counter(r.action_name for r in self.results)
+
+    @property
+    def faults(self) -> list[tuple[int, str]]:
+        return [(i, r.fault) for i, r in enumerate(self.results) if r.fault]
+
+
+def run_traffic(program: Program, packets: Iterable[XdpInput], *, engine: str = "interp",
+                setup: Iterable[MapEntry] = (), routes=None,
+                progress: Callable[[int], None] | None = None) -> TrafficRun:
+    """Install ``setup``, run every packet in order, and collect the results."""
+    eng = make_engine(program, engine, routes=routes)
+    try:
+        for entry in setup:
+            eng.update_map(entry.map, entry.key, entry.value)
+        run = TrafficRun(program, engine)
+        for i, packet in enumerate(packets):
+            run.inputs.append(packet)
+            run.results.append(eng.run(packet))
+            if progress:
+                progress(i + 1)
+        run.maps = eng.dump_maps()
+        return run
+    finally:
+        close = getattr(eng, "close", None)
+        if close:
+            close()
+
+
+def format_summary(run: TrafficRun, *, show_packets: int = 8, show_entries: int = 8) -> str:
+    """A person-readable report: verdict counts, first packets, maps."""
+    p = run.program
+    lines = [f"{p.name} ({p.path or 'assembly'}{', section ' + p.section if p.section else ''}): "
+             f"{p.slots} instructions, {len(p.maps)} maps; engine {run.engine}",
+             f"{len(run.results)} packets"]
+    if show_packets and run.results:
+        lines += ["", "  #  len  in-if  rxq  verdict        out-len  note"]
+        for i, (pin, res) in enumerate(zip(run.inputs, run.results)):
+            if i >= show_packets:
+                lines.append(f"  … {len(run.results) - show_packets} more")
+                break
+            note = res.fault or ""
+            if res.redirect is not None:
+                target = res.redirect.map or "ifindex"
+                note = f"redirect {target}[{res.redirect.key}]"
+            if res.trace:
+                note = (note + " " if note else "") + "trace: " + res.trace[-1]
+            lines.append(f"{i:3d} {len(pin.packet):4d} {pin.ingress_ifindex:6d} "
+                         f"{pin.rx_queue_index:4d}  {res.action_name:<14} {len(res.packet):7d}  {note}")
+    lines += ["", "verdicts:"]
+    for action in XdpAction:
+        count = run.verdicts.get(XdpAction.name_of(action), 0)
+        if count:
+            lines.append(f"  {XdpAction.name_of(action):<14} {count:6d}")
+    for name, count in run.verdicts.items():
+        if name.startswith("unknown"):
+            lines.append(f"  {name:<14} {count:6d}")
+    if run.faults:
+        lines.append(f"faults: {len(run.faults)} (first: packet {run.faults[0][0]}: {run.faults[0][1]})")
+    if run.maps:
+        lines += ["", "maps:"]
+        for name, entries in run.maps.items():
+            live = {k: v for k, v in entries.items() if any(v)}
+            lines.append(f"  {name}: {len(live)} non-zero of {len(entries)} entries")
+            for i, (key, value) in enumerate(live.items()):
+                if i >= show_entries:
+                    lines.append(f"    … {len(live) - show_entries} more")
+                    break
+                lines.append(f"    {key.hex()} -> {_value_text(value)}")
+    return "\n".join(lines)
+
+
+def _value_text(value: bytes, limit: int = 48) -> str:
+    text = value.hex()
+    if len(value) in (4, 8):
+        text += f" ({int.from_bytes(value, 'little')})"
+    return text if len(text) <= 2 * limit else text[:2 * limit] + "…"
+
+
+def load_traffic(program_path: Path, pcap: Path | None) -> tuple[list[XdpInput], list[MapEntry], object, str]:
+    """Packets, map setup, routes and a description of where they came from."""
+    from .scenario import load_scenario
+    scenario = load_scenario(program_path)
+    setup = list(scenario.setup) if scenario else []
+    routes = getattr(scenario, "routes", None) if scenario else None
+    if pcap is not None:
+        from .pcap import read_pcap
+        packets = [XdpInput(frame) for frame in _frames(read_pcap(pcap))]
+        return packets, setup, routes, f"{len(packets)} packets from {pcap}"
+    if scenario is None:
+        raise HxdpError(f"{program_path} has no built-in traffic (no {program_path.with_suffix('.py').name} "
+                        "beside it); give packets with --pcap FILE")
+    return list(scenario.packets), setup, routes, \
+        f"{len(scenario.packets)} built-in packets ({program_path.with_suffix('.py')})"
+
+
+def _frames(records) -> list[bytes]:
+    return [getattr(r, "data", r) for r in records]
