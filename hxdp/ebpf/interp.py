@@ -192,9 +192,10 @@ class Machine:
         self.insns_executed = 0
         self.tail_calls = 0
         self._stacks: list[Region] = []
-        self._load(code)
+        self.load(code)
 
-    def _load(self, code: Program | Sequence[Insn]) -> None:
+    def load(self, code: Program | Sequence[Insn]) -> None:
+        """Make ``code`` the program the next run starts in."""
         insns = code.insns if isinstance(code, Program) else list(code)
         self.program_name = code.name if isinstance(code, Program) else ""
         slots = sum(i.slots for i in insns)
@@ -274,7 +275,7 @@ class Machine:
                             regs[0] = self.env.call_helper(self, helper, pc) & M64
                         except TailCall as tail:
                             self.tail_calls += 1
-                            self._load(tail.program)
+                            self.load(tail.program)
                             frames.clear()
                             r1 = regs[1]
                             regs[:] = [0] * NUM_REGS

@@ -1,0 +1,261 @@
+"""Kernel helper functions for XDP programs, by their kernel id.
+
+Each helper is a small function ``(ctx, machine, pc) -> r0`` where ``ctx`` is
+the per-packet `hxdp.ebpf.runtime.PacketContext`; arguments are in
+``machine.regs[1..5]``. Errors are returned as negative errno, as the kernel
+does; misuse the verifier would have refused (a bad map handle, a bad size)
+is an ExecutionFault naming the pc.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import re
+from typing import TYPE_CHECKING, Callable
+
+from .fib import FIB_PARAMS_SIZE, fib_lookup
+from .interp import MAX_TAIL_CALLS, ExecutionFault, Machine, TailCall
+from .maps import BpfMap, MapOfMaps, ProgArray
+from .program import MapType
+from .xdp import XdpAction
+
+if TYPE_CHECKING:
+    from .runtime import PacketContext
+
+__all__ = ["HelperId", "HELPERS", "SUPPORTED_HELPERS", "call_helper"]
+
+M64 = (1 << 64) - 1
+
+
+class HelperId(enum.IntEnum):
+    """Kernel helper ids (enum bpf_func_id) of the helpers hxdp provides."""
+    MAP_LOOKUP_ELEM = 1
+    MAP_UPDATE_ELEM = 2
+    MAP_DELETE_ELEM = 3
+    KTIME_GET_NS = 5
+    TRACE_PRINTK = 6
+    GET_PRANDOM_U32 = 7
+    GET_SMP_PROCESSOR_ID = 8
+    TAIL_CALL = 12
+    REDIRECT = 23
+    CSUM_DIFF = 28
+    XDP_ADJUST_HEAD = 44
+    REDIRECT_MAP = 51
+    XDP_ADJUST_META = 54
+    XDP_ADJUST_TAIL = 65
+    FIB_LOOKUP = 69
+    GET_NUMA_NODE_ID = 42
+    KTIME_GET_BOOT_NS = 125
+    JIFFIES64 = 118
+
+
+Helper = Callable[["PacketContext", Machine, int], int]
+
+
+def _map(ctx: "PacketContext", machine: Machine, pc: int) -> BpfMap:
+    m = ctx.maps.from_handle(machine.regs[1])
+    if m is None:
+        raise ExecutionFault(pc, f"r1 = {machine.regs[1]:#x} is not a map")
+    return m
+
+
+def _read(machine: Machine, addr: int, size: int, pc: int) -> bytes:
+    return machine.memory.read_bytes(addr, size, pc)
+
+
+def map_lookup_elem(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    m = _map(ctx, machine, pc)
+    key = _read(machine, machine.regs[2], m.d.key_size, pc)
+    if isinstance(m, ProgArray) or m.d.type in (MapType.CPUMAP, MapType.XSKMAP):
+        raise ExecutionFault(pc, f"map {m.name}: lookup from a program is not allowed on "
+                                 f"{m.d.type.name.lower()} maps")
+    slot = m.find(key)
+    if slot is None:
+        return 0
+    if isinstance(m, MapOfMaps):
+        return m.inner[slot].handle
+    return m.address(slot, ctx.cpu)
+
+
+def map_update_elem(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    m = _map(ctx, machine, pc)
+    if isinstance(m, (ProgArray, MapOfMaps)):
+        raise ExecutionFault(pc, f"map {m.name}: programs cannot update {m.d.type.name.lower()} maps")
+    key = _read(machine, machine.regs[2], m.d.key_size, pc)
+    value = _read(machine, machine.regs[3], m.d.value_size, pc)
+    return m.update(key, value, machine.regs[4], ctx.cpu)
+
+
+def map_delete_elem(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    m = _map(ctx, machine, pc)
+    key = _read(machine, machine.regs[2], m.d.key_size, pc)
+    return m.delete(key)
+
+
+def ktime_get_ns(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    return ctx.clock_ns
+
+
+def jiffies64(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    return ctx.clock_ns // 4_000_000  # HZ = 250
+
+
+_FORMAT = re.compile(r"%([-+ 0#]*\d*)(ll|l|h|hh|z)?([diuxXpsc%])")
+
+
+def trace_printk(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    size = machine.regs[2]
+    fmt = _read(machine, machine.regs[1], size, pc).split(b"\0", 1)[0].decode(errors="replace")
+    args = iter(machine.regs[3:6])
+
+    def one(match: re.Match) -> str:
+        flags, length, conv = match.groups()
+        if conv == "%":
+            return "%"
+        value = next(args, 0)
+        bits = 64 if length in ("ll", "l", "z") else 32
+        value &= (1 << bits) - 1
+        if conv in "di":
+            value = value - (1 << bits) if value >> (bits - 1) else value
+            return ("%" + flags + "d") % value
+        if conv == "u":
+            return ("%" + flags + "d") % value
+        if conv in "xX":
+            return ("%" + flags + conv) % value
+        if conv == "p":
+            return f"{value:#x}"
+        if conv == "c":
+            return chr(value & 0xFF)
+        raw = machine.memory.read_bytes(value, 1, pc)
+        text = bytearray()
+        while raw != b"\0" and len(text) < 256:
+            text += raw
+            raw = machine.memory.read_bytes(value + len(text), 1, pc)
+        return text.decode(errors="replace")
+    line = _FORMAT.sub(one, fmt)
+    ctx.trace.append(line.rstrip("\n"))
+    return len(line)
+
+
+def get_prandom_u32(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    return ctx.random.getrandbits(32)
+
+
+def get_smp_processor_id(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    return ctx.cpu
+
+
+def get_numa_node_id(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    return 0
+
+
+def tail_call(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    m = ctx.maps.from_handle(machine.regs[2])
+    if not isinstance(m, ProgArray):
+        raise ExecutionFault(pc, "bpf_tail_call: r2 is not a prog_array map")
+    program = m.programs.get(machine.regs[3] & 0xFFFFFFFF)
+    if program is None or machine.tail_calls >= MAX_TAIL_CALLS:
+        return -errno.ENOENT & M64
+    raise TailCall(program)
+
+
+def redirect(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    ifindex, flags = machine.regs[1] & 0xFFFFFFFF, machine.regs[2]
+    if flags:
+        return XdpAction.ABORTED
+    ctx.set_redirect(ifindex, None)
+    return XdpAction.REDIRECT
+
+
+def redirect_map(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    m = _map(ctx, machine, pc)
+    if m.d.type not in (MapType.DEVMAP, MapType.DEVMAP_HASH, MapType.CPUMAP, MapType.XSKMAP):
+        raise ExecutionFault(pc, f"bpf_redirect_map: map {m.name} is a {m.d.type.name.lower()}, "
+                                 "not a devmap, cpumap or xskmap")
+    key_value = machine.regs[2] & 0xFFFFFFFF
+    flags = machine.regs[3]
+    key = key_value.to_bytes(m.d.key_size, "little")
+    slot = m.find(key)
+    if slot is None:
+        return flags & 0x3
+    value = m.value(slot)
+    ifindex = int.from_bytes(value[:4], "little") if m.d.type in (MapType.DEVMAP, MapType.DEVMAP_HASH) \
+        else None
+    ctx.set_redirect(key_value, m.name, ifindex)
+    return XdpAction.REDIRECT
+
+
+def csum_diff(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    r = machine.regs
+    from_size, to_size, seed = r[2] & 0xFFFFFFFF, r[4] & 0xFFFFFFFF, r[5] & 0xFFFFFFFF
+    if from_size % 4 or to_size % 4 or from_size + to_size > 512:
+        return -errno.EINVAL & M64
+    removed = _read(machine, r[1], from_size, pc) if from_size else b""
+    added = _read(machine, r[3], to_size, pc) if to_size else b""
+    total = seed
+    for chunk, invert in ((removed, True), (added, False)):
+        for i in range(0, len(chunk), 4):
+            word = int.from_bytes(chunk[i:i + 4], "little")
+            total += (~word & 0xFFFFFFFF) if invert else word
+    while total >> 32:
+        total = (total & 0xFFFFFFFF) + (total >> 32)
+    return total
+
+
+def xdp_adjust_head(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    return ctx.adjust_head(_s32(machine.regs[2]))
+
+
+def xdp_adjust_meta(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    return ctx.adjust_meta(_s32(machine.regs[2]))
+
+
+def xdp_adjust_tail(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    return ctx.adjust_tail(_s32(machine.regs[2]))
+
+
+def _s32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >> 31 else value
+
+
+def fib_lookup_helper(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    addr, size, flags = machine.regs[2], machine.regs[3] & 0xFFFFFFFF, machine.regs[4]
+    if size < FIB_PARAMS_SIZE:
+        return -errno.EINVAL & M64
+    params = bytearray(_read(machine, addr, FIB_PARAMS_SIZE, pc))
+    rc = fib_lookup(ctx.routes, params, flags)
+    machine.memory.write_bytes(addr, bytes(params), pc)
+    return rc & M64
+
+
+HELPERS: dict[int, Helper] = {
+    HelperId.MAP_LOOKUP_ELEM: map_lookup_elem,
+    HelperId.MAP_UPDATE_ELEM: map_update_elem,
+    HelperId.MAP_DELETE_ELEM: map_delete_elem,
+    HelperId.KTIME_GET_NS: ktime_get_ns,
+    HelperId.KTIME_GET_BOOT_NS: ktime_get_ns,
+    HelperId.TRACE_PRINTK: trace_printk,
+    HelperId.GET_PRANDOM_U32: get_prandom_u32,
+    HelperId.GET_SMP_PROCESSOR_ID: get_smp_processor_id,
+    HelperId.GET_NUMA_NODE_ID: get_numa_node_id,
+    HelperId.TAIL_CALL: tail_call,
+    HelperId.REDIRECT: redirect,
+    HelperId.CSUM_DIFF: csum_diff,
+    HelperId.XDP_ADJUST_HEAD: xdp_adjust_head,
+    HelperId.REDIRECT_MAP: redirect_map,
+    HelperId.XDP_ADJUST_META: xdp_adjust_meta,
+    HelperId.XDP_ADJUST_TAIL: xdp_adjust_tail,
+    HelperId.FIB_LOOKUP: fib_lookup_helper,
+    HelperId.JIFFIES64: jiffies64,
+}
+
+SUPPORTED_HELPERS = frozenset(int(h) for h in HELPERS)
+
+
+def call_helper(ctx: "PacketContext", machine: Machine, helper_id: int, pc: int) -> int:
+    helper = HELPERS.get(helper_id)
+    if helper is None:
+        raise ExecutionFault(pc, f"call to helper {helper_id}, which hxdp does not provide")
+    return helper(ctx, machine, pc) & M64

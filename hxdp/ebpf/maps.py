@@ -1,0 +1,433 @@
+"""Maps with the kernel's semantics, for the reference interpreter.
+
+Each map keeps its values in one bytearray per CPU (``max_entries`` slots of
+``value_size`` bytes), mapped into the interpreter's `Memory`: a pointer that
+map_lookup_elem returns is a real address into those bytes, so a program's
+writes through it change the map, as in the kernel and in the hardware.
+
+Keyed maps share one slot allocator (`_SlotTable`); the types differ only in
+how a key finds its slot (array index, exact key, LRU order, longest prefix).
+LRU model: lookups and updates make an entry the most recently used; a full
+LRU map evicts the least recently used entry to make room.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Iterator
+
+from ..errors import HxdpError
+from .memory import Memory, Region
+from .program import MapDef, MapType, Program
+from .xdp import MapDump
+
+__all__ = ["BpfMap", "ArrayMap", "HashMap", "LpmTrieMap", "ProgArray", "MapOfMaps", "MapSet",
+           "UpdateFlag", "make_map", "BPF_F_NO_PREALLOC"]
+
+BPF_F_NO_PREALLOC = 1 << 0
+
+
+class UpdateFlag:
+    ANY = 0
+    NOEXIST = 1
+    EXIST = 2
+    LOCK = 4
+
+
+class BpfMap:
+    """Common storage and host-side API of every map type."""
+
+    per_cpu = False
+
+    def __init__(self, d: MapDef, nr_cpus: int = 1):
+        self.d = d
+        self.nr_cpus = nr_cpus if self.per_cpu else 1
+        self.store = [bytearray(d.max_entries * d.value_size) for _ in range(self.nr_cpus)]
+        self.regions: list[Region] = []
+
+    @property
+    def name(self) -> str:
+        return self.d.name
+
+    def attach(self, memory: Memory) -> None:
+        """Map the value store into ``memory`` (once per interpreter memory)."""
+        self.regions = [memory.allocate(f"map {self.name}" + (f" (CPU {cpu})" if self.per_cpu else ""),
+                                        self.store[cpu], writable=not self.d.readonly)
+                        for cpu in range(self.nr_cpus)]
+
+    def address(self, slot: int, cpu: int = 0) -> int:
+        return self.regions[cpu if self.per_cpu else 0].base + slot * self.d.value_size
+
+    def value(self, slot: int, cpu: int = 0) -> bytes:
+        vs = self.d.value_size
+        return bytes(self.store[cpu][slot * vs:(slot + 1) * vs])
+
+    def all_cpus(self, slot: int) -> bytes:
+        return b"".join(self.value(slot, cpu) for cpu in range(self.nr_cpus))
+
+    def write(self, slot: int, value: bytes, cpu: int | None) -> None:
+        """Write ``value`` to one CPU's slot, or to every CPU's when cpu is None
+        (a host update gives all CPUs' values, or one value for all)."""
+        vs = self.d.value_size
+        cpus = range(self.nr_cpus) if cpu is None else [cpu]
+        for i, c in enumerate(cpus):
+            part = value[i * vs:(i + 1) * vs] if len(value) == vs * self.nr_cpus and cpu is None \
+                else value[:vs]
+            self.store[c][slot * vs:(slot + 1) * vs] = part
+
+    def check_sizes(self, key: bytes, value: bytes | None = None) -> None:
+        if len(key) != self.d.key_size:
+            raise HxdpError(f"map {self.name}: key has {len(key)} bytes, the map's key_size is "
+                            f"{self.d.key_size}")
+        if value is not None and len(value) not in (self.d.value_size,
+                                                    self.d.value_size * self.nr_cpus):
+            raise HxdpError(f"map {self.name}: value has {len(value)} bytes, the map's value_size "
+                            f"is {self.d.value_size}")
+
+    # The per-type part: key -> slot.
+    def find(self, key: bytes) -> int | None:
+        raise NotImplementedError
+
+    def update(self, key: bytes, value: bytes, flags: int = 0, cpu: int | None = None) -> int:
+        raise NotImplementedError
+
+    def delete(self, key: bytes) -> int:
+        raise NotImplementedError
+
+    def keys(self) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def dump(self) -> dict[bytes, bytes]:
+        return {key: self.all_cpus(self.find(key)) for key in list(self.keys())}
+
+
+def _check_flags(name: str, flags: int) -> int | None:
+    if flags & UpdateFlag.LOCK:
+        raise HxdpError(f"map {name}: BPF_F_LOCK (spin-locked values) is not supported")
+    if flags not in (UpdateFlag.ANY, UpdateFlag.NOEXIST, UpdateFlag.EXIST):
+        return -errno.EINVAL
+    return None
+
+
+class ArrayMap(BpfMap):
+    """array, percpu_array, and the array-shaped redirect maps (devmap, cpumap, xskmap)."""
+
+    def __init__(self, d: MapDef, nr_cpus: int = 1, per_cpu: bool = False):
+        self.per_cpu = per_cpu
+        if d.key_size != 4:
+            raise HxdpError(f"map {d.name}: {d.type.name.lower()} maps need a 4-byte key, not {d.key_size}")
+        super().__init__(d, nr_cpus)
+        if d.initial is not None:
+            self.store[0][:len(d.initial)] = d.initial
+        # Redirect maps start empty; plain arrays have every index present.
+        self.present = None if d.type in (MapType.ARRAY, MapType.PERCPU_ARRAY) else set()
+
+    def find(self, key: bytes) -> int | None:
+        index = int.from_bytes(key, "little")
+        if index >= self.d.max_entries:
+            return None
+        if self.present is not None and index not in self.present:
+            return None
+        return index
+
+    def update(self, key: bytes, value: bytes, flags: int = 0, cpu: int | None = None) -> int:
+        bad = _check_flags(self.name, flags)
+        if bad:
+            return bad
+        index = int.from_bytes(key, "little")
+        if index >= self.d.max_entries:
+            return -errno.E2BIG
+        exists = self.present is None or index in self.present
+        if flags == UpdateFlag.NOEXIST and exists:
+            return -errno.EEXIST
+        if flags == UpdateFlag.EXIST and not exists:
+            return -errno.ENOENT
+        if self.present is not None:
+            self.present.add(index)
+        self.write(index, value, cpu)
+        return 0
+
+    def delete(self, key: bytes) -> int:
+        if self.present is None:
+            return -errno.EINVAL
+        index = int.from_bytes(key, "little")
+        if index not in self.present:
+            return -errno.ENOENT
+        self.present.discard(index)
+        return 0
+
+    def keys(self) -> Iterator[bytes]:
+        indices = range(self.d.max_entries) if self.present is None else sorted(self.present)
+        return (i.to_bytes(4, "little") for i in indices)
+
+
+class HashMap(BpfMap):
+    """hash, percpu_hash, lru_hash, lru_percpu_hash, devmap_hash."""
+
+    def __init__(self, d: MapDef, nr_cpus: int = 1, per_cpu: bool = False, lru: bool = False):
+        self.per_cpu = per_cpu
+        super().__init__(d, nr_cpus)
+        self.lru = lru
+        self.slots: OrderedDict[bytes, int] = OrderedDict()
+        self.free = list(range(d.max_entries - 1, -1, -1))
+
+    def find(self, key: bytes) -> int | None:
+        slot = self.slots.get(bytes(key))
+        if slot is not None and self.lru:
+            self.slots.move_to_end(bytes(key))
+        return slot
+
+    def update(self, key: bytes, value: bytes, flags: int = 0, cpu: int | None = None) -> int:
+        bad = _check_flags(self.name, flags)
+        if bad:
+            return bad
+        key = bytes(key)
+        slot = self.slots.get(key)
+        if slot is not None:
+            if flags == UpdateFlag.NOEXIST:
+                return -errno.EEXIST
+            if self.lru:
+                self.slots.move_to_end(key)
+        else:
+            if flags == UpdateFlag.EXIST:
+                return -errno.ENOENT
+            if not self.free:
+                if not self.lru:
+                    return -errno.E2BIG
+                _, victim = self.slots.popitem(last=False)
+                self.free.append(victim)
+            slot = self.free.pop()
+            self.slots[key] = slot
+            for c in range(self.nr_cpus):
+                self.write(slot, bytes(self.d.value_size), c)
+        self.write(slot, value, cpu)
+        return 0
+
+    def delete(self, key: bytes) -> int:
+        slot = self.slots.pop(bytes(key), None)
+        if slot is None:
+            return -errno.ENOENT
+        self.free.append(slot)
+        return 0
+
+    def keys(self) -> Iterator[bytes]:
+        return iter(list(self.slots))
+
+    def dump(self) -> dict[bytes, bytes]:
+        # Not through find(): a dump must not refresh LRU order.
+        return {key: self.all_cpus(slot) for key, slot in self.slots.items()}
+
+
+class LpmTrieMap(HashMap):
+    """lpm_trie: keys are a u32 prefix length then the address bytes;
+    lookups find the longest stored prefix that covers the key."""
+
+    def __init__(self, d: MapDef, nr_cpus: int = 1):
+        if not d.flags & BPF_F_NO_PREALLOC:
+            raise HxdpError(f"map {d.name}: lpm_trie maps need map_flags BPF_F_NO_PREALLOC, "
+                            "as in the kernel")
+        if d.key_size <= 4:
+            raise HxdpError(f"map {d.name}: lpm_trie key must be a u32 prefix length plus data")
+        super().__init__(d, nr_cpus)
+        self.data_bits = 8 * (d.key_size - 4)
+
+    def _canonical(self, key: bytes) -> bytes | None:
+        prefix = int.from_bytes(key[:4], "little")
+        if prefix > self.data_bits:
+            return None
+        data = int.from_bytes(key[4:], "big")
+        mask = ((1 << prefix) - 1) << (self.data_bits - prefix)
+        return key[:4] + (data & mask).to_bytes(len(key) - 4, "big")
+
+    def find(self, key: bytes) -> int | None:
+        data = int.from_bytes(key[4:], "big")
+        limit = min(int.from_bytes(key[:4], "little"), self.data_bits)
+        for prefix in range(limit, -1, -1):
+            mask = ((1 << prefix) - 1) << (self.data_bits - prefix)
+            probe = prefix.to_bytes(4, "little") + (data & mask).to_bytes(len(key) - 4, "big")
+            slot = self.slots.get(probe)
+            if slot is not None:
+                return slot
+        return None
+
+    def update(self, key: bytes, value: bytes, flags: int = 0, cpu: int | None = None) -> int:
+        canonical = self._canonical(bytes(key))
+        if canonical is None:
+            return -errno.EINVAL
+        return super().update(canonical, value, flags, cpu)
+
+    def delete(self, key: bytes) -> int:
+        canonical = self._canonical(bytes(key))
+        return -errno.EINVAL if canonical is None else super().delete(canonical)
+
+
+
+class ProgArray(ArrayMap):
+    """prog_array: slots hold programs for bpf_tail_call."""
+
+    def __init__(self, d: MapDef, nr_cpus: int = 1):
+        super().__init__(d, nr_cpus)
+        self.programs: dict[int, Program] = {}
+
+    def set_program(self, index: int, program: Program) -> None:
+        if index >= self.d.max_entries:
+            raise HxdpError(f"map {self.name}: index {index} is beyond max_entries {self.d.max_entries}")
+        self.programs[index] = program
+        self.present.add(index)
+        self.write(index, index.to_bytes(4, "little")[:self.d.value_size], None)
+
+
+class MapOfMaps(BpfMap):
+    """array_of_maps and hash_of_maps: values are inner maps, each with its own handle."""
+
+    def __init__(self, d: MapDef, nr_cpus: int = 1):
+        if d.inner is None:
+            raise HxdpError(f"map {d.name}: {d.type.name.lower()} needs an inner map definition "
+                            "(__array(values, ...) in the BTF map definition)")
+        outer = MapDef(d.name, MapType.ARRAY if d.type is MapType.ARRAY_OF_MAPS else MapType.HASH,
+                       d.key_size, 4, d.max_entries, d.flags)
+        super().__init__(outer, nr_cpus)
+        self.table = ArrayMap(outer, nr_cpus) if d.type is MapType.ARRAY_OF_MAPS else HashMap(outer, nr_cpus)
+        if isinstance(self.table, ArrayMap):
+            self.table.present = set()
+        self.inner: dict[int, BpfMap] = {}
+        self.d = d
+
+    def find(self, key: bytes) -> int | None:
+        return self.table.find(key)
+
+    def set_inner(self, key: bytes, inner: BpfMap) -> int:
+        rc = self.table.update(key, bytes(4))
+        if rc == 0:
+            self.inner[self.table.find(key)] = inner
+        return rc
+
+    def update(self, key: bytes, value: bytes, flags: int = 0, cpu: int | None = None) -> int:
+        raise HxdpError(f"map {self.name}: set inner maps with MapSet.create_inner, not with bytes")
+
+    def delete(self, key: bytes) -> int:
+        slot = self.table.find(key)
+        rc = self.table.delete(key)
+        if rc == 0:
+            self.inner.pop(slot, None)
+        return rc
+
+    def keys(self) -> Iterator[bytes]:
+        return self.table.keys()
+
+    def dump(self) -> dict[bytes, bytes]:
+        return {key: self.inner[self.table.find(key)].name.encode() for key in self.keys()}
+
+
+def make_map(d: MapDef, nr_cpus: int = 1) -> BpfMap:
+    """The runtime map for a definition; unsupported types are a clear error."""
+    t = d.type
+    if t in (MapType.ARRAY, MapType.DEVMAP, MapType.CPUMAP, MapType.XSKMAP):
+        return ArrayMap(d, nr_cpus)
+    if t is MapType.PERCPU_ARRAY:
+        return ArrayMap(d, nr_cpus, per_cpu=True)
+    if t in (MapType.HASH, MapType.DEVMAP_HASH):
+        return HashMap(d, nr_cpus)
+    if t is MapType.PERCPU_HASH:
+        return HashMap(d, nr_cpus, per_cpu=True)
+    if t is MapType.LRU_HASH:
+        return HashMap(d, nr_cpus, lru=True)
+    if t is MapType.LRU_PERCPU_HASH:
+        return HashMap(d, nr_cpus, per_cpu=True, lru=True)
+    if t is MapType.LPM_TRIE:
+        return LpmTrieMap(d, nr_cpus)
+    if t is MapType.PROG_ARRAY:
+        return ProgArray(d, nr_cpus)
+    if t in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS):
+        return MapOfMaps(d, nr_cpus)
+    raise HxdpError(f"map {d.name}: map type {t.name.lower()} ({int(t)}) is not supported in XDP "
+                    "programs on hxdp")
+
+
+@dataclass
+class _Handle:
+    map: BpfMap
+    handle: int
+
+
+class MapSet:
+    """All maps of a program (and inner maps made later), by name and by handle.
+
+    Handles are the values ``lddw rX, map`` gives a program: opaque numbers
+    that helpers turn back into maps; they are not addresses of any memory.
+    """
+
+    HANDLE_BASE = 0xFFFF_8000_0000_0000
+    HANDLE_STEP = 0x100
+
+    def __init__(self, program: Program, memory: Memory, nr_cpus: int = 1):
+        self.memory = memory
+        self.nr_cpus = nr_cpus
+        self.by_name: dict[str, BpfMap] = {}
+        self.by_handle: dict[int, BpfMap] = {}
+        self.handles: list[int] = []
+        for d in program.maps:
+            self.handles.append(self.add(make_map(d, nr_cpus)))
+
+    def add(self, m: BpfMap) -> int:
+        if m.name in self.by_name:
+            raise HxdpError(f"two maps are called {m.name}")
+        m.attach(self.memory)
+        handle = self.HANDLE_BASE + len(self.by_handle) * self.HANDLE_STEP
+        self.by_name[m.name] = m
+        self.by_handle[handle] = m
+        m.handle = handle
+        return handle
+
+    def __getitem__(self, name: str) -> BpfMap:
+        try:
+            return self.by_name[name]
+        except KeyError:
+            raise HxdpError(f"no map called {name!r}; the program has "
+                            f"{', '.join(self.by_name) or 'no maps'}") from None
+
+    def __iter__(self) -> Iterator[BpfMap]:
+        return iter(self.by_name.values())
+
+    def from_handle(self, handle: int) -> BpfMap | None:
+        return self.by_handle.get(handle)
+
+    def update(self, name: str, key: bytes, value: bytes, flags: int = 0) -> None:
+        m = self[name]
+        m.check_sizes(key, value)
+        rc = m.update(key, value, flags)
+        if rc:
+            raise HxdpError(f"map {name}: update of key {key.hex()} failed: "
+                            f"{errno.errorcode.get(-rc, rc)}")
+
+    def lookup(self, name: str, key: bytes) -> bytes | None:
+        m = self[name]
+        m.check_sizes(key)
+        slot = m.find(key)
+        return None if slot is None else m.all_cpus(slot)
+
+    def delete(self, name: str, key: bytes) -> None:
+        rc = self[name].delete(key)
+        if rc:
+            raise HxdpError(f"map {name}: delete of key {key.hex()} failed: "
+                            f"{errno.errorcode.get(-rc, rc)}")
+
+    def create_inner(self, outer: str, key: bytes) -> BpfMap:
+        """Make a fresh inner map from the outer map's template and store it at ``key``."""
+        m = self[outer]
+        if not isinstance(m, MapOfMaps):
+            raise HxdpError(f"map {outer} is not a map of maps")
+        d = m.d.inner
+        inner = make_map(MapDef(f"{outer}[{key.hex()}]", d.type, d.key_size, d.value_size,
+                                d.max_entries, d.flags), self.nr_cpus)
+        self.add(inner)
+        rc = m.set_inner(key, inner)
+        if rc:
+            raise HxdpError(f"map {outer}: cannot store an inner map at {key.hex()}: "
+                            f"{errno.errorcode.get(-rc, rc)}")
+        return inner
+
+    def dump(self) -> MapDump:
+        return {m.name: m.dump() for m in self}
