@@ -1,0 +1,203 @@
+"""BTF (.BTF) and BTF.ext line info, parsed from the format's specification.
+
+hxdp needs BTF for two things: the BTF-defined maps of ``.maps`` (their
+type, sizes and limits are encoded in member types) and the line info that
+maps instructions back to C source lines.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass, field
+
+from ..errors import HxdpError
+
+__all__ = ["Kind", "Member", "BtfType", "Btf", "LineInfo", "parse_btf", "parse_line_info"]
+
+BTF_MAGIC = 0xEB9F
+
+
+class Kind(enum.IntEnum):
+    UNKN = 0
+    INT = 1
+    PTR = 2
+    ARRAY = 3
+    STRUCT = 4
+    UNION = 5
+    ENUM = 6
+    FWD = 7
+    TYPEDEF = 8
+    VOLATILE = 9
+    CONST = 10
+    RESTRICT = 11
+    FUNC = 12
+    FUNC_PROTO = 13
+    VAR = 14
+    DATASEC = 15
+    FLOAT = 16
+    DECL_TAG = 17
+    TYPE_TAG = 18
+    ENUM64 = 19
+
+
+# Kinds that only qualify another type: resolution looks through them.
+_QUALIFIERS = {Kind.TYPEDEF, Kind.VOLATILE, Kind.CONST, Kind.RESTRICT, Kind.TYPE_TAG}
+
+
+@dataclass
+class Member:
+    """A struct/union member, enum value, function parameter or datasec variable."""
+    name: str
+    type: int = 0
+    offset: int = 0     # bits for members, bytes for datasec entries
+    size: int = 0       # datasec entries
+    value: int = 0      # enum values
+
+
+@dataclass
+class BtfType:
+    id: int
+    kind: Kind
+    name: str
+    size_or_type: int
+    vlen: int = 0
+    kind_flag: bool = False
+    members: list[Member] = field(default_factory=list)
+    # ARRAY
+    elem_type: int = 0
+    nelems: int = 0
+    # VAR linkage, INT encoding, DECL_TAG component
+    extra: int = 0
+
+
+@dataclass
+class Btf:
+    types: list[BtfType]
+    strings: bytes
+
+    def __getitem__(self, type_id: int) -> BtfType:
+        return self.types[type_id]
+
+    def resolve(self, type_id: int) -> BtfType:
+        """Look through typedefs and qualifiers."""
+        t = self.types[type_id]
+        while t.kind in _QUALIFIERS:
+            t = self.types[t.size_or_type]
+        return t
+
+    def size(self, type_id: int) -> int:
+        t = self.resolve(type_id)
+        if t.kind in (Kind.INT, Kind.STRUCT, Kind.UNION, Kind.ENUM, Kind.ENUM64, Kind.FLOAT,
+                      Kind.DATASEC):
+            return t.size_or_type
+        if t.kind is Kind.PTR:
+            return 8
+        if t.kind is Kind.ARRAY:
+            return self.size(t.elem_type) * t.nelems
+        raise HxdpError(f"BTF type {t.id} ({t.kind.name}) has no size")
+
+    def string(self, offset: int) -> str:
+        end = self.strings.index(b"\0", offset)
+        return self.strings[offset:end].decode(errors="replace")
+
+    def datasec(self, name: str) -> BtfType | None:
+        return next((t for t in self.types if t.kind is Kind.DATASEC and t.name == name), None)
+
+
+_HEADER = struct.Struct("<HBBIIIII")
+
+
+def parse_btf(data: bytes) -> Btf:
+    """The types and strings of a .BTF section."""
+    if len(data) < _HEADER.size:
+        raise HxdpError(".BTF section is too short")
+    magic, version, _flags, hdr_len, type_off, type_len, str_off, str_len = _HEADER.unpack_from(data)
+    if magic != BTF_MAGIC:
+        raise HxdpError(f".BTF has magic {magic:#x}, not {BTF_MAGIC:#x} (big-endian object?)")
+    strings = data[hdr_len + str_off:hdr_len + str_off + str_len]
+    btf = Btf([BtfType(0, Kind.UNKN, "void", 0)], strings)
+    pos, end = hdr_len + type_off, hdr_len + type_off + type_len
+    while pos < end:
+        name_off, info, size_or_type = struct.unpack_from("<III", data, pos)
+        pos += 12
+        kind = Kind((info >> 24) & 0x1F)
+        vlen = info & 0xFFFF
+        t = BtfType(len(btf.types), kind, btf.string(name_off), size_or_type, vlen, bool(info >> 31))
+        if kind in (Kind.INT, Kind.VAR, Kind.DECL_TAG):
+            t.extra = struct.unpack_from("<I", data, pos)[0]
+            pos += 4
+        elif kind is Kind.ARRAY:
+            t.elem_type, _index, t.nelems = struct.unpack_from("<III", data, pos)
+            pos += 12
+        elif kind in (Kind.STRUCT, Kind.UNION):
+            for _ in range(vlen):
+                m_name, m_type, m_off = struct.unpack_from("<III", data, pos)
+                t.members.append(Member(btf.string(m_name), m_type,
+                                        m_off & 0xFFFFFF if t.kind_flag else m_off))
+                pos += 12
+        elif kind is Kind.ENUM:
+            for _ in range(vlen):
+                m_name, value = struct.unpack_from("<Ii", data, pos)
+                t.members.append(Member(btf.string(m_name), value=value))
+                pos += 8
+        elif kind is Kind.ENUM64:
+            for _ in range(vlen):
+                m_name, lo, hi = struct.unpack_from("<III", data, pos)
+                t.members.append(Member(btf.string(m_name), value=lo | hi << 32))
+                pos += 12
+        elif kind is Kind.FUNC_PROTO:
+            for _ in range(vlen):
+                m_name, m_type = struct.unpack_from("<II", data, pos)
+                t.members.append(Member(btf.string(m_name), m_type))
+                pos += 8
+        elif kind is Kind.DATASEC:
+            for _ in range(vlen):
+                v_type, v_off, v_size = struct.unpack_from("<III", data, pos)
+                t.members.append(Member(btf[v_type].name if v_type < len(btf.types) else "",
+                                        v_type, v_off, v_size))
+                pos += 12
+        btf.types.append(t)
+    # Datasec variables may refer forward; name them now that all types exist.
+    for t in btf.types:
+        if t.kind is Kind.DATASEC:
+            for m in t.members:
+                m.name = btf[m.type].name
+    return btf
+
+
+@dataclass(frozen=True)
+class LineInfo:
+    section: str
+    insn: int          # instruction index (slot) within the section
+    file: str
+    line: int
+    column: int
+    text: str
+
+
+_EXT_HEADER = struct.Struct("<HBBIIIII")
+
+
+def parse_line_info(ext: bytes, btf: Btf) -> list[LineInfo]:
+    """Line info records of a .BTF.ext section."""
+    if len(ext) < _EXT_HEADER.size:
+        return []
+    magic, _v, _f, hdr_len, _fi_off, _fi_len, li_off, li_len = _EXT_HEADER.unpack_from(ext)
+    if magic != BTF_MAGIC or not li_len:
+        return []
+    pos = hdr_len + li_off
+    end = pos + li_len
+    rec_size = struct.unpack_from("<I", ext, pos)[0]
+    pos += 4
+    out: list[LineInfo] = []
+    while pos < end:
+        sec_off, count = struct.unpack_from("<II", ext, pos)
+        pos += 8
+        section = btf.string(sec_off)
+        for _ in range(count):
+            insn_off, file_off, line_off, line_col = struct.unpack_from("<IIII", ext, pos)
+            out.append(LineInfo(section, insn_off // 8, btf.string(file_off), line_col >> 10,
+                                line_col & 0x3FF, btf.string(line_off)))
+            pos += rec_size
+    return out

@@ -1,0 +1,135 @@
+"""Finding and running the external tools hxdp needs.
+
+Every tool comes from a Python package or the system; `find_c_compiler`
+prefers a system clang that targets BPF and falls back to the ``ziglang``
+wheel, which is always installed with hxdp.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import HxdpError, ToolMissing
+
+__all__ = ["CCompiler", "find_c_compiler", "compile_c", "cache_dir", "INCLUDE_DIR", "package_dir"]
+
+INCLUDE_DIR = Path(__file__).parent / "include"
+
+
+def package_dir(name: str) -> Path | None:
+    """Where an installed package lives, without importing it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def cache_dir() -> Path:
+    root = Path(os.environ.get("HXDP_CACHE") or Path.home() / ".cache" / "hxdp")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@dataclass(frozen=True)
+class CCompiler:
+    """A C compiler able to emit BPF objects: its command and include paths."""
+    name: str
+    command: tuple[str, ...]
+    includes: tuple[Path, ...]
+
+    def argv(self, source: Path, output: Path, extra: tuple[str, ...] = ()) -> list[str]:
+        flags = ["-O2", "-g", "-Wall", "-Wno-unused-function", "-c"]
+        incs = [f"-I{p}" for p in (INCLUDE_DIR, *self.includes)]
+        return [*self.command, *flags, *incs, *extra, str(source), "-o", str(output)]
+
+    @functools.cached_property
+    def identity(self) -> str:
+        """What the cache key needs to know about the compiler: its version text."""
+        out = subprocess.run([*self.command, "--version"], capture_output=True, text=True)
+        return out.stdout.strip()
+
+
+def _system_clang() -> CCompiler | None:
+    clang = shutil.which("clang")
+    if not clang:
+        return None
+    targets = subprocess.run([clang, "-print-targets"], capture_output=True, text=True).stdout
+    if "bpf" not in targets:
+        return None
+    return CCompiler("clang", (clang, "-target", "bpf"), ())
+
+
+def _zig() -> CCompiler | None:
+    zig = package_dir("ziglang")
+    if zig is None:
+        return None
+    libc = zig / "lib" / "libc" / "include"
+    return CCompiler("zig cc", (sys.executable, "-m", "ziglang", "cc", "-target", "bpfel-freestanding-none"),
+                     (libc / "any-linux-any", libc / "x86-linux-any"))
+
+
+@functools.cache
+def find_c_compiler() -> CCompiler:
+    """System clang with the BPF target, else the ziglang package's clang."""
+    for finder in (_system_clang, _zig):
+        compiler = finder()
+        if compiler:
+            return compiler
+    raise ToolMissing("no C compiler for BPF: install clang with the BPF target, or reinstall "
+                      "hxdp so that its 'ziglang' dependency is present (pip install -e .)")
+
+
+def _dependencies(depfile: Path) -> list[Path]:
+    text = depfile.read_text().replace("\\\n", " ")
+    _, _, deps = text.partition(":")
+    return [Path(d) for d in deps.split()]
+
+
+def _digest(source: Path, deps: list[Path], compiler: CCompiler, extra: tuple[str, ...]) -> str:
+    h = hashlib.sha256(compiler.identity.encode() + "\0".join(extra).encode())
+    for path in [source, *deps]:
+        h.update(str(path).encode())
+        h.update(path.read_bytes() if path.exists() else b"missing")
+    return h.hexdigest()[:24]
+
+
+def compile_c(source: Path, output: Path | None = None, *, extra_flags: tuple[str, ...] = ()) -> Path:
+    """Compile an XDP program to a BPF object, reusing a cached object when the
+    source, the headers it includes and the compiler are unchanged."""
+    source = Path(source).resolve()
+    if not source.is_file():
+        raise HxdpError(f"{source}: no such C file")
+    compiler = find_c_compiler()
+    cache = cache_dir() / "cc"
+    cache.mkdir(exist_ok=True)
+    stem = f"{source.stem}-{hashlib.sha256(str(source).encode()).hexdigest()[:12]}"
+    depfile = cache / f"{stem}.d"
+    if depfile.exists():
+        key = _digest(source, _dependencies(depfile), compiler, extra_flags)
+        cached = cache / f"{stem}-{key}.o"
+        if cached.exists():
+            return _deliver(cached, output)
+    scratch = cache / f"{stem}.tmp.o"
+    argv = compiler.argv(source, scratch, (*extra_flags, "-MD", "-MF", str(depfile)))
+    result = subprocess.run(argv, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise HxdpError(f"{source}: {compiler.name} failed:\n{result.stderr.strip()}")
+    key = _digest(source, _dependencies(depfile), compiler, extra_flags)
+    cached = cache / f"{stem}-{key}.o"
+    scratch.replace(cached)
+    return _deliver(cached, output)
+
+
+def _deliver(cached: Path, output: Path | None) -> Path:
+    if output is None:
+        return cached
+    shutil.copyfile(cached, output)
+    return Path(output)
