@@ -132,7 +132,7 @@ def load_traffic(program_path: Path, pcap: Path | None) -> tuple[list[XdpInput],
     from .scenario import load_scenario
     scenario = load_scenario(program_path)
     setup = list(scenario.setup) if scenario else []
-    routes = getattr(scenario, "routes", None) if scenario else None
+    routes = scenario.routes if scenario else None
     if pcap is not None:
         from .pcap import read_pcap
         packets = [XdpInput(frame) for frame in _frames(read_pcap(pcap))]
@@ -146,3 +146,13 @@ def load_traffic(program_path: Path, pcap: Path | None) -> tuple[list[XdpInput],
 
 def _frames(records) -> list[bytes]:
     return [getattr(r, "data", r) for r in records]
+
+
+LEAVING = (XdpAction.TX, XdpAction.PASS, XdpAction.REDIRECT)
+
+
+def write_output(run: TrafficRun, path: Path) -> int:
+    """Write the packets that leave the program (TX, PASS, REDIRECT) to a pcap."""
+    from .pcap import PcapRecord, write_pcap
+    return write_pcap(path, (PcapRecord(r.packet, i * 1e-6) for i, r in enumerate(run.results)
+                             if r.action in LEAVING))

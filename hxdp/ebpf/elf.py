@@ -158,9 +158,14 @@ class _Object:
         datasec = self.btf.datasec(".maps")
         if datasec is None:
             raise HxdpError(f"{self.path}: no BTF description of .maps")
-        for var in datasec.members:
-            d = self._btf_map(var.name, self.btf.resolve(self.btf[var.type].size_or_type).id)
-            self._add_map(d, ".maps", var.offset)
+        # Variable offsets in an object's DATASEC are not final; the symbols are.
+        variables = {var.name: var for var in datasec.members}
+        for sym in self._symbols_in(sec):
+            var = variables.get(sym.name)
+            if var is None:
+                raise HxdpError(f"{self.path}: map {sym.name} in .maps has no BTF description")
+            d = self._btf_map(sym.name, self.btf.resolve(self.btf[var.type].size_or_type).id)
+            self._add_map(d, ".maps", sym["st_value"])
 
     def _btf_map(self, name: str, struct_id: int) -> MapDef:
         btf = self.btf

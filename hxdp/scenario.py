@@ -1,0 +1,75 @@
+"""The built-in traffic of an example, with what each packet should become.
+
+An example ``examples/NAME.c`` has a module ``examples/NAME.py`` beside it
+whose ``scenario()`` returns a `Scenario`: packets, the map entries to
+install first, and expectations computed from the example's documented
+behaviour, independently of any engine.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .ebpf.fib import RouteTable
+from .ebpf.xdp import MapDump, MapEntry, XdpAction, XdpInput, XdpResult
+from .errors import HxdpError
+
+__all__ = ["Expect", "Scenario", "load_scenario"]
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What one packet should give: the action, and the output bytes (None:
+    the input unchanged)."""
+    action: XdpAction
+    packet: bytes | None = None
+    why: str = ""
+
+
+@dataclass
+class Scenario:
+    packets: list[XdpInput]
+    expect: list[Expect]
+    setup: list[MapEntry] = field(default_factory=list)
+    routes: RouteTable | None = None
+    # Checks on the final maps: returns the problems found.
+    check_maps: Callable[[MapDump], list[str]] | None = None
+
+    def problems(self, results: list[XdpResult], maps: MapDump) -> list[str]:
+        """Every way ``results`` and ``maps`` differ from the expectations."""
+        out = []
+        for i, (inp, exp, res) in enumerate(zip(self.packets, self.expect, results)):
+            label = f"packet {i}" + (f" ({exp.why})" if exp.why else "")
+            if res.action != exp.action:
+                out.append(f"{label}: {XdpAction.name_of(res.action)}, expected "
+                           f"{XdpAction.name_of(exp.action)}" + (f" [{res.fault}]" if res.fault else ""))
+                continue
+            want = inp.packet if exp.packet is None else exp.packet
+            if exp.action in (XdpAction.TX, XdpAction.PASS, XdpAction.REDIRECT) and res.packet != want:
+                out.append(f"{label}: output bytes differ\n  got  {res.packet.hex()}\n  want {want.hex()}")
+        if self.check_maps:
+            out += self.check_maps(maps)
+        return out
+
+
+def load_scenario(program_path: Path) -> Scenario | None:
+    """The scenario of the example beside ``program_path``, or None."""
+    module_path = Path(program_path).with_suffix(".py")
+    if not module_path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location(f"hxdp_example_{module_path.stem}", module_path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as err:
+        raise HxdpError(f"{module_path}: cannot load the example's traffic: {err}") from err
+    if not hasattr(module, "scenario"):
+        raise HxdpError(f"{module_path}: has no scenario() function")
+    scenario = module.scenario()
+    if len(scenario.expect) != len(scenario.packets):
+        raise HxdpError(f"{module_path}: {len(scenario.packets)} packets but "
+                        f"{len(scenario.expect)} expectations")
+    return scenario
