@@ -12,8 +12,8 @@ import struct
 
 __all__ = ["ETH_P_IP", "ETH_P_IPV6", "ETH_P_8021Q", "IPPROTO_ICMP", "IPPROTO_IPIP", "IPPROTO_TCP",
            "IPPROTO_UDP", "IPPROTO_IPV6", "IPPROTO_ICMPV6", "mac", "ip4", "ip6", "checksum",
-           "ethernet", "ipv4", "ipv6", "udp", "tcp", "icmp", "udp4", "tcp4", "udp6",
-           "ipv4_header_fields"]
+           "swap_macs", "ethernet", "ipv4", "ipv6", "udp", "tcp", "icmp", "udp4", "tcp4", "udp6",
+           "ipv4_header_fields", "mixed_frames"]
 
 ETH_P_IP = 0x0800
 ETH_P_IPV6 = 0x86DD
@@ -56,6 +56,11 @@ def checksum(data: bytes, start: int = 0) -> int:
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF
+
+
+def swap_macs(frame: bytes) -> bytes:
+    """``frame`` with its destination and source MAC addresses exchanged."""
+    return frame[6:12] + frame[0:6] + frame[12:]
 
 
 def ethernet(payload: bytes, ethertype: int, dst: str | bytes = DEFAULT_DST_MAC,
@@ -140,3 +145,16 @@ def udp6(src: str, dst: str, sport: int, dport: int, payload: bytes = b"", *,
     """A whole Ethernet/IPv6/UDP frame."""
     s, d = ip6(src), ip6(dst)
     return ethernet(ipv6(s, d, IPPROTO_UDP, udp(sport, dport, payload, s, d)), ETH_P_IPV6, dmac, smac, vlan)
+
+
+def mixed_frames() -> list[bytes]:
+    """A small mix of common frames: UDP, TCP, IPv6, ARP, a large UDP frame and
+    a bare Ethernet header."""
+    return [
+        udp4("10.0.0.1", "10.0.0.2", 1000, 53, b"query"),
+        tcp4("10.0.0.3", "10.0.0.4", 40000, 80, b"GET / HTTP/1.1\r\n", flags=0x18),
+        udp6("2001:db8::1", "2001:db8::2", 5000, 6000, b"v6"),
+        ethernet(bytes(28), ETH_P_ARP),
+        udp4("192.168.1.1", "192.168.1.2", 1, 2, bytes(1400)),
+        ethernet(b"", 0x88B5),
+    ]

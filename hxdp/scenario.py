@@ -9,6 +9,7 @@ behaviour, independently of any engine.
 from __future__ import annotations
 
 import importlib.util
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -17,7 +18,24 @@ from .ebpf.fib import RouteTable
 from .ebpf.xdp import MapDump, MapEntry, XdpAction, XdpInput, XdpResult
 from .errors import HxdpError
 
-__all__ = ["Expect", "Scenario", "load_scenario"]
+__all__ = ["Expect", "Scenario", "load_scenario", "fields", "u32"]
+
+
+def u32(value: int) -> bytes:
+    """A little-endian u32 map key or value."""
+    return value.to_bytes(4, "little")
+
+
+def fields(maps: MapDump, name: str, key: bytes, layout: str = "<Q") -> tuple[int, ...]:
+    """A map value decoded with ``layout``; per-CPU values (several copies of the
+    layout back to back) are summed field by field. Missing keys read as zeros."""
+    size = struct.calcsize(layout)
+    raw = maps.get(name, {}).get(key, bytes(size))
+    totals = [0] * len(struct.unpack(layout, bytes(size)))
+    for off in range(0, len(raw) - size + 1, size):
+        for i, v in enumerate(struct.unpack_from(layout, raw, off)):
+            totals[i] += v
+    return tuple(totals)
 
 
 @dataclass(frozen=True)
@@ -27,6 +45,7 @@ class Expect:
     action: XdpAction
     packet: bytes | None = None
     why: str = ""
+    redirect: int | None = None   # devmap key (or ifindex) an XDP_REDIRECT goes to
 
 
 @dataclass
@@ -50,6 +69,9 @@ class Scenario:
             want = inp.packet if exp.packet is None else exp.packet
             if exp.action in (XdpAction.TX, XdpAction.PASS, XdpAction.REDIRECT) and res.packet != want:
                 out.append(f"{label}: output bytes differ\n  got  {res.packet.hex()}\n  want {want.hex()}")
+            # Engines that can see the redirect target (the kernel's test_run cannot) report it.
+            if exp.redirect is not None and res.redirect is not None and res.redirect.key != exp.redirect:
+                out.append(f"{label}: redirected to {res.redirect.key}, expected {exp.redirect}")
         if self.check_maps:
             out += self.check_maps(maps)
         return out
