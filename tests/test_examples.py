@@ -32,6 +32,7 @@ def test_example_on_interpreter(path: Path):
     assert scenario is not None, f"{path.stem} has no traffic module"
     results, maps = _run(XdpRuntime(program, routes=scenario.routes), scenario)
     assert not [r.fault for r in results if r.fault]
+    assert all(r.redirect is not None for r in results if r.action == 4), "redirect without a target"
     problems = scenario.problems(results, maps)
     assert not problems, "\n".join(problems)
 
