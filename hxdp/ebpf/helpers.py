@@ -198,8 +198,10 @@ def csum_diff(ctx: "PacketContext", machine: Machine, pc: int) -> int:
         for i in range(0, len(chunk), 4):
             word = int.from_bytes(chunk[i:i + 4], "little")
             total += (~word & 0xFFFFFFFF) if invert else word
-    while total >> 32:
-        total = (total & 0xFFFFFFFF) + (total >> 32)
+    # One's-complement sum with end-around carry, folded to 16 bits: the kernel
+    # folds bpf_csum_diff's result so that it is the same on every architecture.
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
     return total
 
 
