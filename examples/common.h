@@ -70,6 +70,28 @@ static __always_inline struct iphdr *parse_ipv4(struct cursor *c)
 	return iph;
 }
 
+/* The IP protocol (IPv4) or next header (IPv6) of the packet at the cursor,
+ * or 0 when it is neither or is cut short. */
+static __always_inline __u32 ip_protocol(struct cursor *c)
+{
+	struct ethhdr *eth;
+	__be16 proto = parse_ethernet(c, &eth);
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *iph = c->pos;
+		if ((void *)(iph + 1) > c->end)
+			return 0;
+		return iph->protocol;
+	}
+	if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6h = c->pos;
+		if ((void *)(ip6h + 1) > c->end)
+			return 0;
+		return ip6h->nexthdr;
+	}
+	return 0;
+}
+
 static __always_inline void swap_macs(struct ethhdr *eth)
 {
 	__u8 tmp[ETH_ALEN];

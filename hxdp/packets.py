@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from dataclasses import dataclass, replace
 
-__all__ = ["ETH_P_IP", "ETH_P_IPV6", "ETH_P_8021Q", "IPPROTO_ICMP", "IPPROTO_IPIP", "IPPROTO_TCP",
-           "IPPROTO_UDP", "IPPROTO_IPV6", "IPPROTO_ICMPV6", "mac", "ip4", "ip6", "checksum",
-           "swap_macs", "ethernet", "ipv4", "ipv6", "udp", "tcp", "icmp", "udp4", "tcp4", "udp6",
-           "ipv4_header_fields", "mixed_frames"]
+from .errors import HxdpError
+
+__all__ = ["ETH_P_IP", "ETH_P_IPV6", "ETH_P_8021Q", "ETH_P_ARP", "IPPROTO_ICMP", "IPPROTO_IPIP",
+           "IPPROTO_TCP", "IPPROTO_UDP", "IPPROTO_IPV6", "IPPROTO_ICMPV6", "ETH_HLEN", "IPV4_HLEN",
+           "IPV6_HLEN", "mac", "ip4", "ip6", "ip_addr", "checksum", "swap_macs", "ethernet",
+           "l3_offset", "Ipv4Header", "ipv4", "ipv6", "udp", "tcp", "icmp", "udp_frame", "tcp_frame",
+           "mixed_frames"]
 
 ETH_P_IP = 0x0800
 ETH_P_IPV6 = 0x86DD
@@ -25,12 +29,20 @@ IPPROTO_TCP = 6
 IPPROTO_UDP = 17
 IPPROTO_IPV6 = 41
 IPPROTO_ICMPV6 = 58
+ETH_HLEN = 14
+VLAN_HLEN = 4
+IPV4_HLEN = 20
+IPV6_HLEN = 40
+IP_DF = 0x4000
 
 DEFAULT_SRC_MAC = "02:00:00:00:00:01"
 DEFAULT_DST_MAC = "02:00:00:00:00:02"
 
+Mac = str | bytes
+Addr = str | bytes
 
-def mac(text: str | bytes) -> bytes:
+
+def mac(text: Mac) -> bytes:
     """6 bytes from ``aa:bb:cc:dd:ee:ff``."""
     if isinstance(text, bytes):
         return text
@@ -40,12 +52,17 @@ def mac(text: str | bytes) -> bytes:
     return raw
 
 
-def ip4(text: str | bytes) -> bytes:
+def ip4(text: Addr) -> bytes:
     return text if isinstance(text, bytes) else ipaddress.IPv4Address(text).packed
 
 
-def ip6(text: str | bytes) -> bytes:
+def ip6(text: Addr) -> bytes:
     return text if isinstance(text, bytes) else ipaddress.IPv6Address(text).packed
+
+
+def ip_addr(text: Addr) -> bytes:
+    """4 or 16 bytes, whichever family ``text`` is written in."""
+    return text if isinstance(text, bytes) else ipaddress.ip_address(text).packed
 
 
 def checksum(data: bytes, start: int = 0) -> int:
@@ -63,32 +80,66 @@ def swap_macs(frame: bytes) -> bytes:
     return frame[6:12] + frame[0:6] + frame[12:]
 
 
-def ethernet(payload: bytes, ethertype: int, dst: str | bytes = DEFAULT_DST_MAC,
-             src: str | bytes = DEFAULT_SRC_MAC, vlan: int | None = None) -> bytes:
+def ethernet(payload: bytes, ethertype: int, dst: Mac = DEFAULT_DST_MAC, src: Mac = DEFAULT_SRC_MAC,
+             vlan: int | None = None) -> bytes:
     header = mac(dst) + mac(src)
     if vlan is not None:
         header += struct.pack("!HH", ETH_P_8021Q, vlan & 0x0FFF)
     return header + struct.pack("!H", ethertype) + payload
 
 
-def ipv4(src: str | bytes, dst: str | bytes, proto: int, payload: bytes, *, ttl: int = 64,
-         ident: int = 0, tos: int = 0, df: bool = True) -> bytes:
-    header = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, tos, 20 + len(payload), ident,
-                                   0x4000 if df else 0, ttl, proto, 0, ip4(src), ip4(dst)))
-    struct.pack_into("!H", header, 10, checksum(bytes(header)))
-    return bytes(header) + payload
+def l3_offset(frame: bytes) -> int:
+    """Where the network header starts: after Ethernet and any 802.1Q tags."""
+    offset = ETH_HLEN
+    while frame[offset - 2:offset] == ETH_P_8021Q.to_bytes(2, "big"):
+        offset += VLAN_HLEN
+    return offset
 
 
-def ipv4_header_fields(packet: bytes, offset: int = 14) -> dict[str, int | bytes]:
-    """The fields of the IPv4 header at ``offset`` (for expectations)."""
-    vihl, tos, total, ident, frag, ttl, proto, csum, src, dst = \
-        struct.unpack_from("!BBHHHBBH4s4s", packet, offset)
-    return dict(ihl=vihl & 0xF, tos=tos, total=total, ident=ident, frag=frag, ttl=ttl, proto=proto,
-                checksum=csum, src=src, dst=dst)
+_IPV4 = struct.Struct("!BBHHHBBH4s4s")
 
 
-def ipv6(src: str | bytes, dst: str | bytes, next_header: int, payload: bytes, *,
-         hop_limit: int = 64) -> bytes:
+@dataclass(frozen=True)
+class Ipv4Header:
+    """An option-less IPv4 header; `pack` computes the checksum."""
+    src: bytes
+    dst: bytes
+    proto: int
+    total_length: int
+    ttl: int = 64
+    ident: int = 0
+    tos: int = 0
+    frag: int = IP_DF
+
+    @classmethod
+    def parse(cls, packet: bytes, offset: int = ETH_HLEN) -> Ipv4Header:
+        if len(packet) < offset + IPV4_HLEN:
+            raise HxdpError(f"packet of {len(packet)} bytes has no IPv4 header at offset {offset}")
+        vihl, tos, total, ident, frag, ttl, proto, _, src, dst = _IPV4.unpack_from(packet, offset)
+        if vihl != 0x45:
+            raise HxdpError(f"packet has version/IHL byte {vihl:#04x} at offset {offset}, "
+                            "expected an option-less IPv4 header (0x45)")
+        return cls(src, dst, proto, total, ttl, ident, tos, frag)
+
+    def pack(self) -> bytes:
+        header = bytearray(_IPV4.pack(0x45, self.tos, self.total_length, self.ident, self.frag, self.ttl,
+                                      self.proto, 0, self.src, self.dst))
+        struct.pack_into("!H", header, 10, checksum(bytes(header)))
+        return bytes(header)
+
+    def forwarded(self) -> Ipv4Header:
+        """The header one router hop later."""
+        return replace(self, ttl=self.ttl - 1)
+
+
+def ipv4(src: Addr, dst: Addr, proto: int, payload: bytes, *, ttl: int = 64, ident: int = 0,
+         tos: int = 0, df: bool = True) -> bytes:
+    header = Ipv4Header(ip4(src), ip4(dst), proto, IPV4_HLEN + len(payload), ttl, ident, tos,
+                        IP_DF if df else 0)
+    return header.pack() + payload
+
+
+def ipv6(src: Addr, dst: Addr, next_header: int, payload: bytes, *, hop_limit: int = 64) -> bytes:
     return struct.pack("!IHBB16s16s", 6 << 28, len(payload), next_header, hop_limit,
                        ip6(src), ip6(dst)) + payload
 
@@ -102,6 +153,7 @@ def _l4_checksum(proto: int, segment: bytes, src: bytes, dst: bytes) -> int:
 
 
 def udp(sport: int, dport: int, payload: bytes, src: bytes, dst: bytes) -> bytes:
+    """A UDP datagram; ``src``/``dst`` (4 or 16 bytes) feed the pseudo-header."""
     seg = bytearray(struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload)
     struct.pack_into("!H", seg, 6, _l4_checksum(IPPROTO_UDP, bytes(seg), src, dst) or 0xFFFF)
     return bytes(seg)
@@ -109,6 +161,7 @@ def udp(sport: int, dport: int, payload: bytes, src: bytes, dst: bytes) -> bytes
 
 def tcp(sport: int, dport: int, payload: bytes, src: bytes, dst: bytes, *, flags: int = 0x10,
         seq: int = 1, ack: int = 0, window: int = 65535) -> bytes:
+    """A TCP segment without options; ``src``/``dst`` feed the pseudo-header."""
     seg = bytearray(struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, window, 0, 0)
                     + payload)
     struct.pack_into("!H", seg, 16, _l4_checksum(IPPROTO_TCP, bytes(seg), src, dst))
@@ -116,45 +169,53 @@ def tcp(sport: int, dport: int, payload: bytes, src: bytes, dst: bytes, *, flags
 
 
 def icmp(icmp_type: int, code: int, rest: bytes, payload: bytes = b"") -> bytes:
+    """An ICMP message; ``rest`` is the 4 bytes after the checksum."""
     msg = bytearray(struct.pack("!BBH", icmp_type, code, 0) + rest[:4].ljust(4, b"\0") + payload)
     struct.pack_into("!H", msg, 2, checksum(bytes(msg)))
     return bytes(msg)
 
 
-def udp4(src: str, dst: str, sport: int, dport: int, payload: bytes = b"", *, ttl: int = 64,
-         smac: str | bytes = DEFAULT_SRC_MAC, dmac: str | bytes = DEFAULT_DST_MAC,
-         vlan: int | None = None) -> bytes:
-    """A whole Ethernet/IPv4/UDP frame."""
-    s, d = ip4(src), ip4(dst)
-    return ethernet(ipv4(s, d, IPPROTO_UDP, udp(sport, dport, payload, s, d), ttl=ttl),
-                    ETH_P_IP, dmac, smac, vlan)
+def _ip_frame(src: Addr, dst: Addr, proto: int, segment: bytes, ttl: int, smac: Mac, dmac: Mac,
+              vlan: int | None) -> bytes:
+    s, d = ip_addr(src), ip_addr(dst)
+    if len(s) == 4:
+        return ethernet(ipv4(s, d, proto, segment, ttl=ttl), ETH_P_IP, dmac, smac, vlan)
+    return ethernet(ipv6(s, d, proto, segment, hop_limit=ttl), ETH_P_IPV6, dmac, smac, vlan)
 
 
-def tcp4(src: str, dst: str, sport: int, dport: int, payload: bytes = b"", *, flags: int = 0x10,
-         ttl: int = 64, smac: str | bytes = DEFAULT_SRC_MAC, dmac: str | bytes = DEFAULT_DST_MAC,
-         vlan: int | None = None) -> bytes:
-    """A whole Ethernet/IPv4/TCP frame."""
-    s, d = ip4(src), ip4(dst)
-    return ethernet(ipv4(s, d, IPPROTO_TCP, tcp(sport, dport, payload, s, d, flags=flags), ttl=ttl),
-                    ETH_P_IP, dmac, smac, vlan)
+def udp_frame(src: str, dst: str, sport: int, dport: int, payload: bytes = b"", *, ttl: int = 64,
+              smac: Mac = DEFAULT_SRC_MAC, dmac: Mac = DEFAULT_DST_MAC, vlan: int | None = None) -> bytes:
+    """A whole Ethernet/IP/UDP frame, IPv4 or IPv6 as the addresses are written."""
+    s, d = ip_addr(src), ip_addr(dst)
+    return _ip_frame(s, d, IPPROTO_UDP, udp(sport, dport, payload, s, d), ttl, smac, dmac, vlan)
 
 
-def udp6(src: str, dst: str, sport: int, dport: int, payload: bytes = b"", *,
-         smac: str | bytes = DEFAULT_SRC_MAC, dmac: str | bytes = DEFAULT_DST_MAC,
-         vlan: int | None = None) -> bytes:
-    """A whole Ethernet/IPv6/UDP frame."""
-    s, d = ip6(src), ip6(dst)
-    return ethernet(ipv6(s, d, IPPROTO_UDP, udp(sport, dport, payload, s, d)), ETH_P_IPV6, dmac, smac, vlan)
+def tcp_frame(src: str, dst: str, sport: int, dport: int, payload: bytes = b"", *, flags: int = 0x10,
+              ttl: int = 64, smac: Mac = DEFAULT_SRC_MAC, dmac: Mac = DEFAULT_DST_MAC,
+              vlan: int | None = None) -> bytes:
+    """A whole Ethernet/IP/TCP frame, IPv4 or IPv6 as the addresses are written."""
+    s, d = ip_addr(src), ip_addr(dst)
+    return _ip_frame(s, d, IPPROTO_TCP, tcp(sport, dport, payload, s, d, flags=flags), ttl, smac, dmac,
+                     vlan)
 
 
 def mixed_frames() -> list[bytes]:
-    """A small mix of common frames: UDP, TCP, IPv6, ARP, a large UDP frame and
-    a bare Ethernet header."""
+    """A mix of common frames for programs that treat every frame alike:
+    UDP, TCP, ICMP, IPv6, VLAN-tagged, IP-in-IP, ARP, minimum and maximum
+    sized frames, and a bare Ethernet header."""
+    echo = icmp(8, 0, b"\x00\x01\x00\x01", b"ping")
+    inner = ipv4("10.9.0.1", "10.9.0.2", IPPROTO_UDP, udp(1, 2, b"in", ip4("10.9.0.1"), ip4("10.9.0.2")))
     return [
-        udp4("10.0.0.1", "10.0.0.2", 1000, 53, b"query"),
-        tcp4("10.0.0.3", "10.0.0.4", 40000, 80, b"GET / HTTP/1.1\r\n", flags=0x18),
-        udp6("2001:db8::1", "2001:db8::2", 5000, 6000, b"v6"),
+        udp_frame("10.0.0.1", "10.0.0.2", 1000, 53, b"query"),
+        tcp_frame("10.0.0.3", "10.0.0.4", 40000, 80, b"GET / HTTP/1.1\r\n", flags=0x18),
+        tcp_frame("10.0.0.3", "10.0.0.4", 40001, 443, flags=0x02),
+        ethernet(ipv4("10.0.0.5", "10.0.0.6", IPPROTO_ICMP, echo), ETH_P_IP),
+        udp_frame("2001:db8::1", "2001:db8::2", 5000, 6000, b"v6"),
+        tcp_frame("2001:db8::3", "2001:db8::4", 5001, 22, flags=0x02),
+        udp_frame("10.0.0.7", "10.0.0.8", 123, 123, b"ntp", vlan=42),
+        ethernet(ipv4("192.0.2.1", "192.0.2.2", IPPROTO_IPIP, inner, df=False), ETH_P_IP),
         ethernet(bytes(28), ETH_P_ARP),
-        udp4("192.168.1.1", "192.168.1.2", 1, 2, bytes(1400)),
-        ethernet(b"", 0x88B5),
+        ethernet(bytes(46), 0x88B5),                                          # 60-byte minimum
+        udp_frame("192.168.1.1", "192.168.1.2", 1, 2, bytes(1472)),           # 1514-byte maximum
+        ethernet(b"", 0x88B5),                                                # header only
     ]

@@ -131,7 +131,7 @@ def test_adjust_helpers_agree_with_the_kernel(kernel, helper, delta, size):
     with KernelEngine(program) as kern:
         theirs = kern.run(packet)
     mine = XdpRuntime(program).run(packet)
-    assert (mine.action, mine.packet) == (theirs.action, theirs.packet)
+    assert (mine.action, mine.packet, mine.meta) == (theirs.action, theirs.packet, theirs.meta)
 
 
 CSUM = """

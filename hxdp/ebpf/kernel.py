@@ -239,12 +239,17 @@ class KernelEngine:
         out = ctypes.create_string_buffer(4096)
         ctx = ctypes.create_string_buffer(XDP_MD.pack(0, len(inp.packet), 0, inp.ingress_ifindex,
                                                       inp.rx_queue_index, 0))
+        ctx_out = ctypes.create_string_buffer(XDP_MD.size)
         attr = _attr("<IIIIQQIIIIQQII", self.fd, 0, len(inp.packet), len(out), _addr(data), _addr(out),
-                     1, 0, XDP_MD.size, 0, _addr(ctx), 0, 0, 0)
+                     1, 0, XDP_MD.size, XDP_MD.size, _addr(ctx), _addr(ctx_out), 0, 0)
         _bpf(Cmd.PROG_TEST_RUN, attr, f"running {self.program.name} (ingress ifindex "
                                       f"{inp.ingress_ifindex}, rx queue {inp.rx_queue_index})")
         retval, _size_in, size_out = struct.unpack_from("<III", attr, 4)
-        return XdpResult(retval, out.raw[:size_out])
+        # The output starts with the metadata; ctx_out gives data and data_end
+        # as offsets from its start.
+        start, end = XDP_MD.unpack(ctx_out.raw)[:2]
+        raw = out.raw[:size_out]
+        return XdpResult(retval, raw[start:end], meta=raw[:start])
 
     def dump_maps(self) -> MapDump:
         dump: MapDump = {}

@@ -31,7 +31,7 @@ FRAME_SIZE = 4096
 MAX_PACKET = FRAME_SIZE - HEADROOM - TAILROOM
 ETH_HLEN = 14
 XDP_FRAME_STRUCT = 40      # the kernel keeps struct xdp_frame at the start of the headroom
-MAX_META = 32
+MAX_META = 255             # skb_shared_info.meta_len is a u8
 PACKET_BASE = 0x1000_0000  # below 2**32: see the module docstring
 
 
@@ -171,4 +171,5 @@ class XdpRuntime:
             action, fault = XdpAction.ABORTED, str(err)
         return XdpResult(action, bytes(self.frame[pkt.data:pkt.data_end]),
                          pkt.redirect if action == XdpAction.REDIRECT else None,
-                         pkt.trace, fault, self.machine.insns_executed - start)
+                         pkt.trace, fault, self.machine.insns_executed - start,
+                         bytes(self.frame[pkt.meta:pkt.data]))

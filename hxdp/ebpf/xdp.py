@@ -79,6 +79,7 @@ class XdpResult:
     trace: list[str] = field(default_factory=list)
     fault: str | None = None
     insns: int = 0
+    meta: bytes = b""   # the metadata bpf_xdp_adjust_meta put in front of the data
 
     @property
     def action_name(self) -> str:
