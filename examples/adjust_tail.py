@@ -4,7 +4,7 @@ frames and non-IPv4 frames pass."""
 from __future__ import annotations
 
 from hxdp.ebpf.xdp import XdpAction, XdpInput
-from hxdp.packets import ETH_P_IP, IPPROTO_ICMP, ethernet, icmp, ipv4, tcp4, udp4, udp6
+from hxdp.packets import ETH_P_IP, IPPROTO_ICMP, ethernet, icmp, ipv4, tcp_frame, udp_frame, udp_frame
 from hxdp.scenario import Expect, Scenario, fields, u32
 
 MAX_PACKET = 600
@@ -20,14 +20,14 @@ def icmp_reply(frame: bytes) -> bytes:
 
 def scenario() -> Scenario:
     big = [
-        udp4("198.51.100.1", "10.0.0.1", 4000, 4001, bytes(1000)),
-        tcp4("198.51.100.2", "10.0.0.1", 5000, 80, bytes(range(256)) * 3, flags=0x18),
-        udp4("198.51.100.3", "10.0.0.2", 1, 2, bytes(MAX_PACKET - 42 + 1)),   # 601 bytes
+        udp_frame("198.51.100.1", "10.0.0.1", 4000, 4001, bytes(1000)),
+        tcp_frame("198.51.100.2", "10.0.0.1", 5000, 80, bytes(range(256)) * 3, flags=0x18),
+        udp_frame("198.51.100.3", "10.0.0.2", 1, 2, bytes(MAX_PACKET - 42 + 1)),   # 601 bytes
     ]
     small = [
-        (udp4("198.51.100.1", "10.0.0.1", 4000, 4001, bytes(MAX_PACKET - 42)), "exactly 600 bytes"),
-        (tcp4("198.51.100.2", "10.0.0.1", 5000, 80), "small TCP"),
-        (udp6("2001:db8::1", "2001:db8::2", 1, 2, bytes(900)), "IPv6 is not handled"),
+        (udp_frame("198.51.100.1", "10.0.0.1", 4000, 4001, bytes(MAX_PACKET - 42)), "exactly 600 bytes"),
+        (tcp_frame("198.51.100.2", "10.0.0.1", 5000, 80), "small TCP"),
+        (udp_frame("2001:db8::1", "2001:db8::2", 1, 2, bytes(900)), "IPv6 is not handled"),
         (ethernet(bytes(12), ETH_P_IP), "IPv4 header cut short"),
     ]
     packets = [XdpInput(f) for f in big] + [XdpInput(f) for f, _ in small]

@@ -1,24 +1,22 @@
 """Traffic for firewall.c: flows opened from the trusted port (ifindex 1),
-replies and strangers on the untrusted port (ifindex 2), non-IP traffic and
-broken headers. The expected verdicts and maps follow from the rules in
+replies and strangers on the untrusted ports (ifindex 2 and 3), non-IP
+traffic and broken headers. The expected verdicts and maps follow from the rules in
 firewall.c's header comment."""
 from __future__ import annotations
 
 import struct
 
-from hxdp.ebpf.xdp import XdpAction, XdpInput
-from hxdp.packets import (ETH_P_ARP, ETH_P_IP, IPPROTO_ICMP, ethernet, icmp, ip4, ipv4, tcp4, udp4,
-                          udp6)
+from hxdp.ebpf.xdp import MapDump, XdpAction, XdpInput
+from hxdp.packets import ETH_P_ARP, ETH_P_IP, IPPROTO_ICMP, ethernet, icmp, ip4, ipv4, tcp_frame, udp_frame
 from hxdp.scenario import Expect, Scenario, fields, u32
 
-TRUSTED, UNTRUSTED = 1, 2
+TRUSTED, UNTRUSTED, OTHER_UNTRUSTED = 1, 2, 3
 OPENED, ESTABLISHED, BLOCKED, OTHER = range(4)
-UDP, TCP = 17, 6
+UDP, TCP, SCTP = 17, 6, 132
 
 
 def _icmp4(src: str, dst: str, echo_type: int) -> bytes:
-    return ethernet(ipv4(ip4(src), ip4(dst), IPPROTO_ICMP, icmp(echo_type, 0, b"\0\1\0\1", b"hi")),
-                    ETH_P_IP)
+    return ethernet(ipv4(src, dst, IPPROTO_ICMP, icmp(echo_type, 0, b"\0\1\0\1", b"hi")), ETH_P_IP)
 
 
 # (frame, ingress, 5-tuple as the frame carries it or None, counter it lands in)
@@ -28,30 +26,44 @@ def traffic() -> list[tuple[bytes, int, tuple | None, int]]:
     ping = ("10.0.0.1", "8.8.8.8", 0, 0, IPPROTO_ICMP)
     rev = lambda t: (t[1], t[0], t[3], t[2], t[4])
     return [
-        (udp4(*dns[:4], b"q"), TRUSTED, dns, OPENED),
-        (udp4(*rev(dns)[:4], b"a"), UNTRUSTED, rev(dns), ESTABLISHED),
-        (udp4("8.8.8.8", "10.0.0.1", 53, 1001, b"a"), UNTRUSTED, ("8.8.8.8", "10.0.0.1", 53, 1001, UDP), BLOCKED),
-        (tcp4(*web[:4], flags=0x02), TRUSTED, web, OPENED),
-        (tcp4(*web[:4], b"hello", flags=0x18), TRUSTED, web, OPENED),
-        (tcp4(*rev(web)[:4], flags=0x12), UNTRUSTED, rev(web), ESTABLISHED),
-        (tcp4("6.6.6.6", "10.0.0.2", 443, 40000, flags=0x12), UNTRUSTED,
+        (udp_frame(*dns[:4], b"q"), TRUSTED, dns, OPENED),
+        (udp_frame(*rev(dns)[:4], b"a"), UNTRUSTED, rev(dns), ESTABLISHED),
+        (udp_frame("8.8.8.8", "10.0.0.1", 53, 1001, b"a"), UNTRUSTED, ("8.8.8.8", "10.0.0.1", 53, 1001, UDP), BLOCKED),
+        (tcp_frame(*web[:4], flags=0x02), TRUSTED, web, OPENED),
+        (tcp_frame(*web[:4], b"hello", flags=0x18), TRUSTED, web, OPENED),
+        (tcp_frame(*rev(web)[:4], flags=0x12), UNTRUSTED, rev(web), ESTABLISHED),
+        (tcp_frame("6.6.6.6", "10.0.0.2", 443, 40000, flags=0x12), UNTRUSTED,
          ("6.6.6.6", "10.0.0.2", 443, 40000, TCP), BLOCKED),
         (ethernet(bytes(28), ETH_P_ARP), UNTRUSTED, None, OTHER),
-        (udp6("2001:db8::9", "2001:db8::1", 53, 1000), UNTRUSTED, None, OTHER),
+        (udp_frame("2001:db8::9", "2001:db8::1", 53, 1000), UNTRUSTED, None, OTHER),
         (ethernet(bytes(10), ETH_P_IP), UNTRUSTED, None, BLOCKED),
         (_icmp4("8.8.8.8", "10.0.0.1", 0), UNTRUSTED, rev(ping), BLOCKED),
         (_icmp4("10.0.0.1", "8.8.8.8", 8), TRUSTED, ping, OPENED),
         (_icmp4("8.8.8.8", "10.0.0.1", 0), UNTRUSTED, rev(ping), ESTABLISHED),
-        (udp4(*rev(dns)[:4], b"a", vlan=5), UNTRUSTED, rev(dns), ESTABLISHED),
-        (ethernet(ipv4(ip4("8.8.8.8"), ip4("10.0.0.1"), UDP, bytes(4)), ETH_P_IP), UNTRUSTED, None, BLOCKED),
+        (udp_frame(*rev(dns)[:4], b"a", vlan=5), UNTRUSTED, rev(dns), ESTABLISHED),
+        (ethernet(ipv4("8.8.8.8", "10.0.0.1", UDP, bytes(4)), ETH_P_IP), UNTRUSTED, None, BLOCKED),
+        (udp_frame(*rev(dns)[:4], b"b"), OTHER_UNTRUSTED, rev(dns), ESTABLISHED),
+        (udp_frame(*dns[:4], b"q2"), TRUSTED, dns, OPENED),
+        (with_ip_options(udp_frame(*rev(dns)[:4], b"a")), UNTRUSTED, None, BLOCKED),
+        (ethernet(ipv4("10.0.0.3", "10.0.0.4", SCTP, bytes(12)), ETH_P_IP), TRUSTED,
+         ("10.0.0.3", "10.0.0.4", 0, 0, SCTP), OPENED),
+        (ethernet(ipv4("10.0.0.4", "10.0.0.3", SCTP, bytes(12)), ETH_P_IP), UNTRUSTED,
+         ("10.0.0.4", "10.0.0.3", 0, 0, SCTP), ESTABLISHED),
+        (tcp_frame("8.8.8.8", "10.0.0.2", 443, 40000, flags=0x12), UNTRUSTED,
+         ("8.8.8.8", "10.0.0.2", 443, 40000, TCP), BLOCKED),
     ]
+
+
+def with_ip_options(frame: bytes) -> bytes:
+    """``frame`` claiming a 24-byte IPv4 header (IHL 6), which the firewall refuses."""
+    return frame[:14] + bytes([0x46]) + frame[15:]
 
 
 def flow_key(t: tuple) -> bytes:
     return struct.pack("!4s4sHHB3x", ip4(t[0]), ip4(t[1]), t[2], t[3], t[4])
 
 
-def check_maps(maps) -> list[str]:
+def check_maps(maps: MapDump) -> list[str]:
     problems = []
     counts = [0] * 4
     flows: dict[bytes, list[int]] = {}

@@ -8,7 +8,7 @@ import struct
 
 from hxdp.ebpf.xdp import MapEntry, XdpAction, XdpInput
 from hxdp.packets import (ETH_P_ARP, ETH_P_IP, IPPROTO_ICMP, IPPROTO_IPIP, ethernet, icmp, ip4, ipv4,
-                          mac, tcp, tcp4, udp4)
+                          mac, tcp, tcp_frame, udp_frame)
 from hxdp.scenario import Expect, Scenario, fields, u32
 
 RING_SIZE = 64
@@ -75,14 +75,14 @@ def scenario() -> Scenario:
     pinned_flow = ("198.51.100.9", vip0[0], 5555, 80, TCP)
     pinned_real = (ring_choice(0, pinned_flow) + 1) % 3
     balanced = [  # (frame, flow, vip_num)
-        (tcp4("203.0.113.5", vip0[0], 33000, 80, flags=0x02), 0),
-        (tcp4("203.0.113.5", vip0[0], 33000, 80, b"GET /", flags=0x18), 0),
-        (tcp4("203.0.113.6", vip0[0], 33001, 80, flags=0x02), 0),
-        (tcp4("203.0.113.7", vip0[0], 40000, 80, flags=0x02), 0),
-        (udp4("203.0.113.8", vip1[0], 5353, 53, b"dns"), 1),
-        (udp4("203.0.113.9", vip1[0], 6000, 53, b"dns"), 1),
-        (tcp4(pinned_flow[0], vip0[0], 5555, 80, flags=0x10), 0),
-        (tcp4("203.0.113.10", vip0[0], 41000, 80, bytes(1000), flags=0x18), 0),
+        (tcp_frame("203.0.113.5", vip0[0], 33000, 80, flags=0x02), 0),
+        (tcp_frame("203.0.113.5", vip0[0], 33000, 80, b"GET /", flags=0x18), 0),
+        (tcp_frame("203.0.113.6", vip0[0], 33001, 80, flags=0x02), 0),
+        (tcp_frame("203.0.113.7", vip0[0], 40000, 80, flags=0x02), 0),
+        (udp_frame("203.0.113.8", vip1[0], 5353, 53, b"dns"), 1),
+        (udp_frame("203.0.113.9", vip1[0], 6000, 53, b"dns"), 1),
+        (tcp_frame(pinned_flow[0], vip0[0], 5555, 80, flags=0x10), 0),
+        (tcp_frame("203.0.113.10", vip0[0], 41000, 80, bytes(1000), flags=0x18), 0),
     ]
     flows = [("203.0.113.5", vip0[0], 33000, 80, TCP), ("203.0.113.5", vip0[0], 33000, 80, TCP),
              ("203.0.113.6", vip0[0], 33001, 80, TCP), ("203.0.113.7", vip0[0], 40000, 80, TCP),
@@ -96,16 +96,16 @@ def scenario() -> Scenario:
         expect.append(Expect(XdpAction.TX, encapsulated(frame, real), f"to real {real}"))
         stats[num][0] += 1
         stats[num][1] += len(frame)
-    fragment = bytearray(udp4("203.0.113.11", vip1[0], 7000, 53, b"frag"))
+    fragment = bytearray(udp_frame("203.0.113.11", vip1[0], 7000, 53, b"frag"))
     fragment[20] |= 0x20  # more fragments
     truncated = ethernet(ipv4(ip4("203.0.113.12"), ip4(vip0[0]), TCP,
                               tcp(1, 80, b"", ip4("203.0.113.12"), ip4(vip0[0]))[:10]), ETH_P_IP)
     passing = [
-        (tcp4("203.0.113.5", vip0[0], 33000, 81), "not a VIP port"),
-        (udp4("203.0.113.5", vip0[0], 33000, 80), "VIP address, other protocol"),
+        (tcp_frame("203.0.113.5", vip0[0], 33000, 81), "not a VIP port"),
+        (udp_frame("203.0.113.5", vip0[0], 33000, 80), "VIP address, other protocol"),
         (ethernet(ipv4(ip4("203.0.113.5"), ip4(vip0[0]), IPPROTO_ICMP, icmp(8, 0, bytes(4))), ETH_P_IP), "ICMP"),
         (ethernet(bytes(28), ETH_P_ARP), "ARP"),
-        (tcp4("203.0.113.5", vip0[0], 33000, 80, vlan=3), "VLAN tagged"),
+        (tcp_frame("203.0.113.5", vip0[0], 33000, 80, vlan=3), "VLAN tagged"),
         (bytes(fragment), "IP fragment"),
     ]
     for frame, why in passing:

@@ -4,7 +4,7 @@ pointing at an empty devmap slot, drop."""
 from __future__ import annotations
 
 from hxdp.ebpf.xdp import MapEntry, XdpAction, XdpInput
-from hxdp.packets import tcp4, udp4, swap_macs
+from hxdp.packets import tcp_frame, udp_frame, swap_macs
 from hxdp.scenario import Expect, Scenario, fields, u32
 
 EGRESS = {1: 5, 2: 6, 4: 9}      # ingress ifindex -> devmap key
@@ -12,9 +12,9 @@ TX_PORTS = {5: 1, 6: 1}          # devmap key -> ifindex (loopback exists everyw
 
 
 def scenario() -> Scenario:
-    traffic = [(udp4("10.0.0.1", "10.0.0.2", 1, 2, b"a"), 1), (tcp4("10.0.0.3", "10.0.0.4", 3, 4), 2),
-               (udp4("10.0.0.5", "10.0.0.6", 5, 6), 3), (udp4("10.0.0.7", "10.0.0.8", 7, 8), 4),
-               (udp4("10.0.0.1", "10.0.0.2", 1, 2, bytes(500)), 1)]
+    traffic = [(udp_frame("10.0.0.1", "10.0.0.2", 1, 2, b"a"), 1), (tcp_frame("10.0.0.3", "10.0.0.4", 3, 4), 2),
+               (udp_frame("10.0.0.5", "10.0.0.6", 5, 6), 3), (udp_frame("10.0.0.7", "10.0.0.8", 7, 8), 4),
+               (udp_frame("10.0.0.1", "10.0.0.2", 1, 2, bytes(500)), 1)]
     packets, expect, counted = [], [], 0
     for frame, ingress in traffic:
         packets.append(XdpInput(frame, ingress_ifindex=ingress))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import struct
 
 from hxdp.ebpf.xdp import MapEntry, XdpAction, XdpInput
-from hxdp.packets import ETH_P_ARP, ETH_P_IP, checksum, ethernet, ip4, mac, tcp4, udp4, udp6
+from hxdp.packets import ETH_P_ARP, ETH_P_IP, checksum, ethernet, ip4, mac, tcp_frame, udp_frame, udp_frame
 from hxdp.scenario import Expect, Scenario, fields, u32
 
 # prefix -> (route id, port, next hop MAC, our MAC on that port)
@@ -44,22 +44,22 @@ def routed(frame: bytes, prefix: str) -> bytes:
 
 def scenario() -> Scenario:
     forwarded = [
-        (udp4("172.16.0.1", "10.1.5.5", 1000, 2000, b"x"), "10.1.0.0/16"),
-        (udp4("172.16.0.1", "10.1.2.9", 1000, 2000, b"y"), "10.1.2.0/24"),
-        (tcp4("172.16.0.2", "192.168.3.3", 3000, 22), "192.168.0.0/16"),
-        (udp4("172.16.0.1", "10.1.5.5", 1000, 2000, b"v", vlan=10), "10.1.0.0/16"),
-        (tcp4("172.16.0.3", "10.1.2.200", 5000, 80, bytes(1200)), "10.1.2.0/24"),
-        (udp4("172.16.0.1", "10.1.5.6", 1, 2, ttl=2), "10.1.0.0/16"),
-        (udp4("172.16.0.9", "10.1.255.255", 1, 2, ttl=255), "10.1.0.0/16"),
+        (udp_frame("172.16.0.1", "10.1.5.5", 1000, 2000, b"x"), "10.1.0.0/16"),
+        (udp_frame("172.16.0.1", "10.1.2.9", 1000, 2000, b"y"), "10.1.2.0/24"),
+        (tcp_frame("172.16.0.2", "192.168.3.3", 3000, 22), "192.168.0.0/16"),
+        (udp_frame("172.16.0.1", "10.1.5.5", 1000, 2000, b"v", vlan=10), "10.1.0.0/16"),
+        (tcp_frame("172.16.0.3", "10.1.2.200", 5000, 80, bytes(1200)), "10.1.2.0/24"),
+        (udp_frame("172.16.0.1", "10.1.5.6", 1, 2, ttl=2), "10.1.0.0/16"),
+        (udp_frame("172.16.0.9", "10.1.255.255", 1, 2, ttl=255), "10.1.0.0/16"),
     ]
     dropped = [
-        (udp4("172.16.0.1", "8.8.8.8", 1000, 53), DROP_NO_ROUTE, "no route"),
-        (udp4("172.16.0.1", "10.1.5.5", 1000, 2000, ttl=1), DROP_TTL, "TTL 1"),
-        (udp4("172.16.0.1", "10.1.5.5", 1000, 2000, ttl=0), DROP_TTL, "TTL 0"),
-        (udp4("172.16.0.1", "11.0.0.1", 1000, 2000), DROP_NO_ROUTE, "no route"),
+        (udp_frame("172.16.0.1", "8.8.8.8", 1000, 53), DROP_NO_ROUTE, "no route"),
+        (udp_frame("172.16.0.1", "10.1.5.5", 1000, 2000, ttl=1), DROP_TTL, "TTL 1"),
+        (udp_frame("172.16.0.1", "10.1.5.5", 1000, 2000, ttl=0), DROP_TTL, "TTL 0"),
+        (udp_frame("172.16.0.1", "11.0.0.1", 1000, 2000), DROP_NO_ROUTE, "no route"),
     ]
     passed = [
-        (udp6("2001:db8::1", "2001:db8::2", 1, 2), "IPv6"),
+        (udp_frame("2001:db8::1", "2001:db8::2", 1, 2), "IPv6"),
         (ethernet(bytes(28), ETH_P_ARP), "ARP"),
         (ethernet(bytes(12), ETH_P_IP), "IPv4 header cut short"),
     ]

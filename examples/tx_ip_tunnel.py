@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 from hxdp.ebpf.xdp import MapEntry, XdpAction, XdpInput
-from hxdp.packets import ETH_P_ARP, ETH_P_IP, IPPROTO_IPIP, ethernet, ip4, ipv4, mac, tcp4, udp4, udp6
+from hxdp.packets import ETH_P_ARP, ETH_P_IP, IPPROTO_IPIP, ethernet, ip4, ipv4, mac, tcp_frame, udp_frame, udp_frame
 from hxdp.scenario import Expect, Scenario, fields, u32
 
 TCP, UDP = 6, 17
@@ -30,18 +30,18 @@ def tunnelled(frame: bytes, tunnel: tuple) -> bytes:
 
 def scenario() -> Scenario:
     hits = [
-        (tcp4("192.0.2.1", "10.200.0.1", 1234, 80, flags=0x02), ("10.200.0.1", 80, TCP)),
-        (udp4("192.0.2.2", "10.200.0.1", 5353, 53, b"query"), ("10.200.0.1", 53, UDP)),
-        (tcp4("192.0.2.3", "10.200.0.9", 999, 443, bytes(600), flags=0x18), ("10.200.0.9", 443, TCP)),
-        (tcp4("192.0.2.1", "10.200.0.1", 1235, 80, flags=0x02), ("10.200.0.1", 80, TCP)),
+        (tcp_frame("192.0.2.1", "10.200.0.1", 1234, 80, flags=0x02), ("10.200.0.1", 80, TCP)),
+        (udp_frame("192.0.2.2", "10.200.0.1", 5353, 53, b"query"), ("10.200.0.1", 53, UDP)),
+        (tcp_frame("192.0.2.3", "10.200.0.9", 999, 443, bytes(600), flags=0x18), ("10.200.0.9", 443, TCP)),
+        (tcp_frame("192.0.2.1", "10.200.0.1", 1235, 80, flags=0x02), ("10.200.0.1", 80, TCP)),
     ]
     misses = [
-        (tcp4("192.0.2.1", "10.200.0.1", 1234, 8080), "no tunnel for the port"),
-        (udp4("192.0.2.1", "10.200.0.1", 1234, 80), "no tunnel for the protocol"),
-        (udp4("192.0.2.1", "10.200.0.2", 1234, 53), "no tunnel for the address"),
-        (udp6("2001:db8::1", "2001:db8::2", 1, 53), "IPv6"),
+        (tcp_frame("192.0.2.1", "10.200.0.1", 1234, 8080), "no tunnel for the port"),
+        (udp_frame("192.0.2.1", "10.200.0.1", 1234, 80), "no tunnel for the protocol"),
+        (udp_frame("192.0.2.1", "10.200.0.2", 1234, 53), "no tunnel for the address"),
+        (udp_frame("2001:db8::1", "2001:db8::2", 1, 53), "IPv6"),
         (ethernet(bytes(28), ETH_P_ARP), "ARP"),
-        (udp4("192.0.2.2", "10.200.0.1", 5353, 53, vlan=4), "VLAN tagged"),
+        (udp_frame("192.0.2.2", "10.200.0.1", 5353, 53, vlan=4), "VLAN tagged"),
     ]
     packets = [XdpInput(f) for f, _ in hits] + [XdpInput(f) for f, _ in misses]
     expect = [Expect(XdpAction.TX, tunnelled(f, TUNNELS[key]), f"tunnel to {TUNNELS[key][1]}")

@@ -1,6 +1,5 @@
 /* Count packets per IP protocol (IPv4 and IPv6, behind up to two VLAN tags)
- * in a per-CPU array, swap the MACs and send them back out (XDP_TX).
- * Frames shorter than an Ethernet header are counted and dropped. */
+ * in a per-CPU array, swap the MACs and send them back out (XDP_TX). */
 #include "common.h"
 
 struct {

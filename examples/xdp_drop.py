@@ -1,4 +1,4 @@
-"""Traffic for xdp_drop.c: every packet is dropped."""
+"""Traffic for xdp_drop.c: every frame is dropped."""
 from hxdp.ebpf.xdp import XdpAction, XdpInput
 from hxdp.packets import mixed_frames
 from hxdp.scenario import Expect, Scenario

@@ -1,4 +1,4 @@
-"""Traffic for xdp_pass.c: every packet passes unchanged."""
+"""Traffic for xdp_pass.c: every frame passes unchanged."""
 from hxdp.ebpf.xdp import XdpAction, XdpInput
 from hxdp.packets import mixed_frames
 from hxdp.scenario import Expect, Scenario

@@ -6,5 +6,4 @@ from hxdp.scenario import Expect, Scenario
 
 def scenario() -> Scenario:
     frames = mixed_frames()
-    return Scenario([XdpInput(f) for f in frames],
-                    [Expect(XdpAction.TX, swap_macs(f)) for f in frames])
+    return Scenario([XdpInput(f) for f in frames], [Expect(XdpAction.TX, swap_macs(f)) for f in frames])

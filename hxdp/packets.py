@@ -80,11 +80,15 @@ def swap_macs(frame: bytes) -> bytes:
     return frame[6:12] + frame[0:6] + frame[12:]
 
 
+Vlan = int | tuple[int, ...] | None
+
+
 def ethernet(payload: bytes, ethertype: int, dst: Mac = DEFAULT_DST_MAC, src: Mac = DEFAULT_SRC_MAC,
-             vlan: int | None = None) -> bytes:
+             vlan: Vlan = None) -> bytes:
+    """An Ethernet frame; ``vlan`` is one 802.1Q VLAN id or a stack of them, outermost first."""
     header = mac(dst) + mac(src)
-    if vlan is not None:
-        header += struct.pack("!HH", ETH_P_8021Q, vlan & 0x0FFF)
+    for vid in (vlan,) if isinstance(vlan, int) else vlan or ():
+        header += struct.pack("!HH", ETH_P_8021Q, vid & 0x0FFF)
     return header + struct.pack("!H", ethertype) + payload
 
 
@@ -176,7 +180,7 @@ def icmp(icmp_type: int, code: int, rest: bytes, payload: bytes = b"") -> bytes:
 
 
 def _ip_frame(src: Addr, dst: Addr, proto: int, segment: bytes, ttl: int, smac: Mac, dmac: Mac,
-              vlan: int | None) -> bytes:
+              vlan: Vlan) -> bytes:
     s, d = ip_addr(src), ip_addr(dst)
     if len(s) == 4:
         return ethernet(ipv4(s, d, proto, segment, ttl=ttl), ETH_P_IP, dmac, smac, vlan)
@@ -184,7 +188,7 @@ def _ip_frame(src: Addr, dst: Addr, proto: int, segment: bytes, ttl: int, smac: 
 
 
 def udp_frame(src: str, dst: str, sport: int, dport: int, payload: bytes = b"", *, ttl: int = 64,
-              smac: Mac = DEFAULT_SRC_MAC, dmac: Mac = DEFAULT_DST_MAC, vlan: int | None = None) -> bytes:
+              smac: Mac = DEFAULT_SRC_MAC, dmac: Mac = DEFAULT_DST_MAC, vlan: Vlan = None) -> bytes:
     """A whole Ethernet/IP/UDP frame, IPv4 or IPv6 as the addresses are written."""
     s, d = ip_addr(src), ip_addr(dst)
     return _ip_frame(s, d, IPPROTO_UDP, udp(sport, dport, payload, s, d), ttl, smac, dmac, vlan)
@@ -192,7 +196,7 @@ def udp_frame(src: str, dst: str, sport: int, dport: int, payload: bytes = b"", 
 
 def tcp_frame(src: str, dst: str, sport: int, dport: int, payload: bytes = b"", *, flags: int = 0x10,
               ttl: int = 64, smac: Mac = DEFAULT_SRC_MAC, dmac: Mac = DEFAULT_DST_MAC,
-              vlan: int | None = None) -> bytes:
+              vlan: Vlan = None) -> bytes:
     """A whole Ethernet/IP/TCP frame, IPv4 or IPv6 as the addresses are written."""
     s, d = ip_addr(src), ip_addr(dst)
     return _ip_frame(s, d, IPPROTO_TCP, tcp(sport, dport, payload, s, d, flags=flags), ttl, smac, dmac,

@@ -12,13 +12,14 @@ import importlib.util
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Callable
 
 from .ebpf.fib import RouteTable
 from .ebpf.xdp import MapDump, MapEntry, XdpAction, XdpInput, XdpResult
 from .errors import HxdpError
 
-__all__ = ["Expect", "Scenario", "load_scenario", "fields", "u32"]
+__all__ = ["Expect", "Scenario", "load_scenario", "load_module", "fields", "u32"]
 
 
 def u32(value: int) -> bytes:
@@ -77,20 +78,32 @@ class Scenario:
         return out
 
 
-def load_scenario(program_path: Path) -> Scenario | None:
-    """The scenario of the example beside ``program_path``, or None."""
-    module_path = Path(program_path).with_suffix(".py")
-    if not module_path.is_file():
-        return None
+def load_module(module_path: Path) -> ModuleType:
+    """Import a traffic module by its path: examples/ is a folder of files
+    beside their programs, not a package, and one example may reuse another's
+    traffic this way."""
+    module_path = Path(module_path)
     spec = importlib.util.spec_from_file_location(f"hxdp_example_{module_path.stem}", module_path)
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
     except Exception as err:
         raise HxdpError(f"{module_path}: cannot load the example's traffic: {err}") from err
-    if not hasattr(module, "scenario"):
-        raise HxdpError(f"{module_path}: has no scenario() function")
+    return module
+
+
+def load_scenario(program_path: Path) -> Scenario | None:
+    """The scenario of the example beside ``program_path`` (a .c or .o file),
+    or None when it has no traffic module."""
+    module_path = Path(program_path).with_suffix(".py")
+    if not module_path.is_file():
+        return None
+    module = load_module(module_path)
+    if not callable(getattr(module, "scenario", None)):
+        raise HxdpError(f"{module_path}: has no scenario() function returning a Scenario")
     scenario = module.scenario()
+    if not isinstance(scenario, Scenario):
+        raise HxdpError(f"{module_path}: scenario() returned {type(scenario).__name__}, not a Scenario")
     if len(scenario.expect) != len(scenario.packets):
         raise HxdpError(f"{module_path}: {len(scenario.packets)} packets but "
                         f"{len(scenario.expect)} expectations")

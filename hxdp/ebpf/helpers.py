@@ -193,15 +193,30 @@ def csum_diff(ctx: "PacketContext", machine: Machine, pc: int) -> int:
         return -errno.EINVAL & M64
     removed = _read(machine, r[1], from_size, pc) if from_size else b""
     added = _read(machine, r[3], to_size, pc) if to_size else b""
-    total = seed
-    for chunk, invert in ((removed, True), (added, False)):
-        for i in range(0, len(chunk), 4):
-            word = int.from_bytes(chunk[i:i + 4], "little")
-            total += (~word & 0xFFFFFFFF) if invert else word
-    # One's-complement sum with end-around carry, folded to 16 bits: the kernel
-    # folds bpf_csum_diff's result so that it is the same on every architecture.
+    # As the kernel computes it: partial sums of each side, then the result
+    # folded to 16 bits so that it is the same on every architecture.
+    if removed and added:
+        total = _csum_add(_csum_partial(added, seed), ~_csum_partial(removed, 0) & 0xFFFFFFFF)
+    elif added:
+        total = _csum_partial(added, seed)
+    else:
+        total = ~_csum_partial(removed, ~seed & 0xFFFFFFFF) & 0xFFFFFFFF
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
+    return total
+
+
+def _csum_add(a: int, b: int) -> int:
+    """32-bit one's-complement addition."""
+    total = a + b
+    return (total & 0xFFFFFFFF) + (total >> 32)
+
+
+def _csum_partial(data: bytes, seed: int) -> int:
+    """The kernel's csum_partial: a 32-bit one's-complement sum of 32-bit words."""
+    total = seed
+    for i in range(0, len(data), 4):
+        total = _csum_add(total, int.from_bytes(data[i:i + 4], "little"))
     return total
 
 
