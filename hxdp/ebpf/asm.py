@@ -188,11 +188,7 @@ class _Assembler:
         reg = self.reg(m.group(1))
         off = 0
         if m.group(3):
-            off = self.number(m.group(3), 16, "offset", signed_only=True)
-            if m.group(2) == "-":
-                off = -off
-                if off < -(1 << 15):
-                    raise self.error(f"offset -{m.group(3)} does not fit in 16 bits")
+            off = self.number(m.group(2) + m.group(3), 16, "offset", signed_only=True)
         return reg, off
 
     def target(self, text: str, pc: int, labels: dict[str, int], bits: int) -> int:
