@@ -3,9 +3,11 @@
  * Packets arriving on the trusted port (ingress ifindex TRUSTED_IFINDEX) open
  * a flow: their 5-tuple is recorded and they pass. Packets from any other
  * port pass only when they belong to a flow opened from the trusted side
- * (the reverse 5-tuple is known); all else is dropped. Non-IPv4 traffic
- * passes. Verdicts are counted in `stats`, packets and bytes per flow in
- * `flows`.
+ * (the reverse 5-tuple is known); all else is dropped, IPv4 headers with
+ * options or cut short too. Ports count as 0 for protocols other than TCP
+ * and UDP. Non-IPv4 traffic passes. Allowed packets pass to the host stack,
+ * which forwards them. Verdicts are counted in `stats`, packets and bytes
+ * (whole frames) per flow in `flows`.
  */
 #include "common.h"
 

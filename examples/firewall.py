@@ -7,7 +7,8 @@ from __future__ import annotations
 import struct
 
 from hxdp.ebpf.xdp import MapDump, XdpAction, XdpInput
-from hxdp.packets import ETH_P_ARP, ETH_P_IP, IPPROTO_ICMP, ethernet, icmp, ip4, ipv4, tcp_frame, udp_frame
+from hxdp.packets import (ETH_P_ARP, ETH_P_IP, IPPROTO_ICMP, ethernet, icmp, ip4, ipv4, tcp_frame, udp_frame,
+                          with_ipv4_options)
 from hxdp.scenario import Expect, Scenario, fields, u32
 
 TRUSTED, UNTRUSTED, OTHER_UNTRUSTED = 1, 2, 3
@@ -44,7 +45,7 @@ def traffic() -> list[tuple[bytes, int, tuple | None, int]]:
         (ethernet(ipv4("8.8.8.8", "10.0.0.1", UDP, bytes(4)), ETH_P_IP), UNTRUSTED, None, BLOCKED),
         (udp_frame(*rev(dns)[:4], b"b"), OTHER_UNTRUSTED, rev(dns), ESTABLISHED),
         (udp_frame(*dns[:4], b"q2"), TRUSTED, dns, OPENED),
-        (with_ip_options(udp_frame(*rev(dns)[:4], b"a")), UNTRUSTED, None, BLOCKED),
+        (with_ipv4_options(udp_frame(*rev(dns)[:4], b"a")), UNTRUSTED, None, BLOCKED),
         (ethernet(ipv4("10.0.0.3", "10.0.0.4", SCTP, bytes(12)), ETH_P_IP), TRUSTED,
          ("10.0.0.3", "10.0.0.4", 0, 0, SCTP), OPENED),
         (ethernet(ipv4("10.0.0.4", "10.0.0.3", SCTP, bytes(12)), ETH_P_IP), UNTRUSTED,
@@ -52,11 +53,6 @@ def traffic() -> list[tuple[bytes, int, tuple | None, int]]:
         (tcp_frame("8.8.8.8", "10.0.0.2", 443, 40000, flags=0x12), UNTRUSTED,
          ("8.8.8.8", "10.0.0.2", 443, 40000, TCP), BLOCKED),
     ]
-
-
-def with_ip_options(frame: bytes) -> bytes:
-    """``frame`` claiming a 24-byte IPv4 header (IHL 6), which the firewall refuses."""
-    return frame[:14] + bytes([0x46]) + frame[15:]
 
 
 def flow_key(t: tuple) -> bytes:

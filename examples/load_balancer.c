@@ -3,16 +3,20 @@
  * A packet whose (destination address, port, protocol) is a virtual IP in
  * `vips` is sent to one of that VIP's real servers: known flows stick to
  * their server through the LRU connection table `conns`; new flows pick a
- * server from the VIP's consistent-hashing ring by a hash of the 5-tuple.
- * The packet is encapsulated IP-in-IP towards the real server (outer source
- * `lb_config.source`, next hop MAC `lb_config.gateway_mac`) and sent back
- * out (XDP_TX). Everything else passes. Per-VIP packet and byte counts are
- * kept in `vip_stats`.
+ * server from the VIP's consistent-hashing ring (RING_SIZE slots of `ring`,
+ * filled by the control plane, e.g. with Maglev's permutations) by a hash
+ * of the 5-tuple, and are recorded in `conns`. The packet is encapsulated
+ * IP-in-IP towards the real server (outer source `lb_config.source`, next
+ * hop MAC `lb_config.gateway_mac`) and sent back out (XDP_TX). Per-VIP
+ * packet and byte counts are kept in `vip_stats`.
+ *
+ * Only untagged, unfragmented IPv4 TCP/UDP without IP options is balanced;
+ * everything else passes, except TCP/UDP headers cut short, which drop.
  */
 #include "common.h"
 
 #define MAX_VIPS 16
-#define RING_SIZE 64
+#define RING_SIZE 67	/* prime: Maglev fills the ring from per-server permutations */
 #define MAX_REALS 64
 #define MAX_CONNS 4096
 

@@ -3,8 +3,10 @@
  * The destination address is looked up in the longest-prefix-match table
  * `routes`; the packet leaves through the route's port (a devmap entry)
  * with the route's MAC addresses, its TTL decremented and its header
- * checksum updated incrementally. Packets with TTL <= 1 or no route are
- * dropped; non-IPv4 traffic passes. `route_stats` counts packets per route,
+ * checksum updated incrementally; a route whose port has no device in
+ * `tx_ports` aborts the packet. Packets with TTL <= 1 or no route are
+ * dropped; non-IPv4 traffic, IPv4 headers with options and cut-short
+ * headers pass to the host stack. `route_stats` counts packets per route,
  * `drops` counts the two reasons to drop.
  */
 #include "common.h"

@@ -1,16 +1,19 @@
 /* Per-receive-queue statistics, in the style of the kernel's xdp_rxq_info
- * sample: every packet is counted per CPU and per rx queue, then handled by
- * the action in `config` (XDP_PASS, XDP_DROP, or XDP_TX with the MACs
- * swapped). Queue numbers beyond MAX_RXQ are counted as issues.
+ * sample.
+ *
+ * Every packet is counted per CPU, in total (`stats`) and per receive queue
+ * (`rx_queues`, indexed by xdp_md.rx_queue_index); queues numbered MAX_RXQ
+ * and above share the last slot and are counted as issues. The action comes
+ * from `config`, keyed by the ingress ifindex, with key 0 as the default for
+ * ports that have no entry: XDP_PASS, XDP_DROP, or XDP_TX with the MACs
+ * swapped. Any other configured action is an issue and aborts the packet;
+ * so does a missing default.
  */
 #include "common.h"
 
 #define MAX_RXQ 64
-
-struct config {
-	__u32 action;
-	__u32 ifindex;	/* only count packets from this port; 0 = any */
-};
+#define MAX_PORTS 64
+#define DEFAULT_PORT 0
 
 struct counters {
 	__u64 processed;
@@ -18,10 +21,10 @@ struct counters {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_PORTS);
 	__type(key, __u32);
-	__type(value, struct config);
+	__type(value, __u32);
 } config SEC(".maps");
 
 struct {
@@ -42,19 +45,13 @@ SEC("xdp")
 int rxq_info(struct xdp_md *ctx)
 {
 	__u32 zero = 0;
-	struct config *cfg = bpf_map_lookup_elem(&config, &zero);
-	if (!cfg)
-		return XDP_ABORTED;
-	if (cfg->ifindex && cfg->ifindex != ctx->ingress_ifindex)
-		return XDP_PASS;
-
 	struct counters *total = bpf_map_lookup_elem(&stats, &zero);
 	if (!total)
 		return XDP_ABORTED;
 	total->processed++;
 
 	__u32 queue = ctx->rx_queue_index;
-	if (queue > MAX_RXQ) {
+	if (queue >= MAX_RXQ) {
 		queue = MAX_RXQ;
 		total->issue++;
 	}
@@ -65,14 +62,32 @@ int rxq_info(struct xdp_md *ctx)
 	if (queue == MAX_RXQ)
 		per_queue->issue++;
 
-	if (cfg->action == XDP_TX) {
+	__u32 port = ctx->ingress_ifindex;
+	__u32 *action = bpf_map_lookup_elem(&config, &port);
+	if (!action) {
+		port = DEFAULT_PORT;
+		action = bpf_map_lookup_elem(&config, &port);
+	}
+	if (!action) {
+		total->issue++;
+		return XDP_ABORTED;
+	}
+	switch (*action) {
+	case XDP_PASS:
+	case XDP_DROP:
+		return *action;
+	case XDP_TX: {
 		void *data = (void *)(long)ctx->data;
 		struct ethhdr *eth = data;
 		if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
 			return XDP_DROP;
 		swap_macs(eth);
+		return XDP_TX;
 	}
-	return cfg->action;
+	default:
+		total->issue++;
+		return XDP_ABORTED;
+	}
 }
 
 char _license[] SEC("license") = "GPL";

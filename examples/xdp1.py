@@ -23,7 +23,8 @@ def traffic() -> list[tuple[bytes, int]]:
         (tcp_frame("10.0.0.5", "10.0.0.6", 4321, 443, vlan=7), 6),
         (ethernet(ipv4("10.1.1.1", "10.1.1.2", IPPROTO_ICMP, ICMP_ECHO), ETH_P_IP), 1),
         (ethernet(ipv4("10.2.0.1", "10.2.0.2", GRE, bytes(8)), ETH_P_IP), GRE),
-        (ethernet(ipv4("10.3.0.1", "10.3.0.2", IPPROTO_IPIP, bytes(20), df=False), ETH_P_IP), IPPROTO_IPIP),
+        (ethernet(ipv4("10.3.0.1", "10.3.0.2", IPPROTO_IPIP, ipv4("10.4.0.1", "10.4.0.2", GRE, b""), df=False),
+                  ETH_P_IP), IPPROTO_IPIP),
         (udp_frame("2001:db8::1", "2001:db8::2", 1, 2), 17),
         (tcp_frame("2001:db8::1", "2001:db8::2", 3, 4, vlan=9), 6),
         (ethernet(ipv6("fe80::1", "ff02::1", IPPROTO_ICMPV6, bytes(8)), ETH_P_IPV6), IPPROTO_ICMPV6),
@@ -37,8 +38,9 @@ def traffic() -> list[tuple[bytes, int]]:
 
 def check_counts(maps: MapDump) -> list[str]:
     problems = []
-    for proto, count in Counter(proto for _, proto in traffic()).items():
-        got = fields(maps, "rxcnt", u32(proto))[0]
+    counts = Counter(proto for _, proto in traffic())
+    for proto in range(256):
+        got, count = fields(maps, "rxcnt", u32(proto))[0], counts[proto]
         if got != count:
             problems.append(f"rxcnt[{proto}] = {got}, expected {count}")
     return problems

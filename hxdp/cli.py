@@ -152,6 +152,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", type=Path, metavar="OUT.pcap",
                    help="write the packets that leave (TX, PASS, REDIRECT) to a pcap")
     p.add_argument("--engine", default="interp", help="interp (default) or kernel")
+    p.add_argument("--routes", type=Path, metavar="FILE",
+                   help="routes for bpf_fib_lookup, one a line: PREFIX IFINDEX SMAC DMAC [MTU]")
     p.add_argument("--packets", type=int, default=8, metavar="N",
                    help="how many packets to list (default 8)")
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary")
@@ -164,14 +166,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .run import format_summary, load_traffic, run_traffic, write_output
     program = _load(args)
     packets, setup, routes, origin = load_traffic(args.prog, args.pcap)
-    print(f"traffic: {origin}", file=sys.stderr)
-    run = run_traffic(program, packets, engine=args.engine, setup=setup, routes=routes)
+    if args.routes:
+        from .ebpf.fib import RouteTable
+        routes = RouteTable.from_file(args.routes)
+    print(f"traffic: {origin}")
+    run = run_traffic(program, packets, engine=args.engine, setup=setup, routes=routes,
+                      progress=_progress(len(packets)))
     print(format_summary(run, show_packets=0 if args.quiet else args.packets,
                          show_entries=0 if args.quiet else 8))
     if args.output:
         count = write_output(run, args.output)
         print(f"wrote {count} packets to {args.output}")
     return 0
+
+
+def _progress(total: int):
+    """A progress line on a terminal for long runs; nothing otherwise."""
+    if total < 1000 or not sys.stderr.isatty():
+        return None
+    step = max(total // 100, 1)
+
+    def show(done: int) -> None:
+        if done % step == 0 or done == total:
+            print(f"\r{done}/{total} packets ({100 * done // total}%)", end="" if done < total else "\n",
+                  file=sys.stderr, flush=True)
+    return show
 
 
 # -- main --------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Building and taking apart the packets the examples and tests use.
 
-Ethernet (with optional 802.1Q tag), IPv4 with its header checksum, IPv6,
-UDP and TCP with pseudo-header checksums, ICMP, and IP-in-IP. Small on
-purpose: enough to write traffic and expectations without scapy.
+Ethernet (with 802.1Q tags), IPv4 (options too) with its header checksum,
+IPv6, UDP and TCP with pseudo-header checksums, ICMP, and IP-in-IP; IPv4
+headers are also parsed back, for expectations derived from input packets.
+Small on purpose: enough to write traffic and expectations without scapy.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from .errors import HxdpError
 
 __all__ = ["ETH_P_IP", "ETH_P_IPV6", "ETH_P_8021Q", "ETH_P_ARP", "IPPROTO_ICMP", "IPPROTO_IPIP",
            "IPPROTO_TCP", "IPPROTO_UDP", "IPPROTO_IPV6", "IPPROTO_ICMPV6", "ETH_HLEN", "IPV4_HLEN",
-           "IPV6_HLEN", "mac", "ip4", "ip6", "ip_addr", "checksum", "swap_macs", "ethernet",
-           "l3_offset", "Ipv4Header", "ipv4", "ipv6", "udp", "tcp", "icmp", "udp_frame", "tcp_frame",
+           "mac", "ip4", "ip6", "ip_addr", "checksum", "swap_macs", "ethernet", "l3_offset", "Ipv4Header",
+           "with_ipv4_options", "ipv4", "ipv6", "udp", "tcp", "icmp", "udp_frame", "tcp_frame",
            "mixed_frames"]
 
 ETH_P_IP = 0x0800
@@ -32,7 +33,6 @@ IPPROTO_ICMPV6 = 58
 ETH_HLEN = 14
 VLAN_HLEN = 4
 IPV4_HLEN = 20
-IPV6_HLEN = 40
 IP_DF = 0x4000
 
 DEFAULT_SRC_MAC = "02:00:00:00:00:01"
@@ -105,7 +105,8 @@ _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 
 @dataclass(frozen=True)
 class Ipv4Header:
-    """An option-less IPv4 header; `pack` computes the checksum."""
+    """An IPv4 header; `pack` computes the checksum. ``options`` (a multiple
+    of 4 bytes) make the header longer than 20 bytes."""
     src: bytes
     dst: bytes
     proto: int
@@ -114,26 +115,45 @@ class Ipv4Header:
     ident: int = 0
     tos: int = 0
     frag: int = IP_DF
+    options: bytes = b""
 
     @classmethod
     def parse(cls, packet: bytes, offset: int = ETH_HLEN) -> Ipv4Header:
         if len(packet) < offset + IPV4_HLEN:
             raise HxdpError(f"packet of {len(packet)} bytes has no IPv4 header at offset {offset}")
         vihl, tos, total, ident, frag, ttl, proto, _, src, dst = _IPV4.unpack_from(packet, offset)
-        if vihl != 0x45:
+        length = (vihl & 0xF) * 4
+        if vihl >> 4 != 4 or length < IPV4_HLEN or len(packet) < offset + length:
             raise HxdpError(f"packet has version/IHL byte {vihl:#04x} at offset {offset}, "
-                            "expected an option-less IPv4 header (0x45)")
-        return cls(src, dst, proto, total, ttl, ident, tos, frag)
+                            f"not a whole IPv4 header")
+        return cls(src, dst, proto, total, ttl, ident, tos, frag,
+                   packet[offset + IPV4_HLEN:offset + length])
+
+    @property
+    def length(self) -> int:
+        return IPV4_HLEN + len(self.options)
 
     def pack(self) -> bytes:
-        header = bytearray(_IPV4.pack(0x45, self.tos, self.total_length, self.ident, self.frag, self.ttl,
-                                      self.proto, 0, self.src, self.dst))
+        if len(self.options) % 4 or self.length > 60:
+            raise ValueError(f"IPv4 options of {len(self.options)} bytes: give up to 40, a multiple of 4")
+        header = bytearray(_IPV4.pack(0x40 | self.length // 4, self.tos, self.total_length, self.ident,
+                                      self.frag, self.ttl, self.proto, 0, self.src, self.dst) + self.options)
         struct.pack_into("!H", header, 10, checksum(bytes(header)))
         return bytes(header)
 
     def forwarded(self) -> Ipv4Header:
         """The header one router hop later."""
         return replace(self, ttl=self.ttl - 1)
+
+
+def with_ipv4_options(frame: bytes, options: bytes = b"\x01\x01\x01\x00") -> bytes:
+    """``frame`` with ``options`` (default: two no-ops and an end of list) added
+    to its IPv4 header; the rest of the packet is unchanged."""
+    l3 = l3_offset(frame)
+    header = Ipv4Header.parse(frame, l3)
+    longer = replace(header, options=header.options + options,
+                     total_length=header.total_length + len(options))
+    return frame[:l3] + longer.pack() + frame[l3 + header.length:]
 
 
 def ipv4(src: Addr, dst: Addr, proto: int, payload: bytes, *, ttl: int = 64, ident: int = 0,

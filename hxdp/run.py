@@ -113,6 +113,8 @@ def format_summary(run: TrafficRun, *, show_packets: int = 8, show_entries: int 
             live = {k: v for k, v in entries.items() if any(v)}
             lines.append(f"  {name}: {len(live)} non-zero of {len(entries)} entries")
             for i, (key, value) in enumerate(live.items()):
+                if not show_entries:
+                    break
                 if i >= show_entries:
                     lines.append(f"    … {len(live) - show_entries} more")
                     break

@@ -51,6 +51,9 @@ class Expect:
 
 @dataclass
 class Scenario:
+    """An example's traffic: ``packets`` in order, one `Expect` each, the map
+    entries to install before the first packet, the route table for
+    bpf_fib_lookup when the example uses it, and a check of the final maps."""
     packets: list[XdpInput]
     expect: list[Expect]
     setup: list[MapEntry] = field(default_factory=list)
@@ -61,6 +64,8 @@ class Scenario:
     def problems(self, results: list[XdpResult], maps: MapDump) -> list[str]:
         """Every way ``results`` and ``maps`` differ from the expectations."""
         out = []
+        if len(results) != len(self.packets):
+            out.append(f"{len(results)} results for {len(self.packets)} packets")
         for i, (inp, exp, res) in enumerate(zip(self.packets, self.expect, results)):
             label = f"packet {i}" + (f" ({exp.why})" if exp.why else "")
             if res.action != exp.action:

@@ -11,6 +11,9 @@ import enum
 import ipaddress
 import struct
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import HxdpError
 
 __all__ = ["Route", "RouteTable", "FibResult", "FIB_PARAMS_SIZE", "fib_lookup", "AF_INET", "AF_INET6"]
 
@@ -50,6 +53,30 @@ class Route:
 @dataclass
 class RouteTable:
     routes: list[Route] = field(default_factory=list)
+
+    @classmethod
+    def from_file(cls, path: Path) -> "RouteTable":
+        """Routes from a text file, one a line: ``PREFIX IFINDEX SMAC DMAC [MTU]``
+        (DMAC ``-`` when the neighbour is unknown); ``#`` starts a comment."""
+        routes = []
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError as err:
+            raise HxdpError(f"cannot read {path}: {err.strerror}") from None
+        for number, line in enumerate(lines, 1):
+            words = line.split("#", 1)[0].split()
+            if not words:
+                continue
+            try:
+                prefix, ifindex, smac, dmac, *rest = words
+                ipaddress.ip_network(prefix, strict=False)
+                routes.append(Route(prefix, int(ifindex), bytes.fromhex(smac.replace(":", "")),
+                                    None if dmac == "-" else bytes.fromhex(dmac.replace(":", "")),
+                                    int(rest[0]) if rest else 1500))
+            except (ValueError, IndexError):
+                raise HxdpError(f"{path}:{number}: expected 'PREFIX IFINDEX SMAC DMAC [MTU]', "
+                                f"got {line.strip()!r}") from None
+        return cls(routes)
 
     def lookup(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Route | None:
         best: Route | None = None
