@@ -72,6 +72,11 @@ def test_unsupported_helper_is_named_at_load():
         load_program(DATA / "bad_helper.c")
 
 
+def test_unsupported_map_type_is_named_at_load():
+    with pytest.raises(HxdpError, match="map events is a ringbuf map, which hxdp does not support"):
+        load_program(DATA / "bad_map.c")
+
+
 def test_not_elf_and_missing_files(tmp_path):
     bogus = tmp_path / "x.o"
     bogus.write_bytes(b"\x7fELF" + bytes(60))

@@ -24,7 +24,7 @@ from elftools.elf.sections import Section, SymbolTableSection
 from ..errors import HxdpError
 from .btf import Btf, Kind, parse_btf, parse_line_info
 from .isa import Form, Insn, Pseudo, decode
-from .program import MapDef, MapType, Program, SourceLine
+from .program import SUPPORTED_MAP_TYPES, MapDef, MapType, Program, SourceLine
 
 __all__ = ["load_elf", "list_programs", "R_BPF_64_64", "R_BPF_64_32"]
 
@@ -148,9 +148,14 @@ class _Object:
 
     def _map_type(self, value: int, name: str) -> MapType:
         try:
-            return MapType(value)
+            mtype = MapType(value)
         except ValueError:
             raise HxdpError(f"{self.path}: map {name} has unknown map type {value}") from None
+        if mtype not in SUPPORTED_MAP_TYPES:
+            supported = ", ".join(sorted(t.name.lower() for t in SUPPORTED_MAP_TYPES))
+            raise HxdpError(f"{self.path}: map {name} is a {mtype.name.lower()} map, which hxdp does "
+                            f"not support; supported: {supported}")
+        return mtype
 
     def _btf_maps(self, sec: Section) -> None:
         if self.btf is None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .isa import Insn, encode
 
-__all__ = ["MapType", "MapDef", "SourceLine", "Program"]
+__all__ = ["MapType", "MapDef", "SourceLine", "Program", "SUPPORTED_MAP_TYPES"]
 
 
 class MapType(enum.IntEnum):
@@ -51,6 +51,14 @@ class MapType(enum.IntEnum):
     DEVMAP_HASH = 25
     STRUCT_OPS = 26
     RINGBUF = 27
+
+
+# The map types hxdp runs: the loader refuses the others at load time.
+SUPPORTED_MAP_TYPES = frozenset({
+    MapType.HASH, MapType.ARRAY, MapType.PROG_ARRAY, MapType.PERCPU_HASH, MapType.PERCPU_ARRAY,
+    MapType.LRU_HASH, MapType.LRU_PERCPU_HASH, MapType.LPM_TRIE, MapType.ARRAY_OF_MAPS,
+    MapType.HASH_OF_MAPS, MapType.DEVMAP, MapType.CPUMAP, MapType.XSKMAP, MapType.DEVMAP_HASH,
+})
 
 
 @dataclass
