@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from ..errors import HxdpError
 
@@ -461,8 +461,3 @@ def _s32(value: int) -> int:
     value &= 0xFFFFFFFF
     return value - (1 << 32) if value & 0x80000000 else value
 
-
-def iter_pcs(insns: list[Insn]) -> Iterator[tuple[int, Insn]]:
-    """(pc, insn) pairs, pc counting slots."""
-    for insn in insns:
-        yield insn.pc, insn
