@@ -21,12 +21,7 @@ def _mem(reg: int, off: int) -> str:
 
 def jump_target(insn: Insn) -> int | None:
     """The pc a jump or local call goes to, or None."""
-    form = insn.spec.form
-    if form in (Form.JA, Form.JUMP_REG, Form.JUMP_IMM):
-        return insn.pc + 1 + insn.off
-    if form in (Form.JA32, Form.CALL_LOCAL):
-        return insn.pc + 1 + insn.imm
-    return None
+    return insn.jump_target if insn.call_target is None else insn.call_target
 
 
 def format_insn(insn: Insn, labels: dict[int, str] | None = None,

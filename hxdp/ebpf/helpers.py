@@ -23,7 +23,7 @@ from .xdp import XdpAction
 if TYPE_CHECKING:
     from .runtime import PacketContext
 
-__all__ = ["HelperId", "HELPERS", "SUPPORTED_HELPERS", "call_helper"]
+__all__ = ["HelperId", "HELPERS", "SUPPORTED_HELPERS", "ARITY", "call_helper"]
 
 M64 = (1 << 64) - 1
 
@@ -269,6 +269,17 @@ HELPERS: dict[int, Helper] = {
 }
 
 SUPPORTED_HELPERS = frozenset(int(h) for h in HELPERS)
+
+# How many argument registers (r1...) each helper reads; the compiler's
+# liveness needs it. trace_printk takes up to three values after its format.
+ARITY: dict[int, int] = {
+    HelperId.MAP_LOOKUP_ELEM: 2, HelperId.MAP_UPDATE_ELEM: 4, HelperId.MAP_DELETE_ELEM: 2,
+    HelperId.KTIME_GET_NS: 0, HelperId.KTIME_GET_BOOT_NS: 0, HelperId.TRACE_PRINTK: 5,
+    HelperId.GET_PRANDOM_U32: 0, HelperId.GET_SMP_PROCESSOR_ID: 0, HelperId.GET_NUMA_NODE_ID: 0,
+    HelperId.TAIL_CALL: 3, HelperId.REDIRECT: 2, HelperId.CSUM_DIFF: 5, HelperId.XDP_ADJUST_HEAD: 2,
+    HelperId.REDIRECT_MAP: 3, HelperId.XDP_ADJUST_META: 2, HelperId.XDP_ADJUST_TAIL: 2,
+    HelperId.FIB_LOOKUP: 4, HelperId.JIFFIES64: 0,
+}
 
 
 def call_helper(ctx: "PacketContext", machine: Machine, helper_id: int, pc: int) -> int:

@@ -362,6 +362,21 @@ class Insn:
     def slots(self) -> int:
         return self.spec.slots
 
+    @property
+    def jump_target(self) -> int | None:
+        """The pc a jump goes to, or None for other instructions."""
+        form = self.spec.form
+        if form in (Form.JA, Form.JUMP_REG, Form.JUMP_IMM):
+            return self.pc + 1 + self.off
+        if form is Form.JA32:
+            return self.pc + 1 + self.imm
+        return None
+
+    @property
+    def call_target(self) -> int | None:
+        """The pc a BPF-to-BPF call goes to, or None."""
+        return self.pc + 1 + self.imm if self.spec.form is Form.CALL_LOCAL else None
+
     def __str__(self) -> str:
         from .disasm import format_insn
         return format_insn(self)

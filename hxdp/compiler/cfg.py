@@ -1,0 +1,129 @@
+"""Control-flow graph of one eBPF function.
+
+Blocks are maximal straight-line runs of instructions: a block ends at a
+jump or exit, or just before an instruction some jump lands on. A
+BPF-to-BPF call does not end a block (control returns after it); the callee
+is a separate function with its own graph.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..ebpf.isa import Form, Insn, Kind
+from ..ebpf.program import Program
+from ..errors import HxdpError
+
+__all__ = ["Block", "Cfg", "build_cfg", "functions"]
+
+
+def _falls_through(insn: Insn) -> bool:
+    return insn.spec.kind is not Kind.EXIT and insn.spec.form not in (Form.JA, Form.JA32)
+
+
+@dataclass
+class Block:
+    """``insns`` run in order; control then goes to one of ``succs``. For a
+    conditional jump, succs is (taken, fall-through)."""
+    id: int
+    insns: list[Insn]
+    succs: list[int] = field(default_factory=list)
+    preds: list[int] = field(default_factory=list)
+
+    @property
+    def start(self) -> int:
+        return self.insns[0].pc
+
+    @property
+    def last(self) -> Insn:
+        return self.insns[-1]
+
+    @property
+    def end(self) -> int:
+        """The pc after the block's last slot."""
+        return self.last.pc + self.last.slots
+
+
+@dataclass
+class Cfg:
+    """The blocks of one function; block 0 is the entry."""
+    name: str
+    blocks: list[Block]
+
+    @property
+    def entry(self) -> Block:
+        return self.blocks[0]
+
+    def exits(self) -> list[Block]:
+        return [b for b in self.blocks if not b.succs]
+
+    def reverse_postorder(self) -> list[int]:
+        """Block ids reachable from the entry, each before its successors
+        (except along back edges)."""
+        seen: set[int] = set()
+        order: list[int] = []
+        stack: list[tuple[int, int]] = [(0, 0)]
+        seen.add(0)
+        while stack:
+            block, i = stack.pop()
+            succs = self.blocks[block].succs
+            if i < len(succs):
+                stack.append((block, i + 1))
+                nxt = succs[i]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, 0))
+            else:
+                order.append(block)
+        return order[::-1]
+
+
+def functions(program: Program) -> list[tuple[str, list[Insn]]]:
+    """The program split into its functions (entry first), by Program.functions."""
+    starts = sorted(program.functions) or [0]
+    if starts[0] != 0:
+        starts.insert(0, 0)
+    out = []
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else program.slots
+        name = program.functions.get(start, program.name)
+        out.append((name, [insn for insn in program.insns if start <= insn.pc < end]))
+    return out
+
+
+def build_cfg(name: str, insns: list[Insn]) -> Cfg:
+    """Blocks and edges of the function made of ``insns`` (in pc order)."""
+    if not insns:
+        raise HxdpError(f"{name}: function has no instructions")
+    pcs = {insn.pc for insn in insns}
+    first, limit = insns[0].pc, insns[-1].pc + insns[-1].slots
+    leaders = {first}
+    for insn in insns:
+        target = insn.jump_target
+        if target is not None:
+            if target not in pcs:
+                raise HxdpError(f"{name} pc {insn.pc}: {insn.mnemonic} jumps to pc {target}, "
+                                f"{'outside the function' if not first <= target < limit else 'inside a 64-bit load'}")
+            leaders.add(target)
+        if target is not None or insn.spec.kind is Kind.EXIT:
+            leaders.add(insn.pc + insn.slots)
+    blocks: list[Block] = []
+    for insn in insns:
+        if insn.pc in leaders:
+            blocks.append(Block(len(blocks), []))
+        blocks[-1].insns.append(insn)
+    by_start = {b.start: b.id for b in blocks}
+    for block in blocks:
+        last = block.last
+        target = last.jump_target
+        if target is not None:
+            block.succs.append(by_start[target])
+        if _falls_through(last):
+            if block.end >= limit:
+                raise HxdpError(f"{name} pc {last.pc}: control falls off the end of the function")
+            if by_start[block.end] not in block.succs:
+                block.succs.append(by_start[block.end])
+    for block in blocks:
+        for succ in block.succs:
+            blocks[succ].preds.append(block.id)
+    return Cfg(name, blocks)
