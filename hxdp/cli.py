@@ -193,6 +193,28 @@ def _progress(total: int):
     return show
 
 
+# -- target ------------------------------------------------------------------
+
+def _target_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lanes", type=int, default=4, help="lanes of the core (1-8, default 4)")
+    p.add_argument("--doc", action="store_true",
+                   help="print the Markdown reference of the encoding (docs/isa.md)")
+
+
+@command("target", "show the core's parameters and its instruction encoding",
+         "examples:\n  hxdp target --lanes 8\n  hxdp target --doc > docs/isa.md")(_target_args)
+def cmd_target(args: argparse.Namespace) -> int:
+    from .target import Target, markdown
+    target = Target.with_lanes(args.lanes)
+    if args.doc:
+        print(markdown(target), end="")
+        return 0
+    width = max(len(k) for k, _ in target.describe())
+    for key, value in target.describe():
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
 # -- main --------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
