@@ -74,18 +74,7 @@ int adjust_tail(struct xdp_md *ctx)
 	icmp->mtu = bpf_htons(MAX_PACKET - sizeof(*eth));
 	icmp->checksum = icmp_checksum(icmp);
 
-	iph->version = 4;
-	iph->ihl = 5;
-	iph->tos = 0;
-	iph->tot_len = bpf_htons(sizeof(*iph) + ICMP_LEN);
-	iph->id = 0;
-	iph->frag_off = 0;
-	iph->ttl = 64;
-	iph->protocol = IPPROTO_ICMP;
-	iph->check = 0;
-	iph->saddr = orig_daddr;
-	iph->daddr = orig_saddr;
-	iph->check = ipv4_checksum(iph);
+	ipv4_fill(iph, sizeof(*iph) + ICMP_LEN, IPPROTO_ICMP, orig_daddr, orig_saddr);
 
 	__u32 zero = 0;
 	__u64 *sent = bpf_map_lookup_elem(&icmp_sent, &zero);

@@ -118,6 +118,25 @@ static __always_inline __u16 ipv4_checksum(struct iphdr *iph)
 	return csum_fold(sum);
 }
 
+/* Write a fresh option-less IPv4 header (TTL 64, no fragmentation fields)
+ * with its checksum. */
+static __always_inline void ipv4_fill(struct iphdr *iph, __u16 tot_len, __u8 protocol,
+				      __be32 saddr, __be32 daddr)
+{
+	iph->version = 4;
+	iph->ihl = 5;
+	iph->tos = 0;
+	iph->tot_len = bpf_htons(tot_len);
+	iph->id = 0;
+	iph->frag_off = 0;
+	iph->ttl = 64;
+	iph->protocol = protocol;
+	iph->check = 0;
+	iph->saddr = saddr;
+	iph->daddr = daddr;
+	iph->check = ipv4_checksum(iph);
+}
+
 /* Ports of a TCP or UDP header at the cursor (0 for other protocols);
  * false when the header is cut short. */
 static __always_inline int parse_ports(struct cursor *c, __u8 proto, __be16 *sport, __be16 *dport)
@@ -167,18 +186,7 @@ static __always_inline int encap_ipv4(struct xdp_md *ctx, __be32 saddr, __be32 d
 	__builtin_memcpy(eth->h_source, old_dmac, ETH_ALEN);
 	eth->h_proto = bpf_htons(ETH_P_IP);
 
-	outer->version = 4;
-	outer->ihl = 5;
-	outer->tos = 0;
-	outer->tot_len = bpf_htons(inner_len + sizeof(struct iphdr));
-	outer->id = 0;
-	outer->frag_off = 0;
-	outer->ttl = 64;
-	outer->protocol = IPPROTO_IPIP;
-	outer->check = 0;
-	outer->saddr = saddr;
-	outer->daddr = daddr;
-	outer->check = ipv4_checksum(outer);
+	ipv4_fill(outer, inner_len + sizeof(struct iphdr), IPPROTO_IPIP, saddr, daddr);
 	return 0;
 }
 
