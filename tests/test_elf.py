@@ -72,6 +72,22 @@ def test_unsupported_helper_is_named_at_load():
         load_program(DATA / "bad_helper.c")
 
 
+def test_unsupported_relocation_is_named_at_load(maps_object, tmp_path):
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.relocation import RelocationSection
+    data = bytearray(maps_object.read_bytes())
+    with open(maps_object, "rb") as f:
+        elf = ELFFile(f)
+        rel = next(s for s in elf.iter_sections()
+                   if isinstance(s, RelocationSection) and elf.get_section(s["sh_info"]).name == "xdp/second")
+        entry = rel["sh_offset"]          # first Elf64_Rel: r_offset (8 bytes), then r_info
+    data[entry + 8] = 99                   # the relocation type is r_info's low 32 bits
+    patched = tmp_path / "patched.o"
+    patched.write_bytes(bytes(data))
+    with pytest.raises(HxdpError, match="section xdp/second, instruction .*unsupported relocation type 99"):
+        load_elf(patched, program="second")
+
+
 def test_unsupported_map_type_is_named_at_load():
     with pytest.raises(HxdpError, match="map events is a ringbuf map, which hxdp does not support"):
         load_program(DATA / "bad_map.c")
