@@ -8,13 +8,14 @@ is a separate function with its own graph.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from ..ebpf.isa import Form, Insn, Kind
 from ..ebpf.program import Program
 from ..errors import HxdpError
 
-__all__ = ["Block", "Cfg", "build_cfg", "functions"]
+__all__ = ["Block", "Cfg", "build_cfg", "flatten", "functions"]
 
 
 def _falls_through(insn: Insn) -> bool:
@@ -76,6 +77,42 @@ class Cfg:
             else:
                 order.append(block)
         return order[::-1]
+
+
+def flatten(cfg: Cfg) -> tuple[list[Insn], list[int]]:
+    """The instructions of the blocks reachable from the entry, in block order,
+    with pcs and jump offsets recomputed: the inverse of `build_cfg` after
+    passes have edited blocks. A block that falls through must be followed by
+    its fall-through successor (passes keep that order). Also returns, for
+    each instruction, the pc it had when the graph was built (passes keep
+    ``pc`` as the origin), for source maps."""
+    reachable = set(cfg.reverse_postorder())
+    kept = [b for b in cfg.blocks if b.id in reachable]
+    start: dict[int, int] = {}
+    pc = 0
+    for b in kept:
+        start[b.id] = pc
+        pc += sum(i.slots for i in b.insns)
+    out: list[Insn] = []
+    origin: list[int] = []
+    for index, b in enumerate(kept):
+        pc = start[b.id]
+        for insn in b.insns:
+            if insn is b.insns[-1] and insn.jump_target is not None:
+                target = start[b.succs[0]]
+                field = "imm" if insn.spec.form is Form.JA32 else "off"
+                insn = dataclasses.replace(insn, **{field: target - (pc + 1)})
+            origin.append(insn.pc)
+            out.append(dataclasses.replace(insn, pc=pc))
+            pc += insn.slots
+        falls = not b.insns or _falls_through(b.insns[-1])
+        if falls and b.succs:
+            follow = b.succs[-1]
+            nxt = kept[index + 1].id if index + 1 < len(kept) else None
+            if follow != nxt:
+                raise HxdpError(f"{cfg.name}: block {b.id} falls through to block {follow}, "
+                                f"but block {nxt} follows it")
+    return out, origin
 
 
 def functions(program: Program) -> list[tuple[str, list[Insn]]]:
