@@ -17,10 +17,11 @@ import enum
 from dataclasses import dataclass, field, fields as dc_fields
 from typing import Sequence
 
+from .ebpf.isa import Form, OpSpec, by_mnemonic
 from .errors import HxdpError
 
 __all__ = ["Unit", "Space", "Operand", "OpInfo", "Op", "OPS_BY_CODE", "SlotField", "SLOT_FIELDS",
-           "SLOT_BITS", "Slot", "encode_slot", "decode_slot", "encode_row", "decode_row",
+           "SLOT_BITS", "Slot", "ebpf_spec", "encode_slot", "decode_slot", "encode_row", "decode_row",
            "Latency", "Target", "markdown"]
 
 
@@ -62,6 +63,9 @@ class OpInfo:
     operands: tuple[Operand, ...]
     semantics: str
     width: int = 64       # operation width in bits, or access size in bytes for memory ops
+    # The eBPF instruction (mnemonic, form) whose arithmetic, condition or
+    # atomic update this operation performs: the one definition of its meaning.
+    ebpf: tuple[str, Form] | None = None
 
 
 def _ops() -> list[OpInfo]:
@@ -77,23 +81,29 @@ def _ops() -> list[OpInfo]:
         "lsh": ("a << (b mod width)", Unit.ALU), "rsh": ("a >> (b mod width), logical", Unit.ALU),
         "arsh": ("a >> (b mod width), arithmetic", Unit.ALU),
     }
+    R, IM, U = Form.ALU_REG, Form.ALU_IMM, Form.UNARY
     for width, suffix in ((64, ""), (32, "32")):
         for name, (text, unit) in binary.items():
-            ops.append(OpInfo(f"{name}{suffix}", unit, (D, A, B), f"dst = {text}", width))
+            ops.append(OpInfo(f"{name}{suffix}", unit, (D, A, B), f"dst = {text}", width, (name + suffix, R)))
             ops.append(OpInfo(f"{name}{suffix}i", unit, (D, A, I), f"dst = {text.replace('b', 'imm')}",
-                              width))
-        ops.append(OpInfo(f"mov{suffix}", Unit.ALU, (D, A), "dst = a", width))
-        ops.append(OpInfo(f"mov{suffix}i", Unit.ALU, (D, I), "dst = imm (sign-extended)", width))
-        ops.append(OpInfo(f"neg{suffix}", Unit.ALU, (D, A), "dst = -a", width))
+                              width, (name + suffix, IM)))
+        ops.append(OpInfo(f"mov{suffix}", Unit.ALU, (D, A), "dst = a", width, ("mov" + suffix, R)))
+        ops.append(OpInfo(f"mov{suffix}i", Unit.ALU, (D, I), "dst = imm (sign-extended)", width,
+                          ("mov" + suffix, IM)))
+        ops.append(OpInfo(f"neg{suffix}", Unit.ALU, (D, A), "dst = -a", width, ("neg" + suffix, U)))
         for bits in (8, 16, 32):
             if bits < width:
                 ops.append(OpInfo(f"movsx{bits}{suffix}", Unit.ALU, (D, A),
-                                  f"dst = a's low {bits} bits, sign-extended", width))
+                                  f"dst = a's low {bits} bits, sign-extended", width,
+                                  (f"movsx{bits}{width}", R)))
     for bits in (16, 32, 64):
-        ops.append(OpInfo(f"zext{bits}", Unit.ALU, (D, A), f"dst = a's low {bits} bits", bits))
+        ops.append(OpInfo(f"zext{bits}", Unit.ALU, (D, A), f"dst = a's low {bits} bits", bits,
+                          (f"le{bits}", U)))
         ops.append(OpInfo(f"bswap{bits}", Unit.ALU, (D, A), f"dst = a's low {bits} bits, bytes reversed",
-                          bits))
+                          bits, (f"bswap{bits}", U)))
     ops.append(OpInfo("ldhi", Unit.ALU, (D, A, I), "dst = (a & 0xffffffff) | imm << 32"))
+    ops.append(OpInfo("ldmap", Unit.ALU, (D, I), "dst = the handle of map number imm"))
+    ops.append(OpInfo("ldmapv", Unit.ALU, (D, I, O), "dst = address of map imm's value (key 0) + off"))
     for size in (1, 2, 4, 6, 8):
         ops.append(OpInfo(f"ld{size}", Unit.LSU, (D, A, O), f"dst = {size} bytes at a + off", size))
         if size in (1, 2, 4):
@@ -105,22 +115,25 @@ def _ops() -> list[OpInfo]:
     for size, suffix in ((8, ""), (4, "32")):
         for name, sym in atomics.items():
             ops.append(OpInfo(f"atomic_{name}{suffix}", Unit.LSU, (A, B, O),
-                              f"[a + off] {sym}= b, atomically", size))
+                              f"[a + off] {sym}= b, atomically", size, (f"lock {name}{suffix}", Form.ATOMIC)))
             ops.append(OpInfo(f"atomic_fetch_{name}{suffix}", Unit.LSU, (D, A, B, O),
-                              f"dst = [a + off]; [a + off] {sym}= b, atomically", size))
+                              f"dst = [a + off]; [a + off] {sym}= b, atomically", size,
+                              (f"lock fetch {name}{suffix}", Form.ATOMIC)))
         ops.append(OpInfo(f"atomic_xchg{suffix}", Unit.LSU, (D, A, B, O),
-                          "dst = [a + off]; [a + off] = b, atomically", size))
+                          "dst = [a + off]; [a + off] = b, atomically", size, (f"lock xchg{suffix}", Form.ATOMIC)))
         ops.append(OpInfo(f"atomic_cmpxchg{suffix}", Unit.LSU, (D, A, B, O),
-                          "dst = [a + off]; if it equalled the old dst: [a + off] = b", size))
+                          "dst = [a + off]; if it equalled the old dst: [a + off] = b", size,
+                          (f"lock cmpxchg{suffix}", Form.ATOMIC)))
     conditions = {"eq": "a == b", "ne": "a != b", "gt": "a > b", "ge": "a >= b", "lt": "a < b",
                   "le": "a <= b", "sgt": "a > b signed", "sge": "a >= b signed", "slt": "a < b signed",
                   "sle": "a <= b signed", "set": "a & b != 0"}
     for width, suffix in ((64, ""), (32, "32")):
         for name, test in conditions.items():
-            ops.append(OpInfo(f"b{name}{suffix}", Unit.BRANCH, (A, B, O), f"if {test}: go to row off", width))
+            ops.append(OpInfo(f"b{name}{suffix}", Unit.BRANCH, (A, B, O), f"if {test}: go to row off", width,
+                              (f"j{name}{suffix}", Form.JUMP_REG)))
             ops.append(OpInfo(f"b{name}{suffix}i", Unit.BRANCH, (A, I, O),
                               f"if {test.replace('b', 'imm', 1) if name != 'set' else 'a & imm != 0'}: "
-                              "go to row off", width))
+                              "go to row off", width, (f"j{name}{suffix}", Form.JUMP_IMM)))
     ops.append(OpInfo("jump", Unit.BRANCH, (O,), "go to row off"))
     ops.append(OpInfo("call", Unit.HELPER, (I,), "r0 = helper imm (r1..r5); r1..r5 undefined after"))
     ops.append(OpInfo("exit", Unit.EXIT, (A,), "end the packet with action a"))
@@ -132,6 +145,21 @@ _OP_LIST = _ops()
 Op = enum.IntEnum("Op", [(info.name.upper(), code) for code, info in enumerate(_OP_LIST)])
 Op.__doc__ = "Operation codes of the extended instruction set (code 0 is nop)."
 OPS_BY_CODE: dict[Op, OpInfo] = {Op(code): info for code, info in enumerate(_OP_LIST)}
+
+
+def ebpf_spec(op: Op) -> OpSpec | None:
+    """The eBPF table entry ``op`` computes like (see OpInfo.ebpf)."""
+    return _EBPF_SPECS[op]
+
+
+def _find_spec(info: OpInfo) -> OpSpec | None:
+    if info.ebpf is None:
+        return None
+    mnemonic, form = info.ebpf
+    return next(s for s in by_mnemonic(mnemonic) if s.form is form)
+
+
+_EBPF_SPECS: dict[Op, OpSpec | None] = {op: _find_spec(info) for op, info in OPS_BY_CODE.items()}
 
 
 @dataclass(frozen=True)

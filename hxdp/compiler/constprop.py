@@ -117,7 +117,9 @@ def _rewrite(insn: Insn, state: State) -> Insn:
         _transfer(insn, after)
         result = after.get(insn.dst)
         if isinstance(result, Const):
-            return _move(insn, result.value)
+            move = _move(insn, result.value)
+            if move.slots <= insn.slots:
+                return move
     src = state.get(insn.src)
     if isinstance(src, Const) and form in (Form.ALU_REG, Form.JUMP_REG):
         width = spec.width

@@ -9,12 +9,13 @@ r10, the frame pointer, is never written.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from ..ebpf.helpers import ARITY
 from ..ebpf.isa import Form, Insn, Kind
 from .cfg import Cfg
 
-__all__ = ["uses", "defs", "Liveness", "liveness"]
+__all__ = ["uses", "defs", "Dialect", "EBPF", "Liveness", "liveness"]
 
 ARGS = frozenset(range(1, 6))
 CALL_DEFS = frozenset(range(0, 6))
@@ -58,23 +59,42 @@ def defs(insn: Insn) -> frozenset[int]:
     return frozenset()
 
 
+@dataclass(frozen=True)
+class Dialect:
+    """What the instructions of one IR read and write, and which of them have
+    no effect but their result: eBPF's (`EBPF`) or the machine IR's
+    (`hxdp.compiler.mir.MIR`). Liveness and dead-code elimination serve both."""
+    uses: Callable[[object], frozenset[int]]
+    defs: Callable[[object], frozenset[int]]
+    pure: Callable[[object], bool]
+
+
+EBPF = Dialect(uses, defs, lambda insn: insn.spec.kind in (Kind.ALU, Kind.END, Kind.LDDW))
+
+
 @dataclass
 class Liveness:
     live_in: dict[int, frozenset[int]]
     live_out: dict[int, frozenset[int]]
+    dialect: Dialect = EBPF
 
     def before(self, cfg: Cfg, block: int) -> list[frozenset[int]]:
         """Live registers just before each instruction of ``block``."""
         live = self.live_out[block]
         out = []
         for insn in reversed(cfg.blocks[block].insns):
-            live = (live - defs(insn)) | uses(insn)
+            live = (live - self.dialect.defs(insn)) | self.dialect.uses(insn)
             out.append(live)
         return out[::-1]
 
+    def after(self, cfg: Cfg, block: int) -> list[frozenset[int]]:
+        """Live registers just after each instruction of ``block``."""
+        return self.before(cfg, block)[1:] + [self.live_out[block]]
 
-def liveness(cfg: Cfg) -> Liveness:
+
+def liveness(cfg: Cfg, dialect: Dialect = EBPF) -> Liveness:
     """Backward dataflow to a fixed point; r10 is live everywhere."""
+    uses, defs = dialect.uses, dialect.defs
     gen, kill = {}, {}
     for b in cfg.blocks:
         g: set[int] = set()
@@ -95,4 +115,4 @@ def liveness(cfg: Cfg) -> Liveness:
             if out != live_out[bid] or inn != live_in[bid]:
                 live_out[bid], live_in[bid] = out, inn
                 changed = True
-    return Liveness(live_in, live_out)
+    return Liveness(live_in, live_out, dialect)

@@ -1,0 +1,103 @@
+"""The compiler's machine IR: operations of the target's instruction set on
+an unbounded register file, in the blocks of a control-flow graph.
+
+A function in MIR is a `Cfg` whose blocks hold `MOp`s instead of eBPF
+instructions, so the graph algorithms (reverse postorder, dominators,
+liveness) serve both levels. Registers 0-10 are eBPF's; registers from
+`VIRTUAL_BASE` on are virtual until register allocation gives them one of
+the target's registers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ..ebpf.helpers import ARITY
+from .liveness import Dialect
+from ..target import OpInfo, Operand, Op, OPS_BY_CODE, Slot, Space, Unit
+
+__all__ = ["VIRTUAL_BASE", "FP", "MOp", "uses", "defs", "is_pure", "is_memory", "CALL_CLOBBERS", "MIR"]
+
+VIRTUAL_BASE = 32
+FP = 10
+ARGS = tuple(range(1, 6))
+CALL_CLOBBERS = frozenset(range(0, 6))
+_CMPXCHG = (Op.ATOMIC_CMPXCHG, Op.ATOMIC_CMPXCHG32)
+
+
+@dataclass(eq=False)
+class MOp:
+    """One operation. ``target`` is the block a branch or jump goes to;
+    ``origin`` the eBPF pcs it stands for (for the image's source map);
+    ``callee`` marks a BPF-to-BPF call (``op`` None) until it is inlined;
+    ``space`` is the memory a load or store reaches, when known."""
+    op: Op | None
+    dst: int = 0
+    a: int = 0
+    b: int = 0
+    off: int = 0
+    imm: int = 0
+    target: int | None = None
+    origin: tuple[int, ...] = ()
+    callee: int | None = None
+    space: Space | None = None
+
+    @property
+    def info(self) -> OpInfo:
+        return OPS_BY_CODE[self.op]
+
+    @property
+    def unit(self) -> Unit | None:
+        return None if self.op is None else self.info.unit
+
+    def replace(self, **changes) -> "MOp":
+        return dataclasses.replace(self, **changes)
+
+    def slot(self) -> Slot:
+        """The encoded form; ``off`` of a branch must already hold its row."""
+        return Slot(self.op, self.dst, self.a, self.b, self.off, self.imm)
+
+    def __str__(self) -> str:
+        if self.op is None:
+            return f"call local pc {self.callee}"
+        names = {Operand.DST: f"r{self.dst}", Operand.A: f"r{self.a}", Operand.B: f"r{self.b}",
+                 Operand.OFF: f"b{self.target}" if self.target is not None else str(self.off),
+                 Operand.IMM: str(self.imm)}
+        return f"{self.info.name} {', '.join(names[o] for o in self.info.operands)}".strip()
+
+
+def uses(m: MOp) -> frozenset[int]:
+    """Registers ``m`` reads."""
+    if m.op is None:
+        return frozenset(ARGS) | {FP}
+    info = m.info
+    if info.unit is Unit.HELPER:
+        return frozenset(ARGS[:ARITY.get(m.imm, 5)])
+    regs = set()
+    if Operand.A in info.operands:
+        regs.add(m.a)
+    if Operand.B in info.operands:
+        regs.add(m.b)
+    if m.op in _CMPXCHG:
+        regs.add(m.dst)
+    return frozenset(regs)
+
+
+def defs(m: MOp) -> frozenset[int]:
+    """Registers ``m`` writes (a call: r0, and r1-r5 become undefined)."""
+    if m.op is None or m.info.unit is Unit.HELPER:
+        return CALL_CLOBBERS
+    return frozenset({m.dst}) if Operand.DST in m.info.operands else frozenset()
+
+
+def is_memory(m: MOp) -> bool:
+    return m.op is not None and m.info.unit is Unit.LSU
+
+
+def is_pure(m: MOp) -> bool:
+    """No effect but its result: it may be removed when dead or moved above a branch."""
+    return m.op is not None and m.info.unit in (Unit.ALU, Unit.MUL, Unit.DIV) and m.op is not Op.NOP
+
+
+MIR = Dialect(uses, defs, is_pure)
