@@ -22,7 +22,7 @@ from .errors import HxdpError
 
 __all__ = ["Unit", "Space", "Operand", "OpInfo", "Op", "OPS_BY_CODE", "SlotField", "SLOT_FIELDS",
            "SLOT_BITS", "Slot", "ebpf_spec", "encode_slot", "decode_slot", "encode_row", "decode_row",
-           "Latency", "Target", "markdown"]
+           "Latency", "Target", "markdown", "target_to_dict", "target_from_dict"]
 
 
 class Unit(enum.Enum):
@@ -136,6 +136,7 @@ def _ops() -> list[OpInfo]:
                               "go to row off", width, (f"j{name}{suffix}", Form.JUMP_IMM)))
     ops.append(OpInfo("jump", Unit.BRANCH, (O,), "go to row off"))
     ops.append(OpInfo("call", Unit.HELPER, (I,), "r0 = helper imm (r1..r5); r1..r5 undefined after"))
+    ops.append(OpInfo("callr", Unit.HELPER, (A,), "r0 = helper number a (r1..r5); r1..r5 undefined after"))
     ops.append(OpInfo("exit", Unit.EXIT, (A,), "end the packet with action a"))
     ops.append(OpInfo("exiti", Unit.EXIT, (I,), "end the packet with action imm"))
     return ops
@@ -257,7 +258,9 @@ class Latency:
         if info.unit is Unit.HELPER:
             return self.helper
         if info.unit is Unit.LSU:
-            return {Space.STACK: self.load_stack, Space.PACKET: self.load_packet}.get(space, self.load_map)
+            by_space = {Space.STACK: self.load_stack, Space.CONTEXT: self.load_stack,
+                        Space.PACKET: self.load_packet, Space.MAP: self.load_map}
+            return by_space[space] if space else max(by_space.values())
         return self.alu
 
 
@@ -337,3 +340,30 @@ def markdown(target: Target | None = None) -> str:
         lines.append(f"| {int(op)} | `{info.name}` | {info.unit.value} | {operands} | {info.width} | "
                      f"{info.semantics} |")
     return "\n".join(lines) + "\n"
+
+
+def target_to_dict(target: Target) -> dict:
+    """The target as plain data (for image files)."""
+    out = {}
+    for f in dc_fields(target):
+        value = getattr(target, f.name)
+        if f.name.endswith("_ports"):
+            value = [sorted(s.value for s in port) for port in value]
+        elif isinstance(value, Latency):
+            value = {k.name: getattr(value, k.name) for k in dc_fields(value)}
+        out[f.name] = value
+    return out
+
+
+def target_from_dict(data: dict) -> Target:
+    known = {f.name for f in dc_fields(Target)}
+    unknown = set(data) - known
+    if unknown:
+        raise HxdpError(f"target: unknown parameters {', '.join(sorted(unknown))}")
+    kw = dict(data)
+    for name in ("load_ports", "store_ports"):
+        if name in kw:
+            kw[name] = tuple(frozenset(Space(s) for s in port) for port in kw[name])
+    if "latency" in kw:
+        kw["latency"] = Latency(**kw["latency"])
+    return Target(**kw)

@@ -116,14 +116,14 @@ def flatten(cfg: Cfg) -> tuple[list[Insn], list[int]]:
 
 
 def functions(program: Program) -> list[tuple[str, list[Insn]]]:
-    """The program split into its functions (entry first), by Program.functions."""
-    starts = sorted(program.functions) or [0]
-    if starts[0] != 0:
-        starts.insert(0, 0)
+    """The program split into its functions (entry first): at the starts
+    Program.functions names and at every BPF-to-BPF call's target."""
+    calls = {insn.call_target for insn in program.insns if insn.call_target is not None}
+    starts = sorted(set(program.functions) | calls | {0})
     out = []
     for i, start in enumerate(starts):
         end = starts[i + 1] if i + 1 < len(starts) else program.slots
-        name = program.functions.get(start, program.name)
+        name = program.functions.get(start, program.name if start == 0 else f"function at pc {start}")
         out.append((name, [insn for insn in program.insns if start <= insn.pc < end]))
     return out
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from ..ebpf.helpers import ARITY
 from .liveness import Dialect
 from ..target import OpInfo, Operand, Op, OPS_BY_CODE, Slot, Space, Unit
 
@@ -30,8 +29,10 @@ _CMPXCHG = (Op.ATOMIC_CMPXCHG, Op.ATOMIC_CMPXCHG32)
 class MOp:
     """One operation. ``target`` is the block a branch or jump goes to;
     ``origin`` the eBPF pcs it stands for (for the image's source map);
-    ``callee`` marks a BPF-to-BPF call (``op`` None) until it is inlined;
-    ``space`` is the memory a load or store reaches, when known."""
+    ``callee`` marks a BPF-to-BPF call (``op`` None; ``a`` is the caller's
+    frame pointer, ``imm`` the call depth) until it is inlined; ``nargs`` is
+    how many of r1-r5 a helper call reads; ``space`` is the memory a load or
+    store reaches, when known."""
     op: Op | None
     dst: int = 0
     a: int = 0
@@ -41,6 +42,7 @@ class MOp:
     target: int | None = None
     origin: tuple[int, ...] = ()
     callee: int | None = None
+    nargs: int = 5
     space: Space | None = None
 
     @property
@@ -70,10 +72,10 @@ class MOp:
 def uses(m: MOp) -> frozenset[int]:
     """Registers ``m`` reads."""
     if m.op is None:
-        return frozenset(ARGS) | {FP}
+        return frozenset(ARGS) | {m.a}
     info = m.info
     if info.unit is Unit.HELPER:
-        return frozenset(ARGS[:ARITY.get(m.imm, 5)])
+        return frozenset(ARGS[:m.nargs]) | ({m.a} if m.op is Op.CALLR else frozenset())
     regs = set()
     if Operand.A in info.operands:
         regs.add(m.a)

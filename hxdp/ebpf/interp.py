@@ -29,7 +29,7 @@ from .memory import Memory, MemoryFault, Region
 from .program import Program
 
 __all__ = ["Machine", "Environment", "ExecutionFault", "TailCall", "run_raw",
-           "STACK_SIZE", "MAX_CALL_DEPTH", "MAX_TAIL_CALLS", "alu", "condition"]
+           "STACK_SIZE", "MAX_CALL_DEPTH", "MAX_TAIL_CALLS", "alu", "condition", "atomic_access"]
 
 STACK_SIZE = 512
 MAX_CALL_DEPTH = 8
@@ -183,6 +183,8 @@ class _Frame:
 class Machine:
     """Runs one program (and the programs it tail-calls) on given memory."""
 
+    cycles: int | None = None      # the interpreter does not count cycles
+
     def __init__(self, code: Program | Sequence[Insn], memory: Memory, env: Environment,
                  *, max_insns: int = 1_000_000):
         self.memory = memory
@@ -192,6 +194,7 @@ class Machine:
         self.insns_executed = 0
         self.tail_calls = 0
         self._stacks: list[Region] = []
+        self.entry = code
         self.load(code)
 
     def load(self, code: Program | Sequence[Insn]) -> None:
@@ -216,7 +219,10 @@ class Machine:
         return region
 
     def run(self, r1: int = 0, r2: int = 0) -> int:
-        """Execute from pc 0 until the outermost exit; return r0."""
+        """Execute from pc 0 of the entry program until the outermost exit; return r0."""
+        if self.tail_calls:
+            self.load(self.entry)
+            self.tail_calls = 0
         regs = self.regs
         regs[:] = [0] * NUM_REGS
         regs[1], regs[2] = r1 & M64, r2 & M64
@@ -309,23 +315,29 @@ class Machine:
 
     def _atomic(self, insn: Insn, pc: int) -> None:
         regs = self.regs
-        size = insn.spec.width
-        mask = M64 if size == 8 else M32
-        addr = (regs[insn.dst] + insn.off) & M64
-        old = self.memory.read(addr, size, pc)
-        op = insn.imm
-        if op == AtomicOp.CMPXCHG:
-            if old == regs[0] & mask:
-                self.memory.write(addr, size, regs[insn.src], pc)
-            regs[0] = old
-            return
-        new = regs[insn.src] if op == AtomicOp.XCHG else _atomic(op, old, regs[insn.src])
-        self.memory.write(addr, size, new & mask, pc)
-        if op & 0x01:
-            regs[insn.src] = old
+        fetched = atomic_access(self.memory, insn.imm, insn.spec.width, (regs[insn.dst] + insn.off) & M64,
+                                regs[insn.src], regs[0], pc)
+        if insn.imm == AtomicOp.CMPXCHG:
+            regs[0] = fetched
+        elif insn.imm & 0x01:
+            regs[insn.src] = fetched
 
 
-class _ConformanceEnv:
+def atomic_access(memory: Memory, op: int, size: int, addr: int, value: int, r0: int, pc: int) -> int:
+    """One atomic read-modify-write (``op`` is eBPF's atomic imm); returns the
+    old memory value, which fetch, xchg and cmpxchg put in a register."""
+    mask = M64 if size == 8 else M32
+    old = memory.read(addr, size, pc)
+    if op == AtomicOp.CMPXCHG:
+        if old == r0 & mask:
+            memory.write(addr, size, value, pc)
+        return old
+    new = value if op == AtomicOp.XCHG else _atomic(op, old, value)
+    memory.write(addr, size, new & mask, pc)
+    return old
+
+
+class ConformanceEnv:
     """The environment of the conformance suite: a few numbered helpers, no maps."""
 
     def __init__(self, helpers: dict[int, Callable[[Machine], int]]):
@@ -354,6 +366,6 @@ def run_raw(insns: Sequence[Insn], mem: bytes = b"",
     """Run with the conformance suite's entry state: r1 = memory, r2 = its length."""
     memory = Memory()
     region = memory.allocate("input memory", bytearray(mem))
-    machine = Machine(insns, memory, _ConformanceEnv(helpers or CONFORMANCE_HELPERS),
+    machine = Machine(insns, memory, ConformanceEnv(helpers or CONFORMANCE_HELPERS),
                       max_insns=max_insns)
     return machine.run(region.base if mem else 0, len(mem))

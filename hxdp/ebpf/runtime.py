@@ -14,6 +14,7 @@ program loads are the frame's real addresses and need no rewriting.
 from __future__ import annotations
 
 import random
+from typing import Callable
 from dataclasses import dataclass, field
 
 from ..errors import HxdpError
@@ -102,7 +103,8 @@ class XdpRuntime:
     def __init__(self, program: Program, *, routes: RouteTable | None = None, nr_cpus: int = 1,
                  cpu: int = 0, max_insns: int = 1_000_000, seed: int = 0,
                  clock_ns: int = 1_000_000_000, clock_step_ns: int = 1_000,
-                 prog_array_programs: dict[str, dict[int, Program]] | None = None):
+                 prog_array_programs: dict[str, dict[int, Program]] | None = None,
+                 core: Callable[["XdpRuntime"], Machine] | None = None):
         if not 0 <= cpu < nr_cpus:
             raise HxdpError(f"cpu {cpu} is not one of the {nr_cpus} CPUs")
         self.program = program
@@ -124,7 +126,9 @@ class XdpRuntime:
         self.memory.add(self.region)
         self.ctx = self.memory.allocate("context (struct xdp_md)", bytearray(XDP_MD.size),
                                         writable=False)
-        self.machine = Machine(program, self.memory, self, max_insns=max_insns)
+        # The machine that runs the code: the interpreter, or another engine's
+        # core (the model's) that offers the same interface to the helpers.
+        self.machine = core(self) if core else Machine(program, self.memory, self, max_insns=max_insns)
         self.packet: PacketContext | None = None
         self.packets_run = 0
 
@@ -162,7 +166,6 @@ class XdpRuntime:
         self.packet = pkt
         self.packets_run += 1
         self.clock_ns += self.clock_step_ns
-        self.machine.load(self.program)
         start = self.machine.insns_executed
         fault = None
         try:
@@ -172,4 +175,20 @@ class XdpRuntime:
         return XdpResult(action, bytes(self.frame[pkt.data:pkt.data_end]),
                          pkt.redirect if action == XdpAction.REDIRECT else None,
                          pkt.trace, fault, self.machine.insns_executed - start,
-                         bytes(self.frame[pkt.meta:pkt.data]))
+                         bytes(self.frame[pkt.meta:pkt.data]), self.machine.cycles)
+
+    def arrival(self, frame_bytes: int) -> Callable[[int, int], int]:
+        """For a core that starts before the packet is complete: the first
+        cycle the ``size`` bytes at ``addr`` are present, the packet arriving
+        ``frame_bytes`` a cycle from cycle 1. ``data_end`` in the context is
+        known with the last frame."""
+        def cycle_of(addr: int, size: int) -> int:
+            pkt = self.packet
+            frames = -(-len(pkt.inp.packet) // frame_bytes)
+            if self.region.base <= addr < self.region.base + FRAME_SIZE:
+                end = addr + size - (self.region.base + HEADROOM)
+                return min(max(1, -(-end // frame_bytes)), frames)
+            if self.ctx.base <= addr < self.ctx.base + XDP_MD.size and addr < self.ctx.base + 8 <= addr + size:
+                return frames
+            return 1
+        return cycle_of

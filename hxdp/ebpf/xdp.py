@@ -80,6 +80,7 @@ class XdpResult:
     fault: str | None = None
     insns: int = 0
     meta: bytes = b""   # the metadata bpf_xdp_adjust_meta put in front of the data
+    cycles: int | None = None   # engines that count cycles: the cycle the exit issued
 
     @property
     def action_name(self) -> str:

@@ -1,0 +1,76 @@
+"""The whole compiler: loaded eBPF program to image.
+
+eBPF-level passes (`optimize`), lowering to machine IR, inlining, the
+machine-IR passes to a fixed point, register allocation, memory spaces,
+superblock formation, dependence graphs and list scheduling, and finally
+the rows with branch targets resolved and a source map.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from ..ebpf.helpers import ARITY
+from ..ebpf.program import Program
+from ..image import Image, ImageStats
+from ..target import Op, Target
+from .copyprop import propagate_copies
+from .dce import eliminate_dead_code
+from .ddg import build_ddg, is_control
+from .exits import fold_exit_actions
+from .inline import inline_calls
+from .liveness import liveness
+from .lower import CompileError, lower
+from .mir import MIR, MOp
+from .optimize import optimize
+from .regalloc import allocate_registers
+from .schedule import schedule
+from .spaces import infer_spaces
+from .stackzero import remove_stack_zeroing
+from .traces import form_traces
+
+__all__ = ["compile_program", "CompileError"]
+
+MAX_ROUNDS = 10
+
+
+def compile_program(program: Program, target: Target, *, context_in_r1: bool = True,
+                    arity: Mapping[int, int] = ARITY) -> Image:
+    """Compile ``program`` for ``target``. ``context_in_r1`` says r1 holds an
+    XDP context at entry (false for conformance programs, whose r1 is plain
+    memory); ``arity`` how many arguments each helper takes (unknown: five)."""
+    where = f"{program.name}: "
+    better = optimize(program)
+    cfg, stack_need = inline_calls(lower(better, arity), target.stack_bytes, where)
+    for _ in range(MAX_ROUNDS):
+        changed = (propagate_copies(cfg) + fold_exit_actions(cfg)
+                   + remove_stack_zeroing(cfg, target.stack_bytes) + eliminate_dead_code(cfg, MIR))
+        if not changed:
+            break
+    allocate_registers(cfg, target.registers)
+    infer_spaces(cfg, context_in_r1)
+    ops = sum(len(b.insns) for b in cfg.blocks)
+    live = liveness(cfg, MIR)
+    traces = form_traces(cfg)
+    rows: list[list[MOp]] = []
+    start_row: dict[int, int] = {}
+    bound = 0
+    for trace in traces:
+        start_row[trace.blocks[0]] = len(rows)
+        exits = [live.live_in[m.target] if is_control(m) and m.target is not None else frozenset()
+                 for m in trace.ops]
+        g = build_ddg(trace.ops, target, exits)
+        bound += max(g.heights(target), default=0)
+        rows += schedule(g, target)
+    if len(rows) > target.imem_rows:
+        raise CompileError(f"{where}needs {len(rows)} rows of instruction memory; the target has "
+                           f"{target.imem_rows} (Target.imem_rows)")
+    slots, source = [], []
+    for row in rows:
+        resolved = [m.replace(off=start_row[m.target]) if m.target is not None else m for m in row]
+        slots.append([m.slot() for m in resolved])
+        source.append([m.origin for m in row])
+    pcs = {pc for row in source for origin in row for pc in origin}
+    return Image(program.name, target, slots, list(program.maps), source,
+                 {pc: line for pc, line in better.lines.items() if pc in pcs}, context_in_r1,
+                 ImageStats(insns=len(program.insns), ops=ops, bound_rows=bound, stack_bytes=stack_need))

@@ -1,0 +1,85 @@
+"""List scheduling of a trace into rows of the target's lanes.
+
+Rows are filled top to bottom; each row takes, in order of the longest
+remaining path (ties: program order), every ready operation the row's
+resources allow: lanes, branch slots, load and store ports (each reaching
+the memory the access needs), helper units. An operation is ready in a row
+when every predecessor in the dependence graph sits far enough above (or,
+at distance 0, already in this row).
+"""
+
+from __future__ import annotations
+
+from ..target import Space, Target, Unit
+from .ddg import Ddg, is_control
+from .mir import MOp
+
+__all__ = ["schedule", "Row"]
+
+Row = list[MOp]
+
+
+def _is_load(m: MOp) -> bool:
+    return m.info.unit is Unit.LSU and (m.info.name.startswith(("ld", "atomic")))
+
+
+def _is_store(m: MOp) -> bool:
+    return m.info.unit is Unit.LSU and not m.info.name.startswith("ld")
+
+
+def _ports_fit(spaces: list[Space | None], ports: tuple[frozenset[Space], ...]) -> bool:
+    """Whether each access can have its own port reaching its memory (unknown: all)."""
+    need = sorted((frozenset(Space) if s is None else frozenset({s}) for s in spaces), key=len,
+                  reverse=True)
+    free = list(ports)
+    for want in need:
+        port = next((p for p in sorted(free, key=len) if want <= p), None)
+        if port is None:
+            return False
+        free.remove(port)
+    return True
+
+
+def fits(row: Row, m: MOp, target: Target) -> bool:
+    """Whether ``m`` can join ``row`` on ``target``."""
+    if len(row) >= target.lanes:
+        return False
+    candidate = row + [m]
+    if sum(is_control(x) for x in candidate) > target.branch_slots:
+        return False
+    if sum(x.info.unit is Unit.HELPER for x in candidate) > target.helper_units:
+        return False
+    if _is_load(m) and not _ports_fit([x.space for x in candidate if _is_load(x)], target.load_ports):
+        return False
+    if _is_store(m) and not _ports_fit([x.space for x in candidate if _is_store(x)], target.store_ports):
+        return False
+    return True
+
+
+def schedule(g: Ddg, target: Target) -> list[Row]:
+    """Rows of the trace; in each row the control operations come first, in
+    program order (the first taken branch wins), then the others."""
+    n = len(g.nodes)
+    height = g.heights(target)
+    row_of: dict[int, int] = {}
+    rows: list[list[int]] = []
+    while len(row_of) < n:
+        r = len(rows)
+        current: list[int] = []
+        placed = True
+        while placed:
+            placed = False
+            ready = [node.index for node in g.nodes if node.index not in row_of
+                     and all(p in row_of and row_of[p] + d <= r for p, d in node.preds.items())]
+            for i in sorted(ready, key=lambda i: (-height[i], i)):
+                if fits([g.nodes[k].op for k in current], g.nodes[i].op, target):
+                    row_of[i] = r
+                    current.append(i)
+                    placed = True
+                    break
+        rows.append(current)
+    out = []
+    for row in rows:
+        order = sorted(row, key=lambda i: (not is_control(g.nodes[i].op), i))
+        out.append([g.nodes[i].op for i in order])
+    return out

@@ -1,0 +1,71 @@
+"""Stack-zeroing removal: the core clears a packet's stack before the
+program starts, so storing zero to stack bytes nothing has written yet on
+any path does nothing and goes.
+
+Stores through r10 are followed byte by byte; a store through another
+register, an atomic or a call (which may write through a pointer argument)
+counts as writing the whole stack.
+"""
+
+from __future__ import annotations
+
+from ..target import Unit
+from .cfg import Cfg
+from .mir import FP, MOp
+
+__all__ = ["remove_stack_zeroing"]
+
+ALL = -1          # every byte (as a bit mask, all ones)
+
+
+def _bytes(m: MOp, stack_bytes: int) -> int | None:
+    """The mask of frame bytes ``m`` writes through r10, or None if it is not such a store."""
+    info = m.info
+    if info.unit is not Unit.LSU or not info.name.startswith("st") or m.a != FP:
+        return None
+    start = stack_bytes + m.off
+    if start < 0 or start + info.width > stack_bytes:
+        return None
+    return ((1 << info.width) - 1) << start
+
+
+def _written(m: MOp, stack_bytes: int) -> int:
+    if m.op is None or m.info.unit is Unit.HELPER:
+        return ALL
+    if m.info.unit is not Unit.LSU or m.info.name.startswith("ld"):
+        return 0
+    mask = _bytes(m, stack_bytes)
+    return ALL if mask is None else mask
+
+
+def remove_stack_zeroing(cfg: Cfg, stack_bytes: int) -> int:
+    order = cfg.reverse_postorder()
+    out: dict[int, int] = {}
+    changed = True
+    while changed:
+        changed = False
+        for bid in order:
+            state = 0
+            for p in cfg.blocks[bid].preds:
+                state |= out.get(p, 0)
+            for m in cfg.blocks[bid].insns:
+                state |= _written(m, stack_bytes)
+            if out.get(bid) != state:
+                out[bid] = state
+                changed = True
+    removed = 0
+    for bid in order:
+        block = cfg.blocks[bid]
+        state = 0
+        for p in block.preds:
+            state |= out.get(p, 0)
+        keep = []
+        for m in block.insns:
+            mask = _bytes(m, stack_bytes) if m.op is not None else None
+            if mask is not None and m.info.name.endswith("i") and m.imm == 0 and not state & mask:
+                removed += 1
+                continue
+            state |= _written(m, stack_bytes)
+            keep.append(m)
+        block.insns = keep
+    return removed

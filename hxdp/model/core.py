@@ -1,0 +1,212 @@
+"""The core, one row per cycle: the specification the gateware matches.
+
+Timing rules (docs/model.md explains them with examples):
+
+* The first row issues in cycle 1, the cycle the packet's first frame
+  (``packet_frame_bytes``) is present; frame k is present from cycle k+1.
+* A row issues when every register it reads or writes has its latest value
+  (a result is usable ``latency`` cycles after its row issued) and every
+  packet byte it loads has arrived; until then the core stalls.
+* A row reads all its registers and memory before anything in it writes.
+  Its branches are tried in lane order and the first taken one (or an exit)
+  decides; a taken branch costs ``branch_penalty`` extra cycles.
+* A packet's cycle count is the cycle its exit issues.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..ebpf.interp import M64, Environment, ExecutionFault, alu, atomic_access, condition
+from ..ebpf.isa import Insn
+from ..ebpf.memory import Memory, MemoryFault
+from ..image import Image
+from ..target import Op, Operand, Slot, Space, Unit, ebpf_spec
+
+__all__ = ["Core", "Arrival"]
+
+# Given an address and a size: the first cycle those bytes are present.
+Arrival = Callable[[int, int], int]
+
+
+@dataclass
+class _Exec:
+    """A decoded slot, ready to run."""
+    slot: Slot
+    unit: Unit
+    name: str
+    reads: tuple[int, ...]
+    writes: int | None
+    template: Insn | None
+    pc: int                 # eBPF pc, for fault messages
+    width: int
+
+
+def _decode(slot: Slot, pc: int) -> _Exec:
+    info = slot.info
+    spec = ebpf_spec(slot.op)
+    template = Insn(spec, 0, 0, spec.off or 0, spec.imm or 0, pc) if spec else None
+    reads = [r for o, r in ((Operand.A, slot.a), (Operand.B, slot.b)) if o in info.operands]
+    if slot.op in (Op.ATOMIC_CMPXCHG, Op.ATOMIC_CMPXCHG32):
+        reads.append(slot.dst)
+    if info.unit is Unit.HELPER:
+        reads += [1, 2, 3, 4, 5]
+    writes = 0 if info.unit is Unit.HELPER else slot.dst if Operand.DST in info.operands else None
+    return _Exec(slot, info.unit, info.name, tuple(reads), writes, template, pc, info.width)
+
+
+class Core:
+    """Runs an image on ``memory`` with ``env`` providing helpers and maps.
+    Offers what helpers expect of a machine: ``regs``, ``memory``, ``fault``,
+    ``tail_calls``; and after each run ``cycles`` and ``insns_executed``."""
+
+    def __init__(self, image: Image, memory: Memory, env: Environment, *,
+                 arrival: Arrival | None = None, max_cycles: int = 1_000_000):
+        self.image = image
+        self.target = image.target
+        self.memory = memory
+        self.env = env
+        self.arrival = arrival
+        self.max_cycles = max_cycles
+        self.program_name = image.name
+        self.regs = [0] * self.target.registers
+        self.tail_calls = 0
+        self.cycles = 0
+        self.insns_executed = 0
+        self.stall_cycles = 0
+        self.stack = memory.allocate("stack", bytearray(self.target.stack_bytes))
+        self.rows: list[list[_Exec]] = []
+        for r, row in enumerate(image.rows):
+            decoded = []
+            for lane, slot in enumerate(row):
+                if slot.op is Op.NOP:
+                    continue
+                pcs = image.source[r][lane] if r < len(image.source) else ()
+                decoded.append(_decode(slot, pcs[0] if pcs else -1))
+            self.rows.append(decoded)
+
+    def fault(self, pc: int, reason: str) -> ExecutionFault:
+        return ExecutionFault(pc, reason, self.program_name)
+
+    def run(self, r1: int = 0, r2: int = 0) -> int:
+        """Run from row 0 to an exit; returns the action (r0 at exit)."""
+        target = self.target
+        lat = target.latency
+        regs = self.regs
+        regs[:] = [0] * len(regs)
+        regs[1], regs[2] = r1 & M64, r2 & M64
+        self.stack.data[:] = bytes(len(self.stack.data))
+        regs[10] = self.stack.base + len(self.stack.data)
+        ready = [0] * len(regs)
+        cycle, row = 1, 0
+        self.stall_cycles = 0
+        rows = self.rows
+        while True:
+            if row >= len(rows):
+                raise self.fault(-1, f"control ran past the last row ({len(rows)})")
+            ops = rows[row]
+            issue = cycle
+            for e in ops:
+                for r in e.reads:
+                    issue = max(issue, ready[r])
+                if e.writes is not None:
+                    issue = max(issue, ready[e.writes])
+            if self.arrival is not None:
+                for e in ops:
+                    if e.unit is Unit.LSU and e.name.startswith("ld"):
+                        addr = (regs[e.slot.a] + e.slot.off) & M64
+                        issue = max(issue, self.arrival(addr, e.width))
+            if issue > self.max_cycles:
+                raise self.fault(ops[0].pc if ops else -1,
+                                 f"more than {self.max_cycles} cycles: runaway loop?")
+            self.stall_cycles += issue - cycle
+            self.insns_executed += len(ops)
+            try:
+                outcome = self._execute(ops, issue, ready, lat)
+            except MemoryFault as err:
+                raise self.fault(err.pc if err.pc is not None else -1, err.reason) from None
+            if outcome is None:
+                row, cycle = row + 1, issue + 1
+            elif outcome[0] == "exit":
+                self.cycles = issue
+                return outcome[1]
+            else:
+                row, cycle = outcome[1], issue + 1 + lat.branch_penalty
+
+    def _execute(self, ops: list[_Exec], cycle: int, ready: list[int], lat) -> tuple[str, int] | None:
+        regs = self.regs
+        memory = self.memory
+        results: list[tuple[int, int, int]] = []      # (register, value, ready cycle)
+        stores: list[tuple[_Exec, int]] = []
+        decision: tuple[str, int] | None = None
+        helper: _Exec | None = None
+        for e in ops:
+            s, unit = e.slot, e.unit
+            if unit is Unit.BRANCH or unit is Unit.EXIT:
+                if decision is None:
+                    decision = self._control(e)
+            elif unit is Unit.LSU:
+                if e.name.startswith("ld"):
+                    addr = (regs[s.a] + s.off) & M64
+                    value = memory.read(addr, e.width, e.pc)
+                    if e.name.startswith("lds"):
+                        bits = 8 * e.width
+                        value = (value ^ (1 << (bits - 1))) - (1 << (bits - 1)) & M64
+                    region, _ = memory.find(addr, e.width, e.pc)
+                    results.append((s.dst, value, cycle + self._load_latency(region.name, lat)))
+                else:
+                    stores.append((e, cycle))
+            elif unit is Unit.HELPER:
+                helper = e
+            else:
+                results.append((s.dst, self._alu(e), cycle + lat.of(s.info)))
+        if helper is not None:
+            number = regs[helper.slot.a] if helper.slot.op is Op.CALLR else helper.slot.imm
+            value = self.env.call_helper(self, number, helper.pc) & M64
+            results.append((0, value, cycle + lat.helper))
+        for e, _ in stores:
+            s = e.slot
+            addr = (regs[s.a] + s.off) & M64
+            if e.name.startswith("atomic"):
+                old = atomic_access(memory, e.template.imm, e.width, addr, regs[s.b], regs[s.dst], e.pc)
+                if e.writes is not None:
+                    results.append((s.dst, old, cycle + lat.load_map))
+            else:
+                value = regs[s.b] if Operand.B in s.info.operands else s.imm
+                memory.write(addr, e.width, value, e.pc)
+        for reg, value, when in results:
+            regs[reg] = value
+            ready[reg] = when
+        return decision
+
+    @staticmethod
+    def _load_latency(region: str, lat) -> int:
+        if region == "stack" or region.startswith("context"):
+            return lat.load_stack
+        if region == "packet":
+            return lat.load_packet
+        return lat.load_map
+
+    def _control(self, e: _Exec) -> tuple[str, int] | None:
+        s = e.slot
+        if e.unit is Unit.EXIT:
+            return ("exit", self.regs[s.a] if s.op is Op.EXIT else s.imm & M64)
+        if s.op is Op.JUMP:
+            return ("branch", s.off)
+        b = self.regs[s.b] if Operand.B in s.info.operands else s.imm & M64
+        return ("branch", s.off) if condition(e.template, self.regs[s.a], b) else None
+
+    def _alu(self, e: _Exec) -> int:
+        s, regs = e.slot, self.regs
+        if s.op is Op.LDHI:
+            return (regs[s.a] & 0xFFFFFFFF) | (s.imm & 0xFFFFFFFF) << 32
+        if s.op is Op.LDMAP:
+            return self.env.map_handle(s.imm, e.pc)
+        if s.op is Op.LDMAPV:
+            return self.env.map_value_address(s.imm, s.off, e.pc) & M64
+        operands = s.info.operands
+        b = regs[s.b] if Operand.B in operands else s.imm & M64
+        if e.template.spec.mnemonic.startswith("mov"):
+            return alu(e.template, 0, regs[s.a] if Operand.A in operands else b)
+        return alu(e.template, regs[s.a], b)
