@@ -151,7 +151,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pcap", type=Path, help="input packets (default: the example's built-in traffic)")
     p.add_argument("-o", "--output", type=Path, metavar="OUT.pcap",
                    help="write the packets that leave (TX, PASS, REDIRECT) to a pcap")
-    p.add_argument("--engine", default="interp", help="interp (default) or kernel")
+    p.add_argument("--engine", default="interp", help="interp (default), model or kernel")
+    p.add_argument("--lanes", type=int, default=4, help="lanes of the model's core (default 4)")
     p.add_argument("--routes", type=Path, metavar="FILE",
                    help="routes for bpf_fib_lookup, one a line: PREFIX IFINDEX SMAC DMAC [MTU]")
     p.add_argument("--packets", type=int, default=8, metavar="N",
@@ -170,8 +171,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         from .ebpf.fib import RouteTable
         routes = RouteTable.from_file(args.routes)
     print(f"traffic: {origin}")
+    from .target import Target
     run = run_traffic(program, packets, engine=args.engine, setup=setup, routes=routes,
-                      progress=_progress(len(packets)))
+                      progress=_progress(len(packets)), target=Target.with_lanes(args.lanes))
     print(format_summary(run, show_packets=0 if args.quiet else args.packets,
                          show_entries=0 if args.quiet else 8))
     if args.output:
@@ -191,6 +193,97 @@ def _progress(total: int):
             print(f"\r{done}/{total} packets ({100 * done // total}%)", end="" if done < total else "\n",
                   file=sys.stderr, flush=True)
     return show
+
+
+# -- compile / bench ---------------------------------------------------------
+
+def _compile_args(p: argparse.ArgumentParser) -> None:
+    _prog_args(p)
+    p.add_argument("--lanes", type=int, default=4, help="lanes of the core (1-8, default 4)")
+    p.add_argument("-o", "--output", type=Path, metavar="OUT.json", help="write the image here")
+    p.add_argument("--show", action="store_true", help="print the schedule, row by row")
+
+
+@command("compile", "compile a program into an image for the hxdp core",
+         "Prints the sizes (eBPF instructions, operations, rows, IPC, lower bound);\n"
+         "--show prints every row with its lanes and the C line it comes from.\n\n"
+         "examples:\n  hxdp compile examples/firewall.c --show\n"
+         "  hxdp compile examples/router_ipv4.c --lanes 8 -o router.json")(_compile_args)
+def cmd_compile(args: argparse.Namespace) -> int:
+    from .compiler.driver import compile_program
+    from .listing import format_schedule
+    from .target import Target
+    program = _load(args)
+    image = compile_program(program, Target.with_lanes(args.lanes))
+    if args.show:
+        print(format_schedule(image))
+    st = image.stats
+    print(f"{image.name}: {st.insns} eBPF instructions -> {st.ops} operations in {len(image.rows)} rows "
+          f"of {args.lanes} lanes (static IPC {st.insns / max(len(image.rows), 1):.2f}; "
+          f"critical path {st.bound_rows} rows; stack {st.stack_bytes} B)")
+    if args.output:
+        image.save(args.output)
+        print(f"wrote {args.output}")
+    return 0
+
+
+def _bench_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("paths", nargs="+", type=Path, metavar="PROG|DIR",
+                   help="programs (C with built-in traffic) or directories of them")
+    p.add_argument("--lanes", type=int, default=4, help="lanes for the main table (default 4)")
+    p.add_argument("--pcap", type=Path, help="traffic for every program instead of the built-in")
+    p.add_argument("--no-sweep", action="store_true", help="skip the lane sweep 1..8")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument("--markdown", action="store_true", help="print Markdown tables")
+
+
+@command("bench", "compile programs and measure them on the cycle-accurate model",
+         "Columns: eBPF instructions, operations after the passes, VLIW rows, static IPC\n"
+         "(eBPF instructions per row), critical-path bound on rows, cycles per packet on\n"
+         "the program's traffic (min/mean/max) and Mpps at 156.25 MHz.\n\n"
+         "examples:\n  hxdp bench examples/\n  hxdp bench examples/firewall.c --lanes 8 --json")(_bench_args)
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench_program, format_table, programs_in, to_json
+    paths = programs_in(args.paths)
+    lanes = [args.lanes] + ([] if args.no_sweep else [n for n in range(1, 9) if n != args.lanes])
+    rows = []
+    for i, path in enumerate(paths):
+        if not args.json:
+            print(f"\r[{i + 1}/{len(paths)}] {path.name}" + " " * 20, end="", file=sys.stderr, flush=True)
+        rows += [bench_program(path, n, args.pcap) for n in lanes]
+    if not args.json:
+        print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
+    if args.json:
+        print(to_json([r for r in rows if r.lanes == args.lanes]))
+        return 0
+    main = [r for r in rows if r.lanes == args.lanes]
+    print(format_table(main, args.markdown))
+    if len(main) > 1:
+        n = len(main)
+        print(f"\nmean static IPC at {args.lanes} lanes: {sum(r.static_ipc for r in main) / n:.2f}; "
+              f"rows over bound: {sum(r.rows for r in main) / sum(r.bound_rows for r in main) - 1:+.1%}")
+    if not args.no_sweep:
+        print("\nlane sweep (rows / mean cycles per packet):")
+        heads = ["program"] + [f"{n} lanes" for n in range(1, 9)]
+        table = []
+        for path_rows in _group(rows):
+            by = {r.lanes: r for r in path_rows}
+            table.append([path_rows[0].program] + [f"{by[n].rows}/{by[n].cycles_mean:.1f}" for n in range(1, 9)])
+        if args.markdown:
+            print("| " + " | ".join(heads) + " |\n|" + "---|" * len(heads))
+            print("\n".join("| " + " | ".join(t) + " |" for t in table))
+        else:
+            width = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(heads)]
+            for t in [heads] + table:
+                print("  ".join(x.ljust(width[i]) if i == 0 else x.rjust(width[i]) for i, x in enumerate(t)))
+    return 0
+
+
+def _group(rows):
+    groups: dict[str, list] = {}
+    for r in rows:
+        groups.setdefault(r.program, []).append(r)
+    return list(groups.values())
 
 
 # -- target ------------------------------------------------------------------
@@ -220,7 +313,7 @@ def cmd_target(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hxdp", description="Run XDP/eBPF programs on FPGA NICs: front end, interpreter, "
-                                 "kernel oracle, conformance.")
+                                 "kernel oracle, conformance, VLIW compiler, cycle-accurate model.")
     parser.add_argument("--version", action="version", version=f"hxdp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, summary, epilog, configure, handler in COMMANDS:

@@ -19,11 +19,17 @@ from .errors import HxdpError
 
 __all__ = ["ENGINES", "make_engine", "TrafficRun", "run_traffic"]
 
-ENGINES = ("interp", "kernel")
+ENGINES = ("interp", "model", "kernel")
 
 
-def make_engine(program: Program, name: str, routes=None) -> XdpEngine:
-    """The engine called ``name`` for ``program``."""
+def make_engine(program: Program, name: str, routes=None, target=None) -> XdpEngine:
+    """The engine called ``name`` for ``program``; compiled engines use ``target``
+    (default: the default core)."""
+    if name == "model":
+        from .compiler.driver import compile_program
+        from .model.engine import ModelEngine
+        from .target import Target
+        return ModelEngine(compile_program(program, target or Target()), routes=routes)
     if name == "interp":
         from .ebpf.runtime import XdpRuntime
         return XdpRuntime(program, routes=routes)
@@ -34,7 +40,7 @@ def make_engine(program: Program, name: str, routes=None) -> XdpEngine:
             raise HxdpError(f"the kernel engine is not available here: {reason}")
         return KernelEngine(program)
     raise HxdpError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)} "
-                    "(model and rtl arrive with the compiler and the gateware)")
+                    "(rtl arrives with the gateware)")
 
 
 @dataclass
@@ -57,9 +63,9 @@ class TrafficRun:
 
 def run_traffic(program: Program, packets: Iterable[XdpInput], *, engine: str = "interp",
                 setup: Iterable[MapEntry] = (), routes=None,
-                progress: Callable[[int], None] | None = None) -> TrafficRun:
+                progress: Callable[[int], None] | None = None, target=None) -> TrafficRun:
     """Install ``setup``, run every packet in order, and collect the results."""
-    eng = make_engine(program, engine, routes=routes)
+    eng = make_engine(program, engine, routes=routes, target=target)
     try:
         for entry in setup:
             eng.update_map(entry.map, entry.key, entry.value)
@@ -105,6 +111,11 @@ def format_summary(run: TrafficRun, *, show_packets: int = 8, show_entries: int 
     for name, count in run.verdicts.items():
         if name.startswith("unknown"):
             lines.append(f"  {name:<14} {count:6d}")
+    cycles = [r.cycles for r in run.results if r.cycles is not None]
+    if cycles:
+        mean = sum(cycles) / len(cycles)
+        lines.append(f"cycles per packet: min {min(cycles)}, mean {mean:.1f}, max {max(cycles)} "
+                     f"({156.25 / mean:.2f} Mpps at 156.25 MHz)")
     if run.faults:
         lines.append(f"faults: {len(run.faults)} (first: packet {run.faults[0][0]}: {run.faults[0][1]})")
     if run.maps:

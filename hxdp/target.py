@@ -21,7 +21,7 @@ from .ebpf.isa import Form, OpSpec, by_mnemonic
 from .errors import HxdpError
 
 __all__ = ["Unit", "Space", "Operand", "OpInfo", "Op", "OPS_BY_CODE", "SlotField", "SLOT_FIELDS",
-           "SLOT_BITS", "Slot", "ebpf_spec", "encode_slot", "decode_slot", "encode_row", "decode_row",
+           "SLOT_BITS", "Slot", "ebpf_spec", "non_faulting", "encode_slot", "decode_slot", "encode_row", "decode_row",
            "Latency", "Target", "markdown", "target_to_dict", "target_from_dict"]
 
 
@@ -109,6 +109,11 @@ def _ops() -> list[OpInfo]:
         if size in (1, 2, 4):
             ops.append(OpInfo(f"lds{size}", Unit.LSU, (D, A, O),
                               f"dst = {size} bytes at a + off, sign-extended", size))
+            ops.append(OpInfo(f"lds{size}n", Unit.LSU, (D, A, O),
+                              f"dst = {size} bytes at a + off, sign-extended, or 0 where no memory is",
+                              size))
+        ops.append(OpInfo(f"ld{size}n", Unit.LSU, (D, A, O),
+                          f"dst = {size} bytes at a + off, or 0 where no memory is (never faults)", size))
         ops.append(OpInfo(f"st{size}", Unit.LSU, (A, B, O), f"{size} bytes at a + off = b", size))
         ops.append(OpInfo(f"st{size}i", Unit.LSU, (A, I, O), f"{size} bytes at a + off = imm", size))
     atomics = {"add": "+", "or": "|", "and": "&", "xor": "^"}
@@ -146,6 +151,12 @@ _OP_LIST = _ops()
 Op = enum.IntEnum("Op", [(info.name.upper(), code) for code, info in enumerate(_OP_LIST)])
 Op.__doc__ = "Operation codes of the extended instruction set (code 0 is nop)."
 OPS_BY_CODE: dict[Op, OpInfo] = {Op(code): info for code, info in enumerate(_OP_LIST)}
+
+
+def non_faulting(op: Op) -> Op:
+    """The load that reads like ``op`` but gives 0 instead of faulting: what a
+    load becomes when the compiler moves it above a branch guarding it."""
+    return Op[op.name + "N"]
 
 
 def ebpf_spec(op: Op) -> OpSpec | None:

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 from ..ebpf.helpers import HelperId
 from ..target import Op, Operand, Space, Target, Unit
-from .mir import FP, MOp, defs, is_pure, uses
+from .mir import MOp, defs, is_pure, uses
 
-__all__ = ["Node", "Ddg", "build_ddg", "latency", "is_control"]
+__all__ = ["Node", "Ddg", "build_ddg", "latency", "is_control", "is_load"]
 
 # Helpers that touch no memory the program can see.
 NO_MEMORY_HELPERS = frozenset({HelperId.KTIME_GET_NS, HelperId.KTIME_GET_BOOT_NS,
@@ -53,6 +53,14 @@ class Ddg:
             self.nodes[b].preds[a] = distance
             self.nodes[a].succs[b] = distance
 
+    def critical_rows(self) -> int:
+        """Rows the run needs with unlimited lanes: the longest dependence
+        path (its lower bound on rows)."""
+        earliest = [0] * len(self.nodes)
+        for node in self.nodes:
+            earliest[node.index] = max([0] + [earliest[p] + d for p, d in node.preds.items()])
+        return max(earliest) + 1 if self.nodes else 0
+
     def heights(self, target: Target) -> list[int]:
         """Rows from each node to the end of the run along its longest path."""
         h = [0] * len(self.nodes)
@@ -71,11 +79,13 @@ def _touches_memory(m: MOp) -> bool:
 
 
 def _speculable(m: MOp) -> bool:
-    """Safe to execute on a path that did not ask for it: no effect, no fault."""
-    if is_pure(m):
-        return True
-    return (m.info.unit is Unit.LSU and m.info.name.startswith("ld") and m.a == FP
-            and m.space is Space.STACK)
+    """Safe to execute on a path that did not ask for it: no effect, and no
+    fault (a load moved above a branch becomes the target's non-faulting load)."""
+    return is_pure(m) or is_load(m)
+
+
+def is_load(m: MOp) -> bool:
+    return m.info.unit is Unit.LSU and m.info.name.startswith("ld")
 
 
 def build_ddg(ops: list[MOp], target: Target, live_at_exit: list[frozenset[int]]) -> Ddg:

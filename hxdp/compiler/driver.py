@@ -60,7 +60,7 @@ def compile_program(program: Program, target: Target, *, context_in_r1: bool = T
         exits = [live.live_in[m.target] if is_control(m) and m.target is not None else frozenset()
                  for m in trace.ops]
         g = build_ddg(trace.ops, target, exits)
-        bound += max(g.heights(target), default=0)
+        bound += g.critical_rows()
         rows += schedule(g, target)
     if len(rows) > target.imem_rows:
         raise CompileError(f"{where}needs {len(rows)} rows of instruction memory; the target has "

@@ -10,8 +10,8 @@ at distance 0, already in this row).
 
 from __future__ import annotations
 
-from ..target import Space, Target, Unit
-from .ddg import Ddg, is_control
+from ..target import Space, Target, Unit, non_faulting
+from .ddg import Ddg, is_control, is_load
 from .mir import MOp
 
 __all__ = ["schedule", "Row"]
@@ -78,8 +78,17 @@ def schedule(g: Ddg, target: Target) -> list[Row]:
                     placed = True
                     break
         rows.append(current)
+    # A load now at or above the row of a branch that preceded it runs on
+    # paths that never asked for it: it must not fault there.
+    ops = [node.op for node in g.nodes]
+    latest_branch = -1
+    for i, m in enumerate(ops):
+        if is_load(m) and row_of[i] <= latest_branch:
+            ops[i] = m.replace(op=non_faulting(m.op))
+        if is_control(m):
+            latest_branch = max(latest_branch, row_of[i])
     out = []
     for row in rows:
-        order = sorted(row, key=lambda i: (not is_control(g.nodes[i].op), i))
-        out.append([g.nodes[i].op for i in order])
+        order = sorted(row, key=lambda i: (not is_control(ops[i]), i))
+        out.append([ops[i] for i in order])
     return out

@@ -149,12 +149,17 @@ class Core:
             elif unit is Unit.LSU:
                 if e.name.startswith("ld"):
                     addr = (regs[s.a] + s.off) & M64
-                    value = memory.read(addr, e.width, e.pc)
+                    try:
+                        region, _ = memory.find(addr, e.width, e.pc)
+                        value = memory.read(addr, e.width, e.pc)
+                    except MemoryFault:
+                        if not e.name.endswith("n"):
+                            raise
+                        region, value = None, 0
                     if e.name.startswith("lds"):
                         bits = 8 * e.width
                         value = (value ^ (1 << (bits - 1))) - (1 << (bits - 1)) & M64
-                    region, _ = memory.find(addr, e.width, e.pc)
-                    results.append((s.dst, value, cycle + self._load_latency(region.name, lat)))
+                    results.append((s.dst, value, cycle + self._load_latency(region, lat)))
                 else:
                     stores.append((e, cycle))
             elif unit is Unit.HELPER:
@@ -180,11 +185,11 @@ class Core:
             ready[reg] = when
         return decision
 
-    @staticmethod
-    def _load_latency(region: str, lat) -> int:
-        if region == "stack" or region.startswith("context"):
+    def _load_latency(self, region, lat) -> int:
+        """By the memory the load reached (regions carry their names)."""
+        if region is None or region is self.stack or region.name.startswith("context"):
             return lat.load_stack
-        if region == "packet":
+        if region.name == "packet":
             return lat.load_packet
         return lat.load_map
 

@@ -1,0 +1,93 @@
+"""`hxdp bench`: what the compiler and the model make of programs.
+
+Per program: eBPF instructions, operations after the compiler's passes,
+VLIW rows, static IPC (eBPF instructions per row), the critical-path lower
+bound on rows, cycles per packet on the program's traffic (min, mean, max)
+on the model, and packets per second at 156.25 MHz; then the same for
+every lane count from 1 to 8.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable
+
+from .compiler.driver import compile_program
+from .ebpf.load import load_program
+from .errors import HxdpError
+from .model.engine import ModelEngine
+from .run import load_traffic
+from .target import Target
+
+__all__ = ["BenchRow", "bench_program", "programs_in", "format_table", "to_json", "CLOCK_MHZ"]
+
+CLOCK_MHZ = 156.25
+
+
+@dataclass
+class BenchRow:
+    program: str
+    lanes: int
+    insns: int
+    ops: int
+    rows: int
+    static_ipc: float
+    bound_rows: int
+    packets: int
+    cycles_min: int
+    cycles_mean: float
+    cycles_max: int
+    mpps: float
+
+
+def programs_in(paths: Iterable[Path]) -> list[Path]:
+    """The programs named, directories expanded to their .c files."""
+    out = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(path.glob("*.c"))
+        elif path.exists():
+            out.append(path)
+        else:
+            raise HxdpError(f"{path}: no such program or directory")
+    return out
+
+
+def bench_program(path: Path, lanes: int, pcap: Path | None = None) -> BenchRow:
+    program = load_program(path)
+    image = compile_program(program, Target.with_lanes(lanes))
+    packets, setup, routes, _ = load_traffic(path, pcap)
+    engine = ModelEngine(image, routes=routes)
+    for entry in setup:
+        engine.update_map(entry.map, entry.key, entry.value)
+    cycles = [engine.run(p).cycles for p in packets]
+    mean = sum(cycles) / len(cycles)
+    rows = len(image.rows)
+    return BenchRow(program.name, lanes, image.stats.insns, image.stats.ops, rows,
+                    round(image.stats.insns / rows, 2), image.stats.bound_rows, len(cycles),
+                    min(cycles), round(mean, 1), max(cycles), round(CLOCK_MHZ / mean, 2))
+
+
+COLUMNS = (("program", "program", "{}"), ("lanes", "lanes", "{}"), ("insns", "eBPF", "{}"),
+           ("ops", "ops", "{}"), ("rows", "rows", "{}"), ("static_ipc", "IPC", "{:.2f}"),
+           ("bound_rows", "bound", "{}"), ("cycles_min", "cyc min", "{}"),
+           ("cycles_mean", "cyc mean", "{:.1f}"), ("cycles_max", "cyc max", "{}"),
+           ("mpps", "Mpps", "{:.2f}"))
+
+
+def format_table(rows: list[BenchRow], markdown: bool = False) -> str:
+    cells = [[fmt.format(getattr(r, key)) for key, _, fmt in COLUMNS] for r in rows]
+    heads = [head for _, head, _ in COLUMNS]
+    if markdown:
+        lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+        return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
+    width = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
+    line = lambda items: "  ".join(x.ljust(width[0]) if i == 0 else x.rjust(width[i])
+                                   for i, x in enumerate(items))
+    return "\n".join([line(heads)] + [line(c) for c in cells])
+
+
+def to_json(rows: list[BenchRow]) -> str:
+    return json.dumps([asdict(r) for r in rows], indent=1)
