@@ -13,7 +13,7 @@ from typing import Mapping
 from ..ebpf.helpers import ARITY
 from ..ebpf.program import Program
 from ..image import Image, ImageStats
-from ..target import Op, Target
+from ..target import Slot, Target
 from .copyprop import propagate_copies
 from .dce import eliminate_dead_code
 from .ddg import build_ddg, is_control
@@ -68,8 +68,9 @@ def compile_program(program: Program, target: Target, *, context_in_r1: bool = T
     slots, source = [], []
     for row in rows:
         resolved = [m.replace(off=start_row[m.target]) if m.target is not None else m for m in row]
-        slots.append([m.slot() for m in resolved])
-        source.append([m.origin for m in row])
+        pad = target.lanes - len(row)
+        slots.append([m.slot() for m in resolved] + [Slot()] * pad)
+        source.append([m.origin for m in row] + [()] * pad)
     pcs = {pc for row in source for origin in row for pc in origin}
     return Image(program.name, target, slots, list(program.maps), source,
                  {pc: line for pc, line in better.lines.items() if pc in pcs}, context_in_r1,
