@@ -1,0 +1,125 @@
+"""Unit tests of the machine-IR passes, each on a small program whose
+right answer is plain to see."""
+
+from __future__ import annotations
+
+from hxdp.compiler.copyprop import propagate_copies
+from hxdp.compiler.dce import eliminate_dead_code
+from hxdp.compiler.ddg import build_ddg
+from hxdp.compiler.exits import fold_exit_actions
+from hxdp.compiler.inline import frame_bytes, inline_calls
+from hxdp.compiler.lower import lower
+from hxdp.compiler.mir import MIR
+from hxdp.compiler.regalloc import allocate_registers
+from hxdp.compiler.schedule import schedule
+from hxdp.compiler.spaces import infer_spaces
+from hxdp.compiler.stackzero import remove_stack_zeroing
+from hxdp.compiler.traces import form_traces
+from hxdp.ebpf.asm import assemble
+from hxdp.ebpf.program import Program
+from hxdp.target import Op, Space, Target
+
+
+def mir(text: str):
+    cfg, _ = inline_calls(lower(Program("t", assemble(text))), 512)
+    return cfg
+
+
+def ops(cfg) -> list[str]:
+    return [str(m) for b in cfg.blocks for m in b.insns]
+
+
+def test_copy_propagation_makes_three_operand_code():
+    cfg = mir("mov %r2, %r10\nadd %r2, -8\nmov %r0, %r2\nexit")
+    propagate_copies(cfg)
+    eliminate_dead_code(cfg, MIR)
+    assert ops(cfg) == ["addi r2, r10, -8", "exit r2"]
+
+
+def test_a_copy_is_forgotten_when_its_source_changes():
+    cfg = mir("mov %r2, %r3\nadd %r3, 1\nadd %r2, 5\nmov %r0, %r2\nexit")
+    propagate_copies(cfg)
+    assert ops(cfg)[2] == "addi r2, r2, 5"
+
+
+def test_exit_takes_the_constant_action():
+    cfg = mir("mov %r0, 2\nexit")
+    fold_exit_actions(cfg)
+    eliminate_dead_code(cfg, MIR)
+    assert ops(cfg) == ["exiti 2"]
+
+
+def test_negative_32_bit_actions_are_not_folded():
+    cfg = mir("mov32 %r0, -1\nexit")      # r0 = 0xffffffff, not -1
+    assert fold_exit_actions(cfg) == 0
+
+
+def test_zero_stores_to_fresh_stack_go_and_others_stay():
+    cfg = mir("stdw [%r10-8], 0\nstdw [%r10-16], 7\nstdw [%r10-16], 0\nmov %r0, 1\nexit")
+    assert remove_stack_zeroing(cfg, 512) == 1
+    assert ops(cfg)[:2] == ["st8i r10, 7, -16", "st8i r10, 0, -16"]
+
+
+def test_calls_are_inlined_below_the_callers_frame():
+    text = """stdw [%r10-16], 1
+              mov %r6, 5
+              call local sub
+              add %r0, %r6
+              exit
+              sub:
+              mov %r6, 9
+              stdw [%r10-8], 2
+              mov %r0, %r6
+              exit"""
+    functions = lower(Program("t", assemble(text)))
+    assert frame_bytes(functions[0]) == 16
+    cfg, need = inline_calls(functions, 512)
+    assert need == 24
+    text_ops = ops(cfg)
+    assert "addi r36, r10, -16" in text_ops and "movi r32, 9" in text_ops
+    allocate_registers(cfg, 16)
+    assert all(m.dst < 16 and m.a < 16 for b in cfg.blocks for m in b.insns)
+
+
+def test_spaces_follow_pointers_from_the_context_and_the_stack():
+    cfg = mir("ldxw %r2, [%r1+0]\nldxb %r3, [%r2+12]\nstxb [%r10-1], %r3\nmov %r0, 2\nexit")
+    infer_spaces(cfg, context_in_r1=True)
+    spaces = [m.space for b in cfg.blocks for m in b.insns if m.op.name.startswith(("LD", "ST"))]
+    assert spaces == [Space.CONTEXT, Space.PACKET, Space.STACK]
+
+
+def _rows(text: str, target: Target) -> list[list[str]]:
+    cfg = mir(text)
+    infer_spaces(cfg, context_in_r1=True)
+    (trace,) = form_traces(cfg)
+    g = build_ddg(trace.ops, target, [frozenset()] * len(trace.ops))
+    return [[str(m) for m in row] for row in schedule(g, target)]
+
+
+def test_independent_stack_accesses_share_a_row_and_dependent_ones_do_not():
+    rows = _rows("stdw [%r10-8], 1\nstdw [%r10-16], 2\nldxdw %r0, [%r10-8]\nexit",
+                 Target(store_ports=(frozenset(Space),) * 2))
+    assert rows[0] == ["st8i r10, 1, -8", "st8i r10, 2, -16"]
+    assert rows[1][-1] == "ld8 r0, r10, -8"      # after the store it reads
+
+
+def test_lanes_and_ports_limit_a_row():
+    text = "\n".join(f"mov %r{r}, {r}" for r in range(6)) + "\nexit"
+    assert [len(r) for r in _rows(text, Target.with_lanes(2))] == [2, 2, 2, 1]
+
+
+def test_a_load_above_its_bounds_check_becomes_non_faulting():
+    text = """ldxw %r2, [%r1+0]
+              ldxw %r3, [%r1+4]
+              mov %r4, %r2
+              add %r4, 14
+              jgt %r4, %r3, out
+              ldxh %r0, [%r2+12]
+              exit
+              out:
+              mov %r0, 1
+              exit"""
+    from hxdp.compiler.driver import compile_program
+    image = compile_program(Program("t", assemble(text)), Target())
+    names = [s.op for row in image.rows for s in row]
+    assert Op.LD2N in names and Op.LD2 not in names
