@@ -123,7 +123,10 @@ def _rewrite(insn: Insn, state: State) -> Insn:
     src = state.get(insn.src)
     if isinstance(src, Const) and form in (Form.ALU_REG, Form.JUMP_REG):
         width = spec.width
-        imm = _fits_imm(src.value, width)
+        value = src.value
+        if form is Form.ALU_REG and spec.op in (AluOp.LSH, AluOp.RSH, AluOp.ARSH):
+            value &= width - 1          # the same shift, in the range the verifier accepts
+        imm = _fits_imm(value, width)
         if imm is not None and (form is Form.JUMP_REG or not spec.signed or spec.op != AluOp.MOV):
             target = Form.ALU_IMM if form is Form.ALU_REG else Form.JUMP_IMM
             new = next((s for s in by_mnemonic(spec.mnemonic) if s.form is target), None)
