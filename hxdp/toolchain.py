@@ -117,14 +117,18 @@ def compile_c(source: Path, output: Path | None = None, *, extra_flags: tuple[st
         cached = cache / f"{stem}-{key}.o"
         if cached.exists():
             return _deliver(cached, output)
-    scratch = cache / f"{stem}.tmp.o"
-    argv = compiler.argv(source, scratch, (*extra_flags, "-MD", "-MF", str(depfile)))
+    # Scratch names of this process: concurrent builds of one file must not
+    # meet; the finished files are renamed into place atomically.
+    scratch = cache / f"{stem}.{os.getpid()}.tmp.o"
+    scratch_dep = cache / f"{stem}.{os.getpid()}.tmp.d"
+    argv = compiler.argv(source, scratch, (*extra_flags, "-MD", "-MF", str(scratch_dep)))
     result = subprocess.run(argv, capture_output=True, text=True)
     if result.returncode != 0:
         raise HxdpError(f"{source}: {compiler.name} failed:\n{result.stderr.strip()}")
-    key = _digest(source, _dependencies(depfile), compiler, extra_flags)
+    key = _digest(source, _dependencies(scratch_dep), compiler, extra_flags)
     cached = cache / f"{stem}-{key}.o"
     scratch.replace(cached)
+    scratch_dep.replace(depfile)
     return _deliver(cached, output)
 
 
