@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..ebpf.interp import alu, condition
-from ..ebpf.isa import AluOp, Form, Insn, Kind, Pseudo, by_mnemonic
+from ..ebpf.isa import AluOp, Form, Insn, Kind, Pseudo, by_mnemonic, sign_extend
 from .cfg import Cfg
 from .liveness import defs
 
@@ -46,10 +46,7 @@ def _spec(mnemonic: str, form: Form, off: int = 0):
 
 def _fits_imm(value: int, width: int) -> int | None:
     """The 32-bit immediate that stands for ``value`` in an op of ``width`` bits, or None."""
-    if width == 32:
-        value &= M32
-        return value - (1 << 32) if value >> 31 else value
-    signed = value - (1 << 64) if value >> 63 else value
+    signed = sign_extend(value, width)
     return signed if -(1 << 31) <= signed < (1 << 31) else None
 
 

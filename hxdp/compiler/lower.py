@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from ..ebpf.helpers import ARITY, HelperId
-from ..ebpf.isa import Form, Insn, Kind, Pseudo
+from ..ebpf.isa import Form, Insn, Kind, Pseudo, sign_extend
 from ..ebpf.program import Program
 from ..errors import HxdpError
 from ..target import OPS_BY_CODE, Op
@@ -29,20 +29,15 @@ class CompileError(HxdpError):
     """The program cannot be compiled for the target; the message says why and where."""
 
 
-def _s32(value: int) -> int:
-    value &= M32
-    return value - (1 << 32) if value >> 31 else value
-
-
 def _constant(dst: int, value: int, origin: tuple[int, ...]) -> list[MOp]:
     value &= (1 << 64) - 1
-    signed = value - (1 << 64) if value >> 63 else value
+    signed = sign_extend(value, 64)
     if -(1 << 31) <= signed < (1 << 31):
         return [MOp(Op.MOVI, dst, imm=signed, origin=origin)]
-    low = MOp(Op.MOV32I, dst, imm=_s32(value), origin=origin)
+    low = MOp(Op.MOV32I, dst, imm=sign_extend(value, 32), origin=origin)
     if value <= M32:
         return [low]
-    return [low, MOp(Op.LDHI, dst, a=dst, imm=_s32(value >> 32), origin=origin)]
+    return [low, MOp(Op.LDHI, dst, a=dst, imm=sign_extend(value >> 32, 32), origin=origin)]
 
 
 def lower_insn(insn: Insn, where: str, arity: Mapping[int, int] = ARITY,
@@ -81,7 +76,7 @@ def lower_insn(insn: Insn, where: str, arity: Mapping[int, int] = ARITY,
             if offset < 1 << 15:
                 return [MOp(Op.LDMAPV, insn.dst, imm=insn.imm & M32, off=offset, origin=o)]
             return [MOp(Op.LDMAPV, insn.dst, imm=insn.imm & M32, origin=o),
-                    MOp(Op.ADDI, insn.dst, a=insn.dst, imm=_s32(offset), origin=o)]
+                    MOp(Op.ADDI, insn.dst, a=insn.dst, imm=sign_extend(offset, 32), origin=o)]
         raise CompileError(f"{where}: lddw with source {Pseudo(insn.src).name} (BTF ids, function "
                            "pointers) has no hxdp equivalent")
     if spec.kind is Kind.JUMP:

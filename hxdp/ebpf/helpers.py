@@ -15,6 +15,7 @@ import re
 from typing import TYPE_CHECKING, Callable
 
 from .fib import FIB_PARAMS_SIZE, fib_lookup
+from .isa import sign_extend
 from .interp import MAX_TAIL_CALLS, ExecutionFault, Machine, TailCall
 from .maps import BpfMap, MapOfMaps, ProgArray
 from .program import MapType
@@ -221,20 +222,15 @@ def _csum_partial(data: bytes, seed: int) -> int:
 
 
 def xdp_adjust_head(ctx: "PacketContext", machine: Machine, pc: int) -> int:
-    return ctx.adjust_head(_s32(machine.regs[2]))
+    return ctx.adjust_head(sign_extend(machine.regs[2], 32))
 
 
 def xdp_adjust_meta(ctx: "PacketContext", machine: Machine, pc: int) -> int:
-    return ctx.adjust_meta(_s32(machine.regs[2]))
+    return ctx.adjust_meta(sign_extend(machine.regs[2], 32))
 
 
 def xdp_adjust_tail(ctx: "PacketContext", machine: Machine, pc: int) -> int:
-    return ctx.adjust_tail(_s32(machine.regs[2]))
-
-
-def _s32(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value >> 31 else value
+    return ctx.adjust_tail(sign_extend(machine.regs[2], 32))
 
 
 def fib_lookup_helper(ctx: "PacketContext", machine: Machine, pc: int) -> int:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Callable, Protocol, Sequence
 
 from ..errors import HxdpError
-from .isa import NUM_REGS, AluOp, AtomicOp, Form, Insn, JmpOp, Kind, Pseudo
+from .isa import NUM_REGS, AluOp, AtomicOp, Form, Insn, JmpOp, Kind, Pseudo, sign_extend as _sx
 from .memory import Memory, MemoryFault, Region
 from .program import Program
 
@@ -60,12 +60,6 @@ class Environment(Protocol):
     def call_helper(self, machine: "Machine", helper_id: int, pc: int) -> int: ...
     def map_handle(self, map_index: int, pc: int) -> int: ...
     def map_value_address(self, map_index: int, offset: int, pc: int) -> int: ...
-
-
-def _sx(value: int, bits: int) -> int:
-    """``value``'s low ``bits`` bits as a signed number."""
-    value &= (1 << bits) - 1
-    return value - (1 << bits) if value >> (bits - 1) else value
 
 
 def _tdiv(a: int, b: int) -> int:

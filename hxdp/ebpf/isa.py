@@ -20,7 +20,7 @@ from ..errors import HxdpError
 __all__ = [
     "Cls", "Src", "AluOp", "JmpOp", "Size", "Mode", "AtomicOp", "Pseudo", "Form", "Kind",
     "OpSpec", "OPS", "Insn", "DecodeError", "decode", "decode_one", "encode",
-    "lookup", "by_mnemonic", "SIZE_BYTES", "NUM_REGS", "FRAME_POINTER",
+    "lookup", "by_mnemonic", "sign_extend", "SIZE_BYTES", "NUM_REGS", "FRAME_POINTER",
 ]
 
 NUM_REGS = 11
@@ -465,14 +465,15 @@ def encode(insns: Iterable[Insn]) -> bytes:
         if insn.spec.form is Form.LDDW:
             lo = insn.imm & 0xFFFFFFFF
             hi = (insn.imm >> 32) & 0xFFFFFFFF
-            out += _pack(insn.opcode, insn.dst, insn.src, 0, _s32(lo))
-            out += _pack(0, 0, 0, 0, _s32(hi))
+            out += _pack(insn.opcode, insn.dst, insn.src, 0, sign_extend(lo, 32))
+            out += _pack(0, 0, 0, 0, sign_extend(hi, 32))
         else:
-            out += _pack(insn.opcode, insn.dst, insn.src, insn.off, _s32(insn.imm & 0xFFFFFFFF))
+            out += _pack(insn.opcode, insn.dst, insn.src, insn.off, sign_extend(insn.imm, 32))
     return bytes(out)
 
 
-def _s32(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
+def sign_extend(value: int, bits: int) -> int:
+    """``value``'s low ``bits`` bits as a signed number."""
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
 

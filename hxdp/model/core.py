@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..ebpf.interp import M64, Environment, ExecutionFault, alu, atomic_access, condition
-from ..ebpf.isa import Insn
+from ..ebpf.isa import Insn, sign_extend
 from ..ebpf.memory import Memory, MemoryFault
 from ..image import Image
 from ..target import Op, Operand, Slot, Space, Unit, ebpf_spec
@@ -157,8 +157,7 @@ class Core:
                             raise
                         region, value = None, 0
                     if e.name.startswith("lds"):
-                        bits = 8 * e.width
-                        value = (value ^ (1 << (bits - 1))) - (1 << (bits - 1)) & M64
+                        value = sign_extend(value, 8 * e.width) & M64
                     results.append((s.dst, value, cycle + self._load_latency(region, lat)))
                 else:
                     stores.append((e, cycle))
