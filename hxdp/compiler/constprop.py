@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from ..ebpf.interp import alu, condition
 from ..ebpf.isa import AluOp, Form, Insn, Kind, Pseudo, by_mnemonic, sign_extend
 from .cfg import Cfg
+from .dataflow import meet_agreeing, solve_forward
 from .liveness import defs
 
 __all__ = ["propagate_constants"]
@@ -91,13 +92,6 @@ def _transfer(insn: Insn, state: State) -> None:
         state[insn.dst] = value
 
 
-def _meet(states: list[State]) -> State:
-    if not states:
-        return {}
-    first, *rest = states
-    return {r: f for r, f in first.items() if all(s.get(r) == f for s in rest)}
-
-
 def _rewrite(insn: Insn, state: State) -> Insn:
     spec, form = insn.spec, insn.spec.form
     # Copies: read the original register where the instruction only reads.
@@ -156,25 +150,18 @@ def _fold_branch(cfg: Cfg, block, state: State) -> bool:
 
 
 def _entry_state(block, out: dict[int, State]) -> State:
-    return _meet([out[p] for p in block.preds if p in out]) if block.id else {}
+    return meet_agreeing([out[p] for p in block.preds if p in out]) if block.id else {}
 
 
 def propagate_constants(cfg: Cfg) -> int:
     """Rewrite ``cfg`` in place; returns how many instructions changed."""
-    order = cfg.reverse_postorder()
-    out: dict[int, State] = {}
-    changed = True
-    while changed:
-        changed = False
-        for bid in order:
-            state = _entry_state(cfg.blocks[bid], out)
-            for insn in cfg.blocks[bid].insns:
-                _transfer(insn, state)
-            if out.get(bid) != state:
-                out[bid] = state
-                changed = True
+    def step(insn: Insn, state: State) -> State:
+        _transfer(insn, state)
+        return state
+
+    out = solve_forward(cfg, lambda bid, out: _entry_state(cfg.blocks[bid], out), step)
     rewritten = 0
-    for bid in order:
+    for bid in cfg.reverse_postorder():
         block = cfg.blocks[bid]
         state = _entry_state(block, out)
         new = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 from ..ebpf.helpers import HelperId
 from ..target import Op, Operand, Space, Unit
 from .cfg import Cfg
+from .dataflow import meet_agreeing, solve_forward
 from .mir import FP, MOp, defs
 
 __all__ = ["infer_spaces", "SCALAR"]
@@ -24,7 +25,7 @@ _ADDS = (Op.ADD, Op.ADDI, Op.SUB, Op.SUBI)
 
 
 def _result(m: MOp, kinds: dict[int, Kind]) -> Kind | None:
-    if m.op in (Op.MOV,):
+    if m.op is Op.MOV:
         return kinds.get(m.a)
     if m.op in _ADDS:
         a = kinds.get(m.a)
@@ -57,41 +58,26 @@ def _transfer(m: MOp, kinds: dict[int, Kind]) -> None:
             kinds[m.dst] = result
 
 
-def _meet(states: list[dict[int, Kind]]) -> dict[int, Kind]:
-    if not states:
-        return {}
-    first, *rest = states
-    return {r: k for r, k in first.items() if all(s.get(r) == k for s in rest)}
-
-
 def infer_spaces(cfg: Cfg, context_in_r1: bool) -> int:
     """Set ``space`` on every load and store whose memory is known; returns how many."""
     entry: dict[int, Kind] = {FP: Space.STACK}
     if context_in_r1:
         entry[1] = Space.CONTEXT
-    order = cfg.reverse_postorder()
-    out: dict[int, dict[int, Kind]] = {}
-
-    def start(bid: int) -> dict[int, Kind]:
+    def start(bid: int, out: dict[int, dict[int, Kind]]) -> dict[int, Kind]:
         if bid == 0:
             return dict(entry)
-        state = _meet([out[p] for p in cfg.blocks[bid].preds if p in out])
+        state = meet_agreeing([out[p] for p in cfg.blocks[bid].preds if p in out])
         state[FP] = Space.STACK
         return state
 
-    changed = True
-    while changed:
-        changed = False
-        for bid in order:
-            kinds = start(bid)
-            for m in cfg.blocks[bid].insns:
-                _transfer(m, kinds)
-            if out.get(bid) != kinds:
-                out[bid] = kinds
-                changed = True
+    def step(m: MOp, kinds: dict[int, Kind]) -> dict[int, Kind]:
+        _transfer(m, kinds)
+        return kinds
+
+    out = solve_forward(cfg, start, step)
     known = 0
-    for bid in order:
-        kinds = start(bid)
+    for bid in cfg.reverse_postorder():
+        kinds = start(bid, out)
         block = cfg.blocks[bid]
         for i, m in enumerate(block.insns):
             if m.op is not None and m.info.unit is Unit.LSU:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ..target import Unit
 from .cfg import Cfg
+from .dataflow import solve_forward
 from .mir import FP, MOp
 
 __all__ = ["remove_stack_zeroing"]
@@ -39,26 +40,17 @@ def _written(m: MOp, stack_bytes: int) -> int:
 
 
 def remove_stack_zeroing(cfg: Cfg, stack_bytes: int) -> int:
-    order = cfg.reverse_postorder()
-    out: dict[int, int] = {}
-    changed = True
-    while changed:
-        changed = False
-        for bid in order:
-            state = 0
-            for p in cfg.blocks[bid].preds:
-                state |= out.get(p, 0)
-            for m in cfg.blocks[bid].insns:
-                state |= _written(m, stack_bytes)
-            if out.get(bid) != state:
-                out[bid] = state
-                changed = True
-    removed = 0
-    for bid in order:
-        block = cfg.blocks[bid]
-        state = 0
-        for p in block.preds:
+    def start(bid: int, out: dict[int, int]) -> int:
+        state = 0                 # bytes some path may have written, as a mask
+        for p in cfg.blocks[bid].preds:
             state |= out.get(p, 0)
+        return state
+
+    out = solve_forward(cfg, start, lambda m, state: state | _written(m, stack_bytes))
+    removed = 0
+    for bid in cfg.reverse_postorder():
+        block = cfg.blocks[bid]
+        state = start(bid, out)
         keep = []
         for m in block.insns:
             mask = _bytes(m, stack_bytes) if m.op is not None else None
