@@ -93,3 +93,11 @@ def test_optimised_examples_pass_their_scenarios(path):
         runtime.update_map(entry.map, entry.key, entry.value)
     results = [runtime.run(p) for p in scenario.packets]
     assert not scenario.problems(results, runtime.dump_maps())
+
+
+def test_a_division_by_a_register_known_zero_keeps_its_register():
+    """The verifier refuses ``div r, 0``; folding must not write one."""
+    text = "mov %r2, 0\nldxw %r3, [%r1+0]\ndiv %r3, %r2\nmod32 %r3, %r2\nmov %r0, %r3\nexit"
+    better = optimize(Program("p", assemble(text)))
+    assert [i.mnemonic for i in better.insns if i.mnemonic.startswith(("div", "mod"))] == ["div", "mod32"]
+    assert all(i.spec.form.name == "ALU_REG" for i in better.insns if i.mnemonic.startswith(("div", "mod")))

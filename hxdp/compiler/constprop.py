@@ -118,6 +118,8 @@ def _rewrite(insn: Insn, state: State) -> Insn:
         if form is Form.ALU_REG and spec.op in (AluOp.LSH, AluOp.RSH, AluOp.ARSH):
             value &= width - 1          # the same shift, in the range the verifier accepts
         imm = _fits_imm(value, width)
+        if imm == 0 and form is Form.ALU_REG and spec.op in (AluOp.DIV, AluOp.MOD):
+            imm = None                  # the verifier refuses a division by the constant 0
         if imm is not None and (form is Form.JUMP_REG or not spec.signed or spec.op != AluOp.MOV):
             target = Form.ALU_IMM if form is Form.ALU_REG else Form.JUMP_IMM
             new = next((s for s in by_mnemonic(spec.mnemonic) if s.form is target), None)
