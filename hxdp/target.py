@@ -67,6 +67,30 @@ class OpInfo:
     # atomic update this operation performs: the one definition of its meaning.
     ebpf: tuple[str, Form] | None = None
 
+    @property
+    def reads_memory(self) -> bool:
+        """Loads and atomics."""
+        return self.unit is Unit.LSU and self.name.startswith(("ld", "atomic"))
+
+    @property
+    def writes_memory(self) -> bool:
+        """Stores and atomics."""
+        return self.unit is Unit.LSU and not self.name.startswith("ld")
+
+    @property
+    def reads_dst(self) -> bool:
+        """cmpxchg compares memory with its destination register before writing it."""
+        return self.name.startswith("atomic_cmpxchg")
+
+    @property
+    def never_faults(self) -> bool:
+        """The non-faulting loads: 0 where no memory is."""
+        return self.unit is Unit.LSU and self.name.startswith("ld") and self.name.endswith("n")
+
+    @property
+    def sign_extends(self) -> bool:
+        return self.name.startswith("lds")
+
 
 def _ops() -> list[OpInfo]:
     D, A, B, O, I = Operand.DST, Operand.A, Operand.B, Operand.OFF, Operand.IMM

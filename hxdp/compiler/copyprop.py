@@ -8,23 +8,11 @@ predecessor is the block before (an extended basic block).
 
 from __future__ import annotations
 
-from ..target import Op, Operand
+from ..target import Op
 from .cfg import Cfg
-from .mir import MOp, defs
+from .mir import defs, rename
 
 __all__ = ["propagate_copies"]
-
-
-def _forward(m: MOp, copies: dict[int, int]) -> MOp:
-    if m.op is None:
-        return m.replace(a=copies.get(m.a, m.a))
-    ops = m.info.operands
-    changes = {}
-    if Operand.A in ops and m.a in copies:
-        changes["a"] = copies[m.a]
-    if Operand.B in ops and m.b in copies:
-        changes["b"] = copies[m.b]
-    return m.replace(**changes) if changes else m
 
 
 def propagate_copies(cfg: Cfg) -> int:
@@ -37,7 +25,7 @@ def propagate_copies(cfg: Cfg) -> int:
         copies = dict(out[preds[0]]) if len(preds) == 1 and preds[0] in out else {}
         new = []
         for m in block.insns:
-            better = _forward(m, copies)
+            better = rename(m, copies, writes=False)
             changed += better is not m
             new.append(better)
             for r in defs(better):

@@ -17,10 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ebpf.helpers import HelperId
-from ..target import Op, Operand, Space, Target, Unit
-from .mir import MOp, defs, is_pure, uses
+from ..target import Op, Operand, Target, Unit
+from .mir import MOp, defs, is_load, is_pure, uses
 
-__all__ = ["Node", "Ddg", "build_ddg", "latency", "is_control", "is_load"]
+__all__ = ["Node", "Ddg", "build_ddg", "latency", "is_control"]
 
 # Helpers that touch no memory the program can see.
 NO_MEMORY_HELPERS = frozenset({HelperId.KTIME_GET_NS, HelperId.KTIME_GET_BOOT_NS,
@@ -70,10 +70,6 @@ class Ddg:
         return h
 
 
-def _writes_memory(m: MOp) -> bool:
-    return m.info.unit is Unit.LSU and not m.info.name.startswith("ld")
-
-
 def _touches_memory(m: MOp) -> bool:
     return m.info.unit is Unit.LSU or m.info.unit is Unit.HELPER and m.imm not in NO_MEMORY_HELPERS
 
@@ -82,10 +78,6 @@ def _speculable(m: MOp) -> bool:
     """Safe to execute on a path that did not ask for it: no effect, and no
     fault (a load moved above a branch becomes the target's non-faulting load)."""
     return is_pure(m) or is_load(m)
-
-
-def is_load(m: MOp) -> bool:
-    return m.info.unit is Unit.LSU and m.info.name.startswith("ld")
 
 
 def build_ddg(ops: list[MOp], target: Target, live_at_exit: list[frozenset[int]]) -> Ddg:
@@ -153,15 +145,13 @@ def _memory_distance(p: MOp, m: MOp, target: Target) -> int:
     """Rows between two conflicting memory operations, p first."""
     if p.info.unit is Unit.HELPER:
         return 1 if m.info.unit is Unit.HELPER else latency(p, target)
-    if m.info.unit is Unit.HELPER:
-        return 1 if _writes_memory(p) else 0
-    return 1 if _writes_memory(p) else 0      # store before load or store; load before store
+    return 1 if p.info.writes_memory else 0      # a store before, or a load before
 
 
 def _may_alias(p: MOp, m: MOp, pa, ma) -> bool:
     if p.info.unit is Unit.HELPER or m.info.unit is Unit.HELPER:
         return True
-    if not (_writes_memory(p) or _writes_memory(m)):
+    if not (p.info.writes_memory or m.info.writes_memory):
         return False
     if p.space and m.space and p.space is not m.space:
         return False

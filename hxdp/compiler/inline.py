@@ -13,11 +13,9 @@ from ..ebpf.interp import MAX_CALL_DEPTH, STACK_SIZE
 from ..target import Op, Operand, Unit
 from .cfg import Block, Cfg
 from .lower import CompileError
-from .mir import FP, VIRTUAL_BASE, MOp
+from .mir import FP, VIRTUAL_BASE, MOp, rename
 
 __all__ = ["inline_calls", "frame_bytes"]
-
-_CMPXCHG = (Op.ATOMIC_CMPXCHG, Op.ATOMIC_CMPXCHG32)
 
 
 def frame_bytes(cfg: Cfg) -> int:
@@ -53,20 +51,6 @@ def frame_bytes(cfg: Cfg) -> int:
                 fp_plus[m.dst] = new
                 deepest = max(deepest, -new)
     return min(STACK_SIZE, (deepest + 7) // 8 * 8)
-
-
-def _rename(m: MOp, regs: dict[int, int]) -> MOp:
-    if m.op is None:
-        return m.replace(a=regs.get(m.a, m.a))
-    ops = m.info.operands
-    changes = {}
-    if Operand.DST in ops or m.op in _CMPXCHG:
-        changes["dst"] = regs.get(m.dst, m.dst)
-    if Operand.A in ops:
-        changes["a"] = regs.get(m.a, m.a)
-    if Operand.B in ops:
-        changes["b"] = regs.get(m.b, m.b)
-    return m.replace(**changes)
 
 
 def inline_calls(functions: dict[int, Cfg], stack_bytes: int, where: str = "") -> tuple[Cfg, int]:
@@ -106,7 +90,7 @@ def inline_calls(functions: dict[int, Cfg], stack_bytes: int, where: str = "") -
         for b in callee.blocks:
             ops = []
             for m in b.insns:
-                m = _rename(m, regs)
+                m = rename(m, regs)
                 if m.op is None:
                     m = m.replace(imm=depth)
                 if m.target is not None:

@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from .liveness import Dialect
 from ..target import OpInfo, Operand, Op, OPS_BY_CODE, Slot, Space, Unit
 
-__all__ = ["VIRTUAL_BASE", "FP", "MOp", "uses", "defs", "is_pure", "is_memory", "CALL_CLOBBERS", "MIR"]
+__all__ = ["VIRTUAL_BASE", "FP", "MOp", "uses", "defs", "is_pure", "is_load", "rename", "CALL_CLOBBERS", "MIR"]
 
 VIRTUAL_BASE = 32
 FP = 10
 ARGS = tuple(range(1, 6))
 CALL_CLOBBERS = frozenset(range(0, 6))
-_CMPXCHG = (Op.ATOMIC_CMPXCHG, Op.ATOMIC_CMPXCHG32)
 
 
 @dataclass(eq=False)
@@ -81,7 +80,7 @@ def uses(m: MOp) -> frozenset[int]:
         regs.add(m.a)
     if Operand.B in info.operands:
         regs.add(m.b)
-    if m.op in _CMPXCHG:
+    if info.reads_dst:
         regs.add(m.dst)
     return frozenset(regs)
 
@@ -93,8 +92,25 @@ def defs(m: MOp) -> frozenset[int]:
     return frozenset({m.dst}) if Operand.DST in m.info.operands else frozenset()
 
 
-def is_memory(m: MOp) -> bool:
-    return m.op is not None and m.info.unit is Unit.LSU
+def is_load(m: MOp) -> bool:
+    """A plain load (not an atomic)."""
+    return m.op is not None and m.info.reads_memory and not m.info.writes_memory
+
+
+def rename(m: MOp, regs: dict[int, int], *, writes: bool = True) -> MOp:
+    """``m`` with its register operands mapped through ``regs``: the ones it
+    reads, and with ``writes`` also the one it writes."""
+    if m.op is None:
+        return m.replace(a=regs.get(m.a, m.a))
+    info = m.info
+    changes = {}
+    if writes and (Operand.DST in info.operands or info.reads_dst) and m.dst in regs:
+        changes["dst"] = regs[m.dst]
+    if Operand.A in info.operands and m.a in regs:
+        changes["a"] = regs[m.a]
+    if Operand.B in info.operands and m.b in regs:
+        changes["b"] = regs[m.b]
+    return m.replace(**changes) if changes else m
 
 
 def is_pure(m: MOp) -> bool:

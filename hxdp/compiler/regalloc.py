@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..target import Op, Operand
 from .cfg import Cfg
 from .liveness import liveness
 from .lower import CompileError
-from .mir import MIR, VIRTUAL_BASE, MOp
+from .mir import MIR, VIRTUAL_BASE, rename
 
 __all__ = ["allocate_registers"]
-
-_CMPXCHG = (Op.ATOMIC_CMPXCHG, Op.ATOMIC_CMPXCHG32)
 
 
 def _interference(cfg: Cfg) -> dict[int, set[int]]:
@@ -36,20 +33,6 @@ def _interference(cfg: Cfg) -> dict[int, set[int]]:
     return edges
 
 
-def _rename(m: MOp, colour: dict[int, int]) -> MOp:
-    if m.op is None:
-        return m
-    ops = m.info.operands
-    changes = {}
-    if (Operand.DST in ops or m.op in _CMPXCHG) and m.dst in colour:
-        changes["dst"] = colour[m.dst]
-    if Operand.A in ops and m.a in colour:
-        changes["a"] = colour[m.a]
-    if Operand.B in ops and m.b in colour:
-        changes["b"] = colour[m.b]
-    return m.replace(**changes) if changes else m
-
-
 def allocate_registers(cfg: Cfg, registers: int) -> int:
     """Colour every virtual register in place; returns the highest register used + 1."""
     edges = _interference(cfg)
@@ -64,6 +47,6 @@ def allocate_registers(cfg: Cfg, registers: int) -> int:
                                f"target's {registers} (Target.registers)")
         colour[v] = free[0]
     for block in cfg.blocks:
-        block.insns = [_rename(m, colour) for m in block.insns]
+        block.insns = [rename(m, colour) for m in block.insns]
     used = {r for b in cfg.blocks for m in b.insns for r in MIR.uses(m) | MIR.defs(m)}
     return max(used, default=0) + 1

@@ -11,20 +11,12 @@ at distance 0, already in this row).
 from __future__ import annotations
 
 from ..target import Space, Target, Unit, non_faulting
-from .ddg import Ddg, is_control, is_load
-from .mir import MOp
+from .ddg import Ddg, is_control
+from .mir import MOp, is_load
 
 __all__ = ["schedule", "Row"]
 
 Row = list[MOp]
-
-
-def _is_load(m: MOp) -> bool:
-    return m.info.unit is Unit.LSU and (m.info.name.startswith(("ld", "atomic")))
-
-
-def _is_store(m: MOp) -> bool:
-    return m.info.unit is Unit.LSU and not m.info.name.startswith("ld")
 
 
 def _ports_fit(spaces: list[Space | None], ports: tuple[frozenset[Space], ...]) -> bool:
@@ -49,9 +41,11 @@ def fits(row: Row, m: MOp, target: Target) -> bool:
         return False
     if sum(x.info.unit is Unit.HELPER for x in candidate) > target.helper_units:
         return False
-    if _is_load(m) and not _ports_fit([x.space for x in candidate if _is_load(x)], target.load_ports):
+    if m.info.reads_memory and not _ports_fit([x.space for x in candidate if x.info.reads_memory],
+                                              target.load_ports):
         return False
-    if _is_store(m) and not _ports_fit([x.space for x in candidate if _is_store(x)], target.store_ports):
+    if m.info.writes_memory and not _ports_fit([x.space for x in candidate if x.info.writes_memory],
+                                               target.store_ports):
         return False
     return True
 

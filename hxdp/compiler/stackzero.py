@@ -22,7 +22,7 @@ ALL = -1          # every byte (as a bit mask, all ones)
 def _bytes(m: MOp, stack_bytes: int) -> int | None:
     """The mask of frame bytes ``m`` writes through r10, or None if it is not such a store."""
     info = m.info
-    if info.unit is not Unit.LSU or not info.name.startswith("st") or m.a != FP:
+    if not info.writes_memory or info.reads_memory or m.a != FP:
         return None
     start = stack_bytes + m.off
     if start < 0 or start + info.width > stack_bytes:
@@ -33,7 +33,7 @@ def _bytes(m: MOp, stack_bytes: int) -> int | None:
 def _written(m: MOp, stack_bytes: int) -> int:
     if m.op is None or m.info.unit is Unit.HELPER:
         return ALL
-    if m.info.unit is not Unit.LSU or m.info.name.startswith("ld"):
+    if not m.info.writes_memory:
         return 0
     mask = _bytes(m, stack_bytes)
     return ALL if mask is None else mask

@@ -22,7 +22,7 @@ from ..ebpf.interp import M64, Environment, ExecutionFault, alu, atomic_access, 
 from ..ebpf.isa import Insn, sign_extend
 from ..ebpf.memory import Memory, MemoryFault
 from ..image import Image
-from ..target import Op, Operand, Slot, Space, Unit, ebpf_spec
+from ..target import Op, OpInfo, Operand, Slot, Unit, ebpf_spec
 
 __all__ = ["Core", "Arrival"]
 
@@ -34,13 +34,11 @@ Arrival = Callable[[int, int], int]
 class _Exec:
     """A decoded slot, ready to run."""
     slot: Slot
-    unit: Unit
-    name: str
+    info: OpInfo
     reads: tuple[int, ...]
     writes: int | None
     template: Insn | None
     pc: int                 # eBPF pc, for fault messages
-    width: int
 
 
 def _decode(slot: Slot, pc: int) -> _Exec:
@@ -48,12 +46,12 @@ def _decode(slot: Slot, pc: int) -> _Exec:
     spec = ebpf_spec(slot.op)
     template = Insn(spec, 0, 0, spec.off or 0, spec.imm or 0, pc) if spec else None
     reads = [r for o, r in ((Operand.A, slot.a), (Operand.B, slot.b)) if o in info.operands]
-    if slot.op in (Op.ATOMIC_CMPXCHG, Op.ATOMIC_CMPXCHG32):
+    if info.reads_dst:
         reads.append(slot.dst)
     if info.unit is Unit.HELPER:
         reads += [1, 2, 3, 4, 5]
     writes = 0 if info.unit is Unit.HELPER else slot.dst if Operand.DST in info.operands else None
-    return _Exec(slot, info.unit, info.name, tuple(reads), writes, template, pc, info.width)
+    return _Exec(slot, info, tuple(reads), writes, template, pc)
 
 
 class Core:
@@ -114,9 +112,9 @@ class Core:
                     issue = max(issue, ready[e.writes])
             if self.arrival is not None:
                 for e in ops:
-                    if e.unit is Unit.LSU and e.name.startswith("ld"):
+                    if e.info.reads_memory and not e.info.writes_memory:
                         addr = (regs[e.slot.a] + e.slot.off) & M64
-                        issue = max(issue, self.arrival(addr, e.width))
+                        issue = max(issue, self.arrival(addr, e.info.width))
             if issue > self.max_cycles:
                 raise self.fault(ops[0].pc if ops else -1,
                                  f"more than {self.max_cycles} cycles: runaway loop?")
@@ -138,29 +136,29 @@ class Core:
         regs = self.regs
         memory = self.memory
         results: list[tuple[int, int, int]] = []      # (register, value, ready cycle)
-        stores: list[tuple[_Exec, int]] = []
+        stores: list[_Exec] = []
         decision: tuple[str, int] | None = None
         helper: _Exec | None = None
         for e in ops:
-            s, unit = e.slot, e.unit
+            s, unit = e.slot, e.info.unit
             if unit is Unit.BRANCH or unit is Unit.EXIT:
                 if decision is None:
                     decision = self._control(e)
             elif unit is Unit.LSU:
-                if e.name.startswith("ld"):
+                if not e.info.writes_memory:
                     addr = (regs[s.a] + s.off) & M64
                     try:
-                        region, _ = memory.find(addr, e.width, e.pc)
-                        value = memory.read(addr, e.width, e.pc)
+                        region, _ = memory.find(addr, e.info.width, e.pc)
+                        value = memory.read(addr, e.info.width, e.pc)
                     except MemoryFault:
-                        if not e.name.endswith("n"):
+                        if not e.info.never_faults:
                             raise
                         region, value = None, 0
-                    if e.name.startswith("lds"):
-                        value = sign_extend(value, 8 * e.width) & M64
+                    if e.info.sign_extends:
+                        value = sign_extend(value, 8 * e.info.width) & M64
                     results.append((s.dst, value, cycle + self._load_latency(region, lat)))
                 else:
-                    stores.append((e, cycle))
+                    stores.append(e)
             elif unit is Unit.HELPER:
                 helper = e
             else:
@@ -169,16 +167,16 @@ class Core:
             number = regs[helper.slot.a] if helper.slot.op is Op.CALLR else helper.slot.imm
             value = self.env.call_helper(self, number, helper.pc) & M64
             results.append((0, value, cycle + lat.helper))
-        for e, _ in stores:
+        for e in stores:
             s = e.slot
             addr = (regs[s.a] + s.off) & M64
-            if e.name.startswith("atomic"):
-                old = atomic_access(memory, e.template.imm, e.width, addr, regs[s.b], regs[s.dst], e.pc)
+            if e.info.reads_memory:       # an atomic
+                old = atomic_access(memory, e.template.imm, e.info.width, addr, regs[s.b], regs[s.dst], e.pc)
                 if e.writes is not None:
                     results.append((s.dst, old, cycle + lat.load_map))
             else:
                 value = regs[s.b] if Operand.B in s.info.operands else s.imm
-                memory.write(addr, e.width, value, e.pc)
+                memory.write(addr, e.info.width, value, e.pc)
         for reg, value, when in results:
             regs[reg] = value
             ready[reg] = when
@@ -194,7 +192,7 @@ class Core:
 
     def _control(self, e: _Exec) -> tuple[str, int] | None:
         s = e.slot
-        if e.unit is Unit.EXIT:
+        if e.info.unit is Unit.EXIT:
             return ("exit", self.regs[s.a] if s.op is Op.EXIT else s.imm & M64)
         if s.op is Op.JUMP:
             return ("branch", s.off)
