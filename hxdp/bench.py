@@ -16,14 +16,12 @@ from typing import Iterable
 
 from .compiler.driver import compile_program
 from .ebpf.load import load_program
-from .errors import HxdpError
+from .files import expand_paths
 from .model.engine import ModelEngine
 from .run import load_traffic
-from .target import Target
+from .target import REFERENCE_CLOCK_MHZ, Target
 
-__all__ = ["BenchRow", "bench_program", "programs_in", "format_table", "to_json", "CLOCK_MHZ"]
-
-CLOCK_MHZ = 156.25
+__all__ = ["BenchRow", "bench_program", "programs_in", "format_table", "format_sweep", "to_json"]
 
 
 @dataclass
@@ -44,15 +42,7 @@ class BenchRow:
 
 def programs_in(paths: Iterable[Path]) -> list[Path]:
     """The programs named, directories expanded to their .c files."""
-    out = []
-    for path in paths:
-        if path.is_dir():
-            out += sorted(path.glob("*.c"))
-        elif path.exists():
-            out.append(path)
-        else:
-            raise HxdpError(f"{path}: no such program or directory")
-    return out
+    return expand_paths(paths, ".c", "program")
 
 
 def bench_program(path: Path, lanes: int, pcap: Path | None = None) -> BenchRow:
@@ -67,7 +57,7 @@ def bench_program(path: Path, lanes: int, pcap: Path | None = None) -> BenchRow:
     rows = len(image.rows)
     return BenchRow(program.name, lanes, image.stats.insns, image.stats.ops, rows,
                     round(image.stats.insns / rows, 2), image.stats.bound_rows, len(cycles),
-                    min(cycles), round(mean, 1), max(cycles), round(CLOCK_MHZ / mean, 2))
+                    min(cycles), round(mean, 1), max(cycles), round(REFERENCE_CLOCK_MHZ / mean, 2))
 
 
 COLUMNS = (("program", "program", "{}"), ("lanes", "lanes", "{}"), ("insns", "eBPF", "{}"),
@@ -77,16 +67,32 @@ COLUMNS = (("program", "program", "{}"), ("lanes", "lanes", "{}"), ("insns", "eB
            ("mpps", "Mpps", "{:.2f}"))
 
 
-def format_table(rows: list[BenchRow], markdown: bool = False) -> str:
-    cells = [[fmt.format(getattr(r, key)) for key, _, fmt in COLUMNS] for r in rows]
-    heads = [head for _, head, _ in COLUMNS]
+def _render(heads: list[str], cells: list[list[str]], markdown: bool) -> str:
+    """A table: Markdown, or aligned text with the first column to the left."""
     if markdown:
         lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
         return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
     width = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
-    line = lambda items: "  ".join(x.ljust(width[0]) if i == 0 else x.rjust(width[i])
-                                   for i, x in enumerate(items))
+
+    def line(items: list[str]) -> str:
+        return "  ".join(x.ljust(width[0]) if i == 0 else x.rjust(width[i]) for i, x in enumerate(items))
     return "\n".join([line(heads)] + [line(c) for c in cells])
+
+
+def format_table(rows: list[BenchRow], markdown: bool = False) -> str:
+    cells = [[fmt.format(getattr(r, key)) for key, _, fmt in COLUMNS] for r in rows]
+    return _render([head for _, head, _ in COLUMNS], cells, markdown)
+
+
+def format_sweep(rows: list[BenchRow], markdown: bool = False) -> str:
+    """Rows / mean cycles per packet for each program at 1 to 8 lanes."""
+    by_program: dict[str, dict[int, BenchRow]] = {}
+    for r in rows:
+        by_program.setdefault(r.program, {})[r.lanes] = r
+    heads = ["program"] + [f"{n} lanes" for n in range(1, 9)]
+    cells = [[name] + [f"{by[n].rows}/{by[n].cycles_mean:.1f}" for n in range(1, 9)]
+             for name, by in by_program.items()]
+    return _render(heads, cells, markdown)
 
 
 def to_json(rows: list[BenchRow]) -> str:

@@ -243,7 +243,7 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
          "the program's traffic (min/mean/max) and Mpps at 156.25 MHz.\n\n"
          "examples:\n  hxdp bench examples/\n  hxdp bench examples/firewall.c --lanes 8 --json")(_bench_args)
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import bench_program, format_table, programs_in, to_json
+    from .bench import bench_program, format_sweep, format_table, programs_in, to_json
     paths = programs_in(args.paths)
     lanes = [args.lanes] + ([] if args.no_sweep else [n for n in range(1, 9) if n != args.lanes])
     rows = []
@@ -264,26 +264,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
               f"rows over bound: {sum(r.rows for r in main) / sum(r.bound_rows for r in main) - 1:+.1%}")
     if not args.no_sweep:
         print("\nlane sweep (rows / mean cycles per packet):")
-        heads = ["program"] + [f"{n} lanes" for n in range(1, 9)]
-        table = []
-        for path_rows in _group(rows):
-            by = {r.lanes: r for r in path_rows}
-            table.append([path_rows[0].program] + [f"{by[n].rows}/{by[n].cycles_mean:.1f}" for n in range(1, 9)])
-        if args.markdown:
-            print("| " + " | ".join(heads) + " |\n|" + "---|" * len(heads))
-            print("\n".join("| " + " | ".join(t) + " |" for t in table))
-        else:
-            width = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(heads)]
-            for t in [heads] + table:
-                print("  ".join(x.ljust(width[i]) if i == 0 else x.rjust(width[i]) for i, x in enumerate(t)))
+        print(format_sweep(rows, args.markdown))
     return 0
-
-
-def _group(rows):
-    groups: dict[str, list] = {}
-    for r in rows:
-        groups.setdefault(r.program, []).append(r)
-    return list(groups.values())
 
 
 # -- target ------------------------------------------------------------------

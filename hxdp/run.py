@@ -16,6 +16,7 @@ from typing import Callable, Iterable
 from .ebpf.program import Program
 from .ebpf.xdp import MapDump, MapEntry, XdpAction, XdpEngine, XdpInput, XdpResult
 from .errors import HxdpError
+from .target import REFERENCE_CLOCK_MHZ
 
 __all__ = ["ENGINES", "make_engine", "TrafficRun", "run_traffic"]
 
@@ -115,7 +116,7 @@ def format_summary(run: TrafficRun, *, show_packets: int = 8, show_entries: int 
     if cycles:
         mean = sum(cycles) / len(cycles)
         lines.append(f"cycles per packet: min {min(cycles)}, mean {mean:.1f}, max {max(cycles)} "
-                     f"({156.25 / mean:.2f} Mpps at 156.25 MHz)")
+                     f"({REFERENCE_CLOCK_MHZ / mean:.2f} Mpps at {REFERENCE_CLOCK_MHZ} MHz)")
     if run.faults:
         lines.append(f"faults: {len(run.faults)} (first: packet {run.faults[0][0]}: {run.faults[0][1]})")
     if run.maps:

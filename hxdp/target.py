@@ -22,7 +22,7 @@ from .errors import HxdpError
 
 __all__ = ["Unit", "Space", "Operand", "OpInfo", "Op", "OPS_BY_CODE", "SlotField", "SLOT_FIELDS",
            "SLOT_BITS", "Slot", "ebpf_spec", "non_faulting", "encode_slot", "decode_slot", "encode_row", "decode_row",
-           "Latency", "Target", "markdown", "target_to_dict", "target_from_dict"]
+           "Latency", "Target", "REFERENCE_CLOCK_MHZ", "markdown", "target_to_dict", "target_from_dict"]
 
 
 class Unit(enum.Enum):
@@ -297,6 +297,11 @@ class Latency:
                         Space.PACKET: self.load_packet, Space.MAP: self.load_map}
             return by_space[space] if space else max(by_space.values())
         return self.alu
+
+
+# The clock speeds are quoted at: hXDP's on the NetFPGA-SUME, so that cycle
+# counts compare with its published figures.
+REFERENCE_CLOCK_MHZ = 156.25
 
 
 @dataclass(frozen=True)

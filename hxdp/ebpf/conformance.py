@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from ..errors import HxdpError
+from ..files import expand_paths
 from .asm import assemble
 from .isa import Insn, decode
 from .interp import ExecutionFault, run_raw
@@ -176,15 +177,7 @@ def check(data: DataFile, runner: Runner = run_raw) -> Check:
 
 def collect(paths: Iterable[Path]) -> list[Path]:
     """The .data files named, directories expanded, sorted."""
-    files: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            files += sorted(path.glob("*.data"))
-        elif path.exists():
-            files.append(path)
-        else:
-            raise HxdpError(f"{path}: no such file or directory")
-    return files
+    return expand_paths(paths, ".data", "file")
 
 
 def find_conformance_dir() -> Path | None:
