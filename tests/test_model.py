@@ -195,3 +195,7 @@ def test_drop_takes_one_cycle_and_a_load_waits_for_its_frame():
     image = compile_program(Program("late", assemble(text)), Target())
     result = ModelEngine(image).run(XdpInput(bytes(256)))
     assert result.action == 1 and result.cycles >= 7
+    # data_end, even half of it, is known when the last of 8 frames is in
+    # (cycle 8); the exit that returns it issues a cycle later.
+    half = compile_program(Program("half", assemble("ldxh %r0, [%r1+4]\nexit")), Target())
+    assert ModelEngine(half).run(XdpInput(bytes(256))).cycles == 9

@@ -188,7 +188,8 @@ class XdpRuntime:
             if self.region.base <= addr < self.region.base + FRAME_SIZE:
                 end = addr + size - (self.region.base + HEADROOM)
                 return min(max(1, -(-end // frame_bytes)), frames)
-            if self.ctx.base <= addr < self.ctx.base + XDP_MD.size and addr < self.ctx.base + 8 <= addr + size:
+            data_end = self.ctx.base + 4          # struct xdp_md.data_end: 4 bytes
+            if addr < data_end + 4 and data_end < addr + size:
                 return frames
             return 1
         return cycle_of
