@@ -37,6 +37,11 @@ def _load(args: argparse.Namespace):
     return load_program(args.prog, section=args.section, program=args.function)
 
 
+def _engine_args(p: argparse.ArgumentParser, engines: str) -> None:
+    p.add_argument("--engine", default="interp", help=f"engine to run on: {engines} (default: interp)")
+    p.add_argument("--lanes", type=int, default=4, help="lanes of the model's core (1-8, default 4)")
+
+
 # -- asm ---------------------------------------------------------------------
 
 def _asm_args(p: argparse.ArgumentParser) -> None:
@@ -87,8 +92,7 @@ def cmd_disasm(args: argparse.Namespace) -> int:
 def _conformance_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", type=Path, metavar="DIR_OR_FILE",
                    help="conformance .data files or directories of them")
-    p.add_argument("--engine", default="interp", help="engine to run on (default: interp)")
-    p.add_argument("--lanes", type=int, default=4, help="lanes of the compiled engines")
+    _engine_args(p, "interp or model")
     p.add_argument("--negative", action="store_true",
                    help="the files must NOT pass (the suite's negative directory): each counts "
                         "as passed when its program is rejected or its result mismatches")
@@ -122,8 +126,7 @@ def cmd_conformance(args: argparse.Namespace) -> int:
 def _plugin_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("memory", nargs="?", default="", metavar="MEMORY_HEX",
                    help="the input memory as hex bytes")
-    p.add_argument("--engine", default="interp", help="engine to run on (default: interp)")
-    p.add_argument("--lanes", type=int, default=4, help="lanes of the compiled engines")
+    _engine_args(p, "interp or model")
 
 
 @command("conformance-plugin", "speak the bpf_conformance plugin protocol",
@@ -151,8 +154,7 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pcap", type=Path, help="input packets (default: the example's built-in traffic)")
     p.add_argument("-o", "--output", type=Path, metavar="OUT.pcap",
                    help="write the packets that leave (TX, PASS, REDIRECT) to a pcap")
-    p.add_argument("--engine", default="interp", help="interp (default), model or kernel")
-    p.add_argument("--lanes", type=int, default=4, help="lanes of the model's core (default 4)")
+    _engine_args(p, "interp, model or kernel")
     p.add_argument("--routes", type=Path, metavar="FILE",
                    help="routes for bpf_fib_lookup, one a line: PREFIX IFINDEX SMAC DMAC [MTU]")
     p.add_argument("--packets", type=int, default=8, metavar="N",
