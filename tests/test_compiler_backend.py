@@ -15,6 +15,7 @@ from hxdp.compiler.schedule import schedule
 from hxdp.compiler.spaces import infer_spaces
 from hxdp.compiler.stackzero import remove_stack_zeroing
 from hxdp.compiler.traces import form_traces
+from hxdp.compiler.widen import widen_accesses
 from hxdp.ebpf.asm import assemble
 from hxdp.ebpf.program import Program
 from hxdp.target import Op, Space, Target
@@ -86,6 +87,51 @@ def test_spaces_follow_pointers_from_the_context_and_the_stack():
     infer_spaces(cfg, context_in_r1=True)
     spaces = [m.space for b in cfg.blocks for m in b.insns if m.op.name.startswith(("LD", "ST"))]
     assert spaces == [Space.CONTEXT, Space.PACKET, Space.STACK]
+
+
+def test_a_spilled_pointer_keeps_its_kind_until_its_slot_is_written():
+    cfg = mir("stxdw [%r10-8], %r1\ncall 7\nldxdw %r2, [%r10-8]\nldxw %r3, [%r2+0]\n"
+              "stxw [%r10-4], %r3\nldxdw %r2, [%r10-8]\nldxw %r3, [%r2+0]\nmov %r0, 2\nexit")
+    infer_spaces(cfg, context_in_r1=True)
+    spaces = [m.space for b in cfg.blocks for m in b.insns if m.op.name.startswith(("LD", "ST"))]
+    assert spaces == [Space.STACK, Space.STACK, Space.CONTEXT, Space.STACK, Space.STACK, None]
+
+
+PACKET = "ldxw %r1, [%r1+0]\n"          # r1: the packet's first byte
+
+
+def widened(text: str) -> list[str]:
+    cfg = mir(PACKET + text + "\nmov %r0, 2\nexit")
+    infer_spaces(cfg, context_in_r1=True)
+    while widen_accesses(cfg) + eliminate_dead_code(cfg, MIR):
+        pass
+    return ops(cfg)[1:-2]
+
+
+def test_bytes_shifted_and_ored_together_become_one_load():
+    assert widened("ldxb %r2, [%r1+13]\nlsh32 %r2, 8\nldxb %r3, [%r1+12]\nor32 %r2, %r3\n"
+                   "stxh [%r10-2], %r2") == ["ld2 r2, r1, 12", "st2 r10, r2, -2"]
+
+
+def test_a_byte_by_byte_copy_becomes_one_six_byte_load_and_store():
+    copy = "".join(f"ldxb %r2, [%r1+{k}]\nstxb [%r1+{6 + k}], %r2\n" for k in (2, 3, 0, 1, 4, 5))
+    load, store = widened(copy)[:2]
+    v = load.split()[1].rstrip(",")
+    assert (load, store) == (f"ld6 {v}, r1, 0", f"st6 r1, {v}, 6")
+
+
+def test_stores_of_a_registers_bytes_become_one_store():
+    text = "ldxw %r2, [%r1+20]\n" + "".join(f"mov %r3, %r2\nrsh %r3, {8 * k}\nstxb [%r10{k - 4}], %r3\n"
+                                            for k in range(4))
+    assert widened(text) == ["ld4 r2, r1, 20", "st4 r10, r2, -4"]
+
+
+def test_bytes_are_not_merged_across_a_store_that_may_change_them_or_a_helper():
+    overwritten = "ldxb %r2, [%r1+0]\nldxw %r4, [%r10-8]\nstxb [%r4+0], %r2\nldxb %r3, [%r1+1]\n" \
+                  "lsh %r3, 8\nor %r3, %r2\nstxh [%r10-2], %r3"
+    assert "ld2 r3, r1, 0" not in widened(overwritten)
+    helper = "stxb [%r10-2], %r1\ncall 7\nstxb [%r10-1], %r0"
+    assert widened(helper) == ["st1 r10, r1, -2", "call 7", "st1 r10, r0, -1"]
 
 
 def _rows(text: str, target: Target) -> list[list[str]]:

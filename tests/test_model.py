@@ -72,7 +72,9 @@ COUNTERS = MapDef("counters", MapType.HASH, 4, 8, 8)
 @st.composite
 def _op(draw, i: int) -> list[str]:
     r = lambda: draw(st.sampled_from(REGS))
-    kind = draw(st.integers(0, 9))
+    kind = draw(st.integers(0, 12))
+    if kind >= 10:
+        return draw(_byte_run(kind))
     if kind <= 3:
         w = draw(st.sampled_from(["", "32"]))
         op = draw(st.sampled_from(ALU))
@@ -103,6 +105,35 @@ def _op(draw, i: int) -> list[str]:
             "mov %r4, 0", "call 2", "lddw %r1, 0", "mov %r2, %r10", "add %r2, -4", "call 1",
             f"jeq %r0, 0, nokey{i}", "ldxdw %r9, [%r0+0]", "add %r9, 1", "stxdw [%r0+0], %r9",
             f"nokey{i}:", "mov %r2, 2", "mov %r3, 3", "mov %r4, 4", "mov %r5, 5"]
+
+
+# Byte by byte, as clang splits unaligned fields and 6-byte copies: the
+# compiler merges these into wide accesses where that is safe.
+AREAS = (("%r6", 0, CHECKED), ("%r10", -64, 0))
+
+
+@st.composite
+def _byte_run(draw, kind: int) -> list[str]:
+    width = draw(st.sampled_from([2, 3, 4, 6, 8]))
+    def place():
+        base, lo, hi = draw(st.sampled_from(AREAS))
+        return base, draw(st.integers(lo, hi - width))
+    order = draw(st.permutations(range(width)))
+    base, start = place()
+    reg = draw(st.sampled_from(REGS))
+    if kind == 10:          # gather: load bytes, shift them into place, or them together
+        w = "32" if width <= 4 and draw(st.booleans()) else ""
+        lines = []
+        for n, k in enumerate(order):
+            lines += [f"ldxb %r8, [{base}{start + k:+d}]"] + ([f"lsh{w} %r8, {8 * k}"] if k else [])
+            lines.append(f"mov{w} %r{reg}, %r8" if n == 0 else f"or{w} %r{reg}, %r8")
+        return lines
+    if kind == 11:          # scatter: store a register's bytes one at a time
+        return [line for k in order for line in
+                (f"mov %r8, %r{reg}", f"rsh %r8, {8 * k}", f"stxb [{base}{start + k:+d}], %r8")]
+    to, at = place()        # copy byte by byte, perhaps between overlapping places
+    return [line for k in order for line in
+            (f"ldxb %r8, [{base}{start + k:+d}]", f"stxb [{to}{at + k:+d}], %r8")]
 
 
 @st.composite

@@ -28,6 +28,7 @@ from .schedule import schedule
 from .spaces import infer_spaces
 from .stackzero import remove_stack_zeroing
 from .traces import form_traces
+from .widen import widen_accesses
 
 __all__ = ["compile_program", "CompileError"]
 
@@ -42,13 +43,13 @@ def compile_program(program: Program, target: Target, *, context_in_r1: bool = T
     where = f"{program.name}: "
     better = optimize(program)
     cfg, stack_need = inline_calls(lower(better, arity), target.stack_bytes, where)
+    infer_spaces(cfg, context_in_r1)
     for _ in range(MAX_ROUNDS):
-        changed = (propagate_copies(cfg) + fold_exit_actions(cfg)
+        changed = (propagate_copies(cfg) + fold_exit_actions(cfg) + widen_accesses(cfg)
                    + remove_stack_zeroing(cfg, target.stack_bytes) + eliminate_dead_code(cfg, MIR))
         if not changed:
             break
     allocate_registers(cfg, target.registers)
-    infer_spaces(cfg, context_in_r1)
     ops = sum(len(b.insns) for b in cfg.blocks)
     live = liveness(cfg, MIR)
     traces = form_traces(cfg)

@@ -3,14 +3,16 @@
 A forward dataflow of pointer kinds: r10 points to the stack, r1 at entry to
 the context (for XDP programs), loads of ``data``/``data_end``/``data_meta``
 from the context give packet pointers, map lookups and map-value references
-give map pointers, and adding a number to a pointer keeps its kind. The
-scheduler uses the result to pick latencies and ports and to keep apart
+give map pointers, and adding a number to a pointer keeps its kind. A
+pointer spilled to the stack (an 8-byte store at a fixed offset from r10)
+keeps its kind until that slot is written again, so reloading it gives the
+kind back. The scheduler and the wide-access pass use the result to pick latencies and ports and to keep apart
 accesses to different memories.
 """
 
 from __future__ import annotations
 
-from ..ebpf.helpers import HelperId
+from ..ebpf.helpers import SUPPORTED_HELPERS, WRITES_THROUGH_ARGUMENTS, HelperId
 from ..target import Op, Operand, Space, Unit
 from .cfg import Cfg
 from .dataflow import meet_agreeing, solve_forward
@@ -20,6 +22,7 @@ __all__ = ["infer_spaces", "SCALAR"]
 
 SCALAR = "scalar"
 Kind = Space | str
+Slot = tuple[str, int]              # ("slot", offset from r10): a spilled pointer
 PACKET_FIELDS = (0, 4, 8)          # struct xdp_md: data, data_end, data_meta
 _ADDS = (Op.ADD, Op.ADDI, Op.SUB, Op.SUBI)
 
@@ -38,6 +41,8 @@ def _result(m: MOp, kinds: dict[int, Kind]) -> Kind | None:
     if m.op is Op.LDMAPV:
         return Space.MAP
     if m.info.unit is Unit.LSU:
+        if m.a == FP and m.op is Op.LD8 and ("slot", m.off) in kinds:
+            return kinds[("slot", m.off)]
         base = kinds.get(m.a)
         if base is Space.CONTEXT and m.info.width == 4 and m.off in PACKET_FIELDS:
             return Space.PACKET
@@ -47,8 +52,29 @@ def _result(m: MOp, kinds: dict[int, Kind]) -> Kind | None:
     return SCALAR
 
 
-def _transfer(m: MOp, kinds: dict[int, Kind]) -> None:
+def _forget_slots(kinds: dict, lo: int = -(1 << 31), hi: int = 1 << 31) -> None:
+    for key in [k for k in kinds if isinstance(k, tuple) and k[1] < hi and lo < k[1] + 8]:
+        del kinds[key]
+
+
+def _spill(m: MOp, kinds: dict) -> None:
+    """What a store or helper call does to the spilled pointers."""
+    if m.op is None or m.info.unit is Unit.HELPER:
+        if m.op is None or m.op is Op.CALLR or m.imm in WRITES_THROUGH_ARGUMENTS \
+                or m.imm not in SUPPORTED_HELPERS:
+            _forget_slots(kinds)
+    elif m.info.writes_memory:
+        if m.a == FP:
+            _forget_slots(kinds, m.off, m.off + m.info.width)
+            if m.op is Op.ST8 and kinds.get(m.b) is not None:
+                kinds[("slot", m.off)] = kinds[m.b]
+        elif not isinstance(kinds.get(m.a), Space) or kinds[m.a] is Space.STACK:
+            _forget_slots(kinds)
+
+
+def _transfer(m: MOp, kinds: dict[int | Slot, Kind]) -> None:
     result = None if m.op is None else _result(m, kinds)
+    _spill(m, kinds)
     for r in defs(m):
         kinds.pop(r, None)
     if result is not None:
@@ -60,17 +86,17 @@ def _transfer(m: MOp, kinds: dict[int, Kind]) -> None:
 
 def infer_spaces(cfg: Cfg, context_in_r1: bool) -> int:
     """Set ``space`` on every load and store whose memory is known; returns how many."""
-    entry: dict[int, Kind] = {FP: Space.STACK}
+    entry: dict[int | Slot, Kind] = {FP: Space.STACK}
     if context_in_r1:
         entry[1] = Space.CONTEXT
-    def start(bid: int, out: dict[int, dict[int, Kind]]) -> dict[int, Kind]:
+    def start(bid: int, out: dict[int, dict[int | Slot, Kind]]) -> dict[int | Slot, Kind]:
         if bid == 0:
             return dict(entry)
         state = meet_agreeing([out[p] for p in cfg.blocks[bid].preds if p in out])
         state[FP] = Space.STACK
         return state
 
-    def step(m: MOp, kinds: dict[int, Kind]) -> dict[int, Kind]:
+    def step(m: MOp, kinds: dict[int | Slot, Kind]) -> dict[int | Slot, Kind]:
         _transfer(m, kinds)
         return kinds
 

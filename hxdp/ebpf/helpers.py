@@ -24,7 +24,7 @@ from .xdp import XdpAction
 if TYPE_CHECKING:
     from .runtime import PacketContext
 
-__all__ = ["HelperId", "HELPERS", "SUPPORTED_HELPERS", "ARITY", "call_helper"]
+__all__ = ["HelperId", "HELPERS", "SUPPORTED_HELPERS", "ARITY", "WRITES_THROUGH_ARGUMENTS", "call_helper"]
 
 M64 = (1 << 64) - 1
 
@@ -276,6 +276,10 @@ ARITY: dict[int, int] = {
     HelperId.REDIRECT_MAP: 3, HelperId.XDP_ADJUST_META: 2, HelperId.XDP_ADJUST_TAIL: 2,
     HelperId.FIB_LOOKUP: 4, HelperId.JIFFIES64: 0,
 }
+
+# The helpers that write memory the program passes them a pointer to (the
+# stack, for instance); the others leave the program's memory alone.
+WRITES_THROUGH_ARGUMENTS = frozenset({HelperId.FIB_LOOKUP})
 
 
 def call_helper(ctx: "PacketContext", machine: Machine, helper_id: int, pc: int) -> int:
