@@ -11,6 +11,7 @@ from hxdp.compiler.inline import frame_bytes, inline_calls
 from hxdp.compiler.lower import lower
 from hxdp.compiler.mir import MIR
 from hxdp.compiler.regalloc import allocate_registers
+from hxdp.compiler.rename import rename_registers
 from hxdp.compiler.schedule import schedule
 from hxdp.compiler.spaces import infer_spaces
 from hxdp.compiler.stackzero import remove_stack_zeroing
@@ -132,6 +133,27 @@ def test_bytes_are_not_merged_across_a_store_that_may_change_them_or_a_helper():
     assert "ld2 r3, r1, 0" not in widened(overwritten)
     helper = "stxb [%r10-2], %r1\ncall 7\nstxb [%r10-1], %r0"
     assert widened(helper) == ["st1 r10, r1, -2", "call 7", "st1 r10, r0, -1"]
+
+
+def _renamed(text: str, live_at_end=frozenset({0, 10})) -> list[str]:
+    (block,) = mir(text).blocks
+    ops = block.insns
+    return [str(m) for m in rename_registers(ops, [frozenset()] * len(ops), live_at_end, 16)]
+
+
+def test_a_reused_register_is_renamed_so_unrelated_values_stop_waiting_for_each_other():
+    got = _renamed("ldxw %r1, [%r10-4]\nstxw [%r10-8], %r1\nldxw %r1, [%r10-12]\nstxw [%r10-16], %r1\n"
+                   "mov %r0, 2\nexit")
+    assert got[:2] == ["ld4 r1, r10, -4", "st4 r10, r1, -8"]
+    fresh = got[2].split()[1]
+    assert fresh != "r1," and got[2:4] == [f"ld4 {fresh} r10, -12", f"st4 r10, {fresh} -16"]
+
+
+def test_values_read_after_the_superblock_or_by_a_helper_keep_their_register():
+    live_out = "ldxw %r1, [%r10-4]\nstxw [%r10-8], %r1\nldxw %r1, [%r10-12]\nmov %r0, 2\nexit"
+    assert _renamed(live_out, frozenset({0, 1, 10}))[2] == "ld4 r1, r10, -12"
+    helper = "ldxw %r1, [%r10-4]\nstxw [%r10-8], %r1\nldxw %r1, [%r10-12]\ncall 1\nexit"
+    assert _renamed(helper)[2] == "ld4 r1, r10, -12"
 
 
 def _rows(text: str, target: Target) -> list[list[str]]:

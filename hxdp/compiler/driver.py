@@ -24,6 +24,7 @@ from .lower import CompileError, lower
 from .mir import MIR, MOp
 from .optimize import optimize
 from .regalloc import allocate_registers
+from .rename import rename_registers
 from .schedule import schedule
 from .spaces import infer_spaces
 from .stackzero import remove_stack_zeroing
@@ -60,7 +61,8 @@ def compile_program(program: Program, target: Target, *, context_in_r1: bool = T
         start_row[trace.blocks[0]] = len(rows)
         exits = [live.live_in[m.target] if is_control(m) and m.target is not None else frozenset()
                  for m in trace.ops]
-        g = build_ddg(trace.ops, target, exits)
+        renamed = rename_registers(trace.ops, exits, live.live_out[trace.blocks[-1]], target.registers)
+        g = build_ddg(renamed, target, exits)
         bound += g.critical_rows()
         rows += schedule(g, target)
     if len(rows) > target.imem_rows:
