@@ -135,10 +135,10 @@ def test_bytes_are_not_merged_across_a_store_that_may_change_them_or_a_helper():
     assert widened(helper) == ["st1 r10, r1, -2", "call 7", "st1 r10, r0, -1"]
 
 
-def _renamed(text: str, live_at_end=frozenset({0, 10})) -> list[str]:
+def _renamed(text: str, live_at_end=frozenset({0, 10}), registers: int = 16) -> list[str]:
     (block,) = mir(text).blocks
     ops = block.insns
-    return [str(m) for m in rename_registers(ops, [frozenset()] * len(ops), live_at_end, 16)]
+    return [str(m) for m in rename_registers(ops, [frozenset()] * len(ops), live_at_end, registers)]
 
 
 def test_a_reused_register_is_renamed_so_unrelated_values_stop_waiting_for_each_other():
@@ -147,6 +147,15 @@ def test_a_reused_register_is_renamed_so_unrelated_values_stop_waiting_for_each_
     assert got[:2] == ["ld4 r1, r10, -4", "st4 r10, r1, -8"]
     fresh = got[2].split()[1]
     assert fresh != "r1," and got[2:4] == [f"ld4 {fresh} r10, -12", f"st4 r10, {fresh} -16"]
+
+
+def test_a_value_nobody_reads_does_not_clobber_a_live_register():
+    # Four registers: r0, r2 and r3 stay live to the end, so the dead load
+    # into r1 has nowhere else to go.
+    got = _renamed("mov %r3, 7\nmov %r2, 1\nmov %r0, 1\nldxw %r1, [%r10-4]\nstxw [%r10-8], %r1\n"
+                   "ldxw %r1, [%r10-12]\nldxw %r1, [%r10-16]\nstxw [%r10-20], %r1\nadd %r0, %r2\n"
+                   "add %r0, %r3\nexit", registers=4)
+    assert got[5] == "ld4 r1, r10, -12"
 
 
 def test_values_read_after_the_superblock_or_by_a_helper_keep_their_register():

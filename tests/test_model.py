@@ -182,6 +182,19 @@ def test_image_file_round_trip(tmp_path: Path):
     assert again.source == image.source and again.lines == image.lines
 
 
+def test_the_source_map_names_the_pcs_of_the_program_as_loaded():
+    # The eBPF passes fold the first four instructions away, so the exit
+    # (pc 6 as loaded) sits at pc 1 of the optimised program.
+    text = "mov %r1, 5\nmov %r2, %r1\nadd %r2, 1\nlddw %r3, 0x100000000\nmov %r0, %r2\nexit"
+    image = compile_program(Program("t", assemble(text)), Target.with_lanes(1))
+    assert [pcs for row in image.source for pcs in row] == [(5, 6)]
+    program = load_program(EXAMPLES / "firewall.c")
+    image = compile_program(program, Target.with_lanes(4))
+    starts = {insn.pc for insn in program.insns}
+    assert {pc for row in image.source for pcs in row for pc in pcs} <= starts
+    assert all(program.lines[pc] == line for pc, line in image.lines.items())
+
+
 def test_damaged_images_are_refused(tmp_path: Path):
     (tmp_path / "bad.json").write_text('{"format": "something else"}')
     with pytest.raises(Exception, match="not an hxdp image"):

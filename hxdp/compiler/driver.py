@@ -3,7 +3,8 @@
 eBPF-level passes (`optimize`), lowering to machine IR, inlining, the
 machine-IR passes to a fixed point, register allocation, memory spaces,
 superblock formation, dependence graphs and list scheduling, and finally
-the rows with branch targets resolved and a source map.
+the rows with branch targets resolved and a source map to the pcs of the
+program as loaded.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def compile_program(program: Program, target: Target, *, context_in_r1: bool = T
     memory); ``arity`` how many arguments each helper takes (unknown: five)."""
     where = f"{program.name}: "
     better = optimize(program)
-    cfg, stack_need = inline_calls(lower(better, arity), target.stack_bytes, where)
+    cfg, stack_need = inline_calls(lower(better.program, arity), target.stack_bytes, where)
     infer_spaces(cfg, context_in_r1)
     for _ in range(MAX_ROUNDS):
         changed = (propagate_copies(cfg) + fold_exit_actions(cfg) + widen_accesses(cfg)
@@ -73,8 +74,8 @@ def compile_program(program: Program, target: Target, *, context_in_r1: bool = T
         resolved = [m.replace(off=start_row[m.target]) if m.target is not None else m for m in row]
         pad = target.lanes - len(row)
         slots.append([m.slot() for m in resolved] + [Slot()] * pad)
-        source.append([m.origin for m in row] + [()] * pad)
+        source.append([tuple(sorted({better.origin[pc] for pc in m.origin})) for m in row] + [()] * pad)
     pcs = {pc for row in source for origin in row for pc in origin}
     return Image(program.name, target, slots, list(program.maps), source,
-                 {pc: line for pc, line in better.lines.items() if pc in pcs}, context_in_r1,
+                 {pc: line for pc, line in program.lines.items() if pc in pcs}, context_in_r1,
                  ImageStats(insns=len(program.insns), ops=ops, bound_rows=bound, stack_bytes=stack_need))

@@ -9,6 +9,7 @@ the original does.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from ..ebpf.isa import Insn
@@ -17,14 +18,20 @@ from .cfg import Cfg, build_cfg, flatten, functions
 from .constprop import propagate_constants
 from .dce import eliminate_dead_code
 
-__all__ = ["Pass", "DEFAULT_PASSES", "optimize"]
+__all__ = ["Pass", "DEFAULT_PASSES", "Optimized", "optimize"]
 
 Pass = Callable[[Cfg], int]
 DEFAULT_PASSES: tuple[Pass, ...] = (propagate_constants, eliminate_dead_code)
 MAX_ROUNDS = 10
 
 
-def optimize(program: Program, passes: Sequence[Pass] = DEFAULT_PASSES) -> Program:
+@dataclass
+class Optimized:
+    program: Program
+    origin: dict[int, int]          # pc in ``program`` -> pc of the instruction it came from
+
+
+def optimize(program: Program, passes: Sequence[Pass] = DEFAULT_PASSES) -> Optimized:
     """Run ``passes`` on every function until none changes anything."""
     callee_of = {insn.pc: insn.call_target for insn in program.insns if insn.call_target is not None}
     laid_out: list[tuple[str, int, list[Insn], list[int]]] = []
@@ -43,6 +50,7 @@ def optimize(program: Program, passes: Sequence[Pass] = DEFAULT_PASSES) -> Progr
         pc += sum(i.slots for i in body)
     out: list[Insn] = []
     lines = {}
+    source: dict[int, int] = {}
     for name, old_start, body, origin in laid_out:
         base = new_start[old_start]
         for insn, old_pc in zip(body, origin):
@@ -50,7 +58,8 @@ def optimize(program: Program, passes: Sequence[Pass] = DEFAULT_PASSES) -> Progr
             if old_pc in callee_of:
                 insn = dataclasses.replace(insn, imm=new_start[callee_of[old_pc]] - (here + 1))
             out.append(dataclasses.replace(insn, pc=here))
+            source[here] = old_pc
             if old_pc in program.lines:
                 lines[here] = program.lines[old_pc]
     functions_at = {new_start[old]: name for name, old, _, _ in laid_out}
-    return dataclasses.replace(program, insns=out, lines=lines, functions=functions_at)
+    return Optimized(dataclasses.replace(program, insns=out, lines=lines, functions=functions_at), source)

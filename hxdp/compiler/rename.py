@@ -54,7 +54,8 @@ class _Superblock:
         return max((k for k in range(i) if reg in _touches(self.ops[k], self.exit_live[k])), default=-1)
 
     def free(self, reg: int, i: int, last: int) -> bool:
-        return not any(reg in self.live_after[k] for k in range(i, last)) and \
+        """Nothing else needs ``reg`` from op ``i`` (which writes it) to op ``last``."""
+        return not any(reg in self.live_after[k] for k in range(i, max(last, i + 1))) and \
             not any(reg in _touches(self.ops[k], self.exit_live[k]) for k in range(i + 1, last + 1))
 
 
