@@ -91,6 +91,11 @@ class OpInfo:
     def sign_extends(self) -> bool:
         return self.name.startswith("lds")
 
+    @property
+    def reads_packet_end(self) -> bool:
+        """The bounds-check branches, which compare with the packet's end."""
+        return self.name in ("bout", "bin")
+
 
 def _ops() -> list[OpInfo]:
     D, A, B, O, I = Operand.DST, Operand.A, Operand.B, Operand.OFF, Operand.IMM
@@ -168,6 +173,10 @@ def _ops() -> list[OpInfo]:
     ops.append(OpInfo("callr", Unit.HELPER, (A,), "r0 = helper number a (r1..r5); r1..r5 undefined after"))
     ops.append(OpInfo("exit", Unit.EXIT, (A,), "end the packet with action a"))
     ops.append(OpInfo("exiti", Unit.EXIT, (I,), "end the packet with action imm"))
+    # Bounds checks answered by the packet buffer, which knows how many bytes
+    # have arrived and whether the last has: no wait for data_end.
+    ops.append(OpInfo("bout", Unit.BRANCH, (A, I, O), "if a + imm > the packet's end (data_end): go to row off"))
+    ops.append(OpInfo("bin", Unit.BRANCH, (A, I, O), "if a + imm <= the packet's end (data_end): go to row off"))
     return ops
 
 

@@ -3,6 +3,7 @@ right answer is plain to see."""
 
 from __future__ import annotations
 
+from hxdp.compiler.bounds import fuse_bounds_checks
 from hxdp.compiler.copyprop import propagate_copies
 from hxdp.compiler.dce import eliminate_dead_code
 from hxdp.compiler.ddg import build_ddg
@@ -163,6 +164,27 @@ def test_values_read_after_the_superblock_or_by_a_helper_keep_their_register():
     assert _renamed(live_out, frozenset({0, 1, 10}))[2] == "ld4 r1, r10, -12"
     helper = "ldxw %r1, [%r10-4]\nstxw [%r10-8], %r1\nldxw %r1, [%r10-12]\ncall 1\nexit"
     assert _renamed(helper)[2] == "ld4 r1, r10, -12"
+
+
+def _checked(text: str) -> list[str]:
+    cfg = mir("ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\n" + text + "\nout:\nmov %r0, 1\nexit")
+    infer_spaces(cfg, context_in_r1=True)
+    while fuse_bounds_checks(cfg, True) + propagate_copies(cfg) + eliminate_dead_code(cfg, MIR):
+        pass
+    return ops(cfg)
+
+
+def test_compares_with_data_end_become_bounds_checks_with_the_offset_folded_in():
+    got = _checked("mov %r4, %r2\nadd %r4, 14\njgt %r4, %r3, out\nmov %r0, 2\nexit")
+    assert got[:2] == ["ld4 r2, r1, 0", "bout r2, 14, b2"]
+    got = _checked("mov %r4, %r2\nadd %r4, 14\njgt %r3, %r4, out\nmov %r0, 2\nexit")   # end > x
+    assert got[1] == "bin r2, 15, b2"
+
+
+def test_a_data_end_read_before_the_packet_moved_is_not_the_packets_end():
+    text = "mov %r6, %r3\nmov %r7, %r2\nmov %r2, 4\ncall 44\nmov %r4, %r7\nadd %r4, 14\n" \
+           "jgt %r4, %r6, out\nmov %r0, 2\nexit"
+    assert not any(o.startswith(("bout", "bin")) for o in _checked(text))
 
 
 def _rows(text: str, target: Target) -> list[list[str]]:

@@ -71,7 +71,10 @@ class Ddg:
 
 
 def _touches_memory(m: MOp) -> bool:
-    return m.info.unit is Unit.LSU or m.info.unit is Unit.HELPER and m.imm not in NO_MEMORY_HELPERS
+    """Loads, stores, helpers that may touch memory, and the bounds checks
+    (a helper may move the packet's end)."""
+    return m.info.unit is Unit.LSU or m.info.reads_packet_end \
+        or m.info.unit is Unit.HELPER and m.imm not in NO_MEMORY_HELPERS
 
 
 def _speculable(m: MOp) -> bool:
@@ -151,6 +154,8 @@ def _memory_distance(p: MOp, m: MOp, target: Target) -> int:
 def _may_alias(p: MOp, m: MOp, pa, ma) -> bool:
     if p.info.unit is Unit.HELPER or m.info.unit is Unit.HELPER:
         return True
+    if p.info.reads_packet_end or m.info.reads_packet_end:
+        return False
     if not (p.info.writes_memory or m.info.writes_memory):
         return False
     if p.space and m.space and p.space is not m.space:

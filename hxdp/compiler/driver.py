@@ -15,6 +15,7 @@ from ..ebpf.helpers import ARITY
 from ..ebpf.program import Program
 from ..image import Image, ImageStats
 from ..target import Slot, Target
+from .bounds import fuse_bounds_checks
 from .copyprop import propagate_copies
 from .dce import eliminate_dead_code
 from .ddg import build_ddg, is_control
@@ -48,6 +49,7 @@ def compile_program(program: Program, target: Target, *, context_in_r1: bool = T
     infer_spaces(cfg, context_in_r1)
     for _ in range(MAX_ROUNDS):
         changed = (propagate_copies(cfg) + fold_exit_actions(cfg) + widen_accesses(cfg)
+                   + fuse_bounds_checks(cfg, context_in_r1)
                    + remove_stack_zeroing(cfg, target.stack_bytes) + eliminate_dead_code(cfg, MIR))
         if not changed:
             break

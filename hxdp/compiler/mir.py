@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ..ebpf.xdp import XDP_MD
 from .liveness import Dialect
 from ..target import OpInfo, Operand, Op, OPS_BY_CODE, Slot, Space, Unit
 
@@ -114,8 +115,13 @@ def rename(m: MOp, regs: dict[int, int], *, writes: bool = True) -> MOp:
 
 
 def is_pure(m: MOp) -> bool:
-    """No effect but its result: it may be removed when dead or moved above a branch."""
-    return m.op is not None and m.info.unit in (Unit.ALU, Unit.MUL, Unit.DIV) and m.op is not Op.NOP
+    """No effect but its result: it may be removed when dead or moved above a
+    branch. A load of a field of the context is, as it cannot fault."""
+    if m.op is None:
+        return False
+    if m.info.unit is Unit.LSU:
+        return is_load(m) and m.space is Space.CONTEXT and 0 <= m.off <= XDP_MD.size - m.info.width
+    return m.info.unit in (Unit.ALU, Unit.MUL, Unit.DIV) and m.op is not Op.NOP
 
 
 MIR = Dialect(uses, defs, is_pure)

@@ -1,8 +1,9 @@
 """Which memory each load and store reaches: stack, packet, context or map.
 
 A forward dataflow of pointer kinds: r10 points to the stack, r1 at entry to
-the context (for XDP programs), loads of ``data``/``data_end``/``data_meta``
-from the context give packet pointers, map lookups and map-value references
+the context (for XDP programs), loads of ``data``/``data_meta`` from the
+context give packet pointers and of ``data_end`` the packet's end (`END`,
+forgotten across helpers that move it), map lookups and map-value references
 give map pointers, and adding a number to a pointer keeps its kind. A
 pointer spilled to the stack (an 8-byte store at a fixed offset from r10)
 keeps its kind until that slot is written again, so reloading it gives the
@@ -14,16 +15,20 @@ from __future__ import annotations
 
 from ..ebpf.helpers import SUPPORTED_HELPERS, WRITES_THROUGH_ARGUMENTS, HelperId
 from ..target import Op, Operand, Space, Unit
-from .cfg import Cfg
+from typing import Iterator
+
+from .cfg import Block, Cfg
 from .dataflow import meet_agreeing, solve_forward
 from .mir import FP, MOp, defs
 
-__all__ = ["infer_spaces", "SCALAR"]
+__all__ = ["infer_spaces", "pointer_kinds", "SCALAR", "END"]
 
 SCALAR = "scalar"
+END = "packet end"
 Kind = Space | str
 Slot = tuple[str, int]              # ("slot", offset from r10): a spilled pointer
-PACKET_FIELDS = (0, 4, 8)          # struct xdp_md: data, data_end, data_meta
+PACKET_FIELDS = {0: Space.PACKET, 4: END, 8: Space.PACKET}     # struct xdp_md: data, data_end, data_meta
+MOVES_PACKET = frozenset({HelperId.XDP_ADJUST_HEAD, HelperId.XDP_ADJUST_TAIL, HelperId.XDP_ADJUST_META})
 _ADDS = (Op.ADD, Op.ADDI, Op.SUB, Op.SUBI)
 
 
@@ -45,7 +50,7 @@ def _result(m: MOp, kinds: dict[int, Kind]) -> Kind | None:
             return kinds[("slot", m.off)]
         base = kinds.get(m.a)
         if base is Space.CONTEXT and m.info.width == 4 and m.off in PACKET_FIELDS:
-            return Space.PACKET
+            return PACKET_FIELDS[m.off]
         return None if base is not Space.CONTEXT else SCALAR
     if m.info.unit is Unit.HELPER:
         return Space.MAP if m.imm == HelperId.MAP_LOOKUP_ELEM else SCALAR
@@ -58,11 +63,15 @@ def _forget_slots(kinds: dict, lo: int = -(1 << 31), hi: int = 1 << 31) -> None:
 
 
 def _spill(m: MOp, kinds: dict) -> None:
-    """What a store or helper call does to the spilled pointers."""
+    """What a store or helper call does to the spilled pointers (and to
+    copies of the packet's end)."""
     if m.op is None or m.info.unit is Unit.HELPER:
-        if m.op is None or m.op is Op.CALLR or m.imm in WRITES_THROUGH_ARGUMENTS \
-                or m.imm not in SUPPORTED_HELPERS:
+        unknown = m.op is None or m.op is Op.CALLR or m.imm not in SUPPORTED_HELPERS
+        if unknown or m.imm in WRITES_THROUGH_ARGUMENTS:
             _forget_slots(kinds)
+        if unknown or m.imm in MOVES_PACKET:
+            for key in [k for k, kind in kinds.items() if kind == END]:
+                del kinds[key]
     elif m.info.writes_memory:
         if m.a == FP:
             _forget_slots(kinds, m.off, m.off + m.info.width)
@@ -84,11 +93,14 @@ def _transfer(m: MOp, kinds: dict[int | Slot, Kind]) -> None:
             kinds[m.dst] = result
 
 
-def infer_spaces(cfg: Cfg, context_in_r1: bool) -> int:
-    """Set ``space`` on every load and store whose memory is known; returns how many."""
+def pointer_kinds(cfg: Cfg, context_in_r1: bool) -> Iterator[tuple[Block, int, dict[int | Slot, Kind]]]:
+    """Each reachable block, the index of each of its operations, and the
+    kinds known just before it (the dict is updated in place as the walk
+    goes on: copy it to keep it)."""
     entry: dict[int | Slot, Kind] = {FP: Space.STACK}
     if context_in_r1:
         entry[1] = Space.CONTEXT
+
     def start(bid: int, out: dict[int, dict[int | Slot, Kind]]) -> dict[int | Slot, Kind]:
         if bid == 0:
             return dict(entry)
@@ -101,15 +113,22 @@ def infer_spaces(cfg: Cfg, context_in_r1: bool) -> int:
         return kinds
 
     out = solve_forward(cfg, start, step)
-    known = 0
     for bid in cfg.reverse_postorder():
         kinds = start(bid, out)
         block = cfg.blocks[bid]
-        for i, m in enumerate(block.insns):
-            if m.op is not None and m.info.unit is Unit.LSU:
-                space = kinds.get(m.a)
-                space = space if isinstance(space, Space) else None
-                block.insns[i] = m = m.replace(space=space)
-                known += space is not None
-            _transfer(m, kinds)
+        for i in range(len(block.insns)):
+            yield block, i, kinds
+            _transfer(block.insns[i], kinds)
+
+
+def infer_spaces(cfg: Cfg, context_in_r1: bool) -> int:
+    """Set ``space`` on every load and store whose memory is known; returns how many."""
+    known = 0
+    for block, i, kinds in pointer_kinds(cfg, context_in_r1):
+        m = block.insns[i]
+        if m.op is not None and m.info.unit is Unit.LSU:
+            space = kinds.get(m.a)
+            space = space if isinstance(space, Space) else None
+            block.insns[i] = m.replace(space=space)
+            known += space is not None
     return known

@@ -6,7 +6,9 @@ Timing rules (docs/model.md explains them with examples):
   (``packet_frame_bytes``) is present; frame k is present from cycle k+1.
 * A row issues when every register it reads or writes has its latest value
   (a result is usable ``latency`` cycles after its row issued) and every
-  packet byte it loads has arrived; until then the core stalls.
+  packet byte it loads has arrived; until then the core stalls. A bounds
+  check (``bout``/``bin`` a, imm) waits for the packet's bytes up to a + imm
+  or, if the packet is shorter, for its last byte.
 * A row reads all its registers and memory before anything in it writes.
   Its branches are tried in lane order and the first taken one (or an exit)
   decides; a taken branch costs ``branch_penalty`` extra cycles.
@@ -21,6 +23,7 @@ from typing import Callable
 from ..ebpf.interp import M64, Environment, ExecutionFault, alu, atomic_access, condition
 from ..ebpf.isa import Insn, sign_extend
 from ..ebpf.memory import Memory, MemoryFault
+from ..ebpf.xdp import XDP_MD_FIELDS
 from ..image import Image
 from ..target import Op, OpInfo, Operand, Slot, Unit, ebpf_spec
 
@@ -96,6 +99,7 @@ class Core:
         regs[1], regs[2] = r1 & M64, r2 & M64
         self.stack.data[:] = bytes(len(self.stack.data))
         regs[10] = self.stack.base + len(self.stack.data)
+        self.context = r1 if self.image.context_in_r1 else None
         ready = [0] * len(regs)
         cycle, row = 1, 0
         self.stall_cycles = 0
@@ -115,6 +119,9 @@ class Core:
                     if e.info.reads_memory and not e.info.writes_memory:
                         addr = (regs[e.slot.a] + e.slot.off) & M64
                         issue = max(issue, self.arrival(addr, e.info.width))
+                    elif e.info.reads_packet_end:
+                        wanted = min((regs[e.slot.a] + e.slot.imm) & M64, self._packet_end(e))
+                        issue = max(issue, self.arrival(wanted - 1, 1))
             if issue > self.max_cycles:
                 raise self.fault(ops[0].pc if ops else -1,
                                  f"more than {self.max_cycles} cycles: runaway loop?")
@@ -196,8 +203,17 @@ class Core:
             return ("exit", self.regs[s.a] if s.op is Op.EXIT else s.imm & M64)
         if s.op is Op.JUMP:
             return ("branch", s.off)
+        if e.info.reads_packet_end:
+            beyond = (self.regs[s.a] + s.imm) & M64 > self._packet_end(e)
+            return ("branch", s.off) if beyond == (s.op is Op.BOUT) else None
         b = self.regs[s.b] if Operand.B in s.info.operands else s.imm & M64
         return ("branch", s.off) if condition(e.template, self.regs[s.a], b) else None
+
+    def _packet_end(self, e: _Exec) -> int:
+        """data_end, as the context holds it now."""
+        if self.context is None:
+            raise self.fault(e.pc, f"{e.info.name} needs an XDP context")
+        return self.memory.read(self.context + XDP_MD_FIELDS.index("data_end") * 4, 4, e.pc)
 
     def _alu(self, e: _Exec) -> int:
         s, regs = e.slot, self.regs
