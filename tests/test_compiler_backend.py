@@ -8,6 +8,7 @@ from hxdp.compiler.copyprop import propagate_copies
 from hxdp.compiler.dce import eliminate_dead_code
 from hxdp.compiler.ddg import build_ddg
 from hxdp.compiler.exits import fold_exit_actions
+from hxdp.compiler.hoist import hoist_control_equivalent
 from hxdp.compiler.inline import frame_bytes, inline_calls
 from hxdp.compiler.lower import lower
 from hxdp.compiler.mir import MIR
@@ -185,6 +186,17 @@ def test_a_data_end_read_before_the_packet_moved_is_not_the_packets_end():
     text = "mov %r6, %r3\nmov %r7, %r2\nmov %r2, 4\ncall 44\nmov %r4, %r7\nadd %r4, 14\n" \
            "jgt %r4, %r6, out\nmov %r0, 2\nexit"
     assert not any(o.startswith(("bout", "bin")) for o in _checked(text))
+
+
+def test_the_top_of_a_join_moves_into_the_block_that_opens_the_diamond():
+    cfg = mir("ldxw %r2, [%r10-4]\njeq %r2, 0, join\nmov %r3, 1\nstxw [%r10-8], %r3\n"
+              "join:\nmov %r0, %r6\nadd %r0, %r2\nexit")
+    assert hoist_control_equivalent(cfg) == 1
+    assert [str(m) for m in cfg.blocks[0].insns] == ["ld4 r2, r10, -4", "mov r0, r6", "beqi r2, 0, b2"]
+    # What the way between writes, or a loop back into the join, keeps it there.
+    assert hoist_control_equivalent(mir("jeq %r2, 0, join\nmov %r6, 1\njoin:\nmov %r0, %r6\nexit")) == 0
+    loop = mir("mov %r0, 0\ntop:\nmov %r3, 5\nadd %r0, %r3\njlt %r0, 20, top\nexit")
+    assert hoist_control_equivalent(loop) == 0
 
 
 def _rows(text: str, target: Target) -> list[list[str]]:

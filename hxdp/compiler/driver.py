@@ -20,6 +20,7 @@ from .copyprop import propagate_copies
 from .dce import eliminate_dead_code
 from .ddg import build_ddg, is_control
 from .exits import fold_exit_actions
+from .hoist import hoist_control_equivalent
 from .inline import inline_calls
 from .liveness import liveness
 from .lower import CompileError, lower
@@ -49,7 +50,7 @@ def compile_program(program: Program, target: Target, *, context_in_r1: bool = T
     infer_spaces(cfg, context_in_r1)
     for _ in range(MAX_ROUNDS):
         changed = (propagate_copies(cfg) + fold_exit_actions(cfg) + widen_accesses(cfg)
-                   + fuse_bounds_checks(cfg, context_in_r1)
+                   + fuse_bounds_checks(cfg, context_in_r1) + hoist_control_equivalent(cfg)
                    + remove_stack_zeroing(cfg, target.stack_bytes) + eliminate_dead_code(cfg, MIR))
         if not changed:
             break
