@@ -1,8 +1,10 @@
 """The whole compiler: loaded eBPF program to image.
 
-eBPF-level passes (`optimize`), lowering to machine IR, inlining, the
-machine-IR passes to a fixed point, register allocation, memory spaces,
-superblock formation, dependence graphs and list scheduling, and finally
+eBPF-level passes (`optimize`), lowering to machine IR, inlining, memory
+spaces, the machine-IR passes to a fixed point (copies, exits, wide
+accesses, bounds checks, hoisting, stack zeroing, dead code), register
+allocation, superblock formation, renaming within superblocks, dependence
+graphs and list scheduling, and finally
 the rows with branch targets resolved and a source map to the pcs of the
 program as loaded.
 """

@@ -13,10 +13,10 @@ accesses to different memories.
 
 from __future__ import annotations
 
-from ..ebpf.helpers import SUPPORTED_HELPERS, WRITES_THROUGH_ARGUMENTS, HelperId
-from ..target import Op, Operand, Space, Unit
 from typing import Iterator
 
+from ..ebpf.helpers import SUPPORTED_HELPERS, WRITES_THROUGH_ARGUMENTS, HelperId
+from ..target import Op, Operand, Space, Unit
 from .cfg import Block, Cfg
 from .dataflow import meet_agreeing, solve_forward
 from .mir import FP, MOp, defs
