@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ..ebpf.helpers import SUPPORTED_HELPERS, WRITES_THROUGH_ARGUMENTS, HelperId
+from ..ebpf.xdp import XDP_MD_FIELD_BYTES, xdp_md_offset
 from ..target import Op, Operand, Space, Unit
 from .cfg import Block, Cfg
 from .dataflow import meet_agreeing, solve_forward
@@ -27,7 +28,8 @@ SCALAR = "scalar"
 END = "packet end"
 Kind = Space | str
 Slot = tuple[str, int]              # ("slot", offset from r10): a spilled pointer
-PACKET_FIELDS = {0: Space.PACKET, 4: END, 8: Space.PACKET}     # struct xdp_md: data, data_end, data_meta
+PACKET_FIELDS = {xdp_md_offset("data"): Space.PACKET, xdp_md_offset("data_end"): END,
+                 xdp_md_offset("data_meta"): Space.PACKET}
 MOVES_PACKET = frozenset({HelperId.XDP_ADJUST_HEAD, HelperId.XDP_ADJUST_TAIL, HelperId.XDP_ADJUST_META})
 _ADDS = (Op.ADD, Op.ADDI, Op.SUB, Op.SUBI)
 
@@ -49,7 +51,7 @@ def _result(m: MOp, kinds: dict[int, Kind]) -> Kind | None:
         if m.a == FP and m.op is Op.LD8 and ("slot", m.off) in kinds:
             return kinds[("slot", m.off)]
         base = kinds.get(m.a)
-        if base is Space.CONTEXT and m.info.width == 4 and m.off in PACKET_FIELDS:
+        if base is Space.CONTEXT and m.info.width == XDP_MD_FIELD_BYTES and m.off in PACKET_FIELDS:
             return PACKET_FIELDS[m.off]
         return None if base is not Space.CONTEXT else SCALAR
     if m.info.unit is Unit.HELPER:

@@ -24,7 +24,7 @@ from .interp import ExecutionFault, Machine
 from .maps import MapSet, ProgArray
 from .memory import Memory, Region
 from .program import Program
-from .xdp import HEADROOM, TAILROOM, XDP_MD, MapDump, Redirect, XdpAction, XdpInput, XdpResult
+from .xdp import HEADROOM, TAILROOM, XDP_MD, XDP_MD_FIELD_BYTES, MapDump, Redirect, XdpAction, XdpInput, XdpResult, xdp_md_offset
 
 __all__ = ["XdpRuntime", "PacketContext", "FRAME_SIZE", "MAX_PACKET", "ETH_HLEN"]
 
@@ -188,8 +188,8 @@ class XdpRuntime:
             if self.region.base <= addr < self.region.base + FRAME_SIZE:
                 end = addr + size - (self.region.base + HEADROOM)
                 return min(max(1, -(-end // frame_bytes)), frames)
-            data_end = self.ctx.base + 4          # struct xdp_md.data_end: 4 bytes
-            if addr < data_end + 4 and data_end < addr + size:
+            data_end = self.ctx.base + xdp_md_offset("data_end")
+            if addr < data_end + XDP_MD_FIELD_BYTES and data_end < addr + size:
                 return frames
             return 1
         return cycle_of

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 __all__ = ["XdpAction", "XDP_MD", "XdpInput", "XdpResult", "Redirect",
-           "HEADROOM", "TAILROOM", "MapDump", "MapEntry", "XdpEngine"]
+           "HEADROOM", "TAILROOM", "MapDump", "MapEntry", "XdpEngine", "xdp_md_offset",
+           "XDP_MD_FIELD_BYTES"]
 
 # Space the kernel leaves in front of and behind the packet data; programs
 # grow the packet into it with bpf_xdp_adjust_head/meta/tail.
@@ -24,6 +25,12 @@ TAILROOM = 320
 XDP_MD = struct.Struct("<6I")
 XDP_MD_FIELDS = ("data", "data_end", "data_meta", "ingress_ifindex", "rx_queue_index",
                  "egress_ifindex")
+XDP_MD_FIELD_BYTES = 4
+
+
+def xdp_md_offset(name: str) -> int:
+    """Where field ``name`` of struct xdp_md sits."""
+    return XDP_MD_FIELDS.index(name) * XDP_MD_FIELD_BYTES
 
 # Map contents: map name -> key bytes -> value bytes. Per-CPU maps give the
 # values of all CPUs concatenated, CPU 0 first.

@@ -23,7 +23,7 @@ from typing import Callable
 from ..ebpf.interp import M64, Environment, ExecutionFault, alu, atomic_access, condition
 from ..ebpf.isa import Insn, sign_extend
 from ..ebpf.memory import Memory, MemoryFault
-from ..ebpf.xdp import XDP_MD_FIELDS
+from ..ebpf.xdp import XDP_MD_FIELD_BYTES, xdp_md_offset
 from ..image import Image
 from ..target import Op, OpInfo, Operand, Slot, Unit, ebpf_spec
 
@@ -213,7 +213,7 @@ class Core:
         """data_end, as the context holds it now."""
         if self.context is None:
             raise self.fault(e.pc, f"{e.info.name} needs an XDP context")
-        return self.memory.read(self.context + XDP_MD_FIELDS.index("data_end") * 4, 4, e.pc)
+        return self.memory.read(self.context + xdp_md_offset("data_end"), XDP_MD_FIELD_BYTES, e.pc)
 
     def _alu(self, e: _Exec) -> int:
         s, regs = e.slot, self.regs
