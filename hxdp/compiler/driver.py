@@ -4,9 +4,8 @@ eBPF-level passes (`optimize`), lowering to machine IR, inlining, memory
 spaces, the machine-IR passes to a fixed point (copies, exits, wide
 accesses, bounds checks, hoisting, stack zeroing, dead code), register
 allocation, superblock formation, renaming within superblocks, dependence
-graphs and list scheduling, and finally
-the rows with branch targets resolved and a source map to the pcs of the
-program as loaded.
+graphs and list scheduling, and finally the rows with branch targets
+resolved and a source map to the pcs of the program as loaded.
 """
 
 from __future__ import annotations

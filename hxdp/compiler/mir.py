@@ -14,8 +14,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from ..ebpf.xdp import XDP_MD
-from .liveness import Dialect
 from ..target import OpInfo, Operand, Op, OPS_BY_CODE, Slot, Space, Unit
+from .liveness import Dialect
 
 __all__ = ["VIRTUAL_BASE", "FP", "MOp", "uses", "defs", "is_pure", "is_load", "rename", "CALL_CLOBBERS", "MIR"]
 

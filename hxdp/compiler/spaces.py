@@ -7,8 +7,9 @@ forgotten across helpers that move it), map lookups and map-value references
 give map pointers, and adding a number to a pointer keeps its kind. A
 pointer spilled to the stack (an 8-byte store at a fixed offset from r10)
 keeps its kind until that slot is written again, so reloading it gives the
-kind back. The scheduler and the wide-access pass use the result to pick latencies and ports and to keep apart
-accesses to different memories.
+kind back. The scheduler uses the result to pick latencies and ports and to
+keep apart accesses to different memories; the wide-access and bounds-check
+passes to know what they may merge and which compares are with data_end.
 """
 
 from __future__ import annotations
