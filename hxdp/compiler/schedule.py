@@ -3,14 +3,14 @@
 Rows are filled top to bottom; each row takes, in order of the longest
 remaining path (ties: program order), every ready operation the row's
 resources allow: lanes, branch slots, load and store ports (each reaching
-the memory the access needs), helper units. An operation is ready in a row
-when every predecessor in the dependence graph sits far enough above (or,
-at distance 0, already in this row).
+the memory the access needs), helper units, the divider. An operation is
+ready in a row when every predecessor in the dependence graph sits far
+enough above (or, at distance 0, already in this row).
 """
 
 from __future__ import annotations
 
-from ..target import Space, Target, Unit, non_faulting
+from ..target import DIVIDERS, Space, Target, Unit, non_faulting
 from .ddg import Ddg, is_control
 from .mir import MOp, is_load
 
@@ -40,6 +40,8 @@ def fits(row: Row, m: MOp, target: Target) -> bool:
     if sum(is_control(x) for x in candidate) > target.branch_slots:
         return False
     if sum(x.info.unit is Unit.HELPER for x in candidate) > target.helper_units:
+        return False
+    if sum(x.info.unit is Unit.DIV for x in candidate) > DIVIDERS:
         return False
     if m.info.reads_memory and not _ports_fit([x.space for x in candidate if x.info.reads_memory],
                                               target.load_ports):

@@ -11,11 +11,21 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-__all__ = ["Region", "Memory", "MemoryFault", "REGION_SPAN"]
+__all__ = ["Region", "Memory", "MemoryFault", "REGION_SPAN", "PACKET_BASE", "CONTEXT_BASE",
+           "STACK_BASE"]
 
 # Distance between region bases: larger than any region, so that an
 # out-of-bounds pointer falls into a gap.
 REGION_SPAN = 1 << 32
+
+# Regions at fixed addresses, where the engine's hardware decodes them (the
+# model and the gateware give a program the same pointers). The packet frame
+# sits below 2**32 because struct xdp_md holds 32-bit pointers. Regions
+# allocated without a base go above these.
+PACKET_BASE = 0x1000_0000
+CONTEXT_BASE = 1 * REGION_SPAN
+STACK_BASE = 2 * REGION_SPAN
+_FIRST_FREE_BASE = 16 * REGION_SPAN
 
 
 class MemoryFault(Exception):
@@ -53,13 +63,16 @@ class Memory:
     def __init__(self) -> None:
         self._bases: list[int] = []
         self._regions: list[Region] = []
-        self._next_base = 0x1_0000_0000
+        self._next_base = _FIRST_FREE_BASE
 
-    def allocate(self, name: str, data: bytearray, writable: bool = True, **kw) -> Region:
-        """Map ``data`` at a fresh base address and return its region."""
-        size = max(len(data), 1)
-        base = self._next_base
-        self._next_base += ((size + REGION_SPAN - 1) // REGION_SPAN + 1) * REGION_SPAN
+    def allocate(self, name: str, data: bytearray, writable: bool = True, base: int | None = None,
+                 **kw) -> Region:
+        """Map ``data`` at ``base`` (one of the fixed bases above) or at a fresh
+        base address, and return its region."""
+        if base is None:
+            size = max(len(data), 1)
+            base = self._next_base
+            self._next_base += ((size + REGION_SPAN - 1) // REGION_SPAN + 1) * REGION_SPAN
         region = Region(name, base, data, writable, **kw)
         self.add(region)
         return region

@@ -22,7 +22,7 @@ from .fib import RouteTable
 from .helpers import call_helper
 from .interp import ExecutionFault, Machine
 from .maps import MapSet, ProgArray
-from .memory import Memory, Region
+from .memory import CONTEXT_BASE, PACKET_BASE, Memory, Region
 from .program import Program
 from .xdp import HEADROOM, TAILROOM, XDP_MD, XDP_MD_FIELD_BYTES, MapDump, Redirect, XdpAction, XdpInput, XdpResult, xdp_md_offset
 
@@ -33,7 +33,6 @@ MAX_PACKET = FRAME_SIZE - HEADROOM - TAILROOM
 ETH_HLEN = 14
 XDP_FRAME_STRUCT = 40      # the kernel keeps struct xdp_frame at the start of the headroom
 MAX_META = 255             # skb_shared_info.meta_len is a u8
-PACKET_BASE = 0x1000_0000  # below 2**32: see the module docstring
 
 
 @dataclass
@@ -125,7 +124,7 @@ class XdpRuntime:
         self.region = Region("packet", PACKET_BASE, self.frame)
         self.memory.add(self.region)
         self.ctx = self.memory.allocate("context (struct xdp_md)", bytearray(XDP_MD.size),
-                                        writable=False)
+                                        writable=False, base=CONTEXT_BASE)
         # The machine that runs the code: the interpreter, or another engine's
         # core (the model's) that offers the same interface to the helpers.
         self.machine = core(self) if core else Machine(program, self.memory, self, max_insns=max_insns)
@@ -177,19 +176,22 @@ class XdpRuntime:
                          pkt.trace, fault, self.machine.insns_executed - start,
                          bytes(self.frame[pkt.meta:pkt.data]), self.machine.cycles)
 
-    def arrival(self, frame_bytes: int) -> Callable[[int, int], int]:
+    def arrival(self, frame_bytes: int) -> Callable[[int, int, bool], int]:
         """For a core that starts before the packet is complete: the first
         cycle the ``size`` bytes at ``addr`` are present, the packet arriving
         ``frame_bytes`` a cycle from cycle 1. ``data_end`` in the context is
-        known with the last frame."""
-        def cycle_of(addr: int, size: int) -> int:
+        known with the last frame. A write to the packet waits for the whole
+        packet, so that it never meets the packet's own bytes arriving."""
+        def cycle_of(addr: int, size: int, write: bool = False) -> int:
             pkt = self.packet
             frames = -(-len(pkt.inp.packet) // frame_bytes)
             if self.region.base <= addr < self.region.base + FRAME_SIZE:
+                if write:
+                    return frames
                 end = addr + size - (self.region.base + HEADROOM)
                 return min(max(1, -(-end // frame_bytes)), frames)
             data_end = self.ctx.base + xdp_md_offset("data_end")
-            if addr < data_end + XDP_MD_FIELD_BYTES and data_end < addr + size:
+            if not write and addr < data_end + XDP_MD_FIELD_BYTES and data_end < addr + size:
                 return frames
             return 1
         return cycle_of

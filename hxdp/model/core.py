@@ -6,13 +6,17 @@ Timing rules (docs/model.md explains them with examples):
   (``packet_frame_bytes``) is present; frame k is present from cycle k+1.
 * A row issues when every register it reads or writes has its latest value
   (a result is usable ``latency`` cycles after its row issued) and every
-  packet byte it loads has arrived; until then the core stalls. A bounds
-  check (``bout``/``bin`` a, imm) waits for the packet's bytes up to a + imm
-  or, if the packet is shorter, for its last byte.
+  packet byte it loads has arrived; until then the core stalls. A store to
+  the packet waits for the whole packet. A bounds check (``bout``/``bin``
+  a, imm) waits for the packet's bytes up to a + imm or, if the packet is
+  shorter, for its last byte.
+* The core has one divider, busy for ``latency.div`` cycles from the row
+  that starts it: a division waits until it is free.
 * A row reads all its registers and memory before anything in it writes.
   Its branches are tried in lane order and the first taken one (or an exit)
   decides; a taken branch costs ``branch_penalty`` extra cycles.
-* A packet's cycle count is the cycle its exit issues.
+* A packet's cycle count is the cycle its exit issues, or the cycle of the
+  row that faults (``max_cycles`` + 1 for a runaway program).
 """
 
 from __future__ import annotations
@@ -22,15 +26,16 @@ from typing import Callable
 
 from ..ebpf.interp import M64, Environment, ExecutionFault, alu, atomic_access, condition
 from ..ebpf.isa import Insn, sign_extend
-from ..ebpf.memory import Memory, MemoryFault
+from ..ebpf.memory import STACK_BASE, Memory, MemoryFault
 from ..ebpf.xdp import XDP_MD_FIELD_BYTES, xdp_md_offset
 from ..image import Image
 from ..target import Op, OpInfo, Operand, Slot, Unit, ebpf_spec
 
 __all__ = ["Core", "Arrival"]
 
-# Given an address and a size: the first cycle those bytes are present.
-Arrival = Callable[[int, int], int]
+# Given an address, a size and whether it is a write: the first cycle the
+# access may happen (the bytes are present).
+Arrival = Callable[[int, int, bool], int]
 
 
 @dataclass
@@ -76,7 +81,7 @@ class Core:
         self.cycles = 0
         self.insns_executed = 0
         self.stall_cycles = 0
-        self.stack = memory.allocate("stack", bytearray(self.target.stack_bytes))
+        self.stack = memory.allocate("stack", bytearray(self.target.stack_bytes), base=STACK_BASE)
         self.rows: list[list[_Exec]] = []
         for r, row in enumerate(image.rows):
             decoded = []
@@ -101,32 +106,42 @@ class Core:
         regs[10] = self.stack.base + len(self.stack.data)
         self.context = r1 if self.image.context_in_r1 else None
         ready = [0] * len(regs)
+        divider_free = 0
         cycle, row = 1, 0
         self.stall_cycles = 0
         rows = self.rows
         while True:
             if row >= len(rows):
+                self.cycles = cycle
                 raise self.fault(-1, f"control ran past the last row ({len(rows)})")
             ops = rows[row]
             issue = cycle
+            divides = False
             for e in ops:
                 for r in e.reads:
                     issue = max(issue, ready[r])
                 if e.writes is not None:
                     issue = max(issue, ready[e.writes])
+                divides |= e.info.unit is Unit.DIV
+            if divides:
+                issue = max(issue, divider_free)
             if self.arrival is not None:
                 for e in ops:
-                    if e.info.reads_memory and not e.info.writes_memory:
+                    if e.info.unit is Unit.LSU:
                         addr = (regs[e.slot.a] + e.slot.off) & M64
-                        issue = max(issue, self.arrival(addr, e.info.width))
+                        issue = max(issue, self.arrival(addr, e.info.width, e.info.writes_memory))
                     elif e.info.reads_packet_end:
                         wanted = min((regs[e.slot.a] + e.slot.imm) & M64, self._packet_end(e))
-                        issue = max(issue, self.arrival(wanted - 1, 1))
+                        issue = max(issue, self.arrival(wanted - 1, 1, False))
             if issue > self.max_cycles:
+                self.cycles = self.max_cycles + 1
                 raise self.fault(ops[0].pc if ops else -1,
                                  f"more than {self.max_cycles} cycles: runaway loop?")
             self.stall_cycles += issue - cycle
             self.insns_executed += len(ops)
+            self.cycles = issue
+            if divides:
+                divider_free = issue + lat.div
             try:
                 outcome = self._execute(ops, issue, ready, lat)
             except MemoryFault as err:
@@ -134,7 +149,6 @@ class Core:
             if outcome is None:
                 row, cycle = row + 1, issue + 1
             elif outcome[0] == "exit":
-                self.cycles = issue
                 return outcome[1]
             else:
                 row, cycle = outcome[1], issue + 1 + lat.branch_penalty

@@ -8,9 +8,10 @@ from typing import Sequence
 from ..ebpf.fib import RouteTable
 from ..ebpf.interp import CONFORMANCE_HELPERS, ConformanceEnv
 from ..ebpf.isa import Insn
-from ..ebpf.memory import Memory
+from ..ebpf.memory import PACKET_BASE, Memory
 from ..ebpf.program import Program
 from ..ebpf.runtime import XdpRuntime
+from ..ebpf.xdp import HEADROOM
 from ..image import Image
 from ..target import Target
 from .core import Core
@@ -33,6 +34,7 @@ def run_conformance(insns: Sequence[Insn], mem: bytes, target: Target) -> int:
     from ..compiler.driver import compile_program
     image = compile_program(Program("conformance", list(insns)), target, context_in_r1=False, arity={})
     memory = Memory()
-    region = memory.allocate("input memory", bytearray(mem))
+    # Where the gateware holds it: in the packet buffer, as a packet.
+    region = memory.allocate("input memory", bytearray(mem), base=PACKET_BASE + HEADROOM)
     core = Core(image, memory, ConformanceEnv(CONFORMANCE_HELPERS))
     return core.run(region.base if mem else 0, len(mem))
