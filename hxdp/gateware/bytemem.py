@@ -1,0 +1,158 @@
+"""Byte-addressed memory for the stack and the packet buffer.
+
+Loads and stores of 1 to 8 bytes may start at any byte, so the memory is
+split into banks of 64-bit words, consecutive words in consecutive banks:
+an access touches at most two words, which sit in two different banks and
+are read or written in the same cycle. Each load port reads its own copy of
+the banks (block RAM with one write and one read port).
+
+A valid bit per word makes the memory read as zero after ``clear`` without
+spending cycles on zeroing it: the stack is zero for every packet, and so is
+a packet frame around the packet. The first write to a word writes all its
+bytes, the ones not stored to as zero.
+
+Writes become visible to reads in the same cycle (the read ports are
+transparent), which is what lets the core delay every store by a cycle.
+"""
+
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..errors import HxdpError
+
+__all__ = ["ByteMemory", "read_port_signature", "write_port_signature"]
+
+WORD_BYTES = 8
+
+
+def read_port_signature(addr_bits: int) -> wiring.Signature:
+    """From the reader's side: ``data`` holds the 8 bytes at ``addr`` the cycle
+    after ``en`` (and keeps them while ``en`` is low)."""
+    return wiring.Signature({"addr": Out(addr_bits), "en": Out(1), "data": In(64)})
+
+
+def write_port_signature(addr_bits: int) -> wiring.Signature:
+    """From the writer's side: the bytes of ``data`` selected by ``mask``
+    (bit i: byte i) go to ``addr`` + i."""
+    return wiring.Signature({"addr": Out(addr_bits), "data": Out(64), "mask": Out(8), "en": Out(1)})
+
+
+class ByteMemory(wiring.Component):
+    """``size`` bytes, ``read_ports`` load ports, one store port, and a frame
+    port writing ``frame_bytes`` aligned bytes a cycle."""
+
+    def __init__(self, size: int, read_ports: int, frame_bytes: int = WORD_BYTES):
+        if size % frame_bytes or frame_bytes % WORD_BYTES or size & (size - 1):
+            raise HxdpError(f"byte memory: size {size} must be a power of two and a multiple "
+                            f"of the frame ({frame_bytes} bytes, a multiple of {WORD_BYTES})")
+        self.size = size
+        self.frame_bytes = frame_bytes
+        self.banks = max(2, frame_bytes // WORD_BYTES)
+        self.addr_bits = (size - 1).bit_length()
+        super().__init__({
+            "read": In(read_port_signature(self.addr_bits)).array(read_ports),
+            "write": In(write_port_signature(self.addr_bits)),
+            "frame_en": In(1),
+            "frame_index": In(range(size // frame_bytes)),
+            "frame_data": In(8 * frame_bytes),
+            "clear": In(1),
+            # A whole aligned frame, through load port 0's copy, a cycle later.
+            "frame_read_en": In(1),
+            "frame_read_index": In(range(size // frame_bytes)),
+            "frame_read_data": Out(8 * frame_bytes),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        banks, words = self.banks, self.size // WORD_BYTES
+        bank_bits = (banks - 1).bit_length()
+        depth = words // banks
+        mems = []
+        for k in range(banks):
+            mem = memory.Memory(shape=64, depth=depth, init=[])
+            m.submodules[f"bank{k}"] = mem
+            mems.append(mem)
+        writes = [mem.write_port(granularity=8) for mem in mems]
+        reads = [[mem.read_port(transparent_for=(wp,)) for mem, wp in zip(mems, writes)]
+                 for _ in self.read]
+
+        def bank_of(word):
+            return word[:bank_bits]
+
+        def row_of(word):
+            return word[bank_bits:]
+
+        valid = Signal(words)
+        valid_next = Signal(words)
+        written = Signal(words)
+
+        # Store port: the bytes split over word w and w + 1.
+        wr = self.write
+        w0 = Signal(self.addr_bits - 3)
+        w1 = Signal(self.addr_bits - 3)
+        m.d.comb += [w0.eq(wr.addr[3:]), w1.eq(w0 + 1)]
+        shift = wr.addr[:3]
+        masked = Cat(*(Mux(wr.mask[i], wr.data[8 * i:8 * i + 8], 0) for i in range(8)))
+        data2 = Signal(128)
+        mask2 = Signal(16)
+        m.d.comb += [data2.eq(masked << (shift * 8)), mask2.eq(wr.mask << shift)]
+        halves = [(w0, data2[:64], mask2[:8]), (w1, data2[64:], mask2[8:])]
+
+        frame_words = self.frame_bytes // WORD_BYTES
+        for k, port in enumerate(writes):
+            for word, data, mask in halves:
+                with m.If(wr.en & (bank_of(word) == k) & (mask != 0)):
+                    m.d.comb += [port.addr.eq(row_of(word)), port.data.eq(data),
+                                 port.en.eq(Mux(valid.bit_select(word, 1), mask, 0xFF))]
+            for i in range(frame_words):
+                word = Signal(self.addr_bits - 3, name=f"frame_word{k}_{i}")
+                m.d.comb += word.eq(self.frame_index * frame_words + i)
+                with m.If(self.frame_en & (bank_of(word) == k)):
+                    m.d.comb += [port.addr.eq(row_of(word)),
+                                 port.data.eq(self.frame_data[64 * i:64 * i + 64]),
+                                 port.en.eq(0xFF)]
+
+        for word, _, mask in halves:
+            with m.If(wr.en & (mask != 0)):
+                m.d.comb += written.bit_select(word, 1).eq(1)
+        for i in range(frame_words):
+            with m.If(self.frame_en):
+                m.d.comb += written.bit_select(self.frame_index * frame_words + i, 1).eq(1)
+        m.d.comb += valid_next.eq(Mux(self.clear, 0, valid) | written)
+        m.d.sync += valid.eq(valid_next)
+
+        # Load ports: ask both banks, pick and shift the bytes a cycle later.
+        for rp, bank_reads in zip(self.read, reads):
+            r0 = Signal(self.addr_bits - 3)
+            r1 = Signal(self.addr_bits - 3)
+            m.d.comb += [r0.eq(rp.addr[3:]), r1.eq(r0 + 1)]
+            for k, port in enumerate(bank_reads):
+                m.d.comb += [port.en.eq(rp.en),
+                             port.addr.eq(Mux(bank_of(r0) == k, row_of(r0), row_of(r1)))]
+            shift_r = Signal(3)
+            bank_r = Signal(bank_bits)
+            valid0, valid1 = Signal(), Signal()
+            with m.If(rp.en):
+                m.d.sync += [shift_r.eq(rp.addr[:3]), bank_r.eq(bank_of(r0)),
+                             valid0.eq(valid_next.bit_select(r0, 1)),
+                             valid1.eq(valid_next.bit_select(r1, 1))]
+            datas = Array(port.data for port in bank_reads)
+            lo = Mux(valid0, datas[bank_r], 0)
+            hi = Mux(valid1, datas[(bank_r + 1)[:bank_bits]], 0)
+            m.d.comb += rp.data.eq((Cat(lo, hi) >> (shift_r * 8))[:64])
+
+        # Frame reads (the output stream, while no load runs).
+        out_words = []
+        for i in range(frame_words):
+            word = Signal(self.addr_bits - 3, name=f"out_word{i}")
+            m.d.comb += word.eq(self.frame_read_index * frame_words + i)
+            for k, port in enumerate(reads[0]):
+                with m.If(self.frame_read_en & (bank_of(word) == k)):
+                    m.d.comb += [port.addr.eq(row_of(word)), port.en.eq(1)]
+            bank_r, valid_r = Signal(bank_bits, name=f"out_bank{i}"), Signal(name=f"out_valid{i}")
+            with m.If(self.frame_read_en):
+                m.d.sync += [bank_r.eq(bank_of(word)), valid_r.eq(valid_next.bit_select(word, 1))]
+            out_words.append(Mux(valid_r, Array(port.data for port in reads[0])[bank_r], 0))
+        m.d.comb += self.frame_read_data.eq(Cat(*out_words))
+        return m

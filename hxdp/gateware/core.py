@@ -1,0 +1,441 @@
+"""The VLIW core: one row a cycle, cycle-exact with `hxdp.model.core`.
+
+Timing, as the model states it, and how the hardware keeps it:
+
+* Fetch reads instruction memory a cycle ahead: the row for cycle t+1 is
+  addressed in cycle t (the next row, or this one again when it stalls). A
+  taken branch sets the new address for the cycle after: one bubble, the
+  model's ``branch_penalty`` of 1.
+* A scoreboard counts, per register, the cycles until its newest value is
+  usable. A row issues when none of its registers is counting, its packet
+  bytes are present and the divider (if it divides) is free.
+* Results are written into the register file at the end of the cycle
+  before their latency runs out: ALU and context loads in the issue cycle,
+  multiplies, packet loads and atomics a cycle later, the divider 33 cycles
+  later. Stack loads (latency 1) arrive from block RAM in the next cycle and
+  are forwarded to the row reading them then.
+* Stores are written a cycle after their row (atomics: once the old value
+  has been read); the memories' read ports see writes in the same cycle, so
+  every row sees every earlier row's stores, and none of its own.
+* Faults (an access outside every memory, a write to the context, control
+  past the program, the watchdog) end the packet in the cycle they happen.
+"""
+
+import enum
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..ebpf.memory import CONTEXT_BASE, PACKET_BASE, STACK_BASE
+from ..ebpf.runtime import FRAME_SIZE
+from ..ebpf.xdp import HEADROOM, XDP_MD, XDP_MD_FIELDS
+from ..errors import HxdpError
+from ..target import Latency, Target
+from .alu import Alu, Comparator, Divider, Multiplier
+from .bytemem import ByteMemory, read_port_signature, write_port_signature
+from .decode import Atomic, SlotDecode, decode_slot, row_layout
+
+__all__ = ["Core", "Fault", "FRAME_ADDR_BITS"]
+
+FRAME_ADDR_BITS = (FRAME_SIZE - 1).bit_length()
+
+
+class Fault(enum.IntEnum):
+    """Why a packet ended as XDP_ABORTED (0: it did not)."""
+    NONE = 0
+    MEMORY = 1          # an access outside every memory, or a write to the context
+    PAST_END = 2        # control ran past the last row
+    WATCHDOG = 3        # more than max_cycles cycles
+    UNSUPPORTED = 4     # an operation this core cannot run
+    NO_CONTEXT = 5      # a bounds check without an XDP context
+
+
+def _supported_latency(latency: Latency) -> None:
+    wanted = Latency(helper=latency.helper)
+    if latency != wanted:
+        raise HxdpError(f"gateware: the core's latencies are fixed at {wanted}; "
+                        f"the target asks for {latency}")
+
+
+class Core(wiring.Component):
+    """One core. The engine around it starts a packet (``start`` in the cycle
+    before row 0 issues) and gives it the packet buffer's ports and state."""
+
+    def __init__(self, target: Target):
+        _supported_latency(target.latency)
+        if len(target.store_ports) != 1:
+            raise HxdpError("gateware: the core has one store port")
+        self.target = target
+        self.loads = len(target.load_ports)
+        row_bits = target.row_bits
+        super().__init__({
+            # Instruction memory, written by the control port.
+            "imem_addr": In(range(target.imem_rows)),
+            "imem_data": In(row_bits),
+            "imem_en": In(1),
+            "program_rows": In(range(target.imem_rows + 1)),
+            "max_cycles": In(32),
+            # A packet: r1 and r2 at entry; XDP mode has the context.
+            "start": In(1),
+            "r1": In(64),
+            "r2": In(64),
+            "xdp": In(1),
+            # The packet buffer's state: frame offsets, bytes present.
+            "pkt_meta": In(FRAME_ADDR_BITS + 1),
+            "pkt_data": In(FRAME_ADDR_BITS + 1),
+            "pkt_end": In(FRAME_ADDR_BITS + 1),
+            "pkt_present": In(FRAME_ADDR_BITS + 1),   # bytes from the original data start
+            "pkt_done": In(1),                        # the whole packet is present
+            "ingress_ifindex": In(32),
+            "rx_queue_index": In(32),
+            "pkt_read": Out(read_port_signature(FRAME_ADDR_BITS)).array(self.loads),
+            "pkt_write": Out(write_port_signature(FRAME_ADDR_BITS)),
+            # The outcome, in the cycle after the exit or fault.
+            "running": Out(1),
+            "finished": Out(1),
+            "action": Out(64),
+            "cycles": Out(32),
+            "fault": Out(Fault),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        t = self.target
+        lanes, nregs = t.lanes, t.registers
+
+        # -- fetch ------------------------------------------------------------
+        imem = memory.Memory(shape=row_layout(lanes), depth=t.imem_rows, init=[])
+        m.submodules.imem = imem
+        iw = imem.write_port()
+        ir = imem.read_port()
+        m.d.comb += [iw.addr.eq(self.imem_addr), iw.data.eq(self.imem_data), iw.en.eq(self.imem_en)]
+
+        running = Signal()
+        bubble = Signal()
+        pc = Signal(range(t.imem_rows + 1))
+        cycle = Signal(32)
+        issue = Signal()
+        m.d.comb += self.running.eq(running)
+        next_pc = Mux(running & ~bubble & issue, pc + 1, pc)
+        m.d.comb += ir.addr.eq(Mux(running, next_pc, 0))
+        row = ir.data
+
+        # -- register file and scoreboard ----------------------------------------
+        regs = Array(Signal(64, name=f"r{i}") for i in range(nregs))
+        count = Array(Signal(range(t.latency.div + 1), name=f"count_r{i}") for i in range(nregs))
+        # Stack loads land a cycle after issue and are forwarded then.
+        fwd_en, fwd_reg, fwd_value = Signal(), Signal(range(nregs)), Signal(64)
+
+        def read(index) -> Signal:
+            value = Signal(64)
+            m.d.comb += value.eq(Mux(fwd_en & (fwd_reg == index), fwd_value, regs[index]))
+            return value
+
+        def busy(index) -> Signal:
+            return count[index] != 0
+
+        # Writes: (enable, register, value, latency at issue), lowest priority first.
+        writes: list[tuple] = [(fwd_en, fwd_reg, fwd_value)]
+        claims: list[tuple] = []          # (enable, register, latency) at issue
+
+        # -- decode and operands --------------------------------------------------
+        dec = [SlotDecode(f"lane{l}") for l in range(lanes)]
+        slots = [row[l] for l in range(lanes)]
+        for l in range(lanes):
+            decode_slot(m, slots[l].op, dec[l])
+        a_val = [read(s.a) for s in slots]
+        b_reg = [read(s.b) for s in slots]
+        d_val = [read(s.dst) for s in slots]
+        imm = [Signal(64, name=f"imm{l}") for l in range(lanes)]
+        b_val = [Signal(64, name=f"b{l}") for l in range(lanes)]
+        for l, s in enumerate(slots):
+            m.d.comb += [imm[l].eq(s.imm.as_signed()), b_val[l].eq(Mux(dec[l].uses_imm, imm[l], b_reg[l]))]
+
+        # -- addresses: where each memory access goes and whether it may go now --------
+        present_end = Signal(64)
+        m.d.comb += present_end.eq(PACKET_BASE + HEADROOM + self.pkt_present)
+        ctx_data_end = CONTEXT_BASE + XDP_MD_FIELDS.index("data_end") * 4
+        addr, in_frame, in_stack, in_ctx, mem_ok, waits, faults = ([] for _ in range(7))
+        for l, (s, d) in enumerate(zip(slots, dec)):
+            a = Signal(64, name=f"addr{l}")
+            m.d.comb += a.eq(a_val[l] + s.off.as_signed())
+            offset = a[:32]
+            frame = Signal(name=f"in_frame{l}")
+            stack = Signal(name=f"in_stack{l}")
+            ctx = Signal(name=f"in_ctx{l}")
+            frame_end = a[:FRAME_ADDR_BITS] + d.size
+            m.d.comb += [
+                frame.eq(a[FRAME_ADDR_BITS:] == PACKET_BASE >> FRAME_ADDR_BITS),
+                stack.eq((a[32:] == STACK_BASE >> 32) & (offset + d.size <= t.stack_bytes)),
+                ctx.eq(self.xdp & (a[32:] == CONTEXT_BASE >> 32) & (offset + d.size <= XDP_MD.size)),
+            ]
+            packet_ok = frame & (a[:FRAME_ADDR_BITS] >= self.pkt_meta) & (frame_end <= self.pkt_end)
+            ok = Signal(name=f"mem_ok{l}")
+            m.d.comb += ok.eq(packet_ok | stack | (ctx & ~d.store))
+            # Arrival: packet loads wait for their bytes, stores for the whole
+            # packet, reads of data_end for the last frame.
+            unknown_end = ~d.store & (a < ctx_data_end + 4) & ((a + d.size)[:65] > ctx_data_end)
+            late = (frame & (d.store | (frame_end - HEADROOM).as_signed() > self.pkt_present)) | unknown_end
+            x = Signal(64, name=f"bound{l}")
+            m.d.comb += x.eq(a_val[l] + imm[l])
+            wait = Signal(name=f"wait{l}")
+            m.d.comb += wait.eq(~self.pkt_done & ((d.load | d.store) & late | d.bounds & (x > present_end)))
+            fault = Signal(Fault, name=f"fault{l}")
+            with m.If(d.active & ~d.known):
+                m.d.comb += fault.eq(Fault.UNSUPPORTED)
+            with m.Elif((d.load | d.store) & ~ok & ~d.never_faults):
+                m.d.comb += fault.eq(Fault.MEMORY)
+            with m.Elif(d.bounds & ~self.xdp):
+                m.d.comb += fault.eq(Fault.NO_CONTEXT)
+            addr.append(a), in_frame.append(frame), in_stack.append(stack), in_ctx.append(ctx)
+            mem_ok.append(ok), waits.append(wait), faults.append(fault)
+
+        # -- stall -----------------------------------------------------------------
+        divider = Divider()
+        m.submodules.divider = divider
+        divider_free = Signal()
+        div_count = Signal(range(t.latency.div + 1))
+        m.d.comb += divider_free.eq(div_count == 0)
+        stall = Signal()
+        conflicts = []
+        for s, d in zip(slots, dec):
+            conflicts += [d.uses_a & busy(s.a), d.uses_b & busy(s.b),
+                          (d.reads_dst | d.writes_dst) & busy(s.dst), d.div & ~divider_free]
+        m.d.comb += stall.eq(Cat(*conflicts, *waits).any())
+        active = Signal()
+        past_end = Signal()
+        watchdog = Signal()
+        m.d.comb += [
+            active.eq(running & ~bubble),
+            past_end.eq(pc >= self.program_rows),
+            watchdog.eq(cycle > self.max_cycles),
+        ]
+        row_fault = Signal(Fault)
+        with m.If(watchdog):
+            m.d.comb += row_fault.eq(Fault.WATCHDOG)
+        with m.Elif(past_end):
+            m.d.comb += row_fault.eq(Fault.PAST_END)
+        with m.Elif(~stall):
+            for fault in reversed(faults):
+                with m.If(fault != Fault.NONE):
+                    m.d.comb += row_fault.eq(fault)
+        m.d.comb += issue.eq(active & ~stall & ~past_end & ~watchdog & (row_fault == Fault.NONE))
+
+        # -- ALU, multiplier, divider ------------------------------------------------
+        for l, (s, d) in enumerate(zip(slots, dec)):
+            alu = Alu()
+            mul = Multiplier()
+            m.submodules[f"alu{l}"] = alu
+            m.submodules[f"mul{l}"] = mul
+            m.d.comb += [alu.op.eq(s.op), alu.a.eq(a_val[l]), alu.b.eq(b_val[l]),
+                         mul.start.eq(issue & d.mul), mul.wide.eq(d.wide), mul.a.eq(a_val[l]),
+                         mul.b.eq(b_val[l])]
+            claims.append((issue & d.alu & d.writes_dst, s.dst, t.latency.alu))
+            writes.append((issue & d.alu & d.writes_dst, s.dst, alu.result))
+            mul_en, mul_dst = Signal(name=f"mul_en{l}"), Signal(range(nregs), name=f"mul_dst{l}")
+            m.d.sync += [mul_en.eq(issue & d.mul), mul_dst.eq(s.dst)]
+            claims.append((issue & d.mul, s.dst, t.latency.mul))
+            writes.append((mul_en, mul_dst, mul.result))
+        div_dst = Signal(range(nregs))
+        for l in reversed(range(lanes)):
+            with m.If(dec[l].div):
+                m.d.comb += [divider.op.eq(slots[l].op), divider.a.eq(a_val[l]), divider.b.eq(b_val[l])]
+                with m.If(issue):
+                    m.d.sync += div_dst.eq(slots[l].dst)
+            claims.append((issue & dec[l].div, slots[l].dst, t.latency.div))
+        starts_div = issue & Cat(*(d.div for d in dec)).any()
+        m.d.comb += divider.start.eq(starts_div)
+        with m.If(starts_div):
+            m.d.sync += div_count.eq(t.latency.div - 1)
+        with m.Elif(div_count != 0):
+            m.d.sync += div_count.eq(div_count - 1)
+        # A division still running when a packet ends must not write into the next.
+        writes.append((divider.done & (div_count == 1), div_dst, divider.result))
+
+        # -- load and store ports ------------------------------------------------------
+        stack = ByteMemory(t.stack_bytes, self.loads)
+        m.submodules.stack = stack
+        stack_bits = stack.addr_bits
+        ctx_bytes = Signal(8 * XDP_MD.size)
+        ctx_fields = {"data": PACKET_BASE + self.pkt_data, "data_end": PACKET_BASE + self.pkt_end,
+                      "data_meta": PACKET_BASE + self.pkt_meta, "ingress_ifindex": self.ingress_ifindex,
+                      "rx_queue_index": self.rx_queue_index, "egress_ifindex": Const(0, 32)}
+        m.d.comb += ctx_bytes.eq(Cat(*(ctx_fields[f][:32] for f in XDP_MD_FIELDS)))
+
+        def size_mask(size) -> Signal:
+            mask = Signal(64)
+            m.d.comb += mask.eq(Mux(size == 8, (1 << 64) - 1, (Const(1, 65) << (size * 8)) - 1))
+            return mask
+
+        # The p-th slot that reads memory uses load port p.
+        rank = []
+        seen = Const(0, 4)
+        for d in dec:
+            rank.append(seen)
+            seen = seen + d.load
+        atomic_old = Signal(64)
+        atomic_port = Signal(range(self.loads))
+        for p in range(self.loads):
+            lane = Signal(range(lanes), name=f"ld{p}_lane")
+            use = Signal(name=f"ld{p}_use")
+            for l in reversed(range(lanes)):
+                with m.If(dec[l].load & (rank[l] == p)):
+                    m.d.comb += [lane.eq(l), use.eq(1)]
+            d = {k: Array(getattr(x, k) for x in dec)[lane] for k in ("size", "sign_extends", "store")}
+            a = Array(addr)[lane]
+            go = issue & use
+            m.d.comb += [
+                stack.read[p].addr.eq(a[:stack_bits]), stack.read[p].en.eq(go),
+                self.pkt_read[p].addr.eq(a[:FRAME_ADDR_BITS]), self.pkt_read[p].en.eq(go),
+            ]
+            space_stack = Array(in_stack)[lane]
+            space_ctx = Array(in_ctx)[lane]
+            ok = Array(mem_ok)[lane]
+            dst = Array(s.dst for s in slots)[lane]
+            writes_dst = Array(x.writes_dst for x in dec)[lane]
+            # Context loads: from the packet's state, written this cycle.
+            ctx_value = (ctx_bytes >> (a[:5] * 8))[:64] & size_mask(d["size"])
+            ctx_value = Mux(d["sign_extends"], _sign_extend(m, ctx_value, d["size"]), ctx_value)
+            ctx_now = go & space_ctx & ok & writes_dst
+            # Latency as the model gives it: stack, context and missed
+            # non-faulting loads 1; packet loads and atomics 2.
+            fast = space_stack | space_ctx | ~ok
+            claims.append((go & writes_dst, dst, Mux(d["store"], t.latency.load_map,
+                                                     Mux(fast, t.latency.load_stack, t.latency.load_packet))))
+            writes.append((ctx_now, dst, ctx_value))
+            # Stack and packet loads: a cycle later, from block RAM.
+            r_en, r_stack, r_ok, r_dst, r_size, r_sign, r_atomic = (
+                Signal(name=f"ld{p}_{n}", shape=w) for n, w in
+                (("en", 1), ("stack", 1), ("ok", 1), ("dst", range(nregs)), ("size", range(9)),
+                 ("sign", 1), ("atomic", 1)))
+            m.d.sync += [r_en.eq(go & ~(space_ctx & ok)), r_stack.eq(space_stack), r_ok.eq(ok),
+                         r_dst.eq(dst), r_size.eq(d["size"]), r_sign.eq(d["sign_extends"]),
+                         r_atomic.eq(d["store"])]
+            raw = Mux(r_stack, stack.read[p].data, self.pkt_read[p].data) & size_mask(r_size)
+            raw = Mux(r_ok, raw, 0)
+            value = Signal(64, name=f"ld{p}_value")
+            m.d.comb += value.eq(Mux(r_sign, _sign_extend(m, raw, r_size), raw))
+            r_writes = Signal(name=f"ld{p}_writes")
+            m.d.sync += r_writes.eq(go & writes_dst)
+            r_fast = (r_stack | ~r_ok) & ~r_atomic
+            with m.If(r_en & r_writes & r_fast):
+                m.d.comb += [fwd_en.eq(1), fwd_reg.eq(r_dst), fwd_value.eq(value)]
+            writes.append((r_en & r_writes & ~r_fast, r_dst, value))
+            with m.If(go & d["store"]):
+                m.d.sync += atomic_port.eq(p)
+            with m.If(atomic_port == p):
+                m.d.comb += atomic_old.eq(raw)
+
+        # The store port, a cycle after its row.
+        st_lane = Signal(range(lanes))
+        st_use = Signal()
+        for l in reversed(range(lanes)):
+            with m.If(dec[l].store):
+                m.d.comb += [st_lane.eq(l), st_use.eq(1)]
+        s_en, s_stack, s_addr, s_data, s_size, s_kind, s_cmp = (
+            Signal(name=f"st_{n}", shape=w) for n, w in
+            (("en", 1), ("stack", 1), ("addr", 64), ("data", 64), ("size", range(9)),
+             ("kind", range(len(Atomic) + 1)), ("cmp", 64)))
+        st_dec = {k: Array(getattr(x, k) for x in dec)[st_lane] for k in ("size", "load", "atomic")}
+        m.d.sync += [
+            s_en.eq(issue & st_use), s_stack.eq(Array(in_stack)[st_lane]), s_addr.eq(Array(addr)[st_lane]),
+            s_data.eq(Array(b_val)[st_lane]), s_size.eq(st_dec["size"]),
+            s_kind.eq(Mux(st_dec["load"], st_dec["atomic"] + 1, 0)), s_cmp.eq(Array(d_val)[st_lane]),
+        ]
+        st_mask = size_mask(s_size)
+        new = Signal(64)
+        store = Signal()
+        m.d.comb += store.eq(s_en)
+        with m.Switch(s_kind):
+            with m.Case(0):
+                m.d.comb += new.eq(s_data)
+            for kind, expr in ((Atomic.ADD, atomic_old + s_data), (Atomic.OR, atomic_old | s_data),
+                               (Atomic.AND, atomic_old & s_data), (Atomic.XOR, atomic_old ^ s_data),
+                               (Atomic.XCHG, s_data)):
+                with m.Case(kind + 1):
+                    m.d.comb += new.eq(expr)
+            with m.Case(Atomic.CMPXCHG + 1):
+                m.d.comb += [new.eq(s_data), store.eq(s_en & (atomic_old == (s_cmp & st_mask)))]
+        byte_mask = Mux(s_size == 8, 0xFF, (Const(1, 9) << s_size) - 1)
+        for port, here in ((stack.write, s_stack), (self.pkt_write, ~s_stack)):
+            width = len(port.addr)
+            m.d.comb += [port.addr.eq(s_addr[:width]), port.data.eq(new), port.mask.eq(byte_mask),
+                         port.en.eq(store & here)]
+        m.d.comb += stack.clear.eq(self.start)
+
+        # -- control: the first taken branch or exit in lane order --------------------
+        taken, exits = [], []
+        for l, (s, d) in enumerate(zip(slots, dec)):
+            comparator = Comparator()
+            m.submodules[f"cmp{l}"] = comparator
+            m.d.comb += [comparator.op.eq(s.op), comparator.a.eq(a_val[l]), comparator.b.eq(b_val[l])]
+            beyond = addr_bound = Signal(name=f"beyond{l}")
+            bound = a_val[l] + imm[l]
+            m.d.comb += addr_bound.eq(bound[:64] > PACKET_BASE + self.pkt_end)
+            go = Signal(name=f"taken{l}")
+            m.d.comb += go.eq(d.exit | d.jump | d.branch & comparator.taken |
+                              d.bounds & (beyond == d.bounds_out))
+            taken.append(go)
+            exits.append(d.exit)
+        target_row = Signal(16)
+        is_exit = Signal()
+        action = Signal(64)
+        decided = Signal()
+        for l in reversed(range(lanes)):
+            with m.If(taken[l]):
+                m.d.comb += [decided.eq(1), is_exit.eq(exits[l]), target_row.eq(slots[l].off),
+                             action.eq(Mux(dec[l].uses_imm, imm[l], a_val[l]))]
+
+        # -- register writes and the scoreboard ------------------------------------------
+        for i in range(nregs):
+            for en, reg, value in writes:
+                with m.If(en & (reg == i)):
+                    m.d.sync += regs[i].eq(value)
+            later = Const(0, range(t.latency.div + 1))
+            claimed = Const(0)
+            for en, reg, latency in claims:
+                hit = en & (reg == i)
+                later = Mux(hit, latency - 1, later)
+                claimed = claimed | hit
+            with m.If(self.start):
+                m.d.sync += count[i].eq(0)
+            with m.Elif(claimed):
+                m.d.sync += count[i].eq(later)
+            with m.Elif(count[i] != 0):
+                m.d.sync += count[i].eq(count[i] - 1)
+
+        # -- packet start and end -------------------------------------------------------
+        m.d.sync += self.finished.eq(0)
+        with m.If(self.start):
+            m.d.sync += [running.eq(1), bubble.eq(0), pc.eq(0), cycle.eq(1), div_count.eq(0)]
+            for i in range(nregs):
+                value = {1: self.r1, 2: self.r2, 10: STACK_BASE + t.stack_bytes}.get(i, 0)
+                m.d.sync += regs[i].eq(value)
+        with m.Elif(running):
+            m.d.sync += cycle.eq(cycle + 1)
+            with m.If(active & (row_fault != Fault.NONE) | watchdog):
+                m.d.sync += [running.eq(0), self.finished.eq(1), self.fault.eq(row_fault),
+                             self.action.eq(0), self.cycles.eq(cycle)]
+            with m.Elif(issue & decided & is_exit):
+                m.d.sync += [running.eq(0), self.finished.eq(1), self.fault.eq(Fault.NONE),
+                             self.action.eq(action), self.cycles.eq(cycle)]
+            with m.Elif(issue & decided):
+                m.d.sync += [pc.eq(target_row), bubble.eq(1)]
+            with m.Elif(issue):
+                m.d.sync += pc.eq(pc + 1)
+            with m.Elif(bubble):
+                m.d.sync += bubble.eq(0)
+        return m
+
+
+def _sign_extend(m: Module, value, size) -> Signal:
+    """``value``'s low ``size`` bytes (1, 2 or 4) sign-extended to 64 bits."""
+    out = Signal(64)
+    with m.Switch(size):
+        for n in (1, 2, 4):
+            with m.Case(n):
+                m.d.comb += out.eq(value[:8 * n].as_signed())
+        with m.Default():
+            m.d.comb += out.eq(value)
+    return out

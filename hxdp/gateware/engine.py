@@ -1,0 +1,225 @@
+"""The engine: a core, its packet buffer, packet streams and the control port.
+
+Packets come in on ``rx``, one frame (``packet_frame_bytes``) a beat, and
+the core starts in the cycle after the first beat (early start). The rest
+of the packet keeps arriving while the program runs. When the program has
+ended and the packet is all in, the engine gives its ``verdict`` and, for
+XDP_PASS, XDP_TX and XDP_REDIRECT, sends the packet's bytes on ``tx``.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..ebpf.memory import CONTEXT_BASE, PACKET_BASE
+from ..ebpf.runtime import FRAME_SIZE
+from ..ebpf.xdp import HEADROOM, XdpAction
+from ..errors import HxdpError
+from ..target import Target
+from .bytemem import ByteMemory
+from .core import FRAME_ADDR_BITS, Core, Fault
+from .registers import (ADDR, ADDR_BITS, CTRL_CONFORMANCE, CTRL_ENABLE, ID_MAGIC, IMEM_DATA_BASE,
+                        bus_signature)
+
+__all__ = ["Engine", "beat_layout", "verdict_layout", "row_words"]
+
+
+def beat_layout(frame_bytes: int) -> data.StructLayout:
+    """A beat of a packet stream: ``keep`` marks the bytes present (the last
+    beat may be partial); ``port`` and ``queue`` (on ``rx``, read from a
+    packet's first beat) are its ingress ifindex and rx queue."""
+    return data.StructLayout({"data": 8 * frame_bytes, "keep": frame_bytes, "last": 1,
+                              "port": 32, "queue": 32})
+
+
+def verdict_layout() -> data.StructLayout:
+    return data.StructLayout({"action": 64, "cycles": 32, "fault": Fault, "length": FRAME_ADDR_BITS + 1})
+
+
+def row_words(target: Target) -> int:
+    return -(-target.row_bits // 32)
+
+
+FORWARDED = (XdpAction.PASS, XdpAction.TX, XdpAction.REDIRECT)
+
+
+class Engine(wiring.Component):
+    def __init__(self, target: Target):
+        if FRAME_SIZE % target.packet_frame_bytes or HEADROOM % target.packet_frame_bytes:
+            raise HxdpError("gateware: packet_frame_bytes must divide the frame and its headroom")
+        self.target = target
+        fb = target.packet_frame_bytes
+        super().__init__({
+            "bus": In(bus_signature()),
+            "rx": In(stream.Signature(beat_layout(fb))),
+            "tx": Out(stream.Signature(beat_layout(fb))),
+            "verdict": Out(stream.Signature(verdict_layout())),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        t = self.target
+        fb = t.packet_frame_bytes
+        core = Core(t)
+        buf = ByteMemory(FRAME_SIZE, len(t.load_ports), fb)
+        m.submodules.core = core
+        m.submodules.packet = buf
+        for p in range(len(t.load_ports)):
+            wiring.connect(m, core.pkt_read[p], buf.read[p])
+        wiring.connect(m, core.pkt_write, buf.write)
+
+        # -- control registers -------------------------------------------------------
+        ctrl = Signal(2)
+        program_rows = Signal(range(t.imem_rows + 1))
+        max_cycles = Signal(32, init=1_000_000)
+        imem_row = Signal(range(t.imem_rows))
+        words = row_words(t)
+        staging = [Signal(32, name=f"imem_data{i}") for i in range(words)]
+        counters = {name: Signal(32, name=name.lower()) for name in
+                    ["PACKETS", "FAULTS", *(f"VERDICT_{a.name}" for a in XdpAction)]}
+        last_action, last_cycles, last_fault = Signal(64), Signal(32), Signal(Fault)
+        busy = Signal()
+        bus = self.bus
+        with m.If(bus.w_en):
+            with m.Switch(bus.addr):
+                with m.Case(ADDR["CTRL"]):
+                    m.d.sync += ctrl.eq(bus.w_data)
+                with m.Case(ADDR["PROGRAM_ROWS"]):
+                    m.d.sync += program_rows.eq(bus.w_data)
+                with m.Case(ADDR["MAX_CYCLES"]):
+                    m.d.sync += max_cycles.eq(bus.w_data)
+                with m.Case(ADDR["IMEM_ROW"]):
+                    m.d.sync += imem_row.eq(bus.w_data)
+                with m.Case(ADDR["IMEM_COMMIT"]):
+                    m.d.sync += imem_row.eq(imem_row + 1)
+                for i in range(words):
+                    with m.Case(IMEM_DATA_BASE + i):
+                        m.d.sync += staging[i].eq(bus.w_data)
+        m.d.comb += [core.imem_en.eq(bus.w_en & (bus.addr == ADDR["IMEM_COMMIT"])),
+                     core.imem_addr.eq(imem_row), core.imem_data.eq(Cat(*staging)),
+                     core.program_rows.eq(program_rows), core.max_cycles.eq(max_cycles)]
+        readable = {
+            "ID": ID_MAGIC, "PARAMS": t.lanes | fb << 8 | t.registers << 16, "IMEM_ROWS": t.imem_rows,
+            "CTRL": ctrl, "STATUS": busy, "PROGRAM_ROWS": program_rows, "MAX_CYCLES": max_cycles,
+            "IMEM_ROW": imem_row, "LAST_ACTION_LO": last_action[:32], "LAST_ACTION_HI": last_action[32:],
+            "LAST_CYCLES": last_cycles, "LAST_FAULT": last_fault, **counters,
+        }
+        with m.If(bus.r_en):
+            m.d.sync += bus.r_data.eq(0)
+            with m.Switch(bus.addr):
+                for name, value in readable.items():
+                    with m.Case(ADDR[name]):
+                        m.d.sync += bus.r_data.eq(value)
+
+        # -- receive ---------------------------------------------------------------------
+        conformance = ctrl[1]
+        beat = self.rx.payload
+        frames_in = Signal(range(FRAME_SIZE // fb + 1))
+        length = Signal(FRAME_ADDR_BITS + 1)
+        receiving = Signal()          # between the first and the last beat
+        full = Signal()               # the whole packet is in the buffer
+        port, queue = Signal(32), Signal(32)
+        accept = Signal()
+        first = Signal()
+        m.d.comb += [
+            self.rx.ready.eq(receiving | ~busy & ctrl[0]),
+            accept.eq(self.rx.valid & self.rx.ready),
+            first.eq(accept & ~receiving),
+        ]
+        kept = Signal(range(fb + 1))
+        m.d.comb += kept.eq(sum(beat.keep[i] for i in range(fb)))
+        length_next = Signal.like(length)
+        m.d.comb += length_next.eq(Mux(first, 0, length) + kept)
+        index = Signal(range(FRAME_SIZE // fb))
+        m.d.comb += index.eq(Mux(first, 0, frames_in) + HEADROOM // fb)
+        masked = Cat(*(Mux(beat.keep[i], beat.data[8 * i:8 * i + 8], 0) for i in range(fb)))
+        m.d.comb += [buf.frame_en.eq(accept), buf.frame_index.eq(index), buf.frame_data.eq(masked),
+                     buf.clear.eq(first)]
+        with m.If(accept):
+            m.d.sync += [frames_in.eq(Mux(first, 1, frames_in + 1)), length.eq(length_next)]
+            with m.If(first):
+                m.d.sync += [busy.eq(1), port.eq(beat.port), queue.eq(beat.queue)]
+            m.d.sync += [receiving.eq(~beat.last), full.eq(beat.last)]
+
+        # The core starts after the first beat, or (conformance) once all is in.
+        start = Mux(conformance, accept & beat.last, first)
+        m.d.comb += [
+            core.start.eq(start), core.xdp.eq(~conformance),
+            core.r1.eq(Mux(conformance, Mux(length_next != 0, PACKET_BASE + HEADROOM, 0), CONTEXT_BASE)),
+            core.r2.eq(Mux(conformance, length_next, 0)),
+            core.pkt_meta.eq(HEADROOM), core.pkt_data.eq(HEADROOM), core.pkt_end.eq(HEADROOM + length),
+            core.pkt_present.eq(frames_in * fb), core.pkt_done.eq(full),
+            core.ingress_ifindex.eq(port), core.rx_queue_index.eq(queue),
+        ]
+
+        # -- verdict and transmit ------------------------------------------------------------
+        ended = Signal()
+        with m.If(core.finished):
+            m.d.sync += [ended.eq(1), last_action.eq(core.action), last_cycles.eq(core.cycles),
+                         last_fault.eq(core.fault)]
+        verdict = self.verdict
+        action32 = last_action[:32]
+        forward = Signal()
+        m.d.comb += forward.eq(~conformance & (last_fault == Fault.NONE) &
+                               Cat(*(action32 == a for a in FORWARDED)).any())
+        m.d.comb += [verdict.payload.action.eq(last_action), verdict.payload.cycles.eq(last_cycles),
+                     verdict.payload.fault.eq(last_fault), verdict.payload.length.eq(length)]
+        sending = Signal()
+        done_packet = Signal()
+        with m.FSM():
+            with m.State("WAIT"):
+                with m.If(ended & full):
+                    m.next = "VERDICT"
+            with m.State("VERDICT"):
+                m.d.comb += verdict.valid.eq(1)
+                with m.If(verdict.ready):
+                    m.d.sync += counters["PACKETS"].eq(counters["PACKETS"] + 1)
+                    with m.If(last_fault != Fault.NONE):
+                        m.d.sync += counters["FAULTS"].eq(counters["FAULTS"] + 1)
+                    for a in XdpAction:
+                        name = f"VERDICT_{a.name}"
+                        with m.If(Mux(last_fault == Fault.NONE, action32, XdpAction.ABORTED) == a):
+                            m.d.sync += counters[name].eq(counters[name] + 1)
+                    with m.If(forward & (length != 0)):
+                        m.next = "SEND"
+                    with m.Else():
+                        m.d.comb += done_packet.eq(1)
+                        m.next = "WAIT"
+            with m.State("SEND"):
+                m.d.comb += sending.eq(1)
+                with m.If(self.tx.valid & self.tx.ready & self.tx.payload.last):
+                    m.d.comb += done_packet.eq(1)
+                    m.next = "WAIT"
+        with m.If(done_packet):
+            m.d.sync += [busy.eq(0), ended.eq(0), full.eq(0)]
+        self._transmit(m, buf, sending, length)
+        return m
+
+    def _transmit(self, m: Module, buf: ByteMemory, sending: Signal, length: Signal) -> None:
+        """Stream the packet's bytes out, frame by frame (the data starts
+        frame-aligned until helpers that move it exist)."""
+        fb = self.target.packet_frame_bytes
+        tx = self.tx
+        next_frame = Signal(range(FRAME_SIZE // fb + 1))
+        pending = Signal()               # frame data on the read port for the beat below
+        sent = Signal(FRAME_ADDR_BITS + 1)
+        load = Signal()
+        m.d.comb += load.eq(sending & (~pending | tx.ready) & (next_frame * fb < length))
+        m.d.comb += [buf.frame_read_en.eq(load), buf.frame_read_index.eq(next_frame + HEADROOM // fb)]
+        remaining = length - sent
+        m.d.comb += [
+            tx.valid.eq(sending & pending),
+            tx.payload.data.eq(buf.frame_read_data),
+            tx.payload.last.eq(remaining <= fb),
+            tx.payload.keep.eq(Mux(remaining >= fb, (1 << fb) - 1,
+                                   (Const(1, fb + 1) << remaining[:(fb).bit_length()]) - 1)),
+        ]
+        with m.If(~sending):
+            m.d.sync += [next_frame.eq(0), pending.eq(0), sent.eq(0)]
+        with m.Else():
+            with m.If(load):
+                m.d.sync += [next_frame.eq(next_frame + 1), pending.eq(1)]
+            with m.Elif(tx.ready):
+                m.d.sync += pending.eq(0)
+            with m.If(tx.valid & tx.ready):
+                m.d.sync += sent.eq(sent + fb)
