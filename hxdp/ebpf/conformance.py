@@ -20,7 +20,7 @@ from .asm import assemble
 from .isa import Insn, decode
 from .interp import ExecutionFault, run_raw
 
-__all__ = ["DataFile", "parse_data_file", "Outcome", "Check", "check", "find_conformance_dir",
+__all__ = ["DataFile", "parse_data_file", "program_of", "Outcome", "Check", "check", "find_conformance_dir",
            "collect", "ENGINES", "engine_runner", "decode_program_hex"]
 
 Runner = Callable[[Sequence[Insn], bytes], int]
@@ -140,7 +140,8 @@ class Check:
         return self.outcome is not Outcome.PASSED
 
 
-def _program(data: DataFile) -> list[Insn]:
+def program_of(data: DataFile) -> list[Insn]:
+    """The data file's program, from its raw bytes or its assembly."""
     if data.raw is not None:
         return decode(data.raw)
     if data.asm is not None:
@@ -151,7 +152,7 @@ def _program(data: DataFile) -> list[Insn]:
 def check(data: DataFile, runner: Runner = run_raw) -> Check:
     """Run one data file and classify what happened."""
     try:
-        insns = _program(data)
+        insns = program_of(data)
     except HxdpError as err:
         if data.error is not None:
             return Check(data, Outcome.REJECTED, str(err))

@@ -176,7 +176,7 @@ class Core(wiring.Component):
             # Arrival: packet loads wait for their bytes, stores for the whole
             # packet, reads of data_end for the last frame.
             unknown_end = ~d.store & (a < ctx_data_end + 4) & ((a + d.size)[:65] > ctx_data_end)
-            late = (frame & (d.store | (frame_end - HEADROOM).as_signed() > self.pkt_present)) | unknown_end
+            late = (frame & (d.store | ((frame_end - HEADROOM).as_signed() > self.pkt_present))) | unknown_end
             x = Signal(64, name=f"bound{l}")
             m.d.comb += x.eq(a_val[l] + imm[l])
             wait = Signal(name=f"wait{l}")
@@ -261,7 +261,9 @@ class Core(wiring.Component):
         ctx_fields = {"data": PACKET_BASE + self.pkt_data, "data_end": PACKET_BASE + self.pkt_end,
                       "data_meta": PACKET_BASE + self.pkt_meta, "ingress_ifindex": self.ingress_ifindex,
                       "rx_queue_index": self.rx_queue_index, "egress_ifindex": Const(0, 32)}
-        m.d.comb += ctx_bytes.eq(Cat(*(ctx_fields[f][:32] for f in XDP_MD_FIELDS)))
+        field_values = [Signal(32, name=f"ctx_{f}") for f in XDP_MD_FIELDS]
+        m.d.comb += [v.eq(ctx_fields[f]) for v, f in zip(field_values, XDP_MD_FIELDS)]
+        m.d.comb += ctx_bytes.eq(Cat(*field_values))
 
         def size_mask(size) -> Signal:
             mask = Signal(64)

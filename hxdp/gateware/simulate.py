@@ -14,7 +14,7 @@ from ..image import Image
 from ..target import Target, encode_row
 from .core import Fault
 from .engine import Engine, row_words
-from .registers import ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, IMEM_DATA_BASE
+from .registers import ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, IMEM_DATA_BASE, REGISTERS, Access
 
 __all__ = ["Packet", "Outcome", "Job", "simulate"]
 
@@ -42,6 +42,7 @@ class Job:
     conformance: bool = False
     max_cycles: int = 1_000_000
     outcomes: list[Outcome] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)   # the status registers after it
 
 
 def simulate(target: Target, jobs: Iterable[Job], vcd: str | None = None) -> list[Job]:
@@ -58,6 +59,13 @@ def simulate(target: Target, jobs: Iterable[Job], vcd: str | None = None) -> lis
         ctx.set(dut.bus.w_en, 1)
         await ctx.tick()
         ctx.set(dut.bus.w_en, 0)
+
+    async def read(ctx, name: str) -> int:
+        ctx.set(dut.bus.addr, ADDR[name])
+        ctx.set(dut.bus.r_en, 1)
+        await ctx.tick()
+        ctx.set(dut.bus.r_en, 0)
+        return ctx.get(dut.bus.r_data)
 
     async def load(ctx, job: Job) -> None:
         await write(ctx, "CTRL", 0)
@@ -114,6 +122,9 @@ def simulate(target: Target, jobs: Iterable[Job], vcd: str | None = None) -> lis
             for packet in job.packets:
                 await send(ctx, packet)
                 job.outcomes.append(await receive(ctx))
+            for register in REGISTERS:
+                if register.access is Access.RO:
+                    job.counters[register.name] = await read(ctx, register.name)
 
     sim = Simulator(dut)
     sim.add_clock(1 / 156.25e6)

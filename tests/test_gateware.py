@@ -1,0 +1,231 @@
+"""The gateware in Amaranth simulation, against the interpreter (values)
+and the model (cycles): units on random operands, then whole programs."""
+
+import random
+from pathlib import Path
+
+import pytest
+from amaranth.hdl import Module
+from amaranth.sim import Simulator
+from hypothesis import given, settings, strategies as st
+
+from hxdp.compiler.driver import compile_program
+from hxdp.ebpf.conformance import collect, parse_data_file, program_of
+from hxdp.ebpf.interp import CONFORMANCE_HELPERS, ConformanceEnv, ExecutionFault, alu, condition
+from hxdp.ebpf.isa import Insn
+from hxdp.ebpf.load import load_program
+from hxdp.ebpf.memory import PACKET_BASE, Memory
+from hxdp.ebpf.asm import assemble
+from hxdp.ebpf.program import Program
+from hxdp.ebpf.xdp import HEADROOM, XdpAction
+from hxdp.errors import HxdpError
+from hxdp.gateware.alu import Alu, Comparator, Divider, Multiplier
+from hxdp.gateware.bytemem import ByteMemory
+from hxdp.gateware.core import Fault
+from hxdp.gateware.simulate import Job, Packet, simulate
+from hxdp.image import Image
+from hxdp.model.core import Core as ModelCore
+from hxdp.model.engine import ModelEngine
+from hxdp.scenario import load_scenario
+from hxdp.target import OPS_BY_CODE, Op, Operand, Target, Unit, ebpf_spec
+
+from .conftest import EXAMPLES
+
+M64 = (1 << 64) - 1
+WORDS = st.one_of(st.sampled_from([0, 1, 2, M64, 1 << 63, 1 << 31, 0xFFFF_FFFF, 0x8000_0000_0000_0001]),
+                  st.integers(0, M64), st.integers(0, 255))
+ALU_OPS = [op for op, info in OPS_BY_CODE.items() if info.unit is Unit.ALU
+           and op not in (Op.NOP, Op.LDMAP, Op.LDMAPV)]
+BRANCH_OPS = [op for op, info in OPS_BY_CODE.items() if info.unit is Unit.BRANCH and info.ebpf]
+DIV_OPS = [op for op, info in OPS_BY_CODE.items() if info.unit in (Unit.DIV, Unit.MUL)]
+
+
+def _expected(op: Op, a: int, b: int) -> int:
+    info = OPS_BY_CODE[op]
+    if op is Op.LDHI:
+        return (a & 0xFFFF_FFFF) | (b & 0xFFFF_FFFF) << 32
+    spec = ebpf_spec(op)
+    insn = Insn(spec, 0, 0, spec.off or 0, spec.imm or 0, 0)
+    if spec.mnemonic.startswith("mov"):
+        return alu(insn, 0, a if Operand.A in info.operands else b)
+    return alu(insn, a, b)
+
+
+def _imm(info, b: int) -> int:
+    """b as the slot would give it: a sign-extended 32-bit immediate."""
+    if Operand.IMM not in info.operands:
+        return b
+    return (((b & 0xFFFF_FFFF) ^ 0x8000_0000) - 0x8000_0000) & M64
+
+
+def _run(dut, bench, clocked: bool = True) -> None:
+    sim = Simulator(dut)
+    if clocked:
+        sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.tuples(WORDS, WORDS), min_size=4, max_size=4))
+def test_alu_and_comparator_compute_as_the_interpreter(operands):
+    m = Module()
+    m.submodules.alu = dut = Alu()
+    m.submodules.cmp = cmp_ = Comparator()
+
+    async def bench(ctx):
+        for op in ALU_OPS:
+            for a, b in operands:
+                b = _imm(OPS_BY_CODE[op], b)
+                ctx.set(dut.op, int(op)), ctx.set(dut.a, a), ctx.set(dut.b, b)
+                assert ctx.get(dut.result) == _expected(op, a, b), (op.name, hex(a), hex(b))
+        for op in BRANCH_OPS:
+            insn = Insn(ebpf_spec(op), 0, 0, 0, 0, 0)
+            for a, b in operands:
+                b = _imm(OPS_BY_CODE[op], b)
+                ctx.set(cmp_.op, int(op)), ctx.set(cmp_.a, a), ctx.set(cmp_.b, b)
+                assert ctx.get(cmp_.taken) == condition(insn, a, b), (op.name, hex(a), hex(b))
+    _run(m, bench, clocked=False)
+
+
+@settings(max_examples=4, deadline=None)
+@given(st.lists(st.tuples(WORDS, WORDS), min_size=3, max_size=3))
+def test_divider_and_multiplier_compute_as_the_interpreter_in_their_latency(operands):
+    m = Module()
+    m.submodules.div = div = Divider()
+    m.submodules.mul = mul = Multiplier()
+    latency = Target().latency
+
+    async def bench(ctx):
+        for op in DIV_OPS:
+            info = OPS_BY_CODE[op]
+            for a, b in operands + [(operands[0][0], 0)]:
+                b = _imm(info, b)
+                unit = div if info.unit is Unit.DIV else mul
+                ctx.set(unit.a, a), ctx.set(unit.b, b), ctx.set(unit.start, 1)
+                if unit is div:
+                    ctx.set(div.op, int(op))
+                else:
+                    ctx.set(mul.wide, info.width == 64)
+                await ctx.tick()
+                ctx.set(unit.start, 0)
+                cycles = 1
+                while unit is div and not ctx.get(div.done):
+                    await ctx.tick()
+                    cycles += 1
+                # The value is there in the cycle before the model lets a row use it.
+                assert cycles == (latency.div if unit is div else latency.mul) - 1
+                assert ctx.get(unit.result) == _expected(op, a, b), (op.name, hex(a), hex(b))
+    _run(m, bench)
+
+
+@pytest.mark.parametrize("size,frame", [(512, 8), (4096, 32)])
+def test_byte_memory_reads_what_was_written_and_zero_after_clear(size, frame):
+    dut = ByteMemory(size, 2, frame)
+    ref = bytearray(size)
+    rng = random.Random(size)
+
+    async def bench(ctx):
+        for step in range(400):
+            choice = rng.random()
+            if choice < 0.03:
+                ctx.set(dut.clear, 1)
+                await ctx.tick()
+                ctx.set(dut.clear, 0)
+                ref[:] = bytes(size)
+                continue
+            if choice < 0.15:
+                index, data = rng.randrange(size // frame), rng.randbytes(frame)
+                ctx.set(dut.frame_en, 1), ctx.set(dut.frame_index, index)
+                ctx.set(dut.frame_data, int.from_bytes(data, "little"))
+                await ctx.tick()
+                ctx.set(dut.frame_en, 0)
+                ref[index * frame:(index + 1) * frame] = data
+                continue
+            # A store and two loads in one cycle: the loads see the store.
+            n = rng.choice([1, 2, 4, 6, 8])
+            at, value, store = rng.randrange(size - n + 1), rng.getrandbits(64), rng.random() < 0.5
+            loads = [rng.choice([at, rng.randrange(size - 7)]) for _ in dut.read]
+            ctx.set(dut.write.en, store), ctx.set(dut.write.addr, at)
+            ctx.set(dut.write.data, value), ctx.set(dut.write.mask, (1 << n) - 1)
+            for port, where in zip(dut.read, loads):
+                ctx.set(port.en, 1), ctx.set(port.addr, where)
+            await ctx.tick()
+            ctx.set(dut.write.en, 0)
+            for port in dut.read:
+                ctx.set(port.en, 0)
+            if store:
+                ref[at:at + n] = (value & ((1 << 8 * n) - 1)).to_bytes(n, "little")
+            for port, where in zip(dut.read, loads):
+                assert ctx.get(port.data) == int.from_bytes(ref[where:where + 8], "little"), step
+    _run(dut, bench)
+
+
+def _runs_on_gateware(image: Image) -> bool:
+    """Helper calls and map references wait for the helper unit and map memories."""
+    return not any(s.info.unit is Unit.HELPER or s.op in (Op.LDMAP, Op.LDMAPV)
+                   for row in image.rows for s in row)
+
+
+def _model_conformance(image: Image, mem: bytes) -> tuple[int, int, bool]:
+    memory = Memory()
+    region = memory.allocate("input memory", bytearray(mem), base=PACKET_BASE + HEADROOM)
+    core = ModelCore(image, memory, ConformanceEnv(CONFORMANCE_HELPERS))
+    try:
+        return core.run(region.base if mem else 0, len(mem)), core.cycles, False
+    except ExecutionFault:
+        return 0, core.cycles, True
+
+
+@pytest.mark.parametrize("lanes", (1, 4))
+def test_conformance_programs_are_cycle_exact_with_the_model(conformance_dir, lanes):
+    target = Target.with_lanes(lanes)
+    jobs, expected, skipped = [], [], []
+    for path in collect([conformance_dir / "tests"]):
+        data = parse_data_file(path)
+        try:
+            image = compile_program(Program(path.stem, program_of(data)), target, context_in_r1=False, arity={})
+        except HxdpError:
+            continue
+        if not _runs_on_gateware(image):
+            skipped.append(path.name)
+            continue
+        expected.append((path.name, *_model_conformance(image, data.mem)))
+        jobs.append(Job(image, [Packet(data.mem)], conformance=True))
+    simulate(target, jobs)
+    wrong = [f"{name}: model r0={r0:#x} cycles={cycles} fault={fault}; gateware {o.action:#x} "
+             f"{o.cycles} {o.fault.name}"
+             for (name, r0, cycles, fault), job in zip(expected, jobs)
+             for o in job.outcomes if (o.action, o.cycles, o.fault is not Fault.NONE) != (r0, cycles, fault)]
+    assert not wrong, "\n".join(wrong)
+    assert len(jobs) >= 220 and len(skipped) <= 3, skipped
+
+
+@pytest.mark.parametrize("name", ["xdp_drop", "xdp_pass", "xdp_tx"])
+def test_examples_are_cycle_exact_with_the_model_and_send_the_interpreters_bytes(name):
+    path = EXAMPLES / f"{name}.c"
+    target = Target()
+    image = compile_program(load_program(path), target)
+    scenario = load_scenario(path)
+    model = ModelEngine(image, routes=scenario.routes)
+    want = [model.run(p) for p in scenario.packets]
+    job = Job(image, [Packet(p.packet, p.ingress_ifindex, p.rx_queue_index) for p in scenario.packets])
+    simulate(target, [job])
+    for i, (w, got) in enumerate(zip(want, job.outcomes)):
+        sent = w.packet if w.action in (XdpAction.PASS, XdpAction.TX, XdpAction.REDIRECT) else None
+        assert (got.action & 0xFFFF_FFFF, got.cycles, got.packet) == (w.action, w.cycles, sent), i
+    assert len(job.outcomes) == len(scenario.packets)
+
+
+def test_faults_end_the_packet_as_aborted_and_are_counted():
+    target = Target.with_lanes(2)
+    spin = compile_program(Program("spin", assemble("loop:\nja loop\nexit")), target, arity={})
+    stray = compile_program(Program("stray", assemble("ldxdw r0, [r1+4000]\nexit")), target,
+                            context_in_r1=False, arity={})
+    jobs = simulate(target, [Job(spin, [Packet(bytes(60))], max_cycles=300),
+                             Job(stray, [Packet(bytes(20))], conformance=True)])
+    (runaway,), (outside,) = (job.outcomes for job in jobs)
+    assert (runaway.fault, runaway.cycles, runaway.action) == (Fault.WATCHDOG, 301, 0)
+    assert outside.fault is Fault.MEMORY and outside.action == 0
+    counters = jobs[-1].counters
+    assert counters["FAULTS"] == 2 and counters["VERDICT_ABORTED"] == 2 and counters["PACKETS"] == 2
