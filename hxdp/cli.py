@@ -278,14 +278,16 @@ def _verilog_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--program", type=Path, metavar="PROG",
                    help="build this program (C, object, assembly) into instruction memory; "
                         "without it the host loads programs through the control bus")
-    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.v", help="Verilog file to write")
+    p.add_argument("-o", "--output", type=Path, metavar="OUT.v", help="Verilog file to write")
     p.add_argument("--ports", action="store_true", help="also print the top level's port list")
+    p.add_argument("--doc", action="store_true",
+                   help="print the Markdown reference of ports, streams and registers (docs/engine.md)")
 
 
 @command("verilog", "generate the engine as Verilog",
          "The top module is hxdp_engine; docs/engine.md describes its ports, streams and\n"
          "control registers.\n\n"
-         "examples:\n  hxdp verilog -o hxdp_engine.v\n"
+         "examples:\n  hxdp verilog -o hxdp_engine.v\n  hxdp verilog --doc > docs/engine.md\n"
          "  hxdp verilog --lanes 2 --program examples/xdp_tx.c -o xdp_tx.v")(_verilog_args)
 def cmd_verilog(args: argparse.Namespace) -> int:
     from .compiler.driver import compile_program
@@ -293,6 +295,12 @@ def cmd_verilog(args: argparse.Namespace) -> int:
     from .gateware.verilog import TOP_NAME, generate, port_table
     from .target import Target
     target = Target.with_lanes(args.lanes)
+    if args.doc:
+        from .gateware.doc import markdown
+        print(markdown(target), end="")
+        return 0
+    if args.output is None:
+        raise HxdpError("say where to write the Verilog: -o OUT.v")
     image = compile_program(load_program(args.program), target) if args.program else None
     print(f"generating {TOP_NAME} ({args.lanes} lanes"
           + (f", {image.name} built in" if image else "") + ")...", file=sys.stderr)

@@ -2,7 +2,6 @@
 and the model (cycles): units on random operands, then whole programs."""
 
 import random
-from pathlib import Path
 
 import pytest
 from amaranth.hdl import Module
@@ -241,3 +240,10 @@ def test_hxdp_verilog_writes_the_engine_with_a_program_built_in(tmp_path, capsys
     for port in ("clk", "rst", "bus__addr", "rx__payload", "rx__ready", "tx__valid", "verdict__payload"):
         assert port in header
     assert "| rx__payload | input |" in capsys.readouterr().out
+
+
+def test_docs_engine_md_is_generated_from_the_gateware():
+    from hxdp.gateware.doc import markdown
+    from .conftest import REPO
+    assert (REPO / "docs" / "engine.md").read_text() == markdown(Target()), \
+        "docs/engine.md is stale: regenerate it with 'hxdp verilog --doc > docs/engine.md'"

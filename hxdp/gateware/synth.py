@@ -8,7 +8,6 @@ DSPs (there is no open place-and-route for these parts here).
 
 import json
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
