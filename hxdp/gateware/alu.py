@@ -14,13 +14,16 @@ from ..target import OPS_BY_CODE, Op, Operand, Unit, ebpf_spec
 
 __all__ = ["Alu", "Comparator", "Multiplier", "Divider", "DIVIDER_STEPS"]
 
+
 def _sx(value: Value, bits: int, width: int = 64) -> Value:
     """The low ``bits`` of ``value`` sign-extended to ``width`` bits."""
     return value[:bits].as_signed().as_unsigned() if bits == width else \
         Cat(value[:bits], value[bits - 1].replicate(width - bits))
 
+
 def _bswap(value: Value, bits: int) -> Value:
     return Cat(*(value[i:i + 8] for i in reversed(range(0, bits, 8))))
+
 
 def _alu_expr(op: Op, a: Value, b: Value) -> Value:
     """Result of ALU operation ``op`` on a and b (b: register or sign-extended imm)."""
@@ -44,9 +47,19 @@ def _alu_expr(op: Op, a: Value, b: Value) -> Value:
     }
     return by_op[AluOp(spec.op)]()[:width]
 
+
+def _by_op(m: Module, selector: Value, out: Value, ops, expr) -> None:
+    """``out`` = ``expr(op)`` for the operation code in ``selector``; 0 for others."""
+    with m.Switch(selector):
+        for op in ops:
+            with m.Case(int(op)):
+                m.d.comb += out.eq(expr(op))
+
+
 def _alu_ops() -> list[Op]:
     return [op for op, info in OPS_BY_CODE.items()
             if info.unit is Unit.ALU and op not in (Op.NOP, Op.LDMAP, Op.LDMAPV)]
+
 
 class Alu(wiring.Component):
     """Combinational: ``result`` of ``op`` on ``a`` and ``b``, zero-extended to 64 bits."""
@@ -57,11 +70,9 @@ class Alu(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        with m.Switch(self.op):
-            for op in _alu_ops():
-                with m.Case(int(op)):
-                    m.d.comb += self.result.eq(_alu_expr(op, self.a, self.b))
+        _by_op(m, self.op, self.result, _alu_ops(), lambda op: _alu_expr(op, self.a, self.b))
         return m
+
 
 def _condition(op: Op, a: Value, b: Value) -> Value:
     spec = ebpf_spec(op)
@@ -78,6 +89,7 @@ def _condition(op: Op, a: Value, b: Value) -> Value:
         JmpOp.JSET: lambda: (x & y) != 0,
     }[JmpOp(spec.op)]()
 
+
 class Comparator(wiring.Component):
     """Combinational: whether conditional branch ``op`` is taken for ``a`` and ``b``."""
     op: In(8)
@@ -87,12 +99,10 @@ class Comparator(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        with m.Switch(self.op):
-            for op, info in OPS_BY_CODE.items():
-                if info.unit is Unit.BRANCH and info.ebpf is not None:
-                    with m.Case(int(op)):
-                        m.d.comb += self.taken.eq(_condition(op, self.a, self.b))
+        branches = [op for op, info in OPS_BY_CODE.items() if info.unit is Unit.BRANCH and info.ebpf]
+        _by_op(m, self.op, self.taken, branches, lambda op: _condition(op, self.a, self.b))
         return m
+
 
 class Multiplier(wiring.Component):
     """Operands registered at ``start``; in the next cycle ``result`` is
@@ -115,6 +125,7 @@ class Multiplier(wiring.Component):
 
 # Cycles of the divider's iteration: two quotient bits each, for 64 bits.
 DIVIDER_STEPS = 32
+
 
 class Divider(wiring.Component):
     """eBPF's div, sdiv, mod and smod, 64 or 32 bits: operands latched at
