@@ -22,7 +22,7 @@ from .errors import HxdpError
 
 __all__ = ["Unit", "Space", "Operand", "OpInfo", "Op", "OPS_BY_CODE", "SlotField", "SLOT_FIELDS",
            "SLOT_BITS", "Slot", "ebpf_spec", "non_faulting", "encode_slot", "decode_slot", "encode_row", "decode_row",
-           "Latency", "DIVIDERS", "Target", "REFERENCE_CLOCK_MHZ", "markdown", "target_to_dict", "target_from_dict"]
+           "Latency", "DIVIDERS", "MAX_CYCLES", "Target", "REFERENCE_CLOCK_MHZ", "markdown", "target_to_dict", "target_from_dict"]
 
 
 class Unit(enum.Enum):
@@ -307,6 +307,10 @@ class Latency:
             return by_space[space] if space else max(by_space.values())
         return self.alu
 
+
+# The watchdog: a packet still running after this many cycles is aborted
+# (the model's and the engine's default; the engine's MAX_CYCLES register).
+MAX_CYCLES = 1_000_000
 
 # Dividers in a core: a division occupies one for ``Latency.div`` cycles
 # (radix-4, two quotient bits a cycle), so at most one starts in a row.

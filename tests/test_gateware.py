@@ -10,21 +10,20 @@ from hypothesis import given, settings, strategies as st
 
 from hxdp.compiler.driver import compile_program
 from hxdp.ebpf.conformance import collect, parse_data_file, program_of
-from hxdp.ebpf.interp import CONFORMANCE_HELPERS, ConformanceEnv, ExecutionFault, alu, condition
+from hxdp.ebpf.interp import ExecutionFault, alu, condition
 from hxdp.ebpf.isa import Insn
 from hxdp.ebpf.load import load_program
-from hxdp.ebpf.memory import PACKET_BASE, Memory
 from hxdp.ebpf.asm import assemble
 from hxdp.ebpf.program import Program
-from hxdp.ebpf.xdp import HEADROOM, XdpAction
+from hxdp.ebpf.xdp import XdpAction
 from hxdp.errors import HxdpError
 from hxdp.gateware.alu import Alu, Comparator, Divider, Multiplier
 from hxdp.gateware.bytemem import ByteMemory
 from hxdp.gateware.core import Fault
+from hxdp.gateware.decode import supported
 from hxdp.gateware.simulate import Job, Packet, simulate
 from hxdp.image import Image
-from hxdp.model.core import Core as ModelCore
-from hxdp.model.engine import ModelEngine
+from hxdp.model.engine import ModelEngine, conformance_core
 from hxdp.scenario import load_scenario
 from hxdp.target import OPS_BY_CODE, Op, Operand, Target, Unit, ebpf_spec
 
@@ -161,17 +160,13 @@ def test_byte_memory_reads_what_was_written_and_zero_after_clear(size, frame):
 
 
 def _runs_on_gateware(image: Image) -> bool:
-    """Helper calls and map references wait for the helper unit and map memories."""
-    return not any(s.info.unit is Unit.HELPER or s.op in (Op.LDMAP, Op.LDMAPV)
-                   for row in image.rows for s in row)
+    return all(supported(s.op) for row in image.rows for s in row)
 
 
 def _model_conformance(image: Image, mem: bytes) -> tuple[int, int, bool]:
-    memory = Memory()
-    region = memory.allocate("input memory", bytearray(mem), base=PACKET_BASE + HEADROOM)
-    core = ModelCore(image, memory, ConformanceEnv(CONFORMANCE_HELPERS))
+    core, r1, r2 = conformance_core(image, mem)
     try:
-        return core.run(region.base if mem else 0, len(mem)), core.cycles, False
+        return core.run(r1, r2), core.cycles, False
     except ExecutionFault:
         return 0, core.cycles, True
 

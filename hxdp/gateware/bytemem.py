@@ -20,6 +20,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..errors import HxdpError
+from .bits import kept_bytes
 
 __all__ = ["ByteMemory", "read_port_signature", "write_port_signature"]
 
@@ -93,7 +94,7 @@ class ByteMemory(wiring.Component):
         w1 = Signal(self.addr_bits - 3)
         m.d.comb += [w0.eq(wr.addr[3:]), w1.eq(w0 + 1)]
         shift = wr.addr[:3]
-        masked = Cat(*(Mux(wr.mask[i], wr.data[8 * i:8 * i + 8], 0) for i in range(8)))
+        masked = kept_bytes(wr.data, wr.mask)
         data2 = Signal(128)
         mask2 = Signal(16)
         m.d.comb += [data2.eq(masked << (shift * 8)), mask2.eq(wr.mask << shift)]

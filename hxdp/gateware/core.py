@@ -23,16 +23,17 @@ Timing, as the model states it, and how the hardware keeps it:
 
 import enum
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..ebpf.memory import CONTEXT_BASE, PACKET_BASE, STACK_BASE
 from ..ebpf.runtime import FRAME_SIZE
-from ..ebpf.xdp import HEADROOM, XDP_MD, XDP_MD_FIELDS
+from ..ebpf.xdp import HEADROOM, XDP_MD, XDP_MD_FIELD_BYTES, XDP_MD_FIELDS, xdp_md_offset
 from ..errors import HxdpError
 from ..target import Latency, Target
 from .alu import Alu, Comparator, Divider, Multiplier
+from .bits import low_ones
 from .bytemem import ByteMemory, read_port_signature, write_port_signature
 from .decode import Atomic, SlotDecode, decode_slot, row_layout
 
@@ -94,7 +95,6 @@ class Core(wiring.Component):
             "pkt_read": Out(read_port_signature(FRAME_ADDR_BITS)).array(self.loads),
             "pkt_write": Out(write_port_signature(FRAME_ADDR_BITS)),
             # The outcome, in the cycle after the exit or fault.
-            "running": Out(1),
             "finished": Out(1),
             "action": Out(64),
             "cycles": Out(32),
@@ -118,7 +118,6 @@ class Core(wiring.Component):
         pc = Signal(range(t.imem_rows + 1))
         cycle = Signal(32)
         issue = Signal()
-        m.d.comb += self.running.eq(running)
         next_pc = Mux(running & ~bubble & issue, pc + 1, pc)
         m.d.comb += ir.addr.eq(Mux(running, next_pc, 0))
         row = data.View(row_layout(lanes), ir.data)
@@ -137,7 +136,7 @@ class Core(wiring.Component):
         def busy(index) -> Signal:
             return count[index] != 0
 
-        # Writes: (enable, register, value, latency at issue), lowest priority first.
+        # Writes at the end of this cycle: (enable, register, value), lowest priority first.
         writes: list[tuple] = [(fwd_en, fwd_reg, fwd_value)]
         claims: list[tuple] = []          # (enable, register, latency) at issue
 
@@ -157,8 +156,8 @@ class Core(wiring.Component):
         # -- addresses: where each memory access goes and whether it may go now --------
         present_end = Signal(64)
         m.d.comb += present_end.eq(PACKET_BASE + HEADROOM + self.pkt_present)
-        ctx_data_end = CONTEXT_BASE + XDP_MD_FIELDS.index("data_end") * 4
-        addr, in_frame, in_stack, in_ctx, mem_ok, waits, faults = ([] for _ in range(7))
+        ctx_data_end = CONTEXT_BASE + xdp_md_offset("data_end")
+        addr, bound, in_stack, in_ctx, mem_ok, waits, faults = ([] for _ in range(7))
         for l, (s, d) in enumerate(zip(slots, dec)):
             a = Signal(64, name=f"addr{l}")
             m.d.comb += a.eq(a_val[l] + s.off.as_signed())
@@ -177,7 +176,7 @@ class Core(wiring.Component):
             m.d.comb += ok.eq(packet_ok | stack | (ctx & ~d.store))
             # Arrival: packet loads wait for their bytes, stores for the whole
             # packet, reads of data_end for the last frame.
-            unknown_end = ~d.store & (a < ctx_data_end + 4) & ((a + d.size)[:65] > ctx_data_end)
+            unknown_end = ~d.store & (a < ctx_data_end + XDP_MD_FIELD_BYTES) & ((a + d.size) > ctx_data_end)
             late = (frame & (d.store | ((frame_end - HEADROOM).as_signed() > self.pkt_present))) | unknown_end
             x = Signal(64, name=f"bound{l}")
             m.d.comb += x.eq(a_val[l] + imm[l])
@@ -190,7 +189,7 @@ class Core(wiring.Component):
                 m.d.comb += fault.eq(Fault.MEMORY)
             with m.Elif(d.bounds & ~self.xdp):
                 m.d.comb += fault.eq(Fault.NO_CONTEXT)
-            addr.append(a), in_frame.append(frame), in_stack.append(stack), in_ctx.append(ctx)
+            addr.append(a), bound.append(x), in_stack.append(stack), in_ctx.append(ctx)
             mem_ok.append(ok), waits.append(wait), faults.append(fault)
 
         # -- stall -----------------------------------------------------------------
@@ -263,14 +262,12 @@ class Core(wiring.Component):
         ctx_fields = {"data": PACKET_BASE + self.pkt_data, "data_end": PACKET_BASE + self.pkt_end,
                       "data_meta": PACKET_BASE + self.pkt_meta, "ingress_ifindex": self.ingress_ifindex,
                       "rx_queue_index": self.rx_queue_index, "egress_ifindex": Const(0, 32)}
-        field_values = [Signal(32, name=f"ctx_{f}") for f in XDP_MD_FIELDS]
+        field_values = [Signal(8 * XDP_MD_FIELD_BYTES, name=f"ctx_{f}") for f in XDP_MD_FIELDS]
         m.d.comb += [v.eq(ctx_fields[f]) for v, f in zip(field_values, XDP_MD_FIELDS)]
         m.d.comb += ctx_bytes.eq(Cat(*field_values))
 
-        def size_mask(size) -> Signal:
-            mask = Signal(64)
-            m.d.comb += mask.eq(Mux(size == 8, (1 << 64) - 1, (Const(1, 65) << (size * 8)) - 1))
-            return mask
+        def size_mask(size) -> Value:
+            return low_ones(size * 8, 64)
 
         # The p-th slot that reads memory uses load port p.
         rank = []
@@ -361,10 +358,9 @@ class Core(wiring.Component):
                     m.d.comb += new.eq(expr)
             with m.Case(Atomic.CMPXCHG + 1):
                 m.d.comb += [new.eq(s_data), store.eq(s_en & (atomic_old == (s_cmp & st_mask)))]
-        byte_mask = Mux(s_size == 8, 0xFF, (Const(1, 9) << s_size) - 1)
         for port, here in ((stack.write, s_stack), (self.pkt_write, ~s_stack)):
             width = len(port.addr)
-            m.d.comb += [port.addr.eq(s_addr[:width]), port.data.eq(new), port.mask.eq(byte_mask),
+            m.d.comb += [port.addr.eq(s_addr[:width]), port.data.eq(new), port.mask.eq(low_ones(s_size, 8)),
                          port.en.eq(store & here)]
         m.d.comb += stack.clear.eq(self.start)
 
@@ -374,9 +370,8 @@ class Core(wiring.Component):
             comparator = Comparator()
             m.submodules[f"cmp{l}"] = comparator
             m.d.comb += [comparator.op.eq(s.op), comparator.a.eq(a_val[l]), comparator.b.eq(b_val[l])]
-            beyond = addr_bound = Signal(name=f"beyond{l}")
-            bound = a_val[l] + imm[l]
-            m.d.comb += addr_bound.eq(bound[:64] > PACKET_BASE + self.pkt_end)
+            beyond = Signal(name=f"beyond{l}")
+            m.d.comb += beyond.eq(bound[l] > PACKET_BASE + self.pkt_end)
             go = Signal(name=f"taken{l}")
             m.d.comb += go.eq(d.exit | d.jump | d.branch & comparator.taken |
                               d.bounds & (beyond == d.bounds_out))

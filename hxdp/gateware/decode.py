@@ -8,7 +8,7 @@ from amaranth.lib import data
 from ..ebpf.isa import AtomicOp
 from ..target import OPS_BY_CODE, SLOT_FIELDS, Op, Operand, Unit, ebpf_spec
 
-__all__ = ["slot_layout", "row_layout", "SlotDecode", "decode_slot"]
+__all__ = ["slot_layout", "row_layout", "SlotDecode", "decode_slot", "supported"]
 
 
 def slot_layout() -> data.StructLayout:
@@ -65,7 +65,7 @@ class SlotDecode:
         self.wide = flag("wide")             # 64-bit multiply
 
 
-def _known(op: Op) -> bool:
+def supported(op: Op) -> bool:
     """Operations this core runs. Helper calls and map references need the
     helper unit and the map memories, which this core does not have yet."""
     return OPS_BY_CODE[op].unit is not Unit.HELPER and op not in (Op.LDMAP, Op.LDMAPV)
@@ -79,7 +79,7 @@ def decode_slot(m: Module, op: Signal, d: SlotDecode) -> None:
                 continue
             with m.Case(int(code)):
                 m.d.comb += d.active.eq(1)
-                if not _known(code):
+                if not supported(code):
                     continue
                 unit = info.unit
                 ops = info.operands

@@ -54,8 +54,9 @@ have left.
 One beat a packet, before its bytes: the program's return value (`action`;
 XDP_ABORTED = 0 when a fault ended it), the packet's cycles as the model
 counts them, the fault code ({faults}; see `Fault` in
-hxdp/gateware/core.py), and the packet's length. Packets with XDP_PASS, XDP_TX or XDP_REDIRECT then
-leave on `tx`.
+hxdp/gateware/core.py), the packet's length, and `sends`: 1 when the
+packet's bytes follow on `tx` (XDP_PASS, XDP_TX and XDP_REDIRECT without a
+fault).
 
 {_layout_table(verdict_layout())}
 ## Control bus: `bus`

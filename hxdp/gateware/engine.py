@@ -7,7 +7,7 @@ ended and the packet is all in, the engine gives its ``verdict`` and, for
 XDP_PASS, XDP_TX and XDP_REDIRECT, sends the packet's bytes on ``tx``.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -16,7 +16,8 @@ from ..ebpf.runtime import FRAME_SIZE
 from ..ebpf.xdp import HEADROOM, XdpAction
 from ..errors import HxdpError
 from ..image import Image
-from ..target import Target, encode_row
+from ..target import MAX_CYCLES, Target, encode_row
+from .bits import kept_bytes, low_ones
 from .bytemem import ByteMemory
 from .core import FRAME_ADDR_BITS, Core, Fault
 from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, ID_MAGIC, IMEM_DATA_BASE,
@@ -34,7 +35,9 @@ def beat_layout(frame_bytes: int) -> data.StructLayout:
 
 
 def verdict_layout() -> data.StructLayout:
-    return data.StructLayout({"action": 64, "cycles": 32, "fault": Fault, "length": FRAME_ADDR_BITS + 1})
+    """``sends``: the packet's bytes follow on ``tx``."""
+    return data.StructLayout({"action": 64, "cycles": 32, "fault": Fault, "length": FRAME_ADDR_BITS + 1,
+                              "sends": 1})
 
 
 def row_words(target: Target) -> int:
@@ -84,7 +87,7 @@ class Engine(wiring.Component):
         # -- control registers -------------------------------------------------------
         ctrl = Signal(2, init=CTRL_ENABLE if rows else 0)
         program_rows = Signal(range(t.imem_rows + 1), init=len(rows))
-        max_cycles = Signal(32, init=1_000_000)
+        max_cycles = Signal(32, init=MAX_CYCLES)
         imem_row = Signal(range(t.imem_rows))
         words = row_words(t)
         staging = [Signal(32, name=f"imem_data{i}") for i in range(words)]
@@ -146,8 +149,8 @@ class Engine(wiring.Component):
         m.d.comb += length_next.eq(Mux(first, 0, length) + kept)
         index = Signal(range(FRAME_SIZE // fb))
         m.d.comb += index.eq(Mux(first, 0, frames_in) + HEADROOM // fb)
-        masked = Cat(*(Mux(beat.keep[i], beat.data[8 * i:8 * i + 8], 0) for i in range(fb)))
-        m.d.comb += [buf.frame_en.eq(accept), buf.frame_index.eq(index), buf.frame_data.eq(masked),
+        m.d.comb += [buf.frame_en.eq(accept), buf.frame_index.eq(index),
+                     buf.frame_data.eq(kept_bytes(beat.data, beat.keep)),
                      buf.clear.eq(first)]
         with m.If(accept):
             m.d.sync += [frames_in.eq(Mux(first, 1, frames_in + 1)), length.eq(length_next)]
@@ -173,11 +176,12 @@ class Engine(wiring.Component):
                          last_fault.eq(core.fault)]
         verdict = self.verdict
         action32 = last_action[:32]
-        forward = Signal()
-        m.d.comb += forward.eq(~conformance & (last_fault == Fault.NONE) &
-                               Cat(*(action32 == a for a in FORWARDED)).any())
+        sends = Signal()
+        m.d.comb += sends.eq(~conformance & (last_fault == Fault.NONE) & (length != 0) &
+                             Cat(*(action32 == a for a in FORWARDED)).any())
         m.d.comb += [verdict.payload.action.eq(last_action), verdict.payload.cycles.eq(last_cycles),
-                     verdict.payload.fault.eq(last_fault), verdict.payload.length.eq(length)]
+                     verdict.payload.fault.eq(last_fault), verdict.payload.length.eq(length),
+                     verdict.payload.sends.eq(sends)]
         sending = Signal()
         done_packet = Signal()
         with m.FSM():
@@ -194,7 +198,7 @@ class Engine(wiring.Component):
                         name = f"VERDICT_{a.name}"
                         with m.If(Mux(last_fault == Fault.NONE, action32, XdpAction.ABORTED) == a):
                             m.d.sync += counters[name].eq(counters[name] + 1)
-                    with m.If(forward & (length != 0)):
+                    with m.If(sends):
                         m.next = "SEND"
                     with m.Else():
                         m.d.comb += done_packet.eq(1)
@@ -225,8 +229,7 @@ class Engine(wiring.Component):
             tx.valid.eq(sending & pending),
             tx.payload.data.eq(buf.frame_read_data),
             tx.payload.last.eq(remaining <= fb),
-            tx.payload.keep.eq(Mux(remaining >= fb, (1 << fb) - 1,
-                                   (Const(1, fb + 1) << remaining[:(fb).bit_length()]) - 1)),
+            tx.payload.keep.eq(low_ones(remaining, fb)),
         ]
         with m.If(~sending):
             m.d.sync += [next_frame.eq(0), pending.eq(0), sent.eq(0)]

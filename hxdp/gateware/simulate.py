@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 from amaranth.sim import Simulator
 
 from ..image import Image
-from ..target import Target, encode_row
+from ..target import MAX_CYCLES, Target, encode_row
 from .core import Fault
 from .engine import Engine, row_words
 from .registers import ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, IMEM_DATA_BASE, REGISTERS, Access
@@ -40,7 +40,7 @@ class Job:
     image: Image
     packets: Sequence[Packet]
     conformance: bool = False
-    max_cycles: int = 1_000_000
+    max_cycles: int = MAX_CYCLES
     outcomes: list[Outcome] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)   # the status registers after it
 
@@ -99,21 +99,18 @@ def simulate(target: Target, jobs: Iterable[Job], vcd: str | None = None) -> lis
         await ctx.tick()
         ctx.set(dut.verdict.ready, 0)
         outcome = Outcome(v.action, v.cycles, Fault(v.fault), None)
-        if Fault(v.fault) is Fault.NONE and not ctx.get(dut.rx.ready) and ctx.get(dut.tx.valid) is not None:
+        if v.sends:
             data = bytearray()
             ctx.set(dut.tx.ready, 1)
-            for _ in range(4):
+            last = False
+            while not last:
                 if ctx.get(dut.tx.valid):
-                    break
+                    beat = ctx.get(dut.tx.payload)
+                    data += beat.data.to_bytes(fb, "little")[:bin(beat.keep).count("1")]
+                    last = beat.last
                 await ctx.tick()
-            while ctx.get(dut.tx.valid):
-                beat = ctx.get(dut.tx.payload)
-                data += beat.data.to_bytes(fb, "little")[:bin(beat.keep).count("1")]
-                await ctx.tick()
-                if beat.last:
-                    break
             ctx.set(dut.tx.ready, 0)
-            outcome.packet = bytes(data) if data else None
+            outcome.packet = bytes(data)
         return outcome
 
     async def bench(ctx) -> None:

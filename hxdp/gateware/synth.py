@@ -35,7 +35,7 @@ class SynthReport:
     lanes: int
     lut: int = 0
     ff: int = 0
-    bram: int = 0
+    bram: float = 0          # block RAMs (on Xilinx, a RAMB18 counts half a RAMB36)
     dsp: int = 0
     fmax_mhz: float | None = None
     constraint_mhz: float | None = None
@@ -44,7 +44,7 @@ class SynthReport:
 
     def lines(self) -> list[str]:
         out = [f"{self.family} {self.part}, {self.lanes} lanes ({self.seconds:.0f} s)",
-               f"LUT: {self.lut}", f"FF: {self.ff}", f"BRAM: {self.bram}", f"DSP: {self.dsp}"]
+               f"LUT: {self.lut}", f"FF: {self.ff}", f"BRAM: {self.bram:g}", f"DSP: {self.dsp}"]
         if self.fmax_mhz is not None:
             verdict = "meets" if self.fmax_mhz >= (self.constraint_mhz or 0) else "misses"
             out.append(f"Fmax: {self.fmax_mhz:.1f} MHz ({verdict} {self.constraint_mhz:.1f} MHz)")

@@ -29,7 +29,7 @@ from ..ebpf.isa import Insn, sign_extend
 from ..ebpf.memory import STACK_BASE, Memory, MemoryFault
 from ..ebpf.xdp import XDP_MD_FIELD_BYTES, xdp_md_offset
 from ..image import Image
-from ..target import Op, OpInfo, Operand, Slot, Unit, ebpf_spec
+from ..target import MAX_CYCLES, Op, OpInfo, Operand, Slot, Unit, ebpf_spec
 
 __all__ = ["Core", "Arrival"]
 
@@ -68,7 +68,7 @@ class Core:
     ``tail_calls``; and after each run ``cycles`` and ``insns_executed``."""
 
     def __init__(self, image: Image, memory: Memory, env: Environment, *,
-                 arrival: Arrival | None = None, max_cycles: int = 1_000_000):
+                 arrival: Arrival | None = None, max_cycles: int = MAX_CYCLES):
         self.image = image
         self.target = image.target
         self.memory = memory

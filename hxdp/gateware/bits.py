@@ -1,0 +1,16 @@
+"""Small combinational pieces the memories, the core and the engine share."""
+
+from amaranth.hdl import Cat, Const, Mux, Value
+
+__all__ = ["low_ones", "kept_bytes"]
+
+
+def low_ones(count: Value, width: int) -> Value:
+    """``width`` bits with the low ``count`` set (all of them when ``count`` >= width)."""
+    shift = count[:width.bit_length()]           # only used when count < width
+    return Mux(count >= width, (1 << width) - 1, (Const(1, width + 1) << shift) - 1)[:width]
+
+
+def kept_bytes(data: Value, keep: Value) -> Value:
+    """The bytes of ``data`` whose ``keep`` bit is set; the others zero."""
+    return Cat(*(Mux(keep[i], data[8 * i:8 * i + 8], 0) for i in range(len(keep))))
