@@ -5,6 +5,9 @@ names for it (``OpInfo.ebpf``), so the hardware cases are generated from
 the same table the compiler emits with and the model runs.
 """
 
+import enum
+from dataclasses import dataclass
+
 from amaranth.hdl import Cat, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -12,7 +15,8 @@ from amaranth.lib.wiring import In, Out
 from ..ebpf.isa import AluOp, JmpOp, Kind
 from ..target import OPS_BY_CODE, Op, Operand, Unit, ebpf_spec
 
-__all__ = ["Alu", "Comparator", "Multiplier", "Divider", "DIVIDER_STEPS"]
+__all__ = ["Alu", "AluControl", "alu_control", "Func", "Comparator", "Condition", "Multiplier", "Divider",
+           "DIVIDER_STEPS"]
 
 
 def _sx(value: Value, bits: int, width: int = 64) -> Value:
@@ -25,35 +29,54 @@ def _bswap(value: Value, bits: int) -> Value:
     return Cat(*(value[i:i + 8] for i in reversed(range(0, bits, 8))))
 
 
-def _alu_expr(op: Op, a: Value, b: Value) -> Value:
-    """Result of ALU operation ``op`` on a and b (b: register or sign-extended imm)."""
-    info = OPS_BY_CODE[op]
+class Func(enum.IntEnum):
+    """The ALU's datapaths; every ALU operation is one of them at a width."""
+    ADD = 0
+    SUB = 1
+    NEG = 2
+    OR = 3
+    AND = 4
+    XOR = 5
+    LSH = 6
+    RSH = 7
+    ARSH = 8
+    MOV = 9          # a or b, the low ``bits`` sign-extended when ``signed``
+    ZEXT = 10        # a's low ``bits``
+    BSWAP = 11       # a's low ``bits``, bytes reversed
+    LDHI = 12        # a's low word, b's low word above it
+
+
+_FUNC_OF = {AluOp.ADD: Func.ADD, AluOp.SUB: Func.SUB, AluOp.NEG: Func.NEG, AluOp.OR: Func.OR,
+            AluOp.AND: Func.AND, AluOp.XOR: Func.XOR, AluOp.LSH: Func.LSH, AluOp.RSH: Func.RSH,
+            AluOp.ARSH: Func.ARSH, AluOp.MOV: Func.MOV}
+
+# The widths ``bits`` selects between (sign extension, zero extension, swaps).
+_BITS = (8, 16, 32, 64)
+
+
+@dataclass(frozen=True)
+class AluControl:
+    """What one ALU operation asks of the datapaths."""
+    func: Func
+    narrow: bool = False     # a 32-bit operation: 32-bit shifts, result zero-extended
+    bits: int = 64
+    signed: bool = False
+    from_a: bool = True      # MOV's source
+
+
+def alu_control(op: Op) -> AluControl:
+    """The datapath settings for ``op``, from the eBPF instruction it computes like."""
     if op is Op.LDHI:
-        return Cat(a[:32], b[:32])
+        return AluControl(Func.LDHI)
     spec = ebpf_spec(op)
     if spec.kind is Kind.END:
-        return _bswap(a, spec.width) if spec.mnemonic.startswith("bswap") else a[:spec.width]
-    width = spec.width
+        swap = spec.mnemonic.startswith("bswap")
+        return AluControl(Func.BSWAP if swap else Func.ZEXT, bits=spec.width)
+    narrow = spec.width == 32
     if spec.op == AluOp.MOV:
-        src = a if Operand.A in info.operands else b
-        return _sx(src, spec.off, width) if spec.signed else src[:width]
-    x, y = a[:width], b[:width]
-    shift = y[:width.bit_length() - 1]
-    by_op = {
-        AluOp.ADD: lambda: x + y, AluOp.SUB: lambda: x - y, AluOp.OR: lambda: x | y,
-        AluOp.AND: lambda: x & y, AluOp.XOR: lambda: x ^ y, AluOp.LSH: lambda: x << shift,
-        AluOp.RSH: lambda: x >> shift, AluOp.ARSH: lambda: x.as_signed() >> shift,
-        AluOp.NEG: lambda: -x,
-    }
-    return by_op[AluOp(spec.op)]()[:width]
-
-
-def _by_op(m: Module, selector: Value, out: Value, ops, expr) -> None:
-    """``out`` = ``expr(op)`` for the operation code in ``selector``; 0 for others."""
-    with m.Switch(selector):
-        for op in ops:
-            with m.Case(int(op)):
-                m.d.comb += out.eq(expr(op))
+        return AluControl(Func.MOV, narrow, spec.off if spec.signed else 64, spec.signed,
+                          Operand.A in OPS_BY_CODE[op].operands)
+    return AluControl(_FUNC_OF[AluOp(spec.op)], narrow)
 
 
 def _alu_ops() -> list[Op]:
@@ -61,8 +84,19 @@ def _alu_ops() -> list[Op]:
             if info.unit is Unit.ALU and op not in (Op.NOP, Op.LDMAP, Op.LDMAPV)]
 
 
+def _by_width(m: Module, bits: Value, out: Value, expr) -> None:
+    """``out`` = ``expr(n)`` for the width n that ``bits`` (an index into _BITS) selects."""
+    with m.Switch(bits):
+        for i, n in enumerate(_BITS):
+            with m.Case(i):
+                m.d.comb += out.eq(expr(n))
+
+
 class Alu(wiring.Component):
-    """Combinational: ``result`` of ``op`` on ``a`` and ``b``, zero-extended to 64 bits."""
+    """Combinational: ``result`` of ``op`` on ``a`` and ``b``, zero-extended to 64 bits.
+
+    One adder, one shifter each way and one extender serve every operation:
+    the operation code only sets their controls (``alu_control``)."""
     op: In(8)
     a: In(64)
     b: In(64)
@@ -70,28 +104,65 @@ class Alu(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        _by_op(m, self.op, self.result, _alu_ops(), lambda op: _alu_expr(op, self.a, self.b))
+        func = Signal(Func)
+        narrow, signed_, from_a = Signal(), Signal(), Signal()
+        bits = Signal(range(len(_BITS)))
+        with m.Switch(self.op):
+            for op in _alu_ops():
+                c = alu_control(op)
+                with m.Case(int(op)):
+                    m.d.comb += [func.eq(c.func), narrow.eq(c.narrow), bits.eq(_BITS.index(c.bits)),
+                                 signed_.eq(c.signed), from_a.eq(c.from_a)]
+        a, b = self.a, self.b
+        # Adder: a + b, a - b, 0 - a.
+        negate = (func == Func.SUB) | (func == Func.NEG)
+        p = Mux(func == Func.NEG, 0, a)
+        q = Mux(func == Func.NEG, a, b)
+        total = Signal(64)
+        m.d.comb += total.eq(p + (q ^ negate.replicate(64)) + negate)
+        # Shifts: a 32-bit shift takes its amount mod 32 and shifts the low word.
+        amount = Mux(narrow, b[:5], b[:6])
+        arith = func == Func.ARSH
+        word = Mux(narrow, Mux(arith, _sx(a, 32), a[:32]), a)
+        left, right = Signal(64), Signal(64)
+        m.d.comb += [left.eq(a << amount), right.eq(Cat(word, arith & word[63]).as_signed() >> amount)]
+        # Moves and byte order.
+        src = Mux(from_a, a, b)
+        extended, zext, swapped = Signal(64), Signal(64), Signal(64)
+        _by_width(m, bits, extended, lambda n: Mux(signed_, _sx(src, n), src[:n]))
+        _by_width(m, bits, zext, lambda n: a[:n])
+        _by_width(m, bits, swapped, lambda n: _bswap(a, n))
+        value = Signal(64)
+        with m.Switch(func):
+            for f, expr in ((Func.ADD, total), (Func.SUB, total), (Func.NEG, total), (Func.OR, a | b),
+                            (Func.AND, a & b), (Func.XOR, a ^ b), (Func.LSH, left), (Func.RSH, right),
+                            (Func.ARSH, right), (Func.MOV, extended), (Func.ZEXT, zext),
+                            (Func.BSWAP, swapped), (Func.LDHI, Cat(a[:32], b[:32]))):
+                with m.Case(f):
+                    m.d.comb += value.eq(expr)
+        m.d.comb += self.result.eq(Mux(narrow, value[:32], value))
         return m
 
 
-def _condition(op: Op, a: Value, b: Value) -> Value:
-    spec = ebpf_spec(op)
-    width = spec.width
-    x, y = a[:width], b[:width]
-    if spec.signed:
-        x, y = x.as_signed(), y.as_signed()
-    return {
-        JmpOp.JEQ: lambda: x == y, JmpOp.JNE: lambda: x != y,
-        JmpOp.JGT: lambda: x > y, JmpOp.JGE: lambda: x >= y,
-        JmpOp.JLT: lambda: x < y, JmpOp.JLE: lambda: x <= y,
-        JmpOp.JSGT: lambda: x > y, JmpOp.JSGE: lambda: x >= y,
-        JmpOp.JSLT: lambda: x < y, JmpOp.JSLE: lambda: x <= y,
-        JmpOp.JSET: lambda: (x & y) != 0,
-    }[JmpOp(spec.op)]()
+class Condition(enum.IntEnum):
+    EQ = 0
+    NE = 1
+    GT = 2
+    GE = 3
+    LT = 4
+    LE = 5
+    SET = 6
+
+
+_CONDITION_OF = {JmpOp.JEQ: Condition.EQ, JmpOp.JNE: Condition.NE, JmpOp.JGT: Condition.GT,
+                 JmpOp.JGE: Condition.GE, JmpOp.JLT: Condition.LT, JmpOp.JLE: Condition.LE,
+                 JmpOp.JSGT: Condition.GT, JmpOp.JSGE: Condition.GE, JmpOp.JSLT: Condition.LT,
+                 JmpOp.JSLE: Condition.LE, JmpOp.JSET: Condition.SET}
 
 
 class Comparator(wiring.Component):
-    """Combinational: whether conditional branch ``op`` is taken for ``a`` and ``b``."""
+    """Combinational: whether conditional branch ``op`` is taken for ``a`` and
+    ``b``. One subtractor gives "less than" for every width and signedness."""
     op: In(8)
     a: In(64)
     b: In(64)
@@ -99,8 +170,30 @@ class Comparator(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        branches = [op for op, info in OPS_BY_CODE.items() if info.unit is Unit.BRANCH and info.ebpf]
-        _by_op(m, self.op, self.taken, branches, lambda op: _condition(op, self.a, self.b))
+        cond = Signal(Condition)
+        narrow, signed_ = Signal(), Signal()
+        with m.Switch(self.op):
+            for op, info in OPS_BY_CODE.items():
+                if info.unit is Unit.BRANCH and info.ebpf:
+                    spec = ebpf_spec(op)
+                    with m.Case(int(op)):
+                        m.d.comb += [cond.eq(_CONDITION_OF[JmpOp(spec.op)]), narrow.eq(spec.width == 32),
+                                     signed_.eq(spec.signed)]
+
+        def extend(v: Value) -> Value:
+            """To 65 bits, so that one subtraction orders signed and unsigned values."""
+            word = Mux(narrow, Mux(signed_, _sx(v, 32), v[:32]), v)
+            return Cat(word, signed_ & word[63])
+        x, y = Signal(65), Signal(65)
+        m.d.comb += [x.eq(extend(self.a)), y.eq(extend(self.b))]
+        eq = x == y
+        lt = (x - y)[64]
+        with m.Switch(cond):
+            for c, expr in ((Condition.EQ, eq), (Condition.NE, ~eq), (Condition.GT, ~lt & ~eq),
+                            (Condition.GE, ~lt), (Condition.LT, lt), (Condition.LE, lt | eq),
+                            (Condition.SET, (x[:64] & y[:64]) != 0)):
+                with m.Case(c):
+                    m.d.comb += self.taken.eq(expr)
         return m
 
 
