@@ -25,7 +25,7 @@ from hxdp.gateware.simulate import Job, Packet, simulate
 from hxdp.image import Image
 from hxdp.model.engine import ModelEngine, conformance_core
 from hxdp.scenario import load_scenario
-from hxdp.target import OPS_BY_CODE, Op, Operand, Target, Unit, ebpf_spec
+from hxdp.target import OPS_BY_CODE, Op, Operand, Slot, Target, Unit, ebpf_spec
 
 from .conftest import EXAMPLES
 
@@ -117,9 +117,10 @@ def test_divider_and_multiplier_compute_as_the_interpreter_in_their_latency(oper
     _run(m, bench)
 
 
-@pytest.mark.parametrize("size,frame", [(512, 8), (4096, 32)])
-def test_byte_memory_reads_what_was_written_and_zero_after_clear(size, frame):
-    dut = ByteMemory(size, 2, frame)
+@pytest.mark.parametrize("size,frame,zeroed", [(512, 8, True), (4096, 32, False)])
+def test_byte_memory_reads_what_was_written_and_zero_after_clear(size, frame, zeroed):
+    """Cleared, a zeroed memory (the stack) reads as zero; the packet buffer keeps its bytes."""
+    dut = ByteMemory(size, 2, frame, zeroed=zeroed)
     ref = bytearray(size)
     rng = random.Random(size)
 
@@ -130,7 +131,8 @@ def test_byte_memory_reads_what_was_written_and_zero_after_clear(size, frame):
                 ctx.set(dut.clear, 1)
                 await ctx.tick()
                 ctx.set(dut.clear, 0)
-                ref[:] = bytes(size)
+                if zeroed:
+                    ref[:] = bytes(size)
                 continue
             if choice < 0.15:
                 index, data = rng.randrange(size // frame), rng.randbytes(frame)
@@ -209,6 +211,27 @@ def test_examples_are_cycle_exact_with_the_model_and_send_the_interpreters_bytes
         sent = w.packet if w.action in (XdpAction.PASS, XdpAction.TX, XdpAction.REDIRECT) else None
         assert (got.action & 0xFFFF_FFFF, got.cycles, got.packet) == (w.action, w.cycles, sent), i
     assert len(job.outcomes) == len(scenario.packets)
+
+
+def test_rows_the_scheduler_seldom_builds_run_as_in_the_model():
+    """Two forwarded stack loads in one row, and a forwarded load meeting the
+    next row's write of the same register (the later row's value stays)."""
+    target = Target.with_lanes(2)
+    rows = [
+        [Slot(Op.MOVI, dst=2, imm=5), Slot(Op.MOVI, dst=3, imm=7)],
+        [Slot(Op.ST8, a=10, b=2, off=-8)],
+        [Slot(Op.ST8, a=10, b=3, off=-16)],
+        [Slot(Op.LD8, dst=4, a=10, off=-8), Slot(Op.LD8, dst=5, a=10, off=-16)],
+        [Slot(Op.LSHI, dst=5, a=5, imm=4), Slot(Op.ADDI, dst=6, a=4, imm=1)],
+        [Slot(Op.ADD, dst=4, a=6, b=5)],
+        [Slot(Op.EXIT, a=4)],
+    ]
+    image = Image("hand-scheduled", target, rows, context_in_r1=False)
+    want = _model_conformance(image, bytes(8))
+    (job,) = simulate(target, [Job(image, [Packet(bytes(8))], conformance=True)])
+    (got,) = job.outcomes
+    assert want == (6 + (7 << 4), 7, False)
+    assert (got.action, got.cycles, got.fault) == (want[0], want[1], Fault.NONE)
 
 
 def test_faults_end_the_packet_as_aborted_and_are_counted():

@@ -6,16 +6,18 @@ an access touches at most two words, which sit in two different banks and
 are read or written in the same cycle. Each load port reads its own copy of
 the banks (block RAM with one write and one read port).
 
-A valid bit per word makes the memory read as zero after ``clear`` without
-spending cycles on zeroing it: the stack is zero for every packet, and so is
-a packet frame around the packet. The first write to a word writes all its
-bytes, the ones not stored to as zero.
+With ``zeroed``, a valid bit per word makes the memory read as zero after
+``clear`` without spending cycles on zeroing it (the stack is zero for every
+packet): the first write to a word writes all its bytes, the ones not
+stored to as zero. The packet buffer does without: a program reaches only
+the bytes between its packet's start and end, which the frame port has
+written (the last frame padded with zeros).
 
 Writes become visible to reads in the same cycle (the read ports are
 transparent), which is what lets the core delay every store by a cycle.
 """
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -43,11 +45,12 @@ class ByteMemory(wiring.Component):
     """``size`` bytes, ``read_ports`` load ports, one store port, and a frame
     port writing ``frame_bytes`` aligned bytes a cycle."""
 
-    def __init__(self, size: int, read_ports: int, frame_bytes: int = WORD_BYTES):
+    def __init__(self, size: int, read_ports: int, frame_bytes: int = WORD_BYTES, *, zeroed: bool = False):
         if size % frame_bytes or frame_bytes % WORD_BYTES or size & (size - 1):
             raise HxdpError(f"byte memory: size {size} must be a power of two and a multiple "
                             f"of the frame ({frame_bytes} bytes, a multiple of {WORD_BYTES})")
         self.size = size
+        self.zeroed = zeroed
         self.frame_bytes = frame_bytes
         self.banks = max(2, frame_bytes // WORD_BYTES)
         self.addr_bits = (size - 1).bit_length()
@@ -57,7 +60,7 @@ class ByteMemory(wiring.Component):
             "frame_en": In(1),
             "frame_index": In(range(size // frame_bytes)),
             "frame_data": In(8 * frame_bytes),
-            "clear": In(1),
+            "clear": In(1),              # with ``zeroed``: every word reads as zero from the next cycle
             # A whole aligned frame, through load port 0's copy, a cycle later.
             "frame_read_en": In(1),
             "frame_read_index": In(range(size // frame_bytes)),
@@ -69,6 +72,7 @@ class ByteMemory(wiring.Component):
         banks, words = self.banks, self.size // WORD_BYTES
         bank_bits = (banks - 1).bit_length()
         depth = words // banks
+        frame_words = self.frame_bytes // WORD_BYTES
         mems = []
         for k in range(banks):
             mem = memory.Memory(shape=64, depth=depth, init=[])
@@ -84,9 +88,17 @@ class ByteMemory(wiring.Component):
         def row_of(word):
             return word[bank_bits:]
 
+        def frame_word(index, i):
+            """Word ``i`` of frame ``index``: its bank is constant when a frame spans the banks."""
+            return Cat(Const(i, (frame_words - 1).bit_length()), index)
+
+        # Valid bits (``zeroed`` only): a word never written since ``clear`` reads as zero.
         valid = Signal(words)
         valid_next = Signal(words)
         written = Signal(words)
+
+        def is_valid(word) -> Value:
+            return valid_next.bit_select(word, 1) if self.zeroed else Const(1)
 
         # Store port: the bytes split over word w and w + 1.
         wr = self.write
@@ -100,28 +112,27 @@ class ByteMemory(wiring.Component):
         m.d.comb += [data2.eq(masked << (shift * 8)), mask2.eq(wr.mask << shift)]
         halves = [(w0, data2[:64], mask2[:8]), (w1, data2[64:], mask2[8:])]
 
-        frame_words = self.frame_bytes // WORD_BYTES
         for k, port in enumerate(writes):
             for word, data, mask in halves:
+                fill = Mux(valid.bit_select(word, 1), mask, 0xFF) if self.zeroed else mask
                 with m.If(wr.en & (bank_of(word) == k) & (mask != 0)):
-                    m.d.comb += [port.addr.eq(row_of(word)), port.data.eq(data),
-                                 port.en.eq(Mux(valid.bit_select(word, 1), mask, 0xFF))]
+                    m.d.comb += [port.addr.eq(row_of(word)), port.data.eq(data), port.en.eq(fill)]
             for i in range(frame_words):
-                word = Signal(self.addr_bits - 3, name=f"frame_word{k}_{i}")
-                m.d.comb += word.eq(self.frame_index * frame_words + i)
+                word = frame_word(self.frame_index, i)
                 with m.If(self.frame_en & (bank_of(word) == k)):
                     m.d.comb += [port.addr.eq(row_of(word)),
                                  port.data.eq(self.frame_data[64 * i:64 * i + 64]),
                                  port.en.eq(0xFF)]
 
-        for word, _, mask in halves:
-            with m.If(wr.en & (mask != 0)):
-                m.d.comb += written.bit_select(word, 1).eq(1)
-        for i in range(frame_words):
-            with m.If(self.frame_en):
-                m.d.comb += written.bit_select(self.frame_index * frame_words + i, 1).eq(1)
-        m.d.comb += valid_next.eq(Mux(self.clear, 0, valid) | written)
-        m.d.sync += valid.eq(valid_next)
+        if self.zeroed:
+            for word, _, mask in halves:
+                with m.If(wr.en & (mask != 0)):
+                    m.d.comb += written.bit_select(word, 1).eq(1)
+            for i in range(frame_words):
+                with m.If(self.frame_en):
+                    m.d.comb += written.bit_select(frame_word(self.frame_index, i), 1).eq(1)
+            m.d.comb += valid_next.eq(Mux(self.clear, 0, valid) | written)
+            m.d.sync += valid.eq(valid_next)
 
         # Load ports: ask both banks, pick and shift the bytes a cycle later.
         for rp, bank_reads in zip(self.read, reads):
@@ -136,8 +147,7 @@ class ByteMemory(wiring.Component):
             valid0, valid1 = Signal(), Signal()
             with m.If(rp.en):
                 m.d.sync += [shift_r.eq(rp.addr[:3]), bank_r.eq(bank_of(r0)),
-                             valid0.eq(valid_next.bit_select(r0, 1)),
-                             valid1.eq(valid_next.bit_select(r1, 1))]
+                             valid0.eq(is_valid(r0)), valid1.eq(is_valid(r1))]
             datas = Array(port.data for port in bank_reads)
             lo = Mux(valid0, datas[bank_r], 0)
             hi = Mux(valid1, datas[(bank_r + 1)[:bank_bits]], 0)
@@ -146,14 +156,13 @@ class ByteMemory(wiring.Component):
         # Frame reads (the output stream, while no load runs).
         out_words = []
         for i in range(frame_words):
-            word = Signal(self.addr_bits - 3, name=f"out_word{i}")
-            m.d.comb += word.eq(self.frame_read_index * frame_words + i)
+            word = frame_word(self.frame_read_index, i)
             for k, port in enumerate(reads[0]):
                 with m.If(self.frame_read_en & (bank_of(word) == k)):
                     m.d.comb += [port.addr.eq(row_of(word)), port.en.eq(1)]
             bank_r, valid_r = Signal(bank_bits, name=f"out_bank{i}"), Signal(name=f"out_valid{i}")
             with m.If(self.frame_read_en):
-                m.d.sync += [bank_r.eq(bank_of(word)), valid_r.eq(valid_next.bit_select(word, 1))]
+                m.d.sync += [bank_r.eq(bank_of(word)), valid_r.eq(is_valid(word))]
             out_words.append(Mux(valid_r, Array(port.data for port in reads[0])[bank_r], 0))
         m.d.comb += self.frame_read_data.eq(Cat(*out_words))
         return m

@@ -10,10 +10,10 @@ Timing, as the model states it, and how the hardware keeps it:
   usable. A row issues when none of its registers is counting, its packet
   bytes are present and the divider (if it divides) is free.
 * Results are written into the register file at the end of the cycle
-  before their latency runs out: ALU and context loads in the issue cycle,
-  multiplies, packet loads and atomics a cycle later, the divider 33 cycles
-  later. Stack loads (latency 1) arrive from block RAM in the next cycle and
-  are forwarded to the row reading them then.
+  before their latency runs out: ALU results in the issue cycle, multiplies,
+  loads and atomics a cycle later, the divider 33 cycles later. Loads of
+  latency 1 (stack, context, missed non-faulting ones) are forwarded to
+  the row reading them in the cycle after issue, one per load port.
 * Stores are written a cycle after their row (atomics: once the old value
   has been read); the memories' read ports see writes in the same cycle, so
   every row sees every earlier row's stores, and none of its own.
@@ -125,19 +125,28 @@ class Core(wiring.Component):
         # -- register file and scoreboard ----------------------------------------
         regs = Array(Signal(64, name=f"r{i}") for i in range(nregs))
         count = Array(Signal(range(t.latency.div + 1), name=f"count_r{i}") for i in range(nregs))
-        # Stack loads land a cycle after issue and are forwarded then.
-        fwd_en, fwd_reg, fwd_value = Signal(), Signal(range(nregs)), Signal(64)
+        # Loads of latency 1 (stack, context, missed) land a cycle after issue
+        # and are forwarded then, one per load port.
+        fwd = [(Signal(name=f"fwd{p}_en"), Signal(range(nregs), name=f"fwd{p}_reg"),
+                Signal(64, name=f"fwd{p}_value")) for p in range(self.loads)]
 
         def read(index) -> Signal:
             value = Signal(64)
-            m.d.comb += value.eq(Mux(fwd_en & (fwd_reg == index), fwd_value, regs[index]))
+            chosen = regs[index]
+            for en, reg, forwarded in fwd:
+                chosen = Mux(en & (reg == index), forwarded, chosen)
+            m.d.comb += value.eq(chosen)
             return value
 
         def busy(index) -> Signal:
             return count[index] != 0
 
-        # Writes at the end of this cycle: (enable, register, value), lowest priority first.
-        writes: list[tuple] = [(fwd_en, fwd_reg, fwd_value)]
+        # Writes at the end of this cycle: (enable, register, value), of the
+        # rows before this one and of this one. Only a load of latency 1 and
+        # the next row's ALU result can meet on a register (the scoreboard
+        # keeps the rest apart), and the later row's wins.
+        earlier_writes: list[tuple] = []
+        writes: list[tuple] = []
         claims: list[tuple] = []          # (enable, register, latency) at issue
 
         # -- decode and operands --------------------------------------------------
@@ -237,7 +246,7 @@ class Core(wiring.Component):
             mul_en, mul_dst = Signal(name=f"mul_en{l}"), Signal(range(nregs), name=f"mul_dst{l}")
             m.d.sync += [mul_en.eq(issue & d.mul), mul_dst.eq(s.dst)]
             claims.append((issue & d.mul, s.dst, t.latency.mul))
-            writes.append((mul_en, mul_dst, mul.result))
+            earlier_writes.append((mul_en, mul_dst, mul.result))
         div_dst = Signal(range(nregs))
         for l in reversed(range(lanes)):
             with m.If(dec[l].div):
@@ -252,10 +261,10 @@ class Core(wiring.Component):
         with m.Elif(div_count != 0):
             m.d.sync += div_count.eq(div_count - 1)
         # A division still running when a packet ends must not write into the next.
-        writes.append((divider.done & (div_count == 1), div_dst, divider.result))
+        earlier_writes.append((divider.done & (div_count == 1), div_dst, divider.result))
 
         # -- load and store ports ------------------------------------------------------
-        stack = ByteMemory(t.stack_bytes, self.loads)
+        stack = ByteMemory(t.stack_bytes, self.loads, zeroed=True)
         m.submodules.stack = stack
         stack_bits = stack.addr_bits
         ctx_bytes = Signal(8 * XDP_MD.size)
@@ -295,34 +304,28 @@ class Core(wiring.Component):
             ok = Array(mem_ok)[lane]
             dst = Array(s.dst for s in slots)[lane]
             writes_dst = Array(x.writes_dst for x in dec)[lane]
-            # Context loads: from the packet's state, written this cycle.
-            ctx_value = (ctx_bytes >> (a[:5] * 8))[:64] & size_mask(d["size"])
-            ctx_value = Mux(d["sign_extends"], _sign_extend(m, ctx_value, d["size"]), ctx_value)
-            ctx_now = go & space_ctx & ok & writes_dst
             # Latency as the model gives it: stack, context and missed
             # non-faulting loads 1; packet loads and atomics 2.
             fast = space_stack | space_ctx | ~ok
             claims.append((go & writes_dst, dst, Mux(d["store"], t.latency.load_map,
                                                      Mux(fast, t.latency.load_stack, t.latency.load_packet))))
-            writes.append((ctx_now, dst, ctx_value))
-            # Stack and packet loads: a cycle later, from block RAM.
-            r_en, r_stack, r_ok, r_dst, r_size, r_sign, r_atomic = (
+            # Every load's value is there a cycle later: from block RAM, or
+            # (the context) from the packet's state as it was at issue.
+            r_en, r_stack, r_ctx, r_ok, r_dst, r_size, r_sign, r_atomic, r_ctx_value = (
                 Signal(name=f"ld{p}_{n}", shape=w) for n, w in
-                (("en", 1), ("stack", 1), ("ok", 1), ("dst", range(nregs)), ("size", range(9)),
-                 ("sign", 1), ("atomic", 1)))
-            m.d.sync += [r_en.eq(go & ~(space_ctx & ok)), r_stack.eq(space_stack), r_ok.eq(ok),
+                (("en", 1), ("stack", 1), ("ctx", 1), ("ok", 1), ("dst", range(nregs)), ("size", range(9)),
+                 ("sign", 1), ("atomic", 1), ("ctx_value", 64)))
+            m.d.sync += [r_en.eq(go & writes_dst), r_stack.eq(space_stack), r_ctx.eq(space_ctx), r_ok.eq(ok),
                          r_dst.eq(dst), r_size.eq(d["size"]), r_sign.eq(d["sign_extends"]),
-                         r_atomic.eq(d["store"])]
-            raw = Mux(r_stack, stack.read[p].data, self.pkt_read[p].data) & size_mask(r_size)
-            raw = Mux(r_ok, raw, 0)
+                         r_atomic.eq(d["store"]), r_ctx_value.eq((ctx_bytes >> (a[:5] * 8))[:64])]
+            word = Mux(r_ctx, r_ctx_value, Mux(r_stack, stack.read[p].data, self.pkt_read[p].data))
+            raw = Mux(r_ok, word & size_mask(r_size), 0)
             value = Signal(64, name=f"ld{p}_value")
             m.d.comb += value.eq(Mux(r_sign, _sign_extend(m, raw, r_size), raw))
-            r_writes = Signal(name=f"ld{p}_writes")
-            m.d.sync += r_writes.eq(go & writes_dst)
-            r_fast = (r_stack | ~r_ok) & ~r_atomic
-            with m.If(r_en & r_writes & r_fast):
-                m.d.comb += [fwd_en.eq(1), fwd_reg.eq(r_dst), fwd_value.eq(value)]
-            writes.append((r_en & r_writes & ~r_fast, r_dst, value))
+            fwd_en, fwd_reg, fwd_value = fwd[p]
+            m.d.comb += [fwd_en.eq(r_en & (r_stack | r_ctx | ~r_ok) & ~r_atomic), fwd_reg.eq(r_dst),
+                         fwd_value.eq(value)]
+            earlier_writes.append((r_en, r_dst, value))
             with m.If(go & d["store"]):
                 m.d.sync += atomic_port.eq(p)
             with m.If(atomic_port == p):
@@ -388,7 +391,7 @@ class Core(wiring.Component):
 
         # -- register writes and the scoreboard ------------------------------------------
         for i in range(nregs):
-            for en, reg, value in writes:
+            for en, reg, value in earlier_writes + writes:
                 with m.If(en & (reg == i)):
                     m.d.sync += regs[i].eq(value)
             later = Const(0, range(t.latency.div + 1))
