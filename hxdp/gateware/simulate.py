@@ -5,44 +5,17 @@ One simulation runs any number of programs one after another, as the
 hardware does: a new program is loaded, never built in.
 """
 
-from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable
 
 from amaranth.sim import Simulator
 
-from ..image import Image
-from ..target import MAX_CYCLES, Target, encode_row
+from ..target import Target
 from .core import Fault
-from .engine import Engine, row_words
-from .registers import ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, IMEM_DATA_BASE, REGISTERS, Access
+from .engine import Engine
+from .host import COUNTERS, Job, Outcome, Packet, beats, load_writes
+from .registers import ADDR
 
 __all__ = ["Packet", "Outcome", "Job", "simulate"]
-
-
-@dataclass
-class Packet:
-    data: bytes
-    port: int = 0
-    queue: int = 0
-
-
-@dataclass
-class Outcome:
-    action: int
-    cycles: int
-    fault: Fault
-    packet: bytes | None          # the bytes sent on tx, if it sent any
-
-
-@dataclass
-class Job:
-    """A program and the packets (or conformance memories) to run it on."""
-    image: Image
-    packets: Sequence[Packet]
-    conformance: bool = False
-    max_cycles: int = MAX_CYCLES
-    outcomes: list[Outcome] = field(default_factory=list)
-    counters: dict[str, int] = field(default_factory=dict)   # the status registers after it
 
 
 def simulate(target: Target, jobs: Iterable[Job], vcd: str | None = None) -> list[Job]:
@@ -50,12 +23,10 @@ def simulate(target: Target, jobs: Iterable[Job], vcd: str | None = None) -> lis
     jobs = list(jobs)
     dut = Engine(target)
     fb = target.packet_frame_bytes
-    words = row_words(target)
 
-    async def write(ctx, name_or_addr, value: int) -> None:
-        addr = ADDR[name_or_addr] if isinstance(name_or_addr, str) else name_or_addr
+    async def write(ctx, addr: int, value: int) -> None:
         ctx.set(dut.bus.addr, addr)
-        ctx.set(dut.bus.w_data, value & 0xFFFF_FFFF)
+        ctx.set(dut.bus.w_data, value)
         ctx.set(dut.bus.w_en, 1)
         await ctx.tick()
         ctx.set(dut.bus.w_en, 0)
@@ -68,19 +39,11 @@ def simulate(target: Target, jobs: Iterable[Job], vcd: str | None = None) -> lis
         return ctx.get(dut.bus.r_data)
 
     async def load(ctx, job: Job) -> None:
-        await write(ctx, "CTRL", 0)
-        await write(ctx, "IMEM_ROW", 0)
-        for row in job.image.rows:
-            word = encode_row(row, target.lanes)
-            for i in range(words):
-                await write(ctx, IMEM_DATA_BASE + i, word >> (32 * i))
-            await write(ctx, "IMEM_COMMIT", 0)
-        await write(ctx, "PROGRAM_ROWS", len(job.image.rows))
-        await write(ctx, "MAX_CYCLES", job.max_cycles)
-        await write(ctx, "CTRL", CTRL_ENABLE | (CTRL_CONFORMANCE if job.conformance else 0))
+        for addr, value in load_writes(target, job):
+            await write(ctx, addr, value)
 
     async def send(ctx, packet: Packet) -> None:
-        chunks = [packet.data[i:i + fb] for i in range(0, len(packet.data), fb)] or [b""]
+        chunks = beats(packet.data, fb)
         for i, chunk in enumerate(chunks):
             ctx.set(dut.rx.payload, {"data": int.from_bytes(chunk, "little"), "keep": (1 << len(chunk)) - 1,
                                      "last": i == len(chunks) - 1, "port": packet.port,
@@ -119,9 +82,8 @@ def simulate(target: Target, jobs: Iterable[Job], vcd: str | None = None) -> lis
             for packet in job.packets:
                 await send(ctx, packet)
                 job.outcomes.append(await receive(ctx))
-            for register in REGISTERS:
-                if register.access is Access.RO:
-                    job.counters[register.name] = await read(ctx, register.name)
+            for name in COUNTERS:
+                job.counters[name] = await read(ctx, name)
 
     sim = Simulator(dut)
     sim.add_clock(1 / 156.25e6)
