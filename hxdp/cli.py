@@ -40,7 +40,7 @@ def _load(args: argparse.Namespace):
 
 def _engine_args(p: argparse.ArgumentParser, engines: str) -> None:
     p.add_argument("--engine", default="interp", help=f"engine to run on: {engines} (default: interp)")
-    p.add_argument("--lanes", type=int, default=4, help="lanes of the model's core (1-8, default 4)")
+    p.add_argument("--lanes", type=int, default=4, help="lanes of the compiled engines' core (1-8, default 4)")
 
 
 # -- asm ---------------------------------------------------------------------
@@ -93,7 +93,7 @@ def cmd_disasm(args: argparse.Namespace) -> int:
 def _conformance_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", type=Path, metavar="DIR_OR_FILE",
                    help="conformance .data files or directories of them")
-    _engine_args(p, "interp or model")
+    _engine_args(p, "interp, model or rtl (the Verilog under Verilator)")
     p.add_argument("--negative", action="store_true",
                    help="the files must NOT pass (the suite's negative directory): each counts "
                         "as passed when its program is rejected or its result mismatches")
@@ -127,7 +127,7 @@ def cmd_conformance(args: argparse.Namespace) -> int:
 def _plugin_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("memory", nargs="?", default="", metavar="MEMORY_HEX",
                    help="the input memory as hex bytes")
-    _engine_args(p, "interp or model")
+    _engine_args(p, "interp, model or rtl (the Verilog under Verilator)")
 
 
 @command("conformance-plugin", "speak the bpf_conformance plugin protocol",

@@ -37,14 +37,21 @@ def _model_runner(lanes: int) -> Runner:
     return lambda insns, mem: run_conformance(insns, mem, target)
 
 
+def _rtl_runner(lanes: int) -> Runner:
+    from ..gateware.verilator import ConformanceRunner
+    from ..target import Target
+    return ConformanceRunner(Target.with_lanes(lanes))
+
+
 # Engines that can run conformance programs.
-ENGINES: dict[str, Callable[[int], Runner]] = {"interp": _interp_runner, "model": _model_runner}
+ENGINES: dict[str, Callable[[int], Runner]] = {"interp": _interp_runner, "model": _model_runner,
+                                               "rtl": _rtl_runner}
 
 
 def engine_runner(name: str, lanes: int = 4) -> Runner:
     if name not in ENGINES:
-        raise HxdpError(f"engine {name!r} is not available; built so far: {', '.join(ENGINES)} "
-                        "(rtl comes with the gateware)")
+        raise HxdpError(f"engine {name!r} cannot run conformance programs; the engines that can: "
+                        f"{', '.join(ENGINES)}")
     return ENGINES[name](lanes)
 
 

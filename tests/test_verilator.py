@@ -1,0 +1,143 @@
+"""The engine's Verilog under Verilator, driven from C++: conformance
+programs and examples as the model runs them, through the rtl conformance
+runner, the plugin command and `VerilatorEngine`; the build is cached, and
+what the gateware cannot run is refused, never left hanging."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from hxdp.compiler.driver import compile_program
+from hxdp.ebpf.asm import assemble
+from hxdp.ebpf.conformance import Outcome, check, engine_runner, parse_data_file, program_of
+from hxdp.ebpf.isa import encode
+from hxdp.ebpf.load import load_program
+from hxdp.ebpf.program import Program
+from hxdp.ebpf.xdp import XdpAction
+from hxdp.errors import HxdpError, ToolMissing
+from hxdp.gateware.core import Fault
+from hxdp.gateware.host import Job, Packet
+from hxdp.gateware.rtlcache import cached_build
+from hxdp.model.engine import ModelEngine, conformance_core
+from hxdp.scenario import load_scenario
+from hxdp.target import Target
+from hxdp.toolchain import find_verilator
+
+from .conftest import EXAMPLES
+
+# One target for these tests: the default one, which the plugin runs.
+LANES = 4
+SAMPLE = ["add64", "alu64-arith", "be16", "call_local", "div64-by-zero-reg", "jsle32-reg", "lddw2", "ldxdw",
+          "lock_cmpxchg", "mem-len", "movsx3264-reg", "neg64", "prime", "sdiv64-reg", "smod32-neg-by-neg-imm",
+          "stxb-chain", "subnet", "swap64"]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    """The rtl engine, built (or found in the cache) once for the module."""
+    try:
+        find_verilator()
+    except ToolMissing as err:
+        pytest.skip(f"needs Verilator: {err}")
+    from hxdp.gateware.verilator import VerilatorEngine
+    with VerilatorEngine(Target.with_lanes(LANES)) as running:
+        yield running
+
+
+def test_conformance_sample_gives_the_models_r0_and_cycles(engine, conformance_dir):
+    rtl, model = engine_runner("rtl", LANES), engine_runner("model", LANES)
+    jobs, expected = [], []
+    for name in SAMPLE:
+        data = parse_data_file(conformance_dir / "tests" / f"{name}.data")
+        assert check(data, rtl).passed, name
+        insns = program_of(data)
+        assert rtl(insns, data.mem) == model(insns, data.mem) == data.result, name
+        image = compile_program(Program(name, insns), engine.target, context_in_r1=False, arity={})
+        core, r1, r2 = conformance_core(image, data.mem)
+        expected.append((name, core.run(r1, r2), core.cycles))
+        jobs.append(Job(image, [Packet(data.mem)], conformance=True))
+    engine.run(jobs)
+    got = [(name, job.outcomes[0].action, job.outcomes[0].cycles) for (name, *_), job in zip(expected, jobs)]
+    assert got == expected
+
+
+@pytest.mark.parametrize("name", ["xdp_drop", "xdp_pass", "xdp_tx"])
+def test_examples_are_cycle_exact_with_the_model(engine, name):
+    path = EXAMPLES / f"{name}.c"
+    image = compile_program(load_program(path), engine.target)
+    scenario = load_scenario(path)
+    model = ModelEngine(image, routes=scenario.routes)
+    want = [model.run(p) for p in scenario.packets]
+    job, = engine.run([Job(image, [Packet(p.packet, p.ingress_ifindex, p.rx_queue_index)
+                                   for p in scenario.packets])])
+    for i, (w, got) in enumerate(zip(want, job.outcomes)):
+        sent = w.packet if w.action in (XdpAction.PASS, XdpAction.TX, XdpAction.REDIRECT) else None
+        assert (got.action & 0xFFFF_FFFF, got.cycles, got.packet) == (w.action, w.cycles, sent), i
+    assert len(job.outcomes) == len(scenario.packets)
+
+
+def test_programs_the_gateware_cannot_run_are_refused(engine, conformance_dir):
+    for name in ("call_unwind_fail", "callx"):
+        result = check(parse_data_file(conformance_dir / "tests" / f"{name}.data"), engine_runner("rtl", LANES))
+        assert result.outcome is Outcome.REFUSED and "does not run" in result.detail, name
+
+
+def test_faults_come_back_as_faults_and_are_counted(engine):
+    spin = compile_program(Program("spin", assemble("loop:\nja loop\nexit")), engine.target, arity={})
+    stray = compile_program(Program("stray", assemble("ldxdw r0, [r1+4000]\nexit")), engine.target,
+                            context_in_r1=False, arity={})
+    before = engine.read("FAULTS")
+    runaway, outside = engine.run([Job(spin, [Packet(bytes(60))], max_cycles=300),
+                                   Job(stray, [Packet(bytes(20))], conformance=True)])
+    assert [(o.fault, o.action) for job in (runaway, outside) for o in job.outcomes] == \
+        [(Fault.WATCHDOG, 0), (Fault.MEMORY, 0)]
+    assert runaway.outcomes[0].cycles == 301
+    assert outside.counters["FAULTS"] == before + 2
+
+
+def test_a_verdict_that_never_comes_is_an_error_not_a_hang():
+    try:
+        find_verilator()
+    except ToolMissing as err:
+        pytest.skip(f"needs Verilator: {err}")
+    from hxdp.gateware.verilator import VerilatorEngine
+    target = Target.with_lanes(LANES)
+    spin = compile_program(Program("spin", assemble("loop:\nja loop\nexit")), target, arity={})
+    with VerilatorEngine(target) as engine:
+        engine.load(Job(spin, []))                     # the watchdog at its default, a million cycles
+        with pytest.raises(HxdpError, match="no verdict within"):
+            engine.send(Packet(bytes(60)), max_cycles=100)
+
+
+def test_the_plugin_runs_a_program_on_the_cached_build(engine, conformance_dir):
+    data = parse_data_file(conformance_dir / "tests" / "subnet.data")
+    code = data.raw if data.raw is not None else encode(assemble(data.asm))
+    argv = [sys.executable, "-m", "hxdp.cli", "conformance-plugin", "--engine", "rtl", "--lanes", str(LANES)]
+    done = subprocess.run(argv + [data.mem.hex()], input=code.hex() + "\n", capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout, 16) == data.result
+    assert "building" not in done.stderr
+
+
+def test_cached_builds_are_made_once_and_only_when_finished(tmp_path):
+    made = []
+
+    def failing(scratch):
+        (scratch / "half").write_text("")
+        raise HxdpError("interrupted")
+
+    def build(scratch):
+        made.append(scratch)
+        (scratch / "model").write_text("built")
+
+    with pytest.raises(HxdpError):
+        cached_build(tmp_path / "key", failing, "a test build")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["key.lock"]
+    first = cached_build(tmp_path / "key", build, "a test build")
+    again = cached_build(tmp_path / "key", build, "a test build")
+    assert first == again == tmp_path / "key" and len(made) == 1
+    assert (first / "model").read_text() == "built"
