@@ -22,6 +22,8 @@ Timing, as the model states it, and how the hardware keeps it:
 """
 
 import enum
+import functools
+import operator
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, memory, wiring
@@ -156,7 +158,6 @@ class Core(wiring.Component):
             decode_slot(m, slots[l].op, dec[l])
         a_val = [read(s.a) for s in slots]
         b_reg = [read(s.b) for s in slots]
-        d_val = [read(s.dst) for s in slots]
         imm = [Signal(64, name=f"imm{l}") for l in range(lanes)]
         b_val = [Signal(64, name=f"b{l}") for l in range(lanes)]
         for l, s in enumerate(slots):
@@ -345,7 +346,8 @@ class Core(wiring.Component):
         m.d.sync += [
             s_en.eq(issue & st_use), s_stack.eq(Array(in_stack)[st_lane]), s_addr.eq(Array(addr)[st_lane]),
             s_data.eq(Array(b_val)[st_lane]), s_size.eq(st_dec["size"]),
-            s_kind.eq(Mux(st_dec["load"], st_dec["atomic"] + 1, 0)), s_cmp.eq(Array(d_val)[st_lane]),
+            s_kind.eq(Mux(st_dec["load"], st_dec["atomic"] + 1, 0)),
+            s_cmp.eq(read(Array(s.dst for s in slots)[st_lane])),     # cmpxchg's expected value
         ]
         st_mask = size_mask(s_size)
         new = Signal(64)
@@ -390,10 +392,18 @@ class Core(wiring.Component):
                              action.eq(Mux(dec[l].uses_imm, imm[l], a_val[l]))]
 
         # -- register writes and the scoreboard ------------------------------------------
+        # The winning write of each register is found on one bit a source;
+        # the value is then an AND-OR of the sources, not a chain of muxes.
+        sources = earlier_writes + writes
         for i in range(nregs):
-            for en, reg, value in earlier_writes + writes:
-                with m.If(en & (reg == i)):
-                    m.d.sync += regs[i].eq(value)
+            written = Const(0)
+            picked = []
+            for en, reg, value in reversed(sources):
+                hit = en & (reg == i)
+                picked.append(Mux(hit & ~written, value, 0))
+                written = written | hit
+            with m.If(written):
+                m.d.sync += regs[i].eq(functools.reduce(operator.or_, picked))
             later = Const(0, range(t.latency.div + 1))
             claimed = Const(0)
             for en, reg, latency in claims:
