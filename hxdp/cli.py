@@ -318,12 +318,15 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
                    help="ecp5: yosys + nextpnr on LFE5UM-85F speed 8, with Fmax; "
                         "xilinx: synth_xilinx estimate for 7-series")
     p.add_argument("--freq", type=float, default=125.0, help="ECP5 clock constraint in MHz (default 125)")
+    p.add_argument("--no-route", action="store_true",
+                   help="ECP5: place only, and give nextpnr's Fmax estimate (routing a large engine "
+                        "takes long)")
     p.add_argument("--dir", type=Path, help="keep the work files (netlist, logs, report) here")
 
 
 @command("synth", "synthesise the engine alone and print its resources and Fmax",
          "Takes minutes: yosys and nextpnr run as WebAssembly.\n\n"
-         "examples:\n  hxdp synth\n  hxdp synth --lanes 2 --family xilinx")(_synth_args)
+         "examples:\n  hxdp synth\n  hxdp synth --lanes 2 --no-route\n  hxdp synth --family xilinx")(_synth_args)
 def cmd_synth(args: argparse.Namespace) -> int:
     from .gateware.synth import synthesize
     from .target import Target
@@ -332,8 +335,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     def progress(text: str) -> None:
         print(f"[{time.monotonic() - started:4.0f} s] {text}...", file=sys.stderr)
 
-    report = synthesize(Target.with_lanes(args.lanes), args.family, freq_mhz=args.freq, workdir=args.dir,
-                        progress=progress)
+    report = synthesize(Target.with_lanes(args.lanes), args.family, freq_mhz=args.freq,
+                        route=not args.no_route, workdir=args.dir, progress=progress)
     print("\n".join(report.lines()))
     return 0
 

