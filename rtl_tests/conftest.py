@@ -18,7 +18,7 @@ from cocotb_tools.runner import get_runner
 
 from hxdp.errors import HxdpError, ToolMissing
 from hxdp.gateware.rtlcache import build_key, cached_build, engine_verilog, rtl_cache
-from hxdp.gateware.verilator import MAKE_FLAGS, WARNING_FLAGS
+from hxdp.gateware.verilator import BUILD_LOG, MAKE_FLAGS, WARNING_FLAGS
 from hxdp.gateware.verilog import TOP_NAME
 from hxdp.target import Target
 from hxdp.toolchain import Verilator, find_verilator
@@ -44,7 +44,7 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
 
 
 def _build(verilator: Verilator, verilog: Path, directory: Path) -> None:
-    log = directory / "build.log"
+    log = directory / BUILD_LOG
     # make takes variables from MAKEFLAGS as from its command line.
     with _environment({**verilator.env(), "MAKEFLAGS": " ".join(MAKE_FLAGS)}):
         try:
@@ -69,7 +69,7 @@ class Simulation:
                         verilator.version, *WARNING_FLAGS, *MAKE_FLAGS)
         directory = cached_build(rtl_cache() / f"cocotb-{key}",
                                  lambda scratch: _build(verilator, verilog, scratch),
-                                 f"the {lanes}-lane engine for cocotb")
+                                 f"the {lanes}-lane engine for cocotb", keep=(TOP_NAME, BUILD_LOG))
         return cls(directory, lanes)
 
     def run(self, directory: Path, testcase: str | None = None) -> None:

@@ -133,11 +133,13 @@ def test_cached_builds_are_made_once_and_only_when_finished(tmp_path):
     def build(scratch):
         made.append(scratch)
         (scratch / "model").write_text("built")
+        (scratch / "objects").mkdir()
+        (scratch / "model.o").write_text("")
 
     with pytest.raises(HxdpError):
-        cached_build(tmp_path / "key", failing, "a test build")
+        cached_build(tmp_path / "key", failing, "a test build", keep=["model"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["key.lock"]
-    first = cached_build(tmp_path / "key", build, "a test build")
-    again = cached_build(tmp_path / "key", build, "a test build")
+    first = cached_build(tmp_path / "key", build, "a test build", keep=["model"])
+    again = cached_build(tmp_path / "key", build, "a test build", keep=["model"])
     assert first == again == tmp_path / "key" and len(made) == 1
-    assert (first / "model").read_text() == "built"
+    assert [p.name for p in first.iterdir()] == ["model"] and (first / "model").read_text() == "built"

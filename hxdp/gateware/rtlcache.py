@@ -23,7 +23,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Collection, Iterator
 
 from ..target import Target, target_to_dict
 from ..toolchain import cache_dir
@@ -88,9 +88,11 @@ def engine_verilog(target: Target) -> Path:
     return path
 
 
-def cached_build(directory: Path, build: Callable[[Path], None], what: str) -> Path:
+def cached_build(directory: Path, build: Callable[[Path], None], what: str, keep: Collection[str]) -> Path:
     """``directory``, made by ``build(scratch)`` into a scratch directory
-    beside it unless an earlier build already made it."""
+    beside it unless an earlier build already made it. Only the entries
+    named in ``keep`` stay: the intermediate files (precompiled headers,
+    objects) take a hundred times the room of an executable."""
     if directory.is_dir():
         return directory
     with _locked(directory):
@@ -100,6 +102,9 @@ def cached_build(directory: Path, build: Callable[[Path], None], what: str) -> P
         scratch = Path(tempfile.mkdtemp(prefix=f"{directory.name}.", suffix=".tmp", dir=directory.parent))
         try:
             build(scratch)
+            for entry in scratch.iterdir():
+                if entry.name not in keep:
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
             scratch.rename(directory)
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)

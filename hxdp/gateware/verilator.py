@@ -50,10 +50,11 @@ from .registers import ADDR
 from .rtlcache import build_key, cached_build, engine_verilog, rtl_cache
 from .verilog import TOP_NAME
 
-__all__ = ["DRIVER_SOURCE", "WARNING_FLAGS", "MAKE_FLAGS", "build_engine", "VerilatorEngine", "EngineFault",
-           "ConformanceRunner"]
+__all__ = ["DRIVER_SOURCE", "BUILD_LOG", "WARNING_FLAGS", "MAKE_FLAGS", "build_engine", "VerilatorEngine",
+           "EngineFault", "ConformanceRunner"]
 
 DRIVER_SOURCE = Path(__file__).with_name("cxx") / "engine_driver.cpp"
+BUILD_LOG = "build.log"
 
 # Amaranth's Verilog draws width and style warnings that say nothing here.
 WARNING_FLAGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style")
@@ -81,7 +82,7 @@ def build_engine(target: Target) -> Path:
                     *WARNING_FLAGS, *MAKE_FLAGS)
     directory = cached_build(rtl_cache() / f"engine-{key}",
                              lambda scratch: _verilate(verilator, verilog, scratch),
-                             f"the {target.lanes}-lane engine")
+                             f"the {target.lanes}-lane engine", keep=(TOP_NAME, BUILD_LOG))
     return directory / TOP_NAME
 
 
@@ -90,7 +91,7 @@ def _verilate(verilator: Verilator, verilog: Path, directory: Path) -> None:
             *(f for flag in MAKE_FLAGS for f in ("-MAKEFLAGS", flag)),
             "--top-module", TOP_NAME, "--Mdir", str(directory), "-o", TOP_NAME,
             str(verilog), str(DRIVER_SOURCE)]
-    log = directory / "build.log"
+    log = directory / BUILD_LOG
     with open(log, "w") as out:
         done = subprocess.run(argv, env=verilator.env(), stdout=out, stderr=subprocess.STDOUT)
     if done.returncode != 0:
