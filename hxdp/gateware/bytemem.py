@@ -90,7 +90,7 @@ class ByteMemory(wiring.Component):
 
         def frame_word(index, i):
             """Word ``i`` of frame ``index``: its bank is constant when a frame spans the banks."""
-            return Cat(Const(i, (frame_words - 1).bit_length()), index)
+            return Cat(Const(i, (frame_words - 1).bit_length()), index) if frame_words > 1 else index
 
         # Valid bits (``zeroed`` only): a word never written since ``clear`` reads as zero.
         valid = Signal(words)
