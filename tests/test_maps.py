@@ -16,7 +16,7 @@ from hxdp.errors import HxdpError
 
 def new(mtype: MapType, key=4, value=8, entries=4, flags=0, cpus=1):
     m = make_map(MapDef("m", mtype, key, value, entries, flags), cpus)
-    m.attach(Memory())
+    m.attach(Memory(), 0)
     return m
 
 

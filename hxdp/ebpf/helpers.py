@@ -24,7 +24,8 @@ from .xdp import XdpAction
 if TYPE_CHECKING:
     from .runtime import PacketContext
 
-__all__ = ["HelperId", "HELPERS", "SUPPORTED_HELPERS", "ARITY", "WRITES_THROUGH_ARGUMENTS", "call_helper"]
+__all__ = ["HelperId", "HELPERS", "SUPPORTED_HELPERS", "ARITY", "WRITES_THROUGH_ARGUMENTS", "call_helper",
+           "argument_reads"]
 
 M64 = (1 << 64) - 1
 
@@ -280,6 +281,27 @@ ARITY: dict[int, int] = {
 # The helpers that write memory the program passes them a pointer to (the
 # stack, for instance); the others leave the program's memory alone.
 WRITES_THROUGH_ARGUMENTS = frozenset({HelperId.FIB_LOOKUP})
+
+
+def argument_reads(helper_id: int, regs: list[int], maps) -> list[tuple[int, int]]:
+    """The memory (address, bytes) a helper reads through its pointer
+    arguments, as far as its registers and ``maps`` (a `MapSet`) tell: an
+    engine that starts before the whole packet is in waits for these bytes."""
+    if helper_id in (HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM, HelperId.MAP_DELETE_ELEM):
+        m = maps.from_handle(regs[1]) if maps is not None else None
+        if m is None:
+            return []
+        reads = [(regs[2], m.d.key_size)]
+        if helper_id == HelperId.MAP_UPDATE_ELEM:
+            reads.append((regs[3], m.d.value_size))
+        return reads
+    if helper_id == HelperId.CSUM_DIFF:
+        return [(regs[1], regs[2]), (regs[3], regs[4])]
+    if helper_id == HelperId.FIB_LOOKUP:
+        return [(regs[2], FIB_PARAMS_SIZE)]
+    if helper_id == HelperId.TRACE_PRINTK:
+        return [(regs[1], regs[2])]
+    return []
 
 
 def call_helper(ctx: "PacketContext", machine: Machine, helper_id: int, pc: int) -> int:

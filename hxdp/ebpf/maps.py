@@ -19,14 +19,24 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from ..errors import HxdpError
-from .memory import Memory, Region
+from .memory import Memory, Region, map_region_base
 from .program import MapDef, MapType, Program
 from .xdp import MapDump
 
 __all__ = ["BpfMap", "ArrayMap", "HashMap", "LpmTrieMap", "ProgArray", "MapOfMaps", "MapSet",
-           "UpdateFlag", "make_map", "BPF_F_NO_PREALLOC"]
+           "UpdateFlag", "make_map", "BPF_F_NO_PREALLOC", "HANDLE_BASE", "HANDLE_STEP", "map_handle"]
 
 BPF_F_NO_PREALLOC = 1 << 0
+
+# Handles are the values ``lddw rX, map`` gives a program: opaque numbers
+# that helpers turn back into maps, not addresses of any memory. The n-th
+# map made has handle HANDLE_BASE + n * HANDLE_STEP (the hardware decodes it).
+HANDLE_BASE = 0xFFFF_8000_0000_0000
+HANDLE_STEP = 0x100
+
+
+def map_handle(n: int) -> int:
+    return HANDLE_BASE + n * HANDLE_STEP
 
 
 class UpdateFlag:
@@ -51,10 +61,12 @@ class BpfMap:
     def name(self) -> str:
         return self.d.name
 
-    def attach(self, memory: Memory) -> None:
-        """Map the value store into ``memory`` (once per interpreter memory)."""
+    def attach(self, memory: Memory, first_region: int) -> None:
+        """Map the value store into ``memory`` (once per interpreter memory),
+        one CPU's values a region from map region ``first_region`` on."""
         self.regions = [memory.allocate(f"map {self.name}" + (f" (CPU {cpu})" if self.per_cpu else ""),
-                                        self.store[cpu], writable=not self.d.readonly)
+                                        self.store[cpu], writable=not self.d.readonly,
+                                        base=map_region_base(first_region + cpu))
                         for cpu in range(self.nr_cpus)]
 
     def address(self, slot: int, cpu: int = 0) -> int:
@@ -353,18 +365,12 @@ class _Handle:
 
 
 class MapSet:
-    """All maps of a program (and inner maps made later), by name and by handle.
-
-    Handles are the values ``lddw rX, map`` gives a program: opaque numbers
-    that helpers turn back into maps; they are not addresses of any memory.
-    """
-
-    HANDLE_BASE = 0xFFFF_8000_0000_0000
-    HANDLE_STEP = 0x100
+    """All maps of a program (and inner maps made later), by name and by handle."""
 
     def __init__(self, program: Program, memory: Memory, nr_cpus: int = 1):
         self.memory = memory
         self.nr_cpus = nr_cpus
+        self.regions = 0
         self.by_name: dict[str, BpfMap] = {}
         self.by_handle: dict[int, BpfMap] = {}
         self.handles: list[int] = []
@@ -374,8 +380,9 @@ class MapSet:
     def add(self, m: BpfMap) -> int:
         if m.name in self.by_name:
             raise HxdpError(f"two maps are called {m.name}")
-        m.attach(self.memory)
-        handle = self.HANDLE_BASE + len(self.by_handle) * self.HANDLE_STEP
+        m.attach(self.memory, self.regions)
+        self.regions += m.nr_cpus
+        handle = map_handle(len(self.by_handle))
         self.by_name[m.name] = m
         self.by_handle[handle] = m
         m.handle = handle

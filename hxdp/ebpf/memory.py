@@ -12,7 +12,7 @@ import bisect
 from dataclasses import dataclass
 
 __all__ = ["Region", "Memory", "MemoryFault", "REGION_SPAN", "PACKET_BASE", "CONTEXT_BASE",
-           "STACK_BASE"]
+           "STACK_BASE", "MAP_BASE", "MAP_STRIDE", "map_region_base"]
 
 # Distance between region bases: larger than any region, so that an
 # out-of-bounds pointer falls into a gap.
@@ -26,6 +26,16 @@ PACKET_BASE = 0x1000_0000
 CONTEXT_BASE = 1 * REGION_SPAN
 STACK_BASE = 2 * REGION_SPAN
 _FIRST_FREE_BASE = 16 * REGION_SPAN
+
+# Map value regions: the n-th (a map's, or one CPU's copy of a per-CPU
+# map's, in the order the maps are made) at MAP_BASE + n * MAP_STRIDE, so
+# that the hardware finds the region from address bits 33 up.
+MAP_BASE = 1 << 40
+MAP_STRIDE = 2 * REGION_SPAN
+
+
+def map_region_base(n: int) -> int:
+    return MAP_BASE + n * MAP_STRIDE
 
 
 class MemoryFault(Exception):

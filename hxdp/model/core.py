@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from ..ebpf.helpers import argument_reads
 from ..ebpf.interp import M64, Environment, ExecutionFault, alu, atomic_access, condition
 from ..ebpf.isa import Insn, sign_extend
 from ..ebpf.memory import STACK_BASE, Memory, MemoryFault
@@ -133,6 +134,11 @@ class Core:
                     elif e.info.reads_packet_end:
                         wanted = min((regs[e.slot.a] + e.slot.imm) & M64, self._packet_end(e))
                         issue = max(issue, self.arrival(wanted - 1, 1, False))
+                    elif e.info.unit is Unit.HELPER:
+                        number = regs[e.slot.a] if e.slot.op is Op.CALLR else e.slot.imm
+                        for addr, size in argument_reads(number, regs, getattr(self.env, "maps", None)):
+                            if size > 0:
+                                issue = max(issue, self.arrival(addr, size, False))
             if issue > self.max_cycles:
                 self.cycles = self.max_cycles + 1
                 raise self.fault(ops[0].pc if ops else -1,
