@@ -331,6 +331,8 @@ class Target:
     load_ports: tuple[frozenset[Space], ...] = (ALL_SPACES, ALL_SPACES)
     store_ports: tuple[frozenset[Space], ...] = (ALL_SPACES,)
     packet_frame_bytes: int = 32
+    map_bytes: int = 16384       # on-chip memory holding every map's values
+    map_slots: int = 8           # maps a program may have on the engine
     helper_units: int = 1
     branch_slots: int = 4
     latency: Latency = field(default_factory=Latency)
@@ -345,6 +347,10 @@ class Target:
             (0 < self.imem_rows <= 1 << 15, f"imem_rows must be 1 to 32768, not {self.imem_rows}"),
             (len(self.load_ports) >= 1 and len(self.store_ports) >= 1, "at least one load and one store port"),
             (self.packet_frame_bytes in (8, 16, 32, 64), "packet_frame_bytes must be 8, 16, 32 or 64"),
+            (1024 <= self.map_bytes <= 1 << 20 and not self.map_bytes & (self.map_bytes - 1),
+             f"map_bytes must be a power of two from 1024 to 1048576, not {self.map_bytes}"),
+            (self.map_slots in (1, 2, 4, 8, 16, 32, 64), f"map_slots must be a power of two up to 64, "
+             f"not {self.map_slots}"),
             (self.helper_units >= 1, "at least one helper unit"),
             (1 <= self.branch_slots <= self.lanes, f"branch_slots must be 1 to lanes ({self.lanes})"),
             (1 <= self.cores <= 16, f"cores must be 1 to 16, not {self.cores}"),

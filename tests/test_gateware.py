@@ -1,6 +1,7 @@
 """The gateware in Amaranth simulation, against the interpreter (values)
 and the model (cycles): units on random operands, then whole programs."""
 
+import dataclasses
 import random
 
 import pytest
@@ -11,23 +12,22 @@ from hypothesis import given, settings, strategies as st
 from hxdp.compiler.driver import compile_program
 from hxdp.ebpf.conformance import collect, parse_data_file, program_of
 from hxdp.ebpf.interp import ExecutionFault, alu, condition
-from hxdp.ebpf.isa import Insn
-from hxdp.ebpf.load import load_program
+from hxdp.ebpf.isa import Insn, Pseudo
 from hxdp.ebpf.asm import assemble
-from hxdp.ebpf.program import Program
-from hxdp.ebpf.xdp import XdpAction
+from hxdp.ebpf.program import MapDef, MapType, Program
+from hxdp.ebpf.xdp import XdpInput
 from hxdp.errors import HxdpError
 from hxdp.gateware.alu import Alu, Comparator, Divider, Multiplier
 from hxdp.gateware.bytemem import ByteMemory
 from hxdp.gateware.core import Fault
-from hxdp.gateware.decode import supported
+from hxdp.gateware.host import check_supported
 from hxdp.gateware.simulate import Job, Packet, simulate
 from hxdp.image import Image
 from hxdp.model.engine import ModelEngine, conformance_core
-from hxdp.scenario import load_scenario
 from hxdp.target import OPS_BY_CODE, Op, Operand, Slot, Target, Unit, ebpf_spec
 
 from .conftest import EXAMPLES
+from .engines import GATEWARE_EXAMPLES, check_example
 
 M64 = (1 << 64) - 1
 WORDS = st.one_of(st.sampled_from([0, 1, 2, M64, 1 << 63, 1 << 31, 0xFFFF_FFFF, 0x8000_0000_0000_0001]),
@@ -161,8 +161,12 @@ def test_byte_memory_reads_what_was_written_and_zero_after_clear(size, frame, ze
     _run(dut, bench)
 
 
-def _runs_on_gateware(image: Image) -> bool:
-    return all(supported(s.op) for row in image.rows for s in row)
+def _runs_on_gateware(image: Image, target: Target) -> bool:
+    try:
+        check_supported(image, target)
+    except HxdpError:
+        return False
+    return True
 
 
 def _model_conformance(image: Image, mem: bytes) -> tuple[int, int, bool]:
@@ -183,7 +187,7 @@ def test_conformance_programs_are_cycle_exact_with_the_model(conformance_dir, la
             image = compile_program(Program(path.stem, program_of(data)), target, context_in_r1=False, arity={})
         except HxdpError:
             continue
-        if not _runs_on_gateware(image):
+        if not _runs_on_gateware(image, target):
             skipped.append(path.name)
             continue
         expected.append((path.name, *_model_conformance(image, data.mem)))
@@ -197,20 +201,47 @@ def test_conformance_programs_are_cycle_exact_with_the_model(conformance_dir, la
     assert len(jobs) >= 220 and len(skipped) <= 3, skipped
 
 
-@pytest.mark.parametrize("name", ["xdp_drop", "xdp_pass", "xdp_tx"])
-def test_examples_are_cycle_exact_with_the_model_and_send_the_interpreters_bytes(name):
-    path = EXAMPLES / f"{name}.c"
-    target = Target()
-    image = compile_program(load_program(path), target)
-    scenario = load_scenario(path)
-    model = ModelEngine(image, routes=scenario.routes)
-    want = [model.run(p) for p in scenario.packets]
-    job = Job(image, [Packet(p.packet, p.ingress_ifindex, p.rx_queue_index) for p in scenario.packets])
-    simulate(target, [job])
-    for i, (w, got) in enumerate(zip(want, job.outcomes)):
-        sent = w.packet if w.action in (XdpAction.PASS, XdpAction.TX, XdpAction.REDIRECT) else None
-        assert (got.action & 0xFFFF_FFFF, got.cycles, got.packet) == (w.action, w.cycles, sent), i
-    assert len(job.outcomes) == len(scenario.packets)
+@pytest.mark.parametrize("lanes", (1, 4))
+@pytest.mark.parametrize("name", GATEWARE_EXAMPLES)
+def test_examples_are_cycle_exact_with_the_model_and_send_the_interpreters_bytes(name, lanes):
+    target = Target.with_lanes(lanes)
+    check_example(name, target, lambda jobs: simulate(target, jobs))
+
+
+def test_map_faults_and_read_only_maps():
+    """A store to a read-only map, and a lookup with a handle that is no map,
+    end the packet as the model does (aborted, in the same cycle)."""
+    target = Target.with_lanes(2)
+    ro = MapDef(".rodata", MapType.ARRAY, 4, 8, 1, initial=bytes(range(8)), readonly=True)
+    table = MapDef("table", MapType.ARRAY, 4, 4, 4)
+    value, handle = Pseudo.MAP_VALUE, Pseudo.MAP_FD     # what each program's lddw loads
+    lookup = "mov r2, r10\nadd r2, -4\nstw [r2], {}\ncall 1\n"
+    programs = {
+        "read the read-only map": (value, "lddw r1, 0x200000000\nldxh r0, [r1]\nexit"),
+        "store to the read-only map": (value, "lddw r1, 0\nstdw [r1], 1\nmov r0, 0\nexit"),
+        "lookup past the array": (handle, "lddw r1, 1\n" + lookup.format(4) + "exit"),
+        "lookup through a bad handle": (handle, "lddw r1, 1\nadd r1, 8\n" + lookup.format(0) + "exit"),
+        "write the array through a lookup": (handle, "lddw r1, 1\n" + lookup.format(3) +
+                                             "mov r1, 0xabcd\nstxw [r0], r1\nexit"),
+    }
+    jobs, models = [], []
+    for name, (pseudo, text) in programs.items():
+        insns = [dataclasses.replace(i, src=pseudo) if i.mnemonic == "lddw" else i for i in assemble(text)]
+        image = compile_program(Program(name, insns, [ro, table]), target)
+        model = ModelEngine(image)
+        models.append((name, model.run(XdpInput(bytes(64))), model))
+        jobs.append(Job(image, [Packet(bytes(64))]))
+    simulate(target, jobs)
+    for (name, want, model), job in zip(models, jobs):
+        (got,) = job.outcomes
+        aborted = got.fault is not Fault.NONE
+        assert (aborted, got.cycles) == (want.fault is not None, want.cycles), name
+        if not aborted:
+            assert got.action & 0xFFFF_FFFF == want.action, name
+        assert job.final_maps == {m.name: bytes(m.store[0]) for m in model.maps}, name
+    assert [job.outcomes[0].fault for job in jobs] == [Fault.NONE, Fault.MEMORY, Fault.NONE, Fault.MAP,
+                                                        Fault.NONE]
+    assert jobs[-1].final_maps["table"][12:16] == (0xabcd).to_bytes(4, "little")
 
 
 def test_rows_the_scheduler_seldom_builds_run_as_in_the_model():
@@ -265,3 +296,24 @@ def test_docs_engine_md_is_generated_from_the_gateware():
     from .conftest import REPO
     assert (REPO / "docs" / "engine.md").read_text() == markdown(Target()), \
         "docs/engine.md is stale: regenerate it with 'hxdp verilog --doc > docs/engine.md'"
+
+
+def test_a_lookup_waits_for_a_key_in_the_packet_as_the_model_does():
+    """The core starts with the first frame; a key 1000 bytes into the
+    packet is there some 30 cycles later, and the call waits for it."""
+    target = Target.with_lanes(2)
+    table = MapDef("table", MapType.ARRAY, 4, 8, 16)
+    text = ("ldxw r2, [r1]\nadd r2, 1000\nlddw r1, 0\ncall 1\nmov r2, 7\njeq r0, 0, out\n"
+            "stxdw [r0], r2\nout:\nmov r0, 2\nexit")
+    insns = [dataclasses.replace(i, src=Pseudo.MAP_FD) if i.mnemonic == "lddw" else i for i in assemble(text)]
+    image = compile_program(Program("key in the packet", insns, [table]), target)
+    packet = bytearray(1200)
+    packet[1000:1004] = (5).to_bytes(4, "little")
+    model = ModelEngine(image)
+    want = model.run(XdpInput(bytes(packet)))
+    (job,) = simulate(target, [Job(image, [Packet(bytes(packet))])])
+    (got,) = job.outcomes
+    assert want.cycles > 1000 // target.packet_frame_bytes
+    assert (got.action, got.cycles, got.fault) == (want.action, want.cycles, Fault.NONE)
+    assert job.final_maps["table"] == bytes(model.maps["table"].store[0])
+    assert job.final_maps["table"][40:48] == (7).to_bytes(8, "little")

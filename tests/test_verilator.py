@@ -14,19 +14,16 @@ from hxdp.compiler.driver import compile_program
 from hxdp.ebpf.asm import assemble
 from hxdp.ebpf.conformance import Outcome, check, engine_runner, parse_data_file, program_of
 from hxdp.ebpf.isa import encode
-from hxdp.ebpf.load import load_program
 from hxdp.ebpf.program import Program
-from hxdp.ebpf.xdp import XdpAction
 from hxdp.errors import HxdpError, ToolMissing
 from hxdp.gateware.core import Fault
 from hxdp.gateware.host import Job, Packet
 from hxdp.gateware.rtlcache import cached_build
-from hxdp.model.engine import ModelEngine, conformance_core
-from hxdp.scenario import load_scenario
+from hxdp.model.engine import conformance_core
 from hxdp.target import Target
 from hxdp.toolchain import find_verilator
 
-from .conftest import EXAMPLES
+from .engines import GATEWARE_EXAMPLES, check_example
 
 # One target for these tests: the default one, which the plugin runs.
 LANES = 4
@@ -64,19 +61,9 @@ def test_conformance_sample_gives_the_models_r0_and_cycles(engine, conformance_d
     assert got == expected
 
 
-@pytest.mark.parametrize("name", ["xdp_drop", "xdp_pass", "xdp_tx"])
+@pytest.mark.parametrize("name", GATEWARE_EXAMPLES)
 def test_examples_are_cycle_exact_with_the_model(engine, name):
-    path = EXAMPLES / f"{name}.c"
-    image = compile_program(load_program(path), engine.target)
-    scenario = load_scenario(path)
-    model = ModelEngine(image, routes=scenario.routes)
-    want = [model.run(p) for p in scenario.packets]
-    job, = engine.run([Job(image, [Packet(p.packet, p.ingress_ifindex, p.rx_queue_index)
-                                   for p in scenario.packets])])
-    for i, (w, got) in enumerate(zip(want, job.outcomes)):
-        sent = w.packet if w.action in (XdpAction.PASS, XdpAction.TX, XdpAction.REDIRECT) else None
-        assert (got.action & 0xFFFF_FFFF, got.cycles, got.packet) == (w.action, w.cycles, sent), i
-    assert len(job.outcomes) == len(scenario.packets)
+    check_example(name, engine.target, engine.run)
 
 
 def test_programs_the_gateware_cannot_run_are_refused(engine, conformance_dir):

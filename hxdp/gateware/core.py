@@ -17,8 +17,11 @@ Timing, as the model states it, and how the hardware keeps it:
 * Stores are written a cycle after their row (atomics: once the old value
   has been read); the memories' read ports see writes in the same cycle, so
   every row sees every earlier row's stores, and none of its own.
-* Faults (an access outside every memory, a write to the context, control
-  past the program, the watchdog) end the packet in the cycle they happen.
+* A helper call reads its key through a port of its own in the issue
+  cycle; the helper unit gives r0 at the end of the next (`helper`).
+* Faults (an access outside every memory, a write to the context or a
+  read-only map, a bad map handle, control past the program, the watchdog)
+  end the packet in the cycle they happen.
 """
 
 import enum
@@ -29,7 +32,8 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..ebpf.memory import CONTEXT_BASE, PACKET_BASE, STACK_BASE
+from ..ebpf.maps import HANDLE_BASE
+from ..ebpf.memory import CONTEXT_BASE, MAP_BASE, PACKET_BASE, STACK_BASE
 from ..ebpf.runtime import FRAME_SIZE
 from ..ebpf.xdp import HEADROOM, XDP_MD, XDP_MD_FIELD_BYTES, XDP_MD_FIELDS, xdp_md_offset
 from ..errors import HxdpError
@@ -38,6 +42,7 @@ from .alu import Alu, Comparator, Divider, Multiplier
 from .bits import low_ones
 from .bytemem import ByteMemory, read_port_signature, write_port_signature
 from .decode import Atomic, SlotDecode, decode_slot, row_layout
+from .helper import HANDLE_SHIFT, MAP_SHIFT, HelperUnit, map_entry_layout, slot_of_handle
 
 __all__ = ["Core", "Fault", "FRAME_ADDR_BITS"]
 
@@ -52,6 +57,7 @@ class Fault(enum.IntEnum):
     WATCHDOG = 3        # more than max_cycles cycles
     UNSUPPORTED = 4     # an operation this core cannot run
     NO_CONTEXT = 5      # a bounds check without an XDP context
+    MAP = 6             # a map reference or handle that names no loaded map
 
 
 def _supported_latency(latency: Latency) -> None:
@@ -73,6 +79,7 @@ class Core(wiring.Component):
         self.target = target
         self.program = list(program or [])
         self.loads = len(target.load_ports)
+        self.map_bits = (target.map_bytes - 1).bit_length()
         row_bits = target.row_bits
         super().__init__({
             # Instruction memory, written by the control port.
@@ -94,8 +101,14 @@ class Core(wiring.Component):
             "pkt_done": In(1),                        # the whole packet is present
             "ingress_ifindex": In(32),
             "rx_queue_index": In(32),
-            "pkt_read": Out(read_port_signature(FRAME_ADDR_BITS)).array(self.loads),
+            # Load ports, then the helper's key port; one store port.
+            "pkt_read": Out(read_port_signature(FRAME_ADDR_BITS)).array(self.loads + 1),
             "pkt_write": Out(write_port_signature(FRAME_ADDR_BITS)),
+            # The map memory and the loaded program's map table.
+            "map_read": Out(read_port_signature(self.map_bits)).array(self.loads + 1),
+            "map_write": Out(write_port_signature(self.map_bits)),
+            "maps": In(data.ArrayLayout(map_entry_layout(target), target.map_slots)),
+            "map_count": In(range(target.map_slots + 1)),
             # The outcome, in the cycle after the exit or fault.
             "finished": Out(1),
             "action": Out(64),
@@ -167,27 +180,41 @@ class Core(wiring.Component):
         present_end = Signal(64)
         m.d.comb += present_end.eq(PACKET_BASE + HEADROOM + self.pkt_present)
         ctx_data_end = CONTEXT_BASE + xdp_md_offset("data_end")
-        addr, bound, in_stack, in_ctx, mem_ok, waits, faults = ([] for _ in range(7))
+        slot_bits = (t.map_slots - 1).bit_length()
+
+        def place(a: Signal, size, store, name: str) -> tuple[Signal, ...]:
+            """Where ``size`` bytes at ``a`` are: in the packet (present or
+            not), the stack, the context, a map (at which byte of the map
+            memory); whether the access may go, and whether it must wait."""
+            offset = a[:32]
+            frame, stack, ctx, in_map, ok, late = (Signal(name=f"{name}_{n}") for n in
+                                                   ("frame", "stack", "ctx", "map", "ok", "late"))
+            map_addr = Signal(self.map_bits, name=f"{name}_map_addr")
+            region = a[MAP_SHIFT:MAP_SHIFT + slot_bits]
+            entry = self.maps[region]
+            frame_end = a[:FRAME_ADDR_BITS] + size
+            m.d.comb += [
+                frame.eq(a[FRAME_ADDR_BITS:] == PACKET_BASE >> FRAME_ADDR_BITS),
+                stack.eq((a[32:] == STACK_BASE >> 32) & (offset + size <= t.stack_bytes)),
+                ctx.eq(self.xdp & (a[32:] == CONTEXT_BASE >> 32) & (offset + size <= XDP_MD.size)),
+                in_map.eq((a[MAP_SHIFT + slot_bits:] == MAP_BASE >> (MAP_SHIFT + slot_bits)) &
+                          (region < self.map_count) & (a[:MAP_SHIFT] + size <= entry.size)),
+                map_addr.eq(entry.offset + offset),
+            ]
+            packet_ok = frame & (a[:FRAME_ADDR_BITS] >= self.pkt_meta) & (frame_end <= self.pkt_end)
+            m.d.comb += ok.eq(packet_ok | stack | (ctx & ~store) | (in_map & ~(store & entry.readonly)))
+            # Arrival: packet loads wait for their bytes, stores for the whole
+            # packet, reads of data_end for the last frame.
+            unknown_end = ~store & (a < ctx_data_end + XDP_MD_FIELD_BYTES) & ((a + size) > ctx_data_end)
+            m.d.comb += late.eq((frame & (store | ((frame_end - HEADROOM).as_signed() > self.pkt_present))) |
+                                unknown_end)
+            return stack, ctx, in_map, map_addr, ok, late
+
+        addr, bound, in_stack, in_ctx, in_map, map_addr, mem_ok, waits, faults = ([] for _ in range(9))
         for l, (s, d) in enumerate(zip(slots, dec)):
             a = Signal(64, name=f"addr{l}")
             m.d.comb += a.eq(a_val[l] + s.off.as_signed())
-            offset = a[:32]
-            frame = Signal(name=f"in_frame{l}")
-            stack = Signal(name=f"in_stack{l}")
-            ctx = Signal(name=f"in_ctx{l}")
-            frame_end = a[:FRAME_ADDR_BITS] + d.size
-            m.d.comb += [
-                frame.eq(a[FRAME_ADDR_BITS:] == PACKET_BASE >> FRAME_ADDR_BITS),
-                stack.eq((a[32:] == STACK_BASE >> 32) & (offset + d.size <= t.stack_bytes)),
-                ctx.eq(self.xdp & (a[32:] == CONTEXT_BASE >> 32) & (offset + d.size <= XDP_MD.size)),
-            ]
-            packet_ok = frame & (a[:FRAME_ADDR_BITS] >= self.pkt_meta) & (frame_end <= self.pkt_end)
-            ok = Signal(name=f"mem_ok{l}")
-            m.d.comb += ok.eq(packet_ok | stack | (ctx & ~d.store))
-            # Arrival: packet loads wait for their bytes, stores for the whole
-            # packet, reads of data_end for the last frame.
-            unknown_end = ~d.store & (a < ctx_data_end + XDP_MD_FIELD_BYTES) & ((a + d.size) > ctx_data_end)
-            late = (frame & (d.store | ((frame_end - HEADROOM).as_signed() > self.pkt_present))) | unknown_end
+            stack, ctx, lane_map, lane_map_addr, ok, late = place(a, d.size, d.store, f"lane{l}")
             x = Signal(64, name=f"bound{l}")
             m.d.comb += x.eq(a_val[l] + imm[l])
             wait = Signal(name=f"wait{l}")
@@ -199,8 +226,34 @@ class Core(wiring.Component):
                 m.d.comb += fault.eq(Fault.MEMORY)
             with m.Elif(d.bounds & ~self.xdp):
                 m.d.comb += fault.eq(Fault.NO_CONTEXT)
+            with m.Elif((d.ldmap | d.ldmapv) & (s.imm.as_unsigned() >= self.map_count)):
+                m.d.comb += fault.eq(Fault.MAP)
             addr.append(a), bound.append(x), in_stack.append(stack), in_ctx.append(ctx)
+            in_map.append(lane_map), map_addr.append(lane_map_addr)
             mem_ok.append(ok), waits.append(wait), faults.append(fault)
+
+        # The helper call (one a row): its number, the map r1 names, its key at r2.
+        helper = HelperUnit(t)
+        m.submodules.helper = helper
+        calls = Signal()
+        number = Signal(32)
+        for l in reversed(range(lanes)):
+            with m.If(dec[l].helper):
+                m.d.comb += [calls.eq(1), number.eq(slots[l].imm)]
+        handle, key_addr = read(1), read(2)
+        map_slot, is_handle = slot_of_handle(m, t, handle)
+        entry = self.maps[map_slot]
+        key_stack, _, key_map, key_map_addr, key_ok, key_late = place(key_addr, entry.key_size, Const(0), "key")
+        m.d.comb += [helper.number.eq(number), helper.slot.eq(map_slot), helper.entry.eq(entry)]
+        waits.append(calls & ~self.pkt_done & key_late)
+        helper_fault = Signal(Fault)
+        with m.If(calls & ~helper.supported):
+            m.d.comb += helper_fault.eq(Fault.UNSUPPORTED)
+        with m.Elif(calls & ~(is_handle & (map_slot < self.map_count))):
+            m.d.comb += helper_fault.eq(Fault.MAP)
+        with m.Elif(calls & ~key_ok):
+            m.d.comb += helper_fault.eq(Fault.MEMORY)
+        faults.append(helper_fault)
 
         # -- stall -----------------------------------------------------------------
         divider = Divider()
@@ -213,6 +266,8 @@ class Core(wiring.Component):
         for s, d in zip(slots, dec):
             conflicts += [d.uses_a & busy(s.a), d.uses_b & busy(s.b),
                           (d.reads_dst | d.writes_dst) & busy(s.dst), d.div & ~divider_free]
+        # A call reads r1 to r5 and writes r0.
+        conflicts += [calls & busy(i) for i in range(6)]
         m.d.comb += stall.eq(Cat(*conflicts, *waits).any())
         active = Signal()
         past_end = Signal()
@@ -242,8 +297,11 @@ class Core(wiring.Component):
             m.d.comb += [alu.op.eq(s.op), alu.a.eq(a_val[l]), alu.b.eq(b_val[l]),
                          mul.start.eq(issue & d.mul), mul.wide.eq(d.wide), mul.a.eq(a_val[l]),
                          mul.b.eq(b_val[l])]
+            map_ref = Signal(64, name=f"map_ref{l}")
+            m.d.comb += map_ref.eq(Mux(d.ldmap, HANDLE_BASE + (s.imm.as_unsigned() << HANDLE_SHIFT),
+                                       MAP_BASE + (s.imm.as_unsigned() << MAP_SHIFT) + s.off.as_signed()))
             claims.append((issue & d.alu & d.writes_dst, s.dst, t.latency.alu))
-            writes.append((issue & d.alu & d.writes_dst, s.dst, alu.result))
+            writes.append((issue & d.alu & d.writes_dst, s.dst, Mux(d.ldmap | d.ldmapv, map_ref, alu.result)))
             mul_en, mul_dst = Signal(name=f"mul_en{l}"), Signal(range(nregs), name=f"mul_dst{l}")
             m.d.sync += [mul_en.eq(issue & d.mul), mul_dst.eq(s.dst)]
             claims.append((issue & d.mul, s.dst, t.latency.mul))
@@ -265,7 +323,7 @@ class Core(wiring.Component):
         earlier_writes.append((divider.done & (div_count == 1), div_dst, divider.result))
 
         # -- load and store ports ------------------------------------------------------
-        stack = ByteMemory(t.stack_bytes, self.loads, zeroed=True)
+        stack = ByteMemory(t.stack_bytes, self.loads + 1, zeroed=True)
         m.submodules.stack = stack
         stack_bits = stack.addr_bits
         ctx_bytes = Signal(8 * XDP_MD.size)
@@ -299,27 +357,31 @@ class Core(wiring.Component):
             m.d.comb += [
                 stack.read[p].addr.eq(a[:stack_bits]), stack.read[p].en.eq(go),
                 self.pkt_read[p].addr.eq(a[:FRAME_ADDR_BITS]), self.pkt_read[p].en.eq(go),
+                self.map_read[p].addr.eq(Array(map_addr)[lane]), self.map_read[p].en.eq(go),
             ]
             space_stack = Array(in_stack)[lane]
             space_ctx = Array(in_ctx)[lane]
+            space_map = Array(in_map)[lane]
             ok = Array(mem_ok)[lane]
             dst = Array(s.dst for s in slots)[lane]
             writes_dst = Array(x.writes_dst for x in dec)[lane]
             # Latency as the model gives it: stack, context and missed
             # non-faulting loads 1; packet loads and atomics 2.
             fast = space_stack | space_ctx | ~ok
-            claims.append((go & writes_dst, dst, Mux(d["store"], t.latency.load_map,
+            claims.append((go & writes_dst, dst, Mux(d["store"] | space_map, t.latency.load_map,
                                                      Mux(fast, t.latency.load_stack, t.latency.load_packet))))
             # Every load's value is there a cycle later: from block RAM, or
             # (the context) from the packet's state as it was at issue.
-            r_en, r_stack, r_ctx, r_ok, r_dst, r_size, r_sign, r_atomic, r_ctx_value = (
+            r_en, r_stack, r_ctx, r_map, r_ok, r_dst, r_size, r_sign, r_atomic, r_ctx_value = (
                 Signal(name=f"ld{p}_{n}", shape=w) for n, w in
-                (("en", 1), ("stack", 1), ("ctx", 1), ("ok", 1), ("dst", range(nregs)), ("size", range(9)),
-                 ("sign", 1), ("atomic", 1), ("ctx_value", 64)))
-            m.d.sync += [r_en.eq(go & writes_dst), r_stack.eq(space_stack), r_ctx.eq(space_ctx), r_ok.eq(ok),
+                (("en", 1), ("stack", 1), ("ctx", 1), ("map", 1), ("ok", 1), ("dst", range(nregs)),
+                 ("size", range(9)), ("sign", 1), ("atomic", 1), ("ctx_value", 64)))
+            m.d.sync += [r_en.eq(go & writes_dst), r_stack.eq(space_stack), r_ctx.eq(space_ctx),
+                         r_map.eq(space_map), r_ok.eq(ok),
                          r_dst.eq(dst), r_size.eq(d["size"]), r_sign.eq(d["sign_extends"]),
                          r_atomic.eq(d["store"]), r_ctx_value.eq((ctx_bytes >> (a[:5] * 8))[:64])]
-            word = Mux(r_ctx, r_ctx_value, Mux(r_stack, stack.read[p].data, self.pkt_read[p].data))
+            word = _pick(r_ctx, r_ctx_value, r_stack, stack.read[p].data, r_map, self.map_read[p].data,
+                         self.pkt_read[p].data)
             raw = Mux(r_ok, word & size_mask(r_size), 0)
             value = Signal(64, name=f"ld{p}_value")
             m.d.comb += value.eq(Mux(r_sign, _sign_extend(m, raw, r_size), raw))
@@ -332,19 +394,36 @@ class Core(wiring.Component):
             with m.If(atomic_port == p):
                 m.d.comb += atomic_old.eq(raw)
 
+        # The helper's key, through the port after the load ports.
+        kp = self.loads
+        key_go = issue & calls
+        m.d.comb += [
+            stack.read[kp].addr.eq(key_addr[:stack_bits]), stack.read[kp].en.eq(key_go),
+            self.pkt_read[kp].addr.eq(key_addr[:FRAME_ADDR_BITS]), self.pkt_read[kp].en.eq(key_go),
+            self.map_read[kp].addr.eq(key_map_addr), self.map_read[kp].en.eq(key_go),
+        ]
+        k_en, k_stack, k_map = Signal(), Signal(), Signal()
+        m.d.sync += [k_en.eq(key_go), k_stack.eq(key_stack), k_map.eq(key_map)]
+        m.d.comb += [helper.start.eq(key_go),
+                     helper.key.eq(_pick(k_stack, stack.read[kp].data, k_map, self.map_read[kp].data,
+                                         self.pkt_read[kp].data))]
+        claims.append((key_go, 0, t.latency.helper))
+        earlier_writes.append((k_en, 0, helper.result))
+
         # The store port, a cycle after its row.
         st_lane = Signal(range(lanes))
         st_use = Signal()
         for l in reversed(range(lanes)):
             with m.If(dec[l].store):
                 m.d.comb += [st_lane.eq(l), st_use.eq(1)]
-        s_en, s_stack, s_addr, s_data, s_size, s_kind, s_cmp = (
+        s_en, s_stack, s_map, s_addr, s_map_addr, s_data, s_size, s_kind, s_cmp = (
             Signal(name=f"st_{n}", shape=w) for n, w in
-            (("en", 1), ("stack", 1), ("addr", 64), ("data", 64), ("size", range(9)),
-             ("kind", range(len(Atomic) + 1)), ("cmp", 64)))
+            (("en", 1), ("stack", 1), ("map", 1), ("addr", 64), ("map_addr", self.map_bits), ("data", 64),
+             ("size", range(9)), ("kind", range(len(Atomic) + 1)), ("cmp", 64)))
         st_dec = {k: Array(getattr(x, k) for x in dec)[st_lane] for k in ("size", "load", "atomic")}
         m.d.sync += [
             s_en.eq(issue & st_use), s_stack.eq(Array(in_stack)[st_lane]), s_addr.eq(Array(addr)[st_lane]),
+            s_map.eq(Array(in_map)[st_lane]), s_map_addr.eq(Array(map_addr)[st_lane]),
             s_data.eq(Array(b_val)[st_lane]), s_size.eq(st_dec["size"]),
             s_kind.eq(Mux(st_dec["load"], st_dec["atomic"] + 1, 0)),
             s_cmp.eq(read(Array(s.dst for s in slots)[st_lane])),     # cmpxchg's expected value
@@ -363,10 +442,10 @@ class Core(wiring.Component):
                     m.d.comb += new.eq(expr)
             with m.Case(Atomic.CMPXCHG + 1):
                 m.d.comb += [new.eq(s_data), store.eq(s_en & (atomic_old == (s_cmp & st_mask)))]
-        for port, here in ((stack.write, s_stack), (self.pkt_write, ~s_stack)):
-            width = len(port.addr)
-            m.d.comb += [port.addr.eq(s_addr[:width]), port.data.eq(new), port.mask.eq(low_ones(s_size, 8)),
-                         port.en.eq(store & here)]
+        for port, at, here in ((stack.write, s_addr, s_stack), (self.map_write, s_map_addr, s_map),
+                               (self.pkt_write, s_addr, ~s_stack & ~s_map)):
+            m.d.comb += [port.addr.eq(at[:len(port.addr)]), port.data.eq(new),
+                         port.mask.eq(low_ones(s_size, 8)), port.en.eq(store & here)]
         m.d.comb += stack.clear.eq(self.start)
 
         # -- control: the first taken branch or exit in lane order --------------------
@@ -439,6 +518,15 @@ class Core(wiring.Component):
             with m.Elif(bubble):
                 m.d.sync += bubble.eq(0)
         return m
+
+
+def _pick(*choices) -> Value:
+    """The value after the first true condition of (condition, value)
+    pairs, or the last value."""
+    *pairs, last = choices
+    for i in reversed(range(0, len(pairs), 2)):
+        last = Mux(pairs[i], pairs[i + 1], last)
+    return last
 
 
 def _sign_extend(m: Module, value, size) -> Signal:

@@ -53,6 +53,9 @@ class SlotDecode:
         self.bounds = flag("bounds")         # bout / bin
         self.bounds_out = flag("bounds_out")
         self.exit = flag("exit")
+        self.helper = flag("helper")         # call (helper number in imm)
+        self.ldmap = flag("ldmap")           # dst = handle of map imm
+        self.ldmapv = flag("ldmapv")         # dst = address of map imm's values + off
         self.uses_a = flag("uses_a")
         self.uses_b = flag("uses_b")         # register b
         self.uses_imm = flag("uses_imm")     # b is the immediate
@@ -66,9 +69,9 @@ class SlotDecode:
 
 
 def supported(op: Op) -> bool:
-    """Operations this core runs. Helper calls and map references need the
-    helper unit and the map memories, which this core does not have yet."""
-    return OPS_BY_CODE[op].unit is not Unit.HELPER and op not in (Op.LDMAP, Op.LDMAPV)
+    """Operations this core runs: all but calls through a register (the
+    helper unit takes its number from the slot)."""
+    return op is not Op.CALLR
 
 
 def decode_slot(m: Module, op: Signal, d: SlotDecode) -> None:
@@ -91,6 +94,8 @@ def decode_slot(m: Module, op: Signal, d: SlotDecode) -> None:
                     d.branch.eq(unit is Unit.BRANCH and info.ebpf is not None),
                     d.jump.eq(code is Op.JUMP), d.bounds.eq(info.reads_packet_end),
                     d.bounds_out.eq(code is Op.BOUT), d.exit.eq(unit is Unit.EXIT),
+                    d.helper.eq(unit is Unit.HELPER), d.ldmap.eq(code is Op.LDMAP),
+                    d.ldmapv.eq(code is Op.LDMAPV),
                     d.uses_a.eq(Operand.A in ops), d.uses_b.eq(Operand.B in ops),
                     d.uses_imm.eq(Operand.IMM in ops), d.reads_dst.eq(info.reads_dst),
                     d.writes_dst.eq(Operand.DST in ops),

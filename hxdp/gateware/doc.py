@@ -3,6 +3,9 @@ the definitions the hardware is built from (`hxdp verilog --doc`)."""
 
 from amaranth.hdl import Shape
 
+from ..ebpf.maps import HANDLE_STEP, map_handle
+from ..ebpf.memory import MAP_STRIDE, map_region_base
+from ..maplayout import MapKind
 from ..target import Target
 from .core import Fault
 from .engine import beat_layout, row_words, verdict_layout
@@ -65,7 +68,28 @@ fault).
 cycle; a read (`r_en`) answers on `r_data` in the next cycle. To load a
 program: clear CTRL, set IMEM_ROW to 0, and for each row write its
 {row_words(target)} words to IMEM_DATA and then IMEM_COMMIT; write
-PROGRAM_ROWS and set CTRL bit 0. Rows are the image's row words
-(docs/image.md), in the encoding of docs/isa.md.
+PROGRAM_ROWS, load the maps (below) and set CTRL bit 0. Rows are the
+image's row words (docs/image.md), in the encoding of docs/isa.md.
 
-{register_table(row_words(target))}"""
+{register_table(row_words(target))}
+## Maps
+
+The map memory ({target.map_bytes} bytes) holds the values of up to
+{target.map_slots} maps, placed one after another, 8-byte aligned, in the
+program's order (`hxdp.maplayout`). For each map n the host writes the
+table entry of slot n (MAP_SLOT = n, then MAP_OFFSET to MAP_FLAGS), then
+MAP_COUNT. A program sees map n's values at 0x{map_region_base(0):x} + n ×
+0x{MAP_STRIDE:x} (`lddw` of a map value, and what bpf_map_lookup_elem
+returns); its handle (`lddw` of a map) is 0x{map_handle(0):x} + n ×
+0x{HANDLE_STEP:x}.
+
+The host reads and writes the map memory 8 bytes at a time, also while
+packets run: MAP_ADDR, then MAP_WDATA_LO/HI and MAP_WRITE, or MAP_READ and
+then MAP_RDATA_LO/HI. A MAP_WRITE waits for a cycle in which the program
+does not store to the map memory; STATUS bit 1 is set until it is done, and
+the next MAP_WRITE must wait for it to clear. Map kinds (MAP_FLAGS 7:0):
+{", ".join(f"{k.value} {k.name.lower()}" for k in MapKind)}. The helper unit
+runs bpf_map_lookup_elem on them in 2 cycles; a call of another helper
+ends the packet with fault {Fault.UNSUPPORTED.value} (unsupported), a handle that names no
+loaded map with fault {Fault.MAP.value}.
+"""

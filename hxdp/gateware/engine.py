@@ -20,8 +20,8 @@ from ..target import MAX_CYCLES, Target, encode_row
 from .bits import kept_bytes, low_ones
 from .bytemem import ByteMemory
 from .core import FRAME_ADDR_BITS, Core, Fault
-from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, ID_MAGIC, IMEM_DATA_BASE,
-                        bus_signature)
+from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, ID_MAGIC, IMEM_DATA_BASE, MAP_FLAG_READONLY,
+                        STATUS_BUSY, STATUS_MAP_WRITE, bus_signature)
 
 __all__ = ["Engine", "engine_signature", "beat_layout", "verdict_layout", "row_words"]
 
@@ -77,12 +77,19 @@ class Engine(wiring.Component):
         fb = t.packet_frame_bytes
         rows = [encode_row(r, t.lanes) for r in self.image.rows] if self.image else []
         core = Core(t, rows)
-        buf = ByteMemory(FRAME_SIZE, len(t.load_ports), fb)
+        ports = len(t.load_ports) + 1            # the loads' and the helper's
+        buf = ByteMemory(FRAME_SIZE, ports, fb)
+        # The map memory: the core's ports, then the host's read port; the
+        # host writes a word at a time through the frame port.
+        maps = ByteMemory(t.map_bytes, ports + 1)
         m.submodules.core = core
         m.submodules.packet = buf
-        for p in range(len(t.load_ports)):
+        m.submodules.maps = maps
+        for p in range(ports):
             wiring.connect(m, core.pkt_read[p], buf.read[p])
+            wiring.connect(m, core.map_read[p], maps.read[p])
         wiring.connect(m, core.pkt_write, buf.write)
+        wiring.connect(m, core.map_write, maps.write)
 
         # -- control registers -------------------------------------------------------
         ctrl = Signal(2, init=CTRL_ENABLE if rows else 0)
@@ -96,8 +103,53 @@ class Engine(wiring.Component):
         last_action, last_cycles, last_fault = Signal(64), Signal(32), Signal(Fault)
         busy = Signal()
         bus = self.bus
+        map_count = Signal.like(core.map_count)
+        map_slot = Signal(range(t.map_slots))
+        entry = core.maps[map_slot]
+        map_addr = Signal(range(t.map_bytes))
+        wdata = [Signal(32, name="map_wdata_lo"), Signal(32, name="map_wdata_hi")]
+        rdata = Signal(64)              # what the last MAP_READ read, from the cycle after it
+        latched = Signal(64)
+        host_write = Signal()             # a host word waiting for the store port
+        host_addr = Signal.like(map_addr)
+        host_data = Signal(64)
+        host_read = maps.read[ports]
+        m.d.comb += [core.map_count.eq(map_count), host_read.addr.eq(map_addr),
+                     host_read.en.eq(bus.w_en & (bus.addr == ADDR["MAP_READ"]))]
+        reading = Signal()
+        m.d.sync += reading.eq(host_read.en)
+        with m.If(reading):
+            m.d.sync += latched.eq(host_read.data)
+        m.d.comb += rdata.eq(Mux(reading, host_read.data, latched))
+        # The host's write goes in a cycle the program does not store to the map memory.
+        m.d.comb += [maps.frame_en.eq(host_write & ~core.map_write.en), maps.frame_index.eq(host_addr[3:]),
+                     maps.frame_data.eq(host_data)]
+        with m.If(maps.frame_en):
+            m.d.sync += host_write.eq(0)
         with m.If(bus.w_en):
             with m.Switch(bus.addr):
+                with m.Case(ADDR["MAP_COUNT"]):
+                    m.d.sync += map_count.eq(bus.w_data)
+                with m.Case(ADDR["MAP_SLOT"]):
+                    m.d.sync += map_slot.eq(bus.w_data)
+                for name, field in (("MAP_OFFSET", "offset"), ("MAP_BYTES", "size"), ("MAP_KEY_SIZE", "key_size"),
+                                    ("MAP_VALUE_SIZE", "value_size"), ("MAP_ENTRIES", "entries")):
+                    with m.Case(ADDR[name]):
+                        m.d.sync += getattr(entry, field).eq(bus.w_data)
+                with m.Case(ADDR["MAP_FLAGS"]):
+                    m.d.sync += [entry.kind.eq(bus.w_data[:8]),
+                                 entry.readonly.eq((bus.w_data & MAP_FLAG_READONLY) != 0)]
+                with m.Case(ADDR["MAP_ADDR"]):
+                    m.d.sync += map_addr.eq(bus.w_data)
+                with m.Case(ADDR["MAP_WDATA_LO"]):
+                    m.d.sync += wdata[0].eq(bus.w_data)
+                with m.Case(ADDR["MAP_WDATA_HI"]):
+                    m.d.sync += wdata[1].eq(bus.w_data)
+                with m.Case(ADDR["MAP_WRITE"]):
+                    m.d.sync += [host_write.eq(1), host_addr.eq(map_addr), host_data.eq(Cat(*wdata)),
+                                 map_addr.eq(map_addr + 8)]
+                with m.Case(ADDR["MAP_READ"]):
+                    m.d.sync += map_addr.eq(map_addr + 8)
                 with m.Case(ADDR["CTRL"]):
                     m.d.sync += ctrl.eq(bus.w_data)
                 with m.Case(ADDR["PROGRAM_ROWS"]):
@@ -116,7 +168,9 @@ class Engine(wiring.Component):
                      core.program_rows.eq(program_rows), core.max_cycles.eq(max_cycles)]
         readable = {
             "ID": ID_MAGIC, "PARAMS": t.lanes | fb << 8 | t.registers << 16, "IMEM_ROWS": t.imem_rows,
-            "CTRL": ctrl, "STATUS": busy, "PROGRAM_ROWS": program_rows, "MAX_CYCLES": max_cycles,
+            "CTRL": ctrl, "STATUS": Mux(busy, STATUS_BUSY, 0) | Mux(host_write, STATUS_MAP_WRITE, 0),
+            "PROGRAM_ROWS": program_rows, "MAX_CYCLES": max_cycles, "MAP_COUNT": map_count,
+            "MAP_SLOT": map_slot, "MAP_ADDR": map_addr, "MAP_RDATA_LO": rdata[:32], "MAP_RDATA_HI": rdata[32:],
             "IMEM_ROW": imem_row, "LAST_ACTION_LO": last_action[:32], "LAST_ACTION_HI": last_action[32:],
             "LAST_CYCLES": last_cycles, "LAST_FAULT": last_fault, **counters,
         }

@@ -11,13 +11,17 @@ from typing import NamedTuple, Sequence
 
 from ..errors import HxdpError
 from ..image import Image
-from ..target import MAX_CYCLES, Target, encode_row
+from ..maplayout import MapPlacement, map_layout
+from ..target import MAX_CYCLES, Op, Target, encode_row
 from .core import Fault
 from .decode import supported
 from .engine import row_words
-from .registers import ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, IMEM_DATA_BASE, REGISTERS, Access
+from .helper import HELPERS_IN_HARDWARE
+from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, IMEM_DATA_BASE, MAP_FLAG_READONLY, REGISTERS,
+                        Access)
 
-__all__ = ["Packet", "Outcome", "Job", "BusWrite", "load_writes", "beats", "COUNTERS", "check_supported"]
+__all__ = ["Packet", "Outcome", "Job", "BusWrite", "BusRead", "load_writes", "map_reads", "map_value_bytes",
+           "beats", "COUNTERS", "check_supported"]
 
 
 @dataclass
@@ -42,8 +46,12 @@ class Job:
     packets: Sequence[Packet]
     conformance: bool = False
     max_cycles: int = MAX_CYCLES
+    # Each map's values before the first packet, by name (as `BpfMap.store`
+    # holds them); a map not named starts as the image defines it.
+    maps: dict[str, bytes] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)   # the status registers after it
+    final_maps: dict[str, bytes] = field(default_factory=dict)   # each map's values after it
 
 
 class BusWrite(NamedTuple):
@@ -51,8 +59,13 @@ class BusWrite(NamedTuple):
     value: int
 
 
+class BusRead(NamedTuple):
+    addr: int
+
+
 # The read-only registers a job reads back when its packets are done.
-COUNTERS: tuple[str, ...] = tuple(r.name for r in REGISTERS if r.access is Access.RO)
+COUNTERS: tuple[str, ...] = tuple(r.name for r in REGISTERS
+                                  if r.access is Access.RO and not r.name.startswith("MAP_"))
 
 
 def load_writes(target: Target, job: Job) -> list[BusWrite]:
@@ -71,9 +84,56 @@ def load_writes(target: Target, job: Job) -> list[BusWrite]:
         bits = encode_row(row, target.lanes)
         writes += [BusWrite(IMEM_DATA_BASE + i, bits >> (32 * i) & 0xFFFF_FFFF) for i in range(words)]
         writes.append(BusWrite(ADDR["IMEM_COMMIT"], 0))
+    writes += _map_writes(target, job)
     writes += [BusWrite(ADDR["PROGRAM_ROWS"], len(rows)), BusWrite(ADDR["MAX_CYCLES"], job.max_cycles),
                BusWrite(ADDR["CTRL"], CTRL_ENABLE | (CTRL_CONFORMANCE if job.conformance else 0))]
     return writes
+
+
+def _initial_values(p: MapPlacement, given: dict[str, bytes]) -> bytes:
+    values = given.get(p.map.name, p.map.initial or b"")
+    if len(values) > p.size:
+        raise HxdpError(f"map {p.map.name}: {len(values)} bytes of values for its {p.size}")
+    return bytes(values) + bytes(p.size - len(values))
+
+
+def _map_writes(target: Target, job: Job) -> list[BusWrite]:
+    """The map table of ``job``'s program, and every map's first values
+    (written while no packet runs, so no MAP_WRITE waits)."""
+    placed = map_layout(job.image.name, job.image.maps, target)
+    writes = [BusWrite(ADDR["MAP_COUNT"], 0)]
+    staged: dict[str, int | None] = {"MAP_WDATA_LO": None, "MAP_WDATA_HI": None}   # skip repeats
+    for p in placed:
+        d = p.map
+        writes += [BusWrite(ADDR["MAP_SLOT"], p.index), BusWrite(ADDR["MAP_OFFSET"], p.offset),
+                   BusWrite(ADDR["MAP_BYTES"], p.size), BusWrite(ADDR["MAP_KEY_SIZE"], d.key_size),
+                   BusWrite(ADDR["MAP_VALUE_SIZE"], d.value_size), BusWrite(ADDR["MAP_ENTRIES"], d.max_entries),
+                   BusWrite(ADDR["MAP_FLAGS"], p.kind | (MAP_FLAG_READONLY if d.readonly else 0)),
+                   BusWrite(ADDR["MAP_ADDR"], p.offset)]
+        values = _initial_values(p, job.maps)
+        values += bytes(-len(values) % 8)
+        for i in range(0, len(values), 8):
+            word = int.from_bytes(values[i:i + 8], "little")
+            for name, half in (("MAP_WDATA_LO", word & 0xFFFF_FFFF), ("MAP_WDATA_HI", word >> 32)):
+                if staged[name] != half:
+                    writes.append(BusWrite(ADDR[name], half))
+                    staged[name] = half
+            writes.append(BusWrite(ADDR["MAP_WRITE"], 0))
+    writes.append(BusWrite(ADDR["MAP_COUNT"], len(placed)))
+    return writes
+
+
+def map_reads(p: MapPlacement) -> list[BusWrite | BusRead]:
+    """The bus steps that read map ``p``'s values: the reads' results, in
+    order, are what `map_value_bytes` takes."""
+    steps: list[BusWrite | BusRead] = [BusWrite(ADDR["MAP_ADDR"], p.offset)]
+    for _ in range(-(-p.size // 8)):
+        steps += [BusWrite(ADDR["MAP_READ"], 0), BusRead(ADDR["MAP_RDATA_LO"]), BusRead(ADDR["MAP_RDATA_HI"])]
+    return steps
+
+
+def map_value_bytes(p: MapPlacement, reads: list[int]) -> bytes:
+    return b"".join(v.to_bytes(4, "little") for v in reads)[:p.size]
 
 
 def beats(data: bytes, frame_bytes: int) -> list[bytes]:
@@ -82,11 +142,13 @@ def beats(data: bytes, frame_bytes: int) -> list[bytes]:
     return [data[i:i + frame_bytes] for i in range(0, len(data), frame_bytes)] or [b""]
 
 
-def check_supported(image: Image) -> None:
-    """Refuse, before it runs, a program using operations the gateware does
-    not run yet: it would only end in an UNSUPPORTED fault."""
-    missing = sorted({s.op.name.lower() for row in image.rows for s in row if not supported(s.op)})
+def check_supported(image: Image, target: Target) -> None:
+    """Refuse, before it runs, a program the gateware cannot run yet: it
+    would only end in an UNSUPPORTED fault."""
+    slots = [s for row in image.rows for s in row]
+    missing = sorted({s.op.name.lower() for s in slots if not supported(s.op)})
+    missing += sorted({f"helper {s.imm}" for s in slots if s.op is Op.CALL and s.imm not in HELPERS_IN_HARDWARE})
     if missing:
-        raise HxdpError(f"{image.name}: the gateware does not run {', '.join(missing)} yet "
-                        "(helper calls and map references need the helper unit and map memories); "
+        raise HxdpError(f"{image.name}: the gateware does not run {', '.join(missing)} yet; "
                         "run it on the model (--engine model)")
+    map_layout(image.name, image.maps, target)

@@ -14,12 +14,16 @@ from amaranth.lib.wiring import In, Out
 from ..ebpf.xdp import XdpAction
 
 __all__ = ["Access", "Register", "REGISTERS", "ADDR", "IMEM_DATA_BASE", "ADDR_BITS", "bus_signature",
-           "CTRL_ENABLE", "CTRL_CONFORMANCE", "ID_MAGIC", "markdown"]
+           "CTRL_ENABLE", "CTRL_CONFORMANCE", "STATUS_BUSY", "STATUS_MAP_WRITE", "MAP_FLAG_READONLY",
+           "ID_MAGIC", "markdown"]
 
 ADDR_BITS = 8
 ID_MAGIC = 0x68584450          # "hXDP"
 CTRL_ENABLE = 1 << 0           # accept packets
 CTRL_CONFORMANCE = 1 << 1      # r1 = the packet, r2 = its length; start once it is all in
+STATUS_BUSY = 1 << 0           # a packet is in the engine
+STATUS_MAP_WRITE = 1 << 1      # a host map write is waiting
+MAP_FLAG_READONLY = 1 << 8
 
 
 class Access(enum.Enum):
@@ -44,7 +48,8 @@ REGISTERS: tuple[Register, ...] = (
     Register("IMEM_ROWS", 0x02, Access.RO, "rows of instruction memory"),
     Register("CTRL", 0x03, Access.RW, "bit 0: accept packets; bit 1: conformance mode "
              "(r1 = the packet, r2 = its length, start once it is all in)"),
-    Register("STATUS", 0x04, Access.RO, "bit 0: a packet is in the engine"),
+    Register("STATUS", 0x04, Access.RO, "bit 0: a packet is in the engine; bit 1: a MAP_WRITE is "
+             "waiting for the map memory's store port (wait for it to clear before the next)"),
     Register("PROGRAM_ROWS", 0x05, Access.RW, "rows of the loaded program; control past them faults"),
     Register("MAX_CYCLES", 0x06, Access.RW, "watchdog: a packet running longer is aborted"),
     Register("IMEM_ROW", 0x07, Access.RW, "row that IMEM_COMMIT writes; advances by one on commit"),
@@ -57,6 +62,24 @@ REGISTERS: tuple[Register, ...] = (
     Register("LAST_ACTION_HI", 0x1A, Access.RO, "the last packet's return value, high word"),
     Register("LAST_CYCLES", 0x1B, Access.RO, "the last packet's cycles"),
     Register("LAST_FAULT", 0x1C, Access.RO, "the last packet's fault code (0: none)"),
+    Register("MAP_COUNT", 0x20, Access.RW, "maps of the loaded program (slots 0 to MAP_COUNT - 1)"),
+    Register("MAP_SLOT", 0x21, Access.RW, "the map slot MAP_OFFSET ... MAP_FLAGS write"),
+    Register("MAP_OFFSET", 0x22, Access.WO, "byte in the map memory where the slot's values start"),
+    Register("MAP_BYTES", 0x23, Access.WO, "bytes of the slot's values"),
+    Register("MAP_KEY_SIZE", 0x24, Access.WO, "the slot's key size in bytes"),
+    Register("MAP_VALUE_SIZE", 0x25, Access.WO, "the slot's value size in bytes"),
+    Register("MAP_ENTRIES", 0x26, Access.WO, "the slot's max_entries"),
+    Register("MAP_FLAGS", 0x27, Access.WO, "bits 7:0: how the helper unit looks keys up (MapKind); "
+             "bit 8: read-only to programs"),
+    Register("MAP_ADDR", 0x28, Access.RW, "byte in the map memory (a multiple of 8) that MAP_WRITE and "
+             "MAP_READ reach; each advances it by 8"),
+    Register("MAP_WDATA_LO", 0x29, Access.WO, "bytes 0-3 MAP_WRITE writes"),
+    Register("MAP_WDATA_HI", 0x2A, Access.WO, "bytes 4-7 MAP_WRITE writes"),
+    Register("MAP_WRITE", 0x2B, Access.WO, "write: store MAP_WDATA at MAP_ADDR, between the program's "
+             "own stores (STATUS bit 1 until done)"),
+    Register("MAP_READ", 0x2C, Access.WO, "write: read the 8 bytes at MAP_ADDR into MAP_RDATA"),
+    Register("MAP_RDATA_LO", 0x2D, Access.RO, "bytes 0-3 the last MAP_READ read"),
+    Register("MAP_RDATA_HI", 0x2E, Access.RO, "bytes 4-7 the last MAP_READ read"),
 )
 ADDR = {r.name: r.addr for r in REGISTERS}
 

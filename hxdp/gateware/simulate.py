@@ -12,7 +12,8 @@ from amaranth.sim import Simulator
 from ..target import Target
 from .core import Fault
 from .engine import Engine
-from .host import COUNTERS, Job, Outcome, Packet, beats, load_writes
+from ..maplayout import map_layout
+from .host import COUNTERS, BusRead, Job, Outcome, Packet, beats, load_writes, map_reads, map_value_bytes
 from .registers import ADDR
 
 __all__ = ["Packet", "Outcome", "Job", "simulate"]
@@ -31,8 +32,8 @@ def simulate(target: Target, jobs: Iterable[Job], vcd: str | None = None) -> lis
         await ctx.tick()
         ctx.set(dut.bus.w_en, 0)
 
-    async def read(ctx, name: str) -> int:
-        ctx.set(dut.bus.addr, ADDR[name])
+    async def read(ctx, addr: int) -> int:
+        ctx.set(dut.bus.addr, addr)
         ctx.set(dut.bus.r_en, 1)
         await ctx.tick()
         ctx.set(dut.bus.r_en, 0)
@@ -83,7 +84,15 @@ def simulate(target: Target, jobs: Iterable[Job], vcd: str | None = None) -> lis
                 await send(ctx, packet)
                 job.outcomes.append(await receive(ctx))
             for name in COUNTERS:
-                job.counters[name] = await read(ctx, name)
+                job.counters[name] = await read(ctx, ADDR[name])
+            for p in map_layout(job.image.name, job.image.maps, target):
+                values = []
+                for step in map_reads(p):
+                    if isinstance(step, BusRead):
+                        values.append(await read(ctx, step.addr))
+                    else:
+                        await write(ctx, *step)
+                job.final_maps[p.map.name] = map_value_bytes(p, values)
 
     sim = Simulator(dut)
     sim.add_clock(1 / 156.25e6)

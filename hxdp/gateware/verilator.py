@@ -45,7 +45,9 @@ from ..target import Target
 from ..toolchain import Verilator, find_verilator
 from .core import Fault
 from .engine import beat_layout, verdict_layout
-from .host import COUNTERS, Job, Outcome, Packet, beats, check_supported, load_writes
+from ..maplayout import map_layout
+from .host import (COUNTERS, BusRead, Job, Outcome, Packet, beats, check_supported, load_writes, map_reads,
+                   map_value_bytes)
 from .registers import ADDR
 from .rtlcache import build_key, cached_build, engine_verilog, rtl_cache
 from .verilog import TOP_NAME
@@ -208,13 +210,20 @@ class VerilatorEngine:
                        None if sent == "-" else bytes.fromhex(sent))
 
     def run(self, jobs: Iterable[Job]) -> list[Job]:
-        """Run every job in turn, as `simulate` does: fills ``outcomes`` and ``counters``."""
+        """Run every job in turn, as `simulate` does: fills ``outcomes``,
+        ``counters`` and ``final_maps``."""
         jobs = list(jobs)
         for job in jobs:
             self.load(job)
             job.outcomes += [self.send(packet, job.max_cycles) for packet in job.packets]
             replies = self._exchange([f"read {ADDR[name]:x}" for name in COUNTERS])
             job.counters.update(zip(COUNTERS, (int(r, 16) for r in replies)))
+            for p in map_layout(job.image.name, job.image.maps, self.target):
+                steps = map_reads(p)
+                replies = self._exchange([f"read {s.addr:x}" if isinstance(s, BusRead) else
+                                          f"write {s.addr:x} {s.value:x}" for s in steps])
+                job.final_maps[p.map.name] = map_value_bytes(
+                    p, [int(r, 16) for s, r in zip(steps, replies) if isinstance(s, BusRead)])
         return jobs
 
 
@@ -229,7 +238,7 @@ class ConformanceRunner:
     def __call__(self, insns: Sequence[Insn], mem: bytes) -> int:
         from ..compiler.driver import compile_program
         image = compile_program(Program("conformance", list(insns)), self.target, context_in_r1=False, arity={})
-        check_supported(image)
+        check_supported(image, self.target)
         if self._engine is None:
             self._engine = VerilatorEngine(self.target)
         job, = self._engine.run([Job(image, [Packet(mem)], conformance=True)])
