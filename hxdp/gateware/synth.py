@@ -9,6 +9,7 @@ DSPs (there is no open place-and-route for these parts here).
 """
 
 import json
+import re
 import subprocess
 import tempfile
 import time
@@ -72,6 +73,16 @@ def _cell_counts(stat_json: Path) -> dict[str, int]:
     return dict(data["design"]["num_cells_by_type"])
 
 
+_FMAX_LINE = re.compile(r"Max frequency for clock '([^']+)': ([0-9.]+) MHz \((?:PASS|FAIL) at ([0-9.]+) MHz\)")
+
+
+def _placed_fmax(log: str) -> dict[str, dict[str, float]]:
+    """Fmax by clock from nextpnr's log, the last estimate of each (the
+    report has none when nextpnr only places), shaped as the report's."""
+    return {clock: {"achieved": float(got), "constraint": float(wanted)}
+            for clock, got, wanted in _FMAX_LINE.findall(log)}
+
+
 def _critical_path(report: dict, limit: int = 16) -> list[str]:
     """nextpnr's slowest path, as the source lines its nets come from, with
     the time at which the path has passed each (consecutive repeats merged)."""
@@ -133,7 +144,7 @@ def synthesize(target: Target, family: str = "ecp5", *, freq_mhz: float = 125.0,
         report.ff = use.get("TRELLIS_FF", 0)
         report.bram = use.get("DP16KD", 0)
         report.dsp = use.get("MULT18X18D", 0)
-        clocks = data.get("fmax", {})
+        clocks = data.get("fmax") or _placed_fmax((work / "nextpnr.log").read_text())
         if clocks:
             clock = min(clocks.values(), key=lambda c: c["achieved"])
             report.fmax_mhz, report.constraint_mhz = clock["achieved"], clock["constraint"]

@@ -1,0 +1,34 @@
+"""Reading nextpnr's results: Fmax from the log of a placement-only run, the
+critical path from the report of a routed one (synthesis itself takes
+minutes and is a benchmark, `hxdp synth`)."""
+
+from hxdp.gateware.synth import _critical_path, _placed_fmax
+
+LOG = """Info: Max frequency for clock 'clk': 48.10 MHz (FAIL at 125.00 MHz)
+Info: Running simulated annealing placer for refinement.
+Info: Max frequency for clock 'clk': 21.65 MHz (FAIL at 125.00 MHz)
+Info: Max frequency for clock 'eth_rx': 160.30 MHz (PASS at 125.00 MHz)
+"""
+
+
+def test_fmax_is_the_last_estimate_of_each_clock():
+    assert _placed_fmax(LOG) == {"clk": {"achieved": 21.65, "constraint": 125.0},
+                                 "eth_rx": {"achieved": 160.3, "constraint": 125.0}}
+    assert _placed_fmax("Info: Program finished normally.\n") == {}
+
+
+def test_critical_path_names_the_source_lines_with_the_time_spent_by_each():
+    def hop(kind, delay, cell, sources=()):
+        return {"type": kind, "delay": delay, "from": {"cell": cell}, "sources": list(sources)}
+    report = {"critical_paths": [{"path": [
+        hop("clk-to-q", 0.5, "pc_reg"),
+        hop("routing", 1.0, "pc_reg", ["/src/hxdp/gateware/core.py:120.5-120.30"]),
+        hop("logic", 0.25, "lut1"),
+        hop("routing", 0.75, "lut1", ["/src/hxdp/gateware/core.py:120.5-120.30"]),
+        hop("logic", 0.25, "lut2"),
+        hop("routing", 2.0, "lut2", ["/src/hxdp/gateware/alu.py:40.1-40.9"]),
+        hop("setup", 0.25, "reg"),
+    ]}]}
+    assert _critical_path(report) == ["  0.50 ns  pc_reg", "  2.75 ns  hxdp/gateware/core.py:120.5-120.30",
+                                      "  5.00 ns  hxdp/gateware/alu.py:40.1-40.9"]
+    assert _critical_path({}) == []
