@@ -22,8 +22,9 @@ from hxdp.compiler.driver import compile_program
 from hxdp.ebpf.load import load_program
 from hxdp.gateware.core import Fault
 from hxdp.gateware.engine import beat_layout, verdict_layout
-from hxdp.gateware.host import Job, Outcome, Packet, beats, load_writes
-from hxdp.gateware.registers import ADDR
+from hxdp.gateware.host import BusRead, Job, Outcome, Packet, beats, load_writes, map_reads, map_value_bytes
+from hxdp.gateware.registers import ADDR, STATUS_MAP_WRITE
+from hxdp.maplayout import MapPlacement
 from hxdp.image import Image
 from hxdp.target import Target
 
@@ -90,6 +91,33 @@ class EngineBench:
     async def load(self, job: Job) -> None:
         for addr, value in load_writes(self.target, job):
             await self.write(addr, value)
+
+    async def map_write(self, offset: int, value: int) -> None:
+        """8 bytes into the map memory, waiting (as a host must, while
+        packets run) until the engine has stored them."""
+        for name, word in (("MAP_ADDR", offset), ("MAP_WDATA_LO", value & 0xFFFF_FFFF),
+                           ("MAP_WDATA_HI", value >> 32), ("MAP_WRITE", 0)):
+            await self.write(ADDR[name], word)
+        while await self.read("STATUS") & STATUS_MAP_WRITE:
+            pass
+
+    async def map_read(self, offset: int) -> int:
+        await self.write(ADDR["MAP_ADDR"], offset)
+        await self.write(ADDR["MAP_READ"], 0)
+        return await self.read("MAP_RDATA_LO") | await self.read("MAP_RDATA_HI") << 32
+
+    async def map_values(self, p: MapPlacement) -> bytes:
+        values = []
+        for step in map_reads(p):
+            if isinstance(step, BusRead):
+                self.dut.bus__addr.value = step.addr
+                self.dut.bus__r_en.value = 1
+                await self.cycle()
+                self.dut.bus__r_en.value = 0
+                values.append(self.dut.bus__r_data.value.to_unsigned())
+            else:
+                await self.write(*step)
+        return map_value_bytes(p, values)
 
     def _rx_beats(self, packets: Sequence[Packet]) -> list[int]:
         out = []

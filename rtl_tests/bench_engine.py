@@ -18,6 +18,8 @@ from hxdp.gateware.core import Fault
 from hxdp.gateware.engine import FORWARDED
 from hxdp.gateware.host import Job, Packet
 from hxdp.gateware.registers import ID_MAGIC
+from hxdp.maplayout import map_layout
+from hxdp.packets import ETH_P_IP
 from hxdp.scenario import load_scenario
 from hxdp.target import MAX_CYCLES
 
@@ -100,3 +102,49 @@ async def faults_end_packets_as_aborted_and_are_counted(dut):
                 ("FAULTS", "VERDICT_ABORTED", "PACKETS", "LAST_FAULT", "LAST_CYCLES")}
     assert counters == {"FAULTS": 2, "VERDICT_ABORTED": 2, "PACKETS": 2, "LAST_FAULT": Fault.MEMORY,
                         "LAST_CYCLES": outside.cycles}
+
+
+def _ipv4(protocol: int, size: int) -> bytes:
+    """An Ethernet frame holding an IPv4 header (all but the fields xdp1 reads zero)."""
+    frame = bytearray(size)
+    frame[12:14] = ETH_P_IP.to_bytes(2, "big")
+    frame[14] = 0x45
+    frame[23] = protocol
+    return bytes(frame)
+
+
+@cocotb.test
+async def the_host_reads_and_writes_maps_while_packets_flow(dut):
+    """xdp1 counts packets per IP protocol in its map while the host polls a
+    counter and writes entries no packet touches: every program store and
+    every host write lands (the final map is the interpreter's with the
+    host's writes), and the counter the host polls grows while it polls."""
+    bench = EngineBench(dut)
+    await bench.reset()
+    image = example("xdp1")
+    placed, = map_layout(image.name, image.maps, bench.target)
+    await bench.load(Job(image, []))
+    rng = random.Random(7)
+    protocols = [6, 17, 1]
+    packets = [Packet(_ipv4(rng.choice(protocols), rng.randrange(34, 300))) for _ in range(60)]
+    host_entries = {index: rng.getrandbits(64) for index in range(100, 140)}
+    polled: list[int] = []
+
+    async def host() -> None:
+        for index, value in host_entries.items():
+            await bench.map_write(placed.offset + 8 * index, value)
+            polled.append(await bench.map_read(placed.offset + 8 * 6))
+
+    task = cocotb.start_soon(host())
+    outcomes = await bench.exchange(packets, Gaps(0.3, 0.3, 0.0), rng)
+    await task
+    assert [o.action for o in outcomes] == [XdpAction.DROP] * len(packets)
+    runtime = XdpRuntime(load_program(EXAMPLES / "xdp1.c"))
+    for p in packets:
+        runtime.run(XdpInput(p.data))
+    want = bytearray(runtime.maps["rxcnt"].store[0])
+    for index, value in host_entries.items():
+        want[8 * index:8 * index + 8] = value.to_bytes(8, "little")
+    assert await bench.map_values(placed) == bytes(want)
+    final = int.from_bytes(want[48:56], "little")
+    assert polled == sorted(polled) and 0 < polled[-1] and polled[0] < final, (polled, final)

@@ -6,7 +6,8 @@ import pytest
 from .conftest import Simulation
 
 BENCHES = ["registers_read_back", "a_second_program_loaded_into_the_running_engine_takes_over",
-           "packets_survive_random_gaps_on_every_stream", "faults_end_packets_as_aborted_and_are_counted"]
+           "packets_survive_random_gaps_on_every_stream", "faults_end_packets_as_aborted_and_are_counted",
+           "the_host_reads_and_writes_maps_while_packets_flow"]
 
 
 @pytest.mark.parametrize("name", BENCHES)
