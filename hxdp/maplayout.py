@@ -4,8 +4,8 @@ One definition for the gateware's map table, the host drivers that load
 and read maps, and the checks that refuse what the engine cannot hold. Map
 n (in the image's order) has handle ``map_handle(n)``; a program sees its
 values at ``map_region_base(n)``, as the interpreter and the model place
-them; in the map memory they are ``value_size * max_entries`` bytes from
-``offset``, 8-byte aligned.
+them. In the map memory a map's area is, 8-byte aligned, a hash map's key
+records (`hxdp.ebpf.hashtable`) and then its values, one a slot.
 """
 
 from __future__ import annotations
@@ -13,23 +13,33 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from .ebpf.maps import map_handle
+from .ebpf.hashtable import HashGeometry, SlotState
+from .ebpf.maps import BpfMap, HashMap, map_handle
 from .ebpf.memory import map_region_base
 from .ebpf.program import MapDef, MapType
 from .errors import HxdpError
 from .target import Target
 
-__all__ = ["MapKind", "MapPlacement", "map_layout", "KINDS"]
+__all__ = ["MapKind", "MapPlacement", "map_layout", "map_image", "used_entries", "KINDS", "MAX_KEY_BYTES"]
 
 
 class MapKind(enum.IntEnum):
     """What the helper unit does to find a key's value."""
     ARRAY = 0           # index arithmetic: the key is the entry number
+    HASH = 1            # probes the key records (`hxdp.ebpf.hashtable`)
 
 
 # Map types the engine holds, by how its helper unit looks them up. A
-# per-CPU array is one array on a one-core engine.
-KINDS: dict[MapType, MapKind] = {MapType.ARRAY: MapKind.ARRAY, MapType.PERCPU_ARRAY: MapKind.ARRAY}
+# per-CPU map is one map on a one-core engine.
+KINDS: dict[MapType, MapKind] = {MapType.ARRAY: MapKind.ARRAY, MapType.PERCPU_ARRAY: MapKind.ARRAY,
+                                 MapType.HASH: MapKind.HASH, MapType.PERCPU_HASH: MapKind.HASH}
+
+# The helper unit holds a hash key in registers, 8 bytes each.
+MAX_KEY_BYTES = 64
+
+
+def _aligned(n: int) -> int:
+    return -(-n // 8) * 8
 
 
 @dataclass(frozen=True)
@@ -37,8 +47,9 @@ class MapPlacement:
     index: int
     map: MapDef
     kind: MapKind
-    offset: int          # bytes into the map memory
-    size: int            # bytes of values
+    offset: int          # bytes into the map memory: the map's area
+    keys: int            # bytes of key records at its start (hash maps)
+    values: int          # bytes of values after them
 
     @property
     def handle(self) -> int:
@@ -48,6 +59,18 @@ class MapPlacement:
     def region_base(self) -> int:
         return map_region_base(self.index)
 
+    @property
+    def values_offset(self) -> int:
+        return self.offset + self.keys
+
+    @property
+    def area(self) -> int:
+        return self.keys + _aligned(self.values)
+
+    @property
+    def geometry(self) -> HashGeometry:
+        return HashGeometry(self.map.key_size, self.map.max_entries)
+
 
 def map_layout(name: str, maps: list[MapDef], target: Target) -> list[MapPlacement]:
     """Place ``maps`` (of the program ``name``) one after another, or say why
@@ -55,7 +78,7 @@ def map_layout(name: str, maps: list[MapDef], target: Target) -> list[MapPlaceme
     if len(maps) > target.map_slots:
         raise HxdpError(f"{name}: {len(maps)} maps; the engine holds {target.map_slots} "
                         "(Target.map_slots)")
-    if target.cores != 1 and any(m.type is MapType.PERCPU_ARRAY for m in maps):
+    if target.cores != 1 and any(m.type in (MapType.PERCPU_ARRAY, MapType.PERCPU_HASH) for m in maps):
         raise HxdpError(f"{name}: per-CPU maps on a {target.cores}-core engine are not supported yet")
     placed, offset = [], 0
     for n, m in enumerate(maps):
@@ -64,10 +87,39 @@ def map_layout(name: str, maps: list[MapDef], target: Target) -> list[MapPlaceme
             raise HxdpError(f"{name}: map {m.name} is a {m.type.name.lower()} map; the engine's map "
                             f"memories hold {', '.join(t.name.lower() for t in KINDS)} maps so far "
                             "(run it on the model: --engine model)")
-        size = m.value_size * m.max_entries
-        placed.append(MapPlacement(n, m, kind, offset, size))
-        offset += -(-size // 8) * 8
+        if kind is MapKind.HASH:
+            if m.key_size > MAX_KEY_BYTES:
+                raise HxdpError(f"{name}: map {m.name} has {m.key_size}-byte keys; the engine's hash "
+                                f"maps take keys up to {MAX_KEY_BYTES} bytes")
+            g = HashGeometry(m.key_size, m.max_entries)
+            p = MapPlacement(n, m, kind, offset, g.table_bytes, g.slots * m.value_size)
+        else:
+            p = MapPlacement(n, m, kind, offset, 0, m.max_entries * m.value_size)
+        placed.append(p)
+        offset += p.area
     if offset > target.map_bytes:
         raise HxdpError(f"{name}: its maps need {offset} bytes; the engine's map memory has "
                         f"{target.map_bytes} (Target.map_bytes)")
     return placed
+
+
+def map_image(p: MapPlacement, m: BpfMap | None = None) -> bytes:
+    """The bytes of ``p``'s area as the map memory holds them: those of the
+    runtime map ``m`` (one CPU's values), or the program's first contents."""
+    if m is not None:
+        keys = bytes(m.table.records) if isinstance(m, HashMap) and m.table is not None else b""
+        values = bytes(m.store[0])
+    else:
+        keys, values = bytes(p.keys), bytes(p.map.initial or b"")
+    if len(keys) != p.keys or len(values) > p.values:
+        raise HxdpError(f"map {p.map.name}: its contents do not fit its place in the map memory")
+    values += bytes(p.values - len(values))
+    return keys + values + bytes(-len(values) % 8)
+
+
+def used_entries(p: MapPlacement, image: bytes) -> int:
+    """Keys a hash map's image holds (0 for arrays)."""
+    if p.kind is not MapKind.HASH:
+        return 0
+    step = p.geometry.record_bytes
+    return sum(image[i] & 3 == SlotState.USED for i in range(0, p.keys, step))

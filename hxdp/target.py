@@ -331,7 +331,7 @@ class Target:
     load_ports: tuple[frozenset[Space], ...] = (ALL_SPACES, ALL_SPACES)
     store_ports: tuple[frozenset[Space], ...] = (ALL_SPACES,)
     packet_frame_bytes: int = 32
-    map_bytes: int = 16384       # on-chip memory holding every map's values
+    map_bytes: int = 65536       # on-chip memory holding every map's keys and values
     map_slots: int = 8           # maps a program may have on the engine
     helper_units: int = 1
     branch_slots: int = 4

@@ -22,7 +22,7 @@ from hxdp.compiler.driver import compile_program
 from hxdp.ebpf.load import load_program
 from hxdp.gateware.core import Fault
 from hxdp.gateware.engine import beat_layout, verdict_layout
-from hxdp.gateware.host import BusRead, Job, Outcome, Packet, beats, load_writes, map_reads, map_value_bytes
+from hxdp.gateware.host import BusRead, Job, Outcome, Packet, beats, load_writes, map_reads, map_area_bytes
 from hxdp.gateware.registers import ADDR, STATUS_MAP_WRITE
 from hxdp.maplayout import MapPlacement
 from hxdp.image import Image
@@ -106,7 +106,7 @@ class EngineBench:
         await self.write(ADDR["MAP_READ"], 0)
         return await self.read("MAP_RDATA_LO") | await self.read("MAP_RDATA_HI") << 32
 
-    async def map_values(self, p: MapPlacement) -> bytes:
+    async def map_area(self, p: MapPlacement) -> bytes:
         values = []
         for step in map_reads(p):
             if isinstance(step, BusRead):
@@ -117,7 +117,7 @@ class EngineBench:
                 values.append(self.dut.bus__r_data.value.to_unsigned())
             else:
                 await self.write(*step)
-        return map_value_bytes(p, values)
+        return map_area_bytes(p, values)
 
     def _rx_beats(self, packets: Sequence[Packet]) -> list[int]:
         out = []

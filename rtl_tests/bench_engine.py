@@ -145,6 +145,6 @@ async def the_host_reads_and_writes_maps_while_packets_flow(dut):
     want = bytearray(runtime.maps["rxcnt"].store[0])
     for index, value in host_entries.items():
         want[8 * index:8 * index + 8] = value.to_bytes(8, "little")
-    assert await bench.map_values(placed) == bytes(want)
+    assert await bench.map_area(placed) == bytes(want)
     final = int.from_bytes(want[48:56], "little")
     assert polled == sorted(polled) and 0 < polled[-1] and polled[0] < final, (polled, final)

@@ -2,6 +2,7 @@
 and the model (cycles): units on random operands, then whole programs."""
 
 import dataclasses
+import errno
 import random
 
 import pytest
@@ -23,6 +24,7 @@ from hxdp.gateware.core import Fault
 from hxdp.gateware.host import check_supported
 from hxdp.gateware.simulate import Job, Packet, simulate
 from hxdp.image import Image
+from hxdp.maplayout import map_image, map_layout
 from hxdp.model.engine import ModelEngine, conformance_core
 from hxdp.target import OPS_BY_CODE, Op, Operand, Slot, Target, Unit, ebpf_spec
 
@@ -317,3 +319,64 @@ def test_a_lookup_waits_for_a_key_in_the_packet_as_the_model_does():
     assert (got.action, got.cycles, got.fault) == (want.action, want.cycles, Fault.NONE)
     assert job.final_maps["table"] == bytes(model.maps["table"].store[0])
     assert job.final_maps["table"][40:48] == (7).to_bytes(8, "little")
+
+
+HASH_OPS = """
+ldxw r2, [r1+0]
+ldxb r6, [r2+0]
+ldxw r7, [r2+1]
+ldxb r8, [r2+5]
+ldxdw r9, [r2+6]
+stxw [r10-4], r7
+stxdw [r10-16], r9
+lddw r1, 0
+mov r2, r10
+add r2, -4
+jeq r6, 0, lookup
+jeq r6, 1, update
+call 3
+exit
+update:
+mov r3, r10
+add r3, -16
+mov r4, r8
+call 2
+exit
+lookup:
+call 1
+jeq r0, 0, miss
+ldxdw r0, [r0]
+exit
+miss:
+mov r0, 99
+exit
+"""
+
+
+@pytest.mark.parametrize("lanes", (1, 4))
+def test_hash_map_lookups_updates_and_deletes_are_cycle_exact(lanes):
+    """Random lookups, updates (every flag) and deletes of a few keys in a
+    small hash map: collisions, deleted slots reused, a full map refusing
+    inserts. Results, cycles and the map memory (records and values) are
+    the model's."""
+    target = Target.with_lanes(lanes)
+    flows = MapDef("flows", MapType.HASH, 4, 8, 6)
+    insns = [dataclasses.replace(i, src=Pseudo.MAP_FD) if i.mnemonic == "lddw" else i
+             for i in assemble(HASH_OPS)]
+    image = compile_program(Program("hash ops", insns, [flows]), target)
+    rng = random.Random(lanes)
+    packets = []
+    for _ in range(160):
+        op = rng.choice([0, 0, 1, 1, 1, 2])
+        frame = bytes([op]) + rng.randrange(12).to_bytes(4, "little") + bytes([rng.choice([0, 0, 1, 2, 3])])
+        packets.append(frame + rng.getrandbits(64).to_bytes(8, "little") + bytes(50))
+    model = ModelEngine(image)
+    placed, = map_layout(image.name, image.maps, target)
+    want = [model.run(XdpInput(p)) for p in packets]
+    (job,) = simulate(target, [Job(image, [Packet(p) for p in packets])])
+    got = [(o.action & 0xFFFF_FFFF, o.cycles, o.fault) for o in job.outcomes]
+    assert got == [(w.action, w.cycles, Fault.NONE) for w in want]
+    assert job.final_maps["flows"] == map_image(placed, model.maps["flows"])
+    results = {w.action for w in want}
+    assert {99, 0, -errno.EEXIST & 0xFFFF_FFFF, -errno.ENOENT & 0xFFFF_FFFF, -errno.E2BIG & 0xFFFF_FFFF,
+            -errno.EINVAL & 0xFFFF_FFFF} <= results, "the traffic missed an outcome"

@@ -114,3 +114,46 @@ def test_hash_and_lru_follow_a_simple_model(ops, lru):
                 assert m.value(slot) == bytes([model[key]]) * 8
                 model.move_to_end(key)
     assert {kk: v[0] for kk, v in m.dump().items()} == {k(i): v for i, v in model.items()}
+
+
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 40)), max_size=200), st.integers(1, 24))
+def test_hash_tables_probe_to_every_key_they_hold(ops, entries):
+    """Random inserts and deletes: every key present is found by probing
+    from its home slot, in its own slot, and no absent key is; no two keys
+    share a slot, and a probe never reads more than the table."""
+    from hxdp.ebpf.hashtable import HashGeometry, HashTable
+    table = HashTable(HashGeometry(12, entries))
+    held: dict[bytes, int] = {}
+    for insert, n in ops:
+        key = n.to_bytes(12, "little")
+        probe = table.probe(key)
+        assert probe.slot == held.get(key)
+        assert len(probe.reads) <= table.geometry.slots
+        if insert and key not in held and len(held) < entries:
+            assert probe.free is not None
+            table.put(probe.free, key)
+            held[key] = probe.free
+        elif not insert and key in held:
+            table.remove(held.pop(key))
+    assert len(set(held.values())) == len(held)
+    for key, slot in held.items():
+        assert table.probe(key).slot == slot
+
+
+def test_colliding_keys_take_the_next_free_slots_and_cost_a_probe_each():
+    from hxdp.ebpf.hashtable import HashGeometry, HashTable, key_hash
+    g = HashGeometry(4, 64)
+    by_home: dict[int, list[bytes]] = {}
+    for n in range(2000):
+        key = k(n)
+        by_home.setdefault(g.home(key_hash(key)), []).append(key)
+    home, keys = next((h, ks) for h, ks in sorted(by_home.items()) if len(ks) >= 3)
+    table = HashTable(g)
+    for i, key in enumerate(keys[:3]):
+        probe = table.probe(key)
+        assert (probe.slot, probe.free, len(probe.reads)) == (None, (home + i) % g.slots, i + 1)
+        table.put(probe.free, key)
+    table.remove(table.probe(keys[0]).slot)
+    probe = table.probe(keys[2])
+    # The deleted slot and the other key (another hash) cost a header each; its own slot the key too.
+    assert (probe.slot, probe.free, probe.reads) == ((home + 2) % g.slots, home, [1, 1, 2])

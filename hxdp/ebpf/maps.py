@@ -5,8 +5,10 @@ Each map keeps its values in one bytearray per CPU (``max_entries`` slots of
 map_lookup_elem returns is a real address into those bytes, so a program's
 writes through it change the map, as in the kernel and in the hardware.
 
-Keyed maps share one slot allocator (`_SlotTable`); the types differ only in
-how a key finds its slot (array index, exact key, LRU order, longest prefix).
+Keyed maps keep their keys in a dictionary; the types differ only in how a
+key finds its slot (array index, exact key, LRU order, longest prefix). Hash
+maps place their keys as the engine's hardware does (`hashtable`), in as
+many value slots as its table has.
 LRU model: lookups and updates make an entry the most recently used; a full
 LRU map evicts the least recently used entry to make room.
 """
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from ..errors import HxdpError
+from .hashtable import HashGeometry, HashTable
 from .memory import Memory, Region, map_region_base
 from .program import MapDef, MapType, Program
 from .xdp import MapDump
@@ -51,10 +54,11 @@ class BpfMap:
 
     per_cpu = False
 
-    def __init__(self, d: MapDef, nr_cpus: int = 1):
+    def __init__(self, d: MapDef, nr_cpus: int = 1, slots: int | None = None):
+        """``slots``: values the store holds (max_entries unless given)."""
         self.d = d
         self.nr_cpus = nr_cpus if self.per_cpu else 1
-        self.store = [bytearray(d.max_entries * d.value_size) for _ in range(self.nr_cpus)]
+        self.store = [bytearray((slots or d.max_entries) * d.value_size) for _ in range(self.nr_cpus)]
         self.regions: list[Region] = []
 
     @property
@@ -176,11 +180,14 @@ class ArrayMap(BpfMap):
 
 
 class HashMap(BpfMap):
-    """hash, percpu_hash, lru_hash, lru_percpu_hash, devmap_hash."""
+    """hash, percpu_hash, lru_hash, lru_percpu_hash, devmap_hash. With
+    ``placed``, keys go where the hardware's table puts them (`table`)."""
 
-    def __init__(self, d: MapDef, nr_cpus: int = 1, per_cpu: bool = False, lru: bool = False):
+    def __init__(self, d: MapDef, nr_cpus: int = 1, per_cpu: bool = False, lru: bool = False,
+                 placed: bool = False):
         self.per_cpu = per_cpu
-        super().__init__(d, nr_cpus)
+        self.table = HashTable(HashGeometry(d.key_size, d.max_entries)) if placed else None
+        super().__init__(d, nr_cpus, self.table.geometry.slots if placed else None)
         self.lru = lru
         self.slots: OrderedDict[bytes, int] = OrderedDict()
         self.free = list(range(d.max_entries - 1, -1, -1))
@@ -205,12 +212,16 @@ class HashMap(BpfMap):
         else:
             if flags == UpdateFlag.EXIST:
                 return -errno.ENOENT
-            if not self.free:
+            if len(self.slots) >= self.d.max_entries:
                 if not self.lru:
                     return -errno.E2BIG
                 _, victim = self.slots.popitem(last=False)
                 self.free.append(victim)
-            slot = self.free.pop()
+            if self.table is not None:
+                slot = self.table.probe(key).free
+                self.table.put(slot, key)
+            else:
+                slot = self.free.pop()
             self.slots[key] = slot
             for c in range(self.nr_cpus):
                 self.write(slot, bytes(self.d.value_size), c)
@@ -221,7 +232,10 @@ class HashMap(BpfMap):
         slot = self.slots.pop(bytes(key), None)
         if slot is None:
             return -errno.ENOENT
-        self.free.append(slot)
+        if self.table is not None:
+            self.table.remove(slot)
+        else:
+            self.free.append(slot)
         return 0
 
     def keys(self) -> Iterator[bytes]:
@@ -341,9 +355,9 @@ def make_map(d: MapDef, nr_cpus: int = 1) -> BpfMap:
     if t is MapType.PERCPU_ARRAY:
         return ArrayMap(d, nr_cpus, per_cpu=True)
     if t in (MapType.HASH, MapType.DEVMAP_HASH):
-        return HashMap(d, nr_cpus)
+        return HashMap(d, nr_cpus, placed=True)
     if t is MapType.PERCPU_HASH:
-        return HashMap(d, nr_cpus, per_cpu=True)
+        return HashMap(d, nr_cpus, per_cpu=True, placed=True)
     if t is MapType.LRU_HASH:
         return HashMap(d, nr_cpus, lru=True)
     if t is MapType.LRU_PERCPU_HASH:

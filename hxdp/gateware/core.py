@@ -17,8 +17,9 @@ Timing, as the model states it, and how the hardware keeps it:
 * Stores are written a cycle after their row (atomics: once the old value
   has been read); the memories' read ports see writes in the same cycle, so
   every row sees every earlier row's stores, and none of its own.
-* A helper call reads its key through a port of its own in the issue
-  cycle; the helper unit gives r0 at the end of the next (`helper`).
+* A helper call reads its key through a port of its own from the issue
+  cycle on; the helper unit gives r0 at the end of the next (arrays) or
+  holds the core until it is done (hash maps; `helper`).
 * Faults (an access outside every memory, a write to the context or a
   read-only map, a bad map handle, control past the program, the watchdog)
   end the packet in the cycle they happen.
@@ -28,21 +29,23 @@ import enum
 import functools
 import operator
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..ebpf.helpers import HelperId
 from ..ebpf.maps import HANDLE_BASE
 from ..ebpf.memory import CONTEXT_BASE, MAP_BASE, PACKET_BASE, STACK_BASE
 from ..ebpf.runtime import FRAME_SIZE
 from ..ebpf.xdp import HEADROOM, XDP_MD, XDP_MD_FIELD_BYTES, XDP_MD_FIELDS, xdp_md_offset
 from ..errors import HxdpError
+from ..maplayout import MapKind
 from ..target import Latency, Target
 from .alu import Alu, Comparator, Divider, Multiplier
 from .bits import low_ones
 from .bytemem import ByteMemory, read_port_signature, write_port_signature
 from .decode import Atomic, SlotDecode, decode_slot, row_layout
-from .helper import HANDLE_SHIFT, MAP_SHIFT, HelperUnit, map_entry_layout, slot_of_handle
+from .helper import HANDLE_SHIFT, MAP_SHIFT, HelperUnit, Space, map_entry_layout, slot_of_handle
 
 __all__ = ["Core", "Fault", "FRAME_ADDR_BITS"]
 
@@ -109,6 +112,10 @@ class Core(wiring.Component):
             "map_write": Out(write_port_signature(self.map_bits)),
             "maps": In(data.ArrayLayout(map_entry_layout(target), target.map_slots)),
             "map_count": In(range(target.map_slots + 1)),
+            # Keys in each hash map, and the helper unit's changes to them.
+            "map_used": In(data.ArrayLayout(32, target.map_slots)),
+            "used_slot": Out(range(target.map_slots)),
+            "used_change": Out(signed(2)),
             # The outcome, in the cycle after the exit or fault.
             "finished": Out(1),
             "action": Out(64),
@@ -232,26 +239,40 @@ class Core(wiring.Component):
             in_map.append(lane_map), map_addr.append(lane_map_addr)
             mem_ok.append(ok), waits.append(wait), faults.append(fault)
 
-        # The helper call (one a row): its number, the map r1 names, its key at r2.
-        helper = HelperUnit(t)
+        # The helper call (one a row): its number, the map r1 names, its key
+        # at r2 and (an update) its value at r3.
+        helper_addr_bits = max((t.stack_bytes - 1).bit_length(), FRAME_ADDR_BITS, self.map_bits)
+        helper = HelperUnit(t, helper_addr_bits)
         m.submodules.helper = helper
         calls = Signal()
         number = Signal(32)
         for l in reversed(range(lanes)):
             with m.If(dec[l].helper):
                 m.d.comb += [calls.eq(1), number.eq(slots[l].imm)]
-        handle, key_addr = read(1), read(2)
-        map_slot, is_handle = slot_of_handle(m, t, handle)
+        map_slot, is_handle = slot_of_handle(m, t, read(1))
         entry = self.maps[map_slot]
-        key_stack, _, key_map, key_map_addr, key_ok, key_late = place(key_addr, entry.key_size, Const(0), "key")
-        m.d.comb += [helper.number.eq(number), helper.slot.eq(map_slot), helper.entry.eq(entry)]
-        waits.append(calls & ~self.pkt_done & key_late)
+        updates = Signal()
+        m.d.comb += updates.eq(number == HelperId.MAP_UPDATE_ELEM)
+        pointed = []
+        for name, reg, size in (("key", 2, entry.key_size), ("value", 3, entry.value_size)):
+            at = read(reg)
+            to_stack, to_ctx, to_map, phys, ok, late = place(at, size, Const(0), name)
+            space = Signal(Space, name=f"{name}_space")
+            m.d.comb += space.eq(Mux(to_stack, Space.STACK, Mux(to_map, Space.MAP, Space.PACKET)))
+            pointed.append((space, Mux(to_map, phys, at[:helper_addr_bits]), ok & ~to_ctx, late))
+        (key_space, key_phys, key_ok, key_late), (value_space, value_phys, value_ok, value_late) = pointed
+        m.d.comb += [helper.number.eq(number), helper.slot.eq(map_slot), helper.entry.eq(entry),
+                     helper.used.eq(self.map_used[map_slot]), helper.key_space.eq(key_space),
+                     helper.key_addr.eq(key_phys), helper.value_space.eq(value_space),
+                     helper.value_addr.eq(value_phys), helper.flags.eq(read(4)),
+                     self.used_slot.eq(helper.used_slot), self.used_change.eq(helper.used_change)]
+        waits.append(calls & ~self.pkt_done & (key_late | updates & value_late))
         helper_fault = Signal(Fault)
         with m.If(calls & ~helper.supported):
             m.d.comb += helper_fault.eq(Fault.UNSUPPORTED)
         with m.Elif(calls & ~(is_handle & (map_slot < self.map_count))):
             m.d.comb += helper_fault.eq(Fault.MAP)
-        with m.Elif(calls & ~key_ok):
+        with m.Elif(calls & ~(key_ok & (~updates | value_ok))):
             m.d.comb += helper_fault.eq(Fault.MEMORY)
         faults.append(helper_fault)
 
@@ -268,6 +289,7 @@ class Core(wiring.Component):
                           (d.reads_dst | d.writes_dst) & busy(s.dst), d.div & ~divider_free]
         # A call reads r1 to r5 and writes r0.
         conflicts += [calls & busy(i) for i in range(6)]
+        conflicts.append(helper.busy)
         m.d.comb += stall.eq(Cat(*conflicts, *waits).any())
         active = Signal()
         past_end = Signal()
@@ -394,21 +416,22 @@ class Core(wiring.Component):
             with m.If(atomic_port == p):
                 m.d.comb += atomic_old.eq(raw)
 
-        # The helper's key, through the port after the load ports.
+        # The helper unit's port, after the load ports.
         kp = self.loads
-        key_go = issue & calls
-        m.d.comb += [
-            stack.read[kp].addr.eq(key_addr[:stack_bits]), stack.read[kp].en.eq(key_go),
-            self.pkt_read[kp].addr.eq(key_addr[:FRAME_ADDR_BITS]), self.pkt_read[kp].en.eq(key_go),
-            self.map_read[kp].addr.eq(key_map_addr), self.map_read[kp].en.eq(key_go),
-        ]
-        k_en, k_stack, k_map = Signal(), Signal(), Signal()
-        m.d.sync += [k_en.eq(key_go), k_stack.eq(key_stack), k_map.eq(key_map)]
-        m.d.comb += [helper.start.eq(key_go),
-                     helper.key.eq(_pick(k_stack, stack.read[kp].data, k_map, self.map_read[kp].data,
-                                         self.pkt_read[kp].data))]
-        claims.append((key_go, 0, t.latency.helper))
-        earlier_writes.append((k_en, 0, helper.result))
+        starts_helper = issue & calls
+        for port, space in ((stack.read[kp], Space.STACK), (self.pkt_read[kp], Space.PACKET),
+                            (self.map_read[kp], Space.MAP)):
+            m.d.comb += [port.addr.eq(helper.read_addr[:len(port.addr)]),
+                         port.en.eq(helper.read_en & (helper.read_space == space))]
+        asked = Signal(Space)
+        with m.If(helper.read_en):
+            m.d.sync += asked.eq(helper.read_space)
+        m.d.comb += [helper.start.eq(starts_helper),
+                     helper.read_data.eq(_pick(asked == Space.STACK, stack.read[kp].data,
+                                               asked == Space.MAP, self.map_read[kp].data,
+                                               self.pkt_read[kp].data))]
+        claims.append((starts_helper & (entry.kind == MapKind.ARRAY), 0, t.latency.helper))
+        earlier_writes.append((helper.done, 0, helper.result))
 
         # The store port, a cycle after its row.
         st_lane = Signal(range(lanes))
@@ -446,6 +469,10 @@ class Core(wiring.Component):
                                (self.pkt_write, s_addr, ~s_stack & ~s_map)):
             m.d.comb += [port.addr.eq(at[:len(port.addr)]), port.data.eq(new),
                          port.mask.eq(low_ones(s_size, 8)), port.en.eq(store & here)]
+        # The helper unit writes the map memory while the core waits for it.
+        with m.If(helper.write_en):
+            m.d.comb += [self.map_write.addr.eq(helper.write_addr), self.map_write.data.eq(helper.write_data),
+                         self.map_write.mask.eq(helper.write_mask), self.map_write.en.eq(1)]
         m.d.comb += stack.clear.eq(self.start)
 
         # -- control: the first taken branch or exit in lane order --------------------

@@ -74,22 +74,30 @@ image's row words (docs/image.md), in the encoding of docs/isa.md.
 {register_table(row_words(target))}
 ## Maps
 
-The map memory ({target.map_bytes} bytes) holds the values of up to
-{target.map_slots} maps, placed one after another, 8-byte aligned, in the
-program's order (`hxdp.maplayout`). For each map n the host writes the
-table entry of slot n (MAP_SLOT = n, then MAP_OFFSET to MAP_FLAGS), then
-MAP_COUNT. A program sees map n's values at 0x{map_region_base(0):x} + n ×
-0x{MAP_STRIDE:x} (`lddw` of a map value, and what bpf_map_lookup_elem
-returns); its handle (`lddw` of a map) is 0x{map_handle(0):x} + n ×
-0x{HANDLE_STEP:x}.
+The map memory ({target.map_bytes} bytes) holds up to {target.map_slots} maps,
+one after another in the program's order (`hxdp.maplayout`): an array's
+values; a hash map's key records (`hxdp.ebpf.hashtable`: open addressing,
+a header word with the slot's state and the key's hash, then the key's
+words) and then a value for each of its slots. For each map n the host
+writes the table entry of slot n (MAP_SLOT = n, then MAP_OFFSET to
+MAP_USED), the map's first contents, then MAP_COUNT. A program sees map
+n's values at 0x{map_region_base(0):x} + n × 0x{MAP_STRIDE:x} (`lddw` of a
+map value, and what bpf_map_lookup_elem returns); its handle (`lddw` of a
+map) is 0x{map_handle(0):x} + n × 0x{HANDLE_STEP:x}. Map kinds (MAP_FLAGS
+7:0): {", ".join(f"{k.value} {k.name.lower()}" for k in MapKind)}.
+
+The helper unit runs bpf_map_lookup_elem on every map, and
+bpf_map_update_elem and bpf_map_delete_elem on hash maps, in the cycles
+docs/model.md gives; a call of another helper ends the packet with fault
+{Fault.UNSUPPORTED.value} (unsupported), a handle that names no loaded map
+with fault {Fault.MAP.value}.
 
 The host reads and writes the map memory 8 bytes at a time, also while
 packets run: MAP_ADDR, then MAP_WDATA_LO/HI and MAP_WRITE, or MAP_READ and
-then MAP_RDATA_LO/HI. A MAP_WRITE waits for a cycle in which the program
-does not store to the map memory; STATUS bit 1 is set until it is done, and
-the next MAP_WRITE must wait for it to clear. Map kinds (MAP_FLAGS 7:0):
-{", ".join(f"{k.value} {k.name.lower()}" for k in MapKind)}. The helper unit
-runs bpf_map_lookup_elem on them in 2 cycles; a call of another helper
-ends the packet with fault {Fault.UNSUPPORTED.value} (unsupported), a handle that names no
-loaded map with fault {Fault.MAP.value}.
+then MAP_RDATA_LO/HI. A MAP_WRITE waits for a cycle in which neither the
+program nor the helper unit stores to the map memory; STATUS bit 1 is set
+until it is done, and the next MAP_WRITE must wait for it to clear. While
+packets run the host may write any array entry and the values of a hash
+map's keys; adding or removing hash keys (their records and MAP_USED) is
+for a stopped engine, as a program load does it.
 """

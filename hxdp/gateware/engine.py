@@ -106,6 +106,9 @@ class Engine(wiring.Component):
         map_count = Signal.like(core.map_count)
         map_slot = Signal(range(t.map_slots))
         entry = core.maps[map_slot]
+        used = core.map_used
+        with m.If(core.used_change != 0):
+            m.d.sync += used[core.used_slot].eq(used[core.used_slot] + core.used_change)
         map_addr = Signal(range(t.map_bytes))
         wdata = [Signal(32, name="map_wdata_lo"), Signal(32, name="map_wdata_hi")]
         rdata = Signal(64)              # what the last MAP_READ read, from the cycle after it
@@ -133,9 +136,14 @@ class Engine(wiring.Component):
                 with m.Case(ADDR["MAP_SLOT"]):
                     m.d.sync += map_slot.eq(bus.w_data)
                 for name, field in (("MAP_OFFSET", "offset"), ("MAP_BYTES", "size"), ("MAP_KEY_SIZE", "key_size"),
-                                    ("MAP_VALUE_SIZE", "value_size"), ("MAP_ENTRIES", "entries")):
+                                    ("MAP_VALUE_SIZE", "value_size"), ("MAP_ENTRIES", "entries"),
+                                    ("MAP_KEYS", "keys")):
                     with m.Case(ADDR[name]):
                         m.d.sync += getattr(entry, field).eq(bus.w_data)
+                with m.Case(ADDR["MAP_SHAPE"]):
+                    m.d.sync += [entry.slot_bits.eq(bus.w_data[:5]), entry.record_bits.eq(bus.w_data[8:12])]
+                with m.Case(ADDR["MAP_USED"]):
+                    m.d.sync += used[map_slot].eq(bus.w_data)
                 with m.Case(ADDR["MAP_FLAGS"]):
                     m.d.sync += [entry.kind.eq(bus.w_data[:8]),
                                  entry.readonly.eq((bus.w_data & MAP_FLAG_READONLY) != 0)]
@@ -170,7 +178,7 @@ class Engine(wiring.Component):
             "ID": ID_MAGIC, "PARAMS": t.lanes | fb << 8 | t.registers << 16, "IMEM_ROWS": t.imem_rows,
             "CTRL": ctrl, "STATUS": Mux(busy, STATUS_BUSY, 0) | Mux(host_write, STATUS_MAP_WRITE, 0),
             "PROGRAM_ROWS": program_rows, "MAX_CYCLES": max_cycles, "MAP_COUNT": map_count,
-            "MAP_SLOT": map_slot, "MAP_ADDR": map_addr, "MAP_RDATA_LO": rdata[:32], "MAP_RDATA_HI": rdata[32:],
+            "MAP_SLOT": map_slot, "MAP_USED": used[map_slot], "MAP_ADDR": map_addr, "MAP_RDATA_LO": rdata[:32], "MAP_RDATA_HI": rdata[32:],
             "IMEM_ROW": imem_row, "LAST_ACTION_LO": last_action[:32], "LAST_ACTION_HI": last_action[32:],
             "LAST_CYCLES": last_cycles, "LAST_FAULT": last_fault, **counters,
         }

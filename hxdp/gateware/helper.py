@@ -3,30 +3,48 @@
 The map table holds, for each map slot, what `hxdp.maplayout` placed
 there; the host writes it when it loads a program (docs/engine.md).
 
-``bpf_map_lookup_elem`` on an array runs in the model's ``Latency.helper``
-(2) cycles: the core reads the key in the cycle the call issues, and the
-unit computes the value's address from it in the next, at whose end r0 is
-written. A call to a helper the unit does not run ends the packet with an
-UNSUPPORTED fault; a handle that names no map, with a MAP fault.
+The unit runs bpf_map_lookup_elem, bpf_map_update_elem and
+bpf_map_delete_elem in the cycles `hxdp.model.helper_timing` gives: on an
+array a lookup reads the key in the call's cycle and gives r0 at the end of
+the next, while later rows go on; on a hash map it holds the core while it
+reads the key a word a cycle, probes the key records
+(`hxdp.ebpf.hashtable`), and copies the value and writes the record through
+the map memory's store port. A call of another helper ends the packet with
+an UNSUPPORTED fault; a handle that names no map, with a MAP fault.
 """
 
-from amaranth.hdl import Module, Mux, Signal
+import enum
+import errno
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..ebpf.hashtable import HASH_MULTIPLIER, HASH_ROTATE, SlotState
 from ..ebpf.helpers import HelperId
-from ..ebpf.maps import HANDLE_BASE, HANDLE_STEP
+from ..ebpf.maps import HANDLE_BASE, HANDLE_STEP, UpdateFlag
 from ..ebpf.memory import MAP_BASE, MAP_STRIDE
-from ..maplayout import MapKind
+from ..maplayout import MAX_KEY_BYTES, MapKind
 from ..target import Target
+from .bits import low_ones
 
-__all__ = ["map_entry_layout", "HelperUnit", "HELPERS_IN_HARDWARE", "slot_of_handle"]
+__all__ = ["map_entry_layout", "HelperUnit", "HELPERS_IN_HARDWARE", "slot_of_handle", "Space",
+           "HANDLE_SHIFT", "MAP_SHIFT"]
 
 # Helpers the unit runs; calls to others fault.
-HELPERS_IN_HARDWARE = frozenset({HelperId.MAP_LOOKUP_ELEM})
+HELPERS_IN_HARDWARE = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM, HelperId.MAP_DELETE_ELEM})
 
 HANDLE_SHIFT = (HANDLE_STEP - 1).bit_length()
 MAP_SHIFT = (MAP_STRIDE - 1).bit_length()
+MAX_KEY_WORDS = MAX_KEY_BYTES // 8
+M64 = (1 << 64) - 1
+
+
+class Space(enum.IntEnum):
+    """The memory a helper reads from."""
+    STACK = 0
+    PACKET = 1
+    MAP = 2
 
 
 def map_entry_layout(target: Target) -> data.StructLayout:
@@ -38,6 +56,9 @@ def map_entry_layout(target: Target) -> data.StructLayout:
         "entries": 32,
         "kind": MapKind,
         "readonly": 1,
+        "keys": range(target.map_bytes),             # hash maps: of the key records
+        "slot_bits": 5,                              # log2 of the slots
+        "record_bits": 4,                            # log2 of a record's bytes
     })
 
 
@@ -56,32 +77,238 @@ def slot_of_handle(m: Module, target: Target, handle) -> tuple[Signal, Signal]:
 
 
 class HelperUnit(wiring.Component):
-    """``start`` in the issue cycle, with the helper ``number`` and the map
-    ``slot`` (from r1) and its table ``entry``; ``key`` the cycle after, when
-    ``result`` is r0."""
+    """``start`` in the call's issue cycle, with the helper ``number``, the
+    map ``slot`` r1 names, its table ``entry`` and ``used`` count, where the
+    key (r2) and the value (r3) are, and the flags (r4). ``read_*`` is the
+    unit's port on the memories (the data comes the cycle after, from the
+    space asked), ``write_*`` its way into the map memory's store port.
+    ``done``: r0 = ``result`` at the end of this cycle; ``busy``: the core
+    must not issue."""
 
-    def __init__(self, target: Target):
+    def __init__(self, target: Target, addr_bits: int):
         self.target = target
+        self.map_bits = (target.map_bytes - 1).bit_length()
         super().__init__({
             "start": In(1),
             "number": In(32),
             "slot": In(range(target.map_slots)),
             "entry": In(map_entry_layout(target)),
-            "supported": Out(1),         # the number is a helper the unit runs
-            "key": In(64),
+            "used": In(32),
+            "key_space": In(Space),
+            "key_addr": In(addr_bits),
+            "value_space": In(Space),
+            "value_addr": In(addr_bits),
+            "flags": In(64),
+            "supported": Out(1),
+            "read_en": Out(1),
+            "read_space": Out(Space),
+            "read_addr": Out(addr_bits),
+            "read_data": In(64),
+            "write_en": Out(1),
+            "write_addr": Out(self.map_bits),
+            "write_data": Out(64),
+            "write_mask": Out(8),
+            "busy": Out(1),
+            "done": Out(1),
             "result": Out(64),
+            "used_slot": Out(range(target.map_slots)),
+            "used_change": Out(signed(2)),
         })
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        m.d.comb += self.supported.eq(self.number == HelperId.MAP_LOOKUP_ELEM)
-        entries = Signal(32)
-        value_size = Signal(16)
+        t = self.target
+        # Lookups in every map; updates and deletes in hash maps.
+        m.d.comb += self.supported.eq((self.number == HelperId.MAP_LOOKUP_ELEM) |
+                                      (self.entry.kind == MapKind.HASH) &
+                                      Cat(*(self.number == h for h in HELPERS_IN_HARDWARE)).any())
+
+        # What the call named, kept while it runs.
+        number = Signal(32)
+        kind = Signal(MapKind)
         slot = Signal.like(self.slot)
+        entry = Signal(map_entry_layout(t))
+        key_space, value_space = Signal(Space), Signal(Space)
+        key_addr, value_addr = Signal.like(self.key_addr), Signal.like(self.value_addr)
+        flags = Signal(64)
+        used = Signal(32)
+        array_pending = Signal()              # an array lookup's key arrives this cycle
+        m.d.comb += self.used_slot.eq(slot)
         with m.If(self.start):
-            m.d.sync += [entries.eq(self.entry.entries), value_size.eq(self.entry.value_size),
-                         slot.eq(self.slot)]
-        index = self.key[:32]
-        address = MAP_BASE + (slot << MAP_SHIFT) + index * value_size
-        m.d.comb += self.result.eq(Mux(index < entries, address, 0))
+            m.d.sync += [number.eq(self.number), kind.eq(self.entry.kind), slot.eq(self.slot),
+                         entry.eq(self.entry), key_space.eq(self.key_space), key_addr.eq(self.key_addr),
+                         value_space.eq(self.value_space), value_addr.eq(self.value_addr),
+                         flags.eq(self.flags), used.eq(self.used)]
+        m.d.sync += array_pending.eq(self.start & (self.entry.kind == MapKind.ARRAY))
+
+        key_words = Signal(range(MAX_KEY_WORDS + 1))
+        value_words = Signal(14)
+        m.d.comb += [key_words.eq((entry.key_size + 7) >> 3), value_words.eq((entry.value_size + 7) >> 3)]
+        slots = Signal(33)
+        m.d.comb += slots.eq(1 << entry.slot_bits)
+
+        def record(at, word=0):
+            """Map memory address of word ``word`` of slot ``at``'s record."""
+            return entry.keys + (at << entry.record_bits) + 8 * word
+
+        # The slot being probed; the one whose value is found or written, and
+        # that value's address.
+        current = Signal(32)
+        value_slot = Signal(32)
+        product = Signal(48)
+        m.d.comb += [value_slot.eq(Mux(array_pending, self.read_data[:32], current)),
+                     product.eq(value_slot * entry.value_size)]
+        value_address = MAP_BASE + (slot << MAP_SHIFT) + product
+
+        # Every call reads its key's first word in its issue cycle.
+        m.d.comb += [self.read_en.eq(self.start), self.read_space.eq(self.key_space),
+                     self.read_addr.eq(self.key_addr)]
+        with m.If(array_pending):
+            m.d.comb += [self.done.eq(1),
+                         self.result.eq(Mux(self.read_data[:32] < entry.entries, value_address, 0))]
+
+        key = Array(Signal(64, name=f"key{i}") for i in range(MAX_KEY_WORDS))
+        fold = Signal(64)
+        word = Signal(range(MAX_KEY_WORDS + 1))          # key word arriving
+        arriving = Signal(64)
+        m.d.comb += arriving.eq(self.read_data & low_ones(8 * (entry.key_size - 8 * word), 64))
+        key_hash = Signal(32)
+        probes = Signal(33)
+        free, free_found = Signal(32), Signal()
+        inserting = Signal()
+        step = Signal(range(max(MAX_KEY_WORDS, 1 << 13) + 2))     # words copied or written
+
+        def finish(value) -> list:
+            return [self.done.eq(1), self.result.eq(value)]
+
+        def errno_value(code: int) -> int:
+            return -code & M64
+
+        def decide(m: Module, found) -> None:
+            """The probe ended in this cycle: the key is at ``current``, or absent."""
+            at = current
+            free_at = Mux(free_found, free, at)
+            with m.Switch(number):
+                with m.Case(HelperId.MAP_LOOKUP_ELEM):
+                    m.d.comb += finish(Mux(found, value_address, 0))
+                    m.next = "IDLE"
+                with m.Case(HelperId.MAP_DELETE_ELEM):
+                    with m.If(found):
+                        m.next = "DELETE"
+                    with m.Else():
+                        m.d.comb += finish(errno_value(errno.ENOENT))
+                        m.next = "IDLE"
+                with m.Default():                        # update
+                    with m.If(flags > UpdateFlag.EXIST):
+                        m.d.comb += finish(errno_value(errno.EINVAL))
+                        m.next = "IDLE"
+                    with m.Elif(found & (flags == UpdateFlag.NOEXIST)):
+                        m.d.comb += finish(errno_value(errno.EEXIST))
+                        m.next = "IDLE"
+                    with m.Elif(~found & (flags == UpdateFlag.EXIST)):
+                        m.d.comb += finish(errno_value(errno.ENOENT))
+                        m.next = "IDLE"
+                    with m.Elif(~found & (used >= entry.entries)):
+                        m.d.comb += finish(errno_value(errno.E2BIG))
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += [current.eq(Mux(found, at, free_at)), inserting.eq(~found), step.eq(0)]
+                        m.next = "COPY"
+
+        def next_probe(m: Module, probed) -> None:
+            """The slot probed is not the key's: probe the next, unless
+            ``probed`` (all the probes so far) covered the table."""
+            with m.If(probed == slots):
+                decide(m, Const(0))
+            with m.Else():
+                following = (current + 1) & (slots - 1)
+                m.d.sync += current.eq(following)
+                m.d.comb += [self.read_en.eq(1), self.read_space.eq(Space.MAP),
+                             self.read_addr.eq(record(following))]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start & (self.entry.kind == MapKind.HASH) & self.supported):
+                    m.d.sync += [word.eq(0), fold.eq(0), free_found.eq(0), probes.eq(0)]
+                    m.next = "KEY"
+            with m.State("KEY"):
+                # One key word arrives a cycle; the next is asked for.
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [key[word].eq(arriving), word.eq(word + 1),
+                             fold.eq(Cat(fold[64 - HASH_ROTATE:], fold[:64 - HASH_ROTATE]) ^ arriving)]
+                with m.If(word + 1 < key_words):
+                    m.d.comb += [self.read_en.eq(1), self.read_space.eq(key_space),
+                                 self.read_addr.eq(key_addr + 8 * (word + 1))]
+                with m.Else():
+                    m.next = "HASH"
+            with m.State("HASH"):
+                m.d.comb += self.busy.eq(1)
+                h = Signal(32)
+                home = Signal(32)
+                m.d.comb += [h.eq((fold[:32] ^ fold[32:]) * HASH_MULTIPLIER),
+                             home.eq(Mux(entry.slot_bits == 0, 0, h >> (32 - entry.slot_bits).as_unsigned()))]
+                m.d.sync += [key_hash.eq(h), current.eq(home)]
+                m.d.comb += [self.read_en.eq(1), self.read_space.eq(Space.MAP), self.read_addr.eq(record(home))]
+                m.next = "PROBE"
+            with m.State("PROBE"):
+                m.d.comb += self.busy.eq(1)
+                state = self.read_data[:2]
+                m.d.sync += probes.eq(probes + 1)
+                with m.If(state == SlotState.EMPTY):
+                    decide(m, Const(0))
+                with m.Elif((state == SlotState.USED) & (self.read_data[32:] == key_hash)):
+                    m.d.sync += word.eq(0)
+                    m.d.comb += [self.read_en.eq(1), self.read_space.eq(Space.MAP),
+                                 self.read_addr.eq(record(current, 1))]
+                    m.next = "COMPARE"
+                with m.Else():
+                    with m.If((state == SlotState.DELETED) & ~free_found):
+                        m.d.sync += [free.eq(current), free_found.eq(1)]
+                    next_probe(m, probes + 1)
+            with m.State("COMPARE"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(self.read_data != key[word]):
+                    m.next = "PROBE"
+                    next_probe(m, probes)
+                with m.Elif(word + 1 == key_words):
+                    decide(m, Const(1))
+                with m.Else():
+                    m.d.sync += word.eq(word + 1)
+                    m.d.comb += [self.read_en.eq(1), self.read_space.eq(Space.MAP),
+                                 self.read_addr.eq(record(current, 1) + 8 * (word + 1))]
+            with m.State("COPY"):
+                # Value word ``step`` is asked for; word step - 1 arrives and is written.
+                m.d.comb += self.busy.eq(1)
+                with m.If(step < value_words):
+                    m.d.comb += [self.read_en.eq(1), self.read_space.eq(value_space),
+                                 self.read_addr.eq(value_addr + 8 * step)]
+                with m.If(step != 0):
+                    written = 8 * (step - 1)
+                    m.d.comb += [self.write_en.eq(1), self.write_addr.eq(entry.offset + product + written),
+                                 self.write_data.eq(self.read_data),
+                                 self.write_mask.eq(low_ones(entry.value_size - written, 8))]
+                m.d.sync += step.eq(step + 1)
+                with m.If(step == value_words):
+                    with m.If(inserting):
+                        m.d.sync += step.eq(0)
+                        m.next = "RECORD"
+                    with m.Else():
+                        m.d.comb += finish(0)
+                        m.next = "IDLE"
+            with m.State("RECORD"):
+                # The header, then the key's words.
+                m.d.comb += [self.busy.eq(1), self.write_en.eq(1), self.write_mask.eq(0xFF),
+                             self.write_addr.eq(record(current) + 8 * step),
+                             self.write_data.eq(Mux(step == 0, Cat(Const(SlotState.USED, 32), key_hash),
+                                                    key[(step - 1)[:len(word)]]))]
+                m.d.sync += step.eq(step + 1)
+                with m.If(step == key_words):
+                    m.d.comb += [finish(0), self.used_change.eq(1)]
+                    m.next = "IDLE"
+            with m.State("DELETE"):
+                m.d.comb += [self.busy.eq(1), self.write_en.eq(1), self.write_mask.eq(0xFF),
+                             self.write_addr.eq(record(current)), self.write_data.eq(SlotState.DELETED),
+                             self.used_change.eq(-1)]
+                m.d.comb += finish(0)
+                m.next = "IDLE"
         return m

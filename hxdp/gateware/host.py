@@ -11,7 +11,7 @@ from typing import NamedTuple, Sequence
 
 from ..errors import HxdpError
 from ..image import Image
-from ..maplayout import MapPlacement, map_layout
+from ..maplayout import MapKind, MapPlacement, map_image, map_layout, used_entries
 from ..target import MAX_CYCLES, Op, Target, encode_row
 from .core import Fault
 from .decode import supported
@@ -20,7 +20,7 @@ from .helper import HELPERS_IN_HARDWARE
 from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, IMEM_DATA_BASE, MAP_FLAG_READONLY, REGISTERS,
                         Access)
 
-__all__ = ["Packet", "Outcome", "Job", "BusWrite", "BusRead", "load_writes", "map_reads", "map_value_bytes",
+__all__ = ["Packet", "Outcome", "Job", "BusWrite", "BusRead", "load_writes", "map_reads", "map_area_bytes",
            "beats", "COUNTERS", "check_supported"]
 
 
@@ -46,12 +46,12 @@ class Job:
     packets: Sequence[Packet]
     conformance: bool = False
     max_cycles: int = MAX_CYCLES
-    # Each map's values before the first packet, by name (as `BpfMap.store`
-    # holds them); a map not named starts as the image defines it.
+    # Each map's area of the map memory before the first packet, by name
+    # (`maplayout.map_image`); a map not named starts as the image defines it.
     maps: dict[str, bytes] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)   # the status registers after it
-    final_maps: dict[str, bytes] = field(default_factory=dict)   # each map's values after it
+    final_maps: dict[str, bytes] = field(default_factory=dict)   # each map's area after it
 
 
 class BusWrite(NamedTuple):
@@ -90,30 +90,27 @@ def load_writes(target: Target, job: Job) -> list[BusWrite]:
     return writes
 
 
-def _initial_values(p: MapPlacement, given: dict[str, bytes]) -> bytes:
-    values = given.get(p.map.name, p.map.initial or b"")
-    if len(values) > p.size:
-        raise HxdpError(f"map {p.map.name}: {len(values)} bytes of values for its {p.size}")
-    return bytes(values) + bytes(p.size - len(values))
-
-
 def _map_writes(target: Target, job: Job) -> list[BusWrite]:
-    """The map table of ``job``'s program, and every map's first values
+    """The map table of ``job``'s program, and every map's first contents
     (written while no packet runs, so no MAP_WRITE waits)."""
     placed = map_layout(job.image.name, job.image.maps, target)
     writes = [BusWrite(ADDR["MAP_COUNT"], 0)]
     staged: dict[str, int | None] = {"MAP_WDATA_LO": None, "MAP_WDATA_HI": None}   # skip repeats
     for p in placed:
         d = p.map
-        writes += [BusWrite(ADDR["MAP_SLOT"], p.index), BusWrite(ADDR["MAP_OFFSET"], p.offset),
-                   BusWrite(ADDR["MAP_BYTES"], p.size), BusWrite(ADDR["MAP_KEY_SIZE"], d.key_size),
+        image = job.maps.get(d.name) or map_image(p)
+        if len(image) != p.area:
+            raise HxdpError(f"map {d.name}: {len(image)} bytes given for its {p.area}-byte area")
+        g = p.geometry
+        shape = g.slot_bits | (g.record_bytes.bit_length() - 1) << 8 if p.kind is MapKind.HASH else 0
+        writes += [BusWrite(ADDR["MAP_SLOT"], p.index), BusWrite(ADDR["MAP_OFFSET"], p.values_offset),
+                   BusWrite(ADDR["MAP_BYTES"], p.values), BusWrite(ADDR["MAP_KEY_SIZE"], d.key_size),
                    BusWrite(ADDR["MAP_VALUE_SIZE"], d.value_size), BusWrite(ADDR["MAP_ENTRIES"], d.max_entries),
                    BusWrite(ADDR["MAP_FLAGS"], p.kind | (MAP_FLAG_READONLY if d.readonly else 0)),
-                   BusWrite(ADDR["MAP_ADDR"], p.offset)]
-        values = _initial_values(p, job.maps)
-        values += bytes(-len(values) % 8)
-        for i in range(0, len(values), 8):
-            word = int.from_bytes(values[i:i + 8], "little")
+                   BusWrite(ADDR["MAP_KEYS"], p.offset), BusWrite(ADDR["MAP_SHAPE"], shape),
+                   BusWrite(ADDR["MAP_USED"], used_entries(p, image)), BusWrite(ADDR["MAP_ADDR"], p.offset)]
+        for i in range(0, len(image), 8):
+            word = int.from_bytes(image[i:i + 8], "little")
             for name, half in (("MAP_WDATA_LO", word & 0xFFFF_FFFF), ("MAP_WDATA_HI", word >> 32)):
                 if staged[name] != half:
                     writes.append(BusWrite(ADDR[name], half))
@@ -124,16 +121,16 @@ def _map_writes(target: Target, job: Job) -> list[BusWrite]:
 
 
 def map_reads(p: MapPlacement) -> list[BusWrite | BusRead]:
-    """The bus steps that read map ``p``'s values: the reads' results, in
-    order, are what `map_value_bytes` takes."""
+    """The bus steps that read map ``p``'s area: the reads' results, in
+    order, are what `map_area_bytes` takes."""
     steps: list[BusWrite | BusRead] = [BusWrite(ADDR["MAP_ADDR"], p.offset)]
-    for _ in range(-(-p.size // 8)):
+    for _ in range(p.area // 8):
         steps += [BusWrite(ADDR["MAP_READ"], 0), BusRead(ADDR["MAP_RDATA_LO"]), BusRead(ADDR["MAP_RDATA_HI"])]
     return steps
 
 
-def map_value_bytes(p: MapPlacement, reads: list[int]) -> bytes:
-    return b"".join(v.to_bytes(4, "little") for v in reads)[:p.size]
+def map_area_bytes(p: MapPlacement, reads: list[int]) -> bytes:
+    return b"".join(v.to_bytes(4, "little") for v in reads)[:p.area]
 
 
 def beats(data: bytes, frame_bytes: int) -> list[bytes]:

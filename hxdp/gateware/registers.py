@@ -63,7 +63,7 @@ REGISTERS: tuple[Register, ...] = (
     Register("LAST_CYCLES", 0x1B, Access.RO, "the last packet's cycles"),
     Register("LAST_FAULT", 0x1C, Access.RO, "the last packet's fault code (0: none)"),
     Register("MAP_COUNT", 0x20, Access.RW, "maps of the loaded program (slots 0 to MAP_COUNT - 1)"),
-    Register("MAP_SLOT", 0x21, Access.RW, "the map slot MAP_OFFSET ... MAP_FLAGS write"),
+    Register("MAP_SLOT", 0x21, Access.RW, "the map slot that MAP_OFFSET ... MAP_USED reach"),
     Register("MAP_OFFSET", 0x22, Access.WO, "byte in the map memory where the slot's values start"),
     Register("MAP_BYTES", 0x23, Access.WO, "bytes of the slot's values"),
     Register("MAP_KEY_SIZE", 0x24, Access.WO, "the slot's key size in bytes"),
@@ -71,15 +71,19 @@ REGISTERS: tuple[Register, ...] = (
     Register("MAP_ENTRIES", 0x26, Access.WO, "the slot's max_entries"),
     Register("MAP_FLAGS", 0x27, Access.WO, "bits 7:0: how the helper unit looks keys up (MapKind); "
              "bit 8: read-only to programs"),
-    Register("MAP_ADDR", 0x28, Access.RW, "byte in the map memory (a multiple of 8) that MAP_WRITE and "
+    Register("MAP_KEYS", 0x28, Access.WO, "hash maps: byte in the map memory where the key records start"),
+    Register("MAP_SHAPE", 0x29, Access.WO, "hash maps: bits 4:0 log2 of the slots, bits 11:8 log2 of a "
+             "record's bytes"),
+    Register("MAP_USED", 0x2A, Access.RW, "hash maps: keys held (programs' inserts and deletes count it)"),
+    Register("MAP_ADDR", 0x30, Access.RW, "byte in the map memory (a multiple of 8) that MAP_WRITE and "
              "MAP_READ reach; each advances it by 8"),
-    Register("MAP_WDATA_LO", 0x29, Access.WO, "bytes 0-3 MAP_WRITE writes"),
-    Register("MAP_WDATA_HI", 0x2A, Access.WO, "bytes 4-7 MAP_WRITE writes"),
-    Register("MAP_WRITE", 0x2B, Access.WO, "write: store MAP_WDATA at MAP_ADDR, between the program's "
+    Register("MAP_WDATA_LO", 0x31, Access.WO, "bytes 0-3 MAP_WRITE writes"),
+    Register("MAP_WDATA_HI", 0x32, Access.WO, "bytes 4-7 MAP_WRITE writes"),
+    Register("MAP_WRITE", 0x33, Access.WO, "write: store MAP_WDATA at MAP_ADDR, between the program's "
              "own stores (STATUS bit 1 until done)"),
-    Register("MAP_READ", 0x2C, Access.WO, "write: read the 8 bytes at MAP_ADDR into MAP_RDATA"),
-    Register("MAP_RDATA_LO", 0x2D, Access.RO, "bytes 0-3 the last MAP_READ read"),
-    Register("MAP_RDATA_HI", 0x2E, Access.RO, "bytes 4-7 the last MAP_READ read"),
+    Register("MAP_READ", 0x34, Access.WO, "write: read the 8 bytes at MAP_ADDR into MAP_RDATA"),
+    Register("MAP_RDATA_LO", 0x35, Access.RO, "bytes 0-3 the last MAP_READ read"),
+    Register("MAP_RDATA_HI", 0x36, Access.RO, "bytes 4-7 the last MAP_READ read"),
 )
 ADDR = {r.name: r.addr for r in REGISTERS}
 

@@ -13,7 +13,7 @@ from ..target import Target
 from .core import Fault
 from .engine import Engine
 from ..maplayout import map_layout
-from .host import COUNTERS, BusRead, Job, Outcome, Packet, beats, load_writes, map_reads, map_value_bytes
+from .host import COUNTERS, BusRead, Job, Outcome, Packet, beats, load_writes, map_reads, map_area_bytes
 from .registers import ADDR
 
 __all__ = ["Packet", "Outcome", "Job", "simulate"]
@@ -92,7 +92,7 @@ def simulate(target: Target, jobs: Iterable[Job], vcd: str | None = None) -> lis
                         values.append(await read(ctx, step.addr))
                     else:
                         await write(ctx, *step)
-                job.final_maps[p.map.name] = map_value_bytes(p, values)
+                job.final_maps[p.map.name] = map_area_bytes(p, values)
 
     sim = Simulator(dut)
     sim.add_clock(1 / 156.25e6)

@@ -47,7 +47,7 @@ from .core import Fault
 from .engine import beat_layout, verdict_layout
 from ..maplayout import map_layout
 from .host import (COUNTERS, BusRead, Job, Outcome, Packet, beats, check_supported, load_writes, map_reads,
-                   map_value_bytes)
+                   map_area_bytes)
 from .registers import ADDR
 from .rtlcache import build_key, cached_build, engine_verilog, rtl_cache
 from .verilog import TOP_NAME
@@ -222,7 +222,7 @@ class VerilatorEngine:
                 steps = map_reads(p)
                 replies = self._exchange([f"read {s.addr:x}" if isinstance(s, BusRead) else
                                           f"write {s.addr:x} {s.value:x}" for s in steps])
-                job.final_maps[p.map.name] = map_value_bytes(
+                job.final_maps[p.map.name] = map_area_bytes(
                     p, [int(r, 16) for s, r in zip(steps, replies) if isinstance(s, BusRead)])
         return jobs
 

@@ -12,6 +12,9 @@ Timing rules (docs/model.md explains them with examples):
   shorter, for its last byte.
 * The core has one divider, busy for ``latency.div`` cycles from the row
   that starts it: a division waits until it is free.
+* A helper call's r0 is usable ``latency.helper`` cycles after it, except
+  for calls that hold the core (hash maps; `helper_timing` gives their
+  cycles): the next row issues when they are done.
 * A row reads all its registers and memory before anything in it writes.
   Its branches are tried in lane order and the first taken one (or an exit)
   decides; a taken branch costs ``branch_penalty`` extra cycles.
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..ebpf.helpers import argument_reads
+from .helper_timing import helper_hold
 from ..ebpf.interp import M64, Environment, ExecutionFault, alu, atomic_access, condition
 from ..ebpf.isa import Insn, sign_extend
 from ..ebpf.memory import STACK_BASE, Memory, MemoryFault
@@ -80,6 +84,7 @@ class Core:
         self.regs = [0] * self.target.registers
         self.tail_calls = 0
         self.cycles = 0
+        self.held_until = 0           # the cycle a holding helper call lets the next row issue
         self.insns_executed = 0
         self.stall_cycles = 0
         self.stack = memory.allocate("stack", bytearray(self.target.stack_bytes), base=STACK_BASE)
@@ -148,6 +153,7 @@ class Core:
             self.cycles = issue
             if divides:
                 divider_free = issue + lat.div
+            self.held_until = 0
             try:
                 outcome = self._execute(ops, issue, ready, lat)
             except MemoryFault as err:
@@ -158,6 +164,7 @@ class Core:
                 return outcome[1]
             else:
                 row, cycle = outcome[1], issue + 1 + lat.branch_penalty
+            cycle = max(cycle, self.held_until)
 
     def _execute(self, ops: list[_Exec], cycle: int, ready: list[int], lat) -> tuple[str, int] | None:
         regs = self.regs
@@ -192,8 +199,11 @@ class Core:
                 results.append((s.dst, self._alu(e), cycle + lat.of(s.info)))
         if helper is not None:
             number = regs[helper.slot.a] if helper.slot.op is Op.CALLR else helper.slot.imm
+            hold = helper_hold(number, getattr(self.env, "maps", None), regs, memory)
             value = self.env.call_helper(self, number, helper.pc) & M64
-            results.append((0, value, cycle + lat.helper))
+            if hold is not None:
+                self.held_until = cycle + hold
+            results.append((0, value, cycle + (lat.helper if hold is None else hold)))
         for e in stores:
             s = e.slot
             addr = (regs[s.a] + s.off) & M64

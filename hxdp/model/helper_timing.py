@@ -1,0 +1,61 @@
+"""How long a helper call holds the core: the helper unit's timing.
+
+A lookup in an array gives r0 ``Latency.helper`` cycles after the call and
+lets the next rows issue meanwhile. A hash map's lookup, update and delete
+hold the core (no row issues) until r0 is written, in cycles counted from
+the call's issue (cycle 0), one memory word a cycle:
+
+* cycles 0 to w-1 read the key's w words; cycle w+1 reads its home slot's
+  header; each probe costs a cycle for the header and one for each stored
+  key word compared (`hashtable.Probe.reads`); the probe that finds the key
+  or an empty slot decides in cycle T = w + 1 + all the probes' reads;
+* a lookup, an update that fails (its flags, or a full map) and a delete
+  of a missing key write r0 at the end of T;
+* a delete writes the slot's header in T+1; an update copies the value's v
+  words (reads from T+1, writes from T+2), an insert then writes the header
+  and the key's w words; r0 is written with the last write.
+
+The next row issues in the cycle after r0 is written (``hold`` cycles after
+the call).
+"""
+
+from __future__ import annotations
+
+from ..ebpf.helpers import HelperId
+from ..ebpf.maps import HashMap, UpdateFlag
+from ..ebpf.memory import Memory, MemoryFault
+
+__all__ = ["helper_hold", "HOLDING_HELPERS"]
+
+HOLDING_HELPERS = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM, HelperId.MAP_DELETE_ELEM})
+
+
+def helper_hold(number: int, maps, regs: list[int], memory: Memory) -> int | None:
+    """Cycles from the call's issue to the next row's, for a call that holds
+    the core; None for one that does not. ``maps``: the environment's `MapSet`."""
+    if number not in HOLDING_HELPERS or maps is None:
+        return None
+    m = maps.from_handle(regs[1])
+    if not isinstance(m, HashMap) or m.table is None:
+        return None
+    try:
+        key = memory.read_bytes(regs[2], m.d.key_size)
+    except MemoryFault:
+        return None                   # the helper faults, as it runs
+    words = m.table.geometry.key_words
+    probe = m.table.probe(key)
+    decided = words + 1 + sum(probe.reads)
+    found = probe.slot is not None
+    if number == HelperId.MAP_LOOKUP_ELEM:
+        return decided + 1
+    if number == HelperId.MAP_DELETE_ELEM:
+        return decided + (2 if found else 1)
+    flags = regs[4]
+    value_words = -(-m.d.value_size // 8)
+    if found:
+        fails = flags not in (UpdateFlag.ANY, UpdateFlag.EXIST)
+        writes = value_words
+    else:
+        fails = flags not in (UpdateFlag.ANY, UpdateFlag.NOEXIST) or len(m.slots) >= m.d.max_entries
+        writes = value_words + 1 + words
+    return decided + 1 if fails else decided + 1 + 1 + writes
