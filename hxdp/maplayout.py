@@ -5,7 +5,9 @@ and read maps, and the checks that refuse what the engine cannot hold. Map
 n (in the image's order) has handle ``map_handle(n)``; a program sees its
 values at ``map_region_base(n)``, as the interpreter and the model place
 them. In the map memory a map's area is, 8-byte aligned, a hash map's key
-records (`hxdp.ebpf.hashtable`) and then its values, one a slot.
+records (`hxdp.ebpf.hashtable`) and then its values, one a slot; a
+devmap's entries, a word each (the ifindex, and bit 32 set when present),
+which programs reach only through bpf_redirect_map.
 """
 
 from __future__ import annotations
@@ -14,25 +16,31 @@ import enum
 from dataclasses import dataclass
 
 from .ebpf.hashtable import HashGeometry, SlotState
-from .ebpf.maps import BpfMap, HashMap, map_handle
+from .ebpf.maps import ArrayMap, BpfMap, HashMap, map_handle
 from .ebpf.memory import map_region_base
 from .ebpf.program import MapDef, MapType
 from .errors import HxdpError
 from .target import Target
 
-__all__ = ["MapKind", "MapPlacement", "map_layout", "map_image", "used_entries", "KINDS", "MAX_KEY_BYTES"]
+__all__ = ["MapKind", "MapPlacement", "map_layout", "map_image", "used_entries", "KINDS", "MAX_KEY_BYTES",
+           "DEVMAP_PRESENT"]
 
 
 class MapKind(enum.IntEnum):
     """What the helper unit does to find a key's value."""
     ARRAY = 0           # index arithmetic: the key is the entry number
     HASH = 1            # probes the key records (`hxdp.ebpf.hashtable`)
+    DEVMAP = 2          # redirect targets: a word an entry
 
 
 # Map types the engine holds, by how its helper unit looks them up. A
 # per-CPU map is one map on a one-core engine.
 KINDS: dict[MapType, MapKind] = {MapType.ARRAY: MapKind.ARRAY, MapType.PERCPU_ARRAY: MapKind.ARRAY,
-                                 MapType.HASH: MapKind.HASH, MapType.PERCPU_HASH: MapKind.HASH}
+                                 MapType.HASH: MapKind.HASH, MapType.PERCPU_HASH: MapKind.HASH,
+                                 MapType.DEVMAP: MapKind.DEVMAP}
+
+# A devmap entry's word: the ifindex, and this bit when the entry is present.
+DEVMAP_PRESENT = 1 << 32
 
 # The helper unit holds a hash key in registers, 8 bytes each.
 MAX_KEY_BYTES = 64
@@ -93,6 +101,8 @@ def map_layout(name: str, maps: list[MapDef], target: Target) -> list[MapPlaceme
                                 f"maps take keys up to {MAX_KEY_BYTES} bytes")
             g = HashGeometry(m.key_size, m.max_entries)
             p = MapPlacement(n, m, kind, offset, g.table_bytes, g.slots * m.value_size)
+        elif kind is MapKind.DEVMAP:
+            p = MapPlacement(n, m, kind, offset, 0, m.max_entries * 8)
         else:
             p = MapPlacement(n, m, kind, offset, 0, m.max_entries * m.value_size)
         placed.append(p)
@@ -106,7 +116,12 @@ def map_layout(name: str, maps: list[MapDef], target: Target) -> list[MapPlaceme
 def map_image(p: MapPlacement, m: BpfMap | None = None) -> bytes:
     """The bytes of ``p``'s area as the map memory holds them: those of the
     runtime map ``m`` (one CPU's values), or the program's first contents."""
-    if m is not None:
+    if p.kind is MapKind.DEVMAP:
+        present = m.present if isinstance(m, ArrayMap) and m.present is not None else set()
+        keys, values = b"", b"".join(
+            (int.from_bytes(m.value(i)[:4], "little") | DEVMAP_PRESENT if i in present else 0).to_bytes(8, "little")
+            for i in range(p.map.max_entries))
+    elif m is not None:
         keys = bytes(m.table.records) if isinstance(m, HashMap) and m.table is not None else b""
         values = bytes(m.store[0])
     else:

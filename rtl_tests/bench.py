@@ -156,7 +156,7 @@ class EngineBench:
                 offering = False
             if verdict_ready and self.dut.verdict__valid.value:
                 v = self.verdict.from_bits(self.dut.verdict__payload.value.to_unsigned())
-                outcome = Outcome(int(v.action), int(v.cycles), Fault(int(v.fault)), None)
+                outcome = Outcome(int(v.action), int(v.cycles), Fault(int(v.fault)), None, int(v.egress))
                 outcomes.append(outcome)
                 if v.sends:
                     awaiting_bytes.append(outcome)

@@ -18,7 +18,7 @@ from .conftest import EXAMPLES
 
 # The examples the gateware runs (the others call helpers or use maps it
 # does not have yet, and are refused).
-GATEWARE_EXAMPLES = ["xdp_drop", "xdp_pass", "xdp_tx", "xdp1", "xdp2", "rxq_info", "firewall"]
+GATEWARE_EXAMPLES = ["xdp_drop", "xdp_pass", "xdp_tx", "xdp1", "xdp2", "rxq_info", "firewall", "redirect_map"]
 
 
 def check_example(name: str, target: Target, run: Callable[[list[Job]], list[Job]]) -> None:
@@ -42,6 +42,8 @@ def check_example(name: str, target: Target, run: Callable[[list[Job]], list[Job
     for i, (w, got) in enumerate(zip(want, job.outcomes)):
         sent = w.packet if w.action in (XdpAction.PASS, XdpAction.TX, XdpAction.REDIRECT) else None
         assert (got.action & 0xFFFF_FFFF, got.cycles, got.packet) == (w.action, w.cycles, sent), i
+        if w.action == XdpAction.REDIRECT:
+            assert got.egress == w.redirect.ifindex, i
     assert len(job.outcomes) == len(scenario.packets)
     final = images()
     assert job.final_maps == final

@@ -16,7 +16,7 @@ from hxdp.ebpf.interp import ExecutionFault, alu, condition
 from hxdp.ebpf.isa import Insn, Pseudo
 from hxdp.ebpf.asm import assemble
 from hxdp.ebpf.program import MapDef, MapType, Program
-from hxdp.ebpf.xdp import XdpInput
+from hxdp.ebpf.xdp import XdpAction, XdpInput
 from hxdp.errors import HxdpError
 from hxdp.gateware.alu import Alu, Comparator, Divider, Multiplier
 from hxdp.gateware.bytemem import ByteMemory
@@ -380,3 +380,29 @@ def test_hash_map_lookups_updates_and_deletes_are_cycle_exact(lanes):
     results = {w.action for w in want}
     assert {99, 0, -errno.EEXIST & 0xFFFF_FFFF, -errno.ENOENT & 0xFFFF_FFFF, -errno.E2BIG & 0xFFFF_FFFF,
             -errno.EINVAL & 0xFFFF_FFFF} <= results, "the traffic missed an outcome"
+
+
+def test_redirects_through_a_devmap_and_to_an_ifindex_are_the_models():
+    """bpf_redirect_map on present, absent and out-of-range entries (the
+    flags' action when absent), and bpf_redirect with and without flags:
+    verdicts, egress ifindexes, cycles."""
+    target = Target.with_lanes(2)
+    ports = MapDef("ports", MapType.DEVMAP, 4, 4, 8)
+    text = ("ldxw r2, [r1+0]\nldxb r6, [r2+0]\nldxb r7, [r2+1]\nldxb r8, [r2+2]\n"
+            "jeq r6, 1, plain\nlddw r1, 0\nmov r2, r7\nmov r3, r8\ncall 51\nexit\n"
+            "plain:\nmov r1, r7\nadd r1, 100\nmov r2, r8\ncall 23\nexit")
+    insns = [dataclasses.replace(i, src=Pseudo.MAP_FD) if i.mnemonic == "lddw" else i for i in assemble(text)]
+    image = compile_program(Program("redirects", insns, [ports]), target)
+    model = ModelEngine(image)
+    for key, ifindex in ((1, 11), (2, 12), (5, 15)):
+        model.update_map("ports", key.to_bytes(4, "little"), ifindex.to_bytes(4, "little"))
+    placed, = map_layout(image.name, image.maps, target)
+    cases = [(0, key, flags) for key in (0, 1, 2, 5, 7, 9) for flags in (0, 1, 2)] + \
+            [(1, key, flags) for key in (3, 4) for flags in (0, 1)]
+    packets = [bytes(case) + bytes(61) for case in cases]
+    want = [model.run(XdpInput(p)) for p in packets]
+    (job,) = simulate(target, [Job(image, [Packet(p) for p in packets],
+                                   maps={"ports": map_image(placed, model.maps["ports"])})])
+    got = [(o.action, o.cycles, o.egress if o.action == XdpAction.REDIRECT else None) for o in job.outcomes]
+    assert got == [(w.action, w.cycles, w.redirect.ifindex if w.redirect else None) for w in want]
+    assert {g[2] for g in got} == {None, 11, 12, 15, 103, 104}

@@ -45,7 +45,8 @@ from .alu import Alu, Comparator, Divider, Multiplier
 from .bits import low_ones
 from .bytemem import ByteMemory, read_port_signature, write_port_signature
 from .decode import Atomic, SlotDecode, decode_slot, row_layout
-from .helper import HANDLE_SHIFT, MAP_SHIFT, HelperUnit, Space, map_entry_layout, slot_of_handle
+from .helper import (HANDLE_SHIFT, KEYED_HELPERS, MAP_HELPERS, MAP_SHIFT, HelperUnit, Space, map_entry_layout,
+                     slot_of_handle)
 
 __all__ = ["Core", "Fault", "FRAME_ADDR_BITS"]
 
@@ -121,6 +122,7 @@ class Core(wiring.Component):
             "action": Out(64),
             "cycles": Out(32),
             "fault": Out(Fault),
+            "egress": Out(32),          # where XDP_REDIRECT sends it (the last redirect helper's ifindex)
         })
 
     def elaborate(self, platform) -> Module:
@@ -249,13 +251,15 @@ class Core(wiring.Component):
         for l in reversed(range(lanes)):
             with m.If(dec[l].helper):
                 m.d.comb += [calls.eq(1), number.eq(slots[l].imm)]
-        map_slot, is_handle = slot_of_handle(m, t, read(1))
+        args = [read(i) for i in (1, 2, 3, 4)]
+        map_slot, is_handle = slot_of_handle(m, t, args[0])
         entry = self.maps[map_slot]
-        updates = Signal()
-        m.d.comb += updates.eq(number == HelperId.MAP_UPDATE_ELEM)
+        updates, on_map, keyed = Signal(), Signal(), Signal()
+        m.d.comb += [updates.eq(number == HelperId.MAP_UPDATE_ELEM),
+                     on_map.eq(Cat(*(number == h for h in MAP_HELPERS)).any()),
+                     keyed.eq(Cat(*(number == h for h in KEYED_HELPERS)).any())]
         pointed = []
-        for name, reg, size in (("key", 2, entry.key_size), ("value", 3, entry.value_size)):
-            at = read(reg)
+        for name, at, size in (("key", args[1], entry.key_size), ("value", args[2], entry.value_size)):
             to_stack, to_ctx, to_map, phys, ok, late = place(at, size, Const(0), name)
             space = Signal(Space, name=f"{name}_space")
             m.d.comb += space.eq(Mux(to_stack, Space.STACK, Mux(to_map, Space.MAP, Space.PACKET)))
@@ -264,15 +268,15 @@ class Core(wiring.Component):
         m.d.comb += [helper.number.eq(number), helper.slot.eq(map_slot), helper.entry.eq(entry),
                      helper.used.eq(self.map_used[map_slot]), helper.key_space.eq(key_space),
                      helper.key_addr.eq(key_phys), helper.value_space.eq(value_space),
-                     helper.value_addr.eq(value_phys), helper.flags.eq(read(4)),
+                     helper.value_addr.eq(value_phys), *(helper.args[i].eq(a) for i, a in enumerate(args)),
                      self.used_slot.eq(helper.used_slot), self.used_change.eq(helper.used_change)]
-        waits.append(calls & ~self.pkt_done & (key_late | updates & value_late))
+        waits.append(calls & keyed & ~self.pkt_done & (key_late | updates & value_late))
         helper_fault = Signal(Fault)
         with m.If(calls & ~helper.supported):
             m.d.comb += helper_fault.eq(Fault.UNSUPPORTED)
-        with m.Elif(calls & ~(is_handle & (map_slot < self.map_count))):
+        with m.Elif(calls & on_map & ~(is_handle & (map_slot < self.map_count))):
             m.d.comb += helper_fault.eq(Fault.MAP)
-        with m.Elif(calls & ~(key_ok & (~updates | value_ok))):
+        with m.Elif(calls & keyed & ~(key_ok & (~updates | value_ok))):
             m.d.comb += helper_fault.eq(Fault.MEMORY)
         faults.append(helper_fault)
 
@@ -430,7 +434,11 @@ class Core(wiring.Component):
                      helper.read_data.eq(_pick(asked == Space.STACK, stack.read[kp].data,
                                                asked == Space.MAP, self.map_read[kp].data,
                                                self.pkt_read[kp].data))]
-        claims.append((starts_helper & (entry.kind == MapKind.ARRAY), 0, t.latency.helper))
+        claims.append((starts_helper & ((entry.kind != MapKind.HASH) | ~on_map), 0, t.latency.helper))
+        with m.If(self.start):
+            m.d.sync += self.egress.eq(0)
+        with m.Elif(helper.redirect):
+            m.d.sync += self.egress.eq(helper.ifindex)
         earlier_writes.append((helper.done, 0, helper.result))
 
         # The store port, a cycle after its row.

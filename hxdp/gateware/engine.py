@@ -35,9 +35,10 @@ def beat_layout(frame_bytes: int) -> data.StructLayout:
 
 
 def verdict_layout() -> data.StructLayout:
-    """``sends``: the packet's bytes follow on ``tx``."""
+    """``sends``: the packet's bytes follow on ``tx``; ``egress``: the
+    ifindex an XDP_REDIRECT sends them to."""
     return data.StructLayout({"action": 64, "cycles": 32, "fault": Fault, "length": FRAME_ADDR_BITS + 1,
-                              "sends": 1})
+                              "sends": 1, "egress": 32})
 
 
 def row_words(target: Target) -> int:
@@ -100,7 +101,7 @@ class Engine(wiring.Component):
         staging = [Signal(32, name=f"imem_data{i}") for i in range(words)]
         counters = {name: Signal(32, name=name.lower()) for name in
                     ["PACKETS", "FAULTS", *(f"VERDICT_{a.name}" for a in XdpAction)]}
-        last_action, last_cycles, last_fault = Signal(64), Signal(32), Signal(Fault)
+        last_action, last_cycles, last_fault, last_egress = Signal(64), Signal(32), Signal(Fault), Signal(32)
         busy = Signal()
         bus = self.bus
         map_count = Signal.like(core.map_count)
@@ -235,7 +236,7 @@ class Engine(wiring.Component):
         ended = Signal()
         with m.If(core.finished):
             m.d.sync += [ended.eq(1), last_action.eq(core.action), last_cycles.eq(core.cycles),
-                         last_fault.eq(core.fault)]
+                         last_fault.eq(core.fault), last_egress.eq(core.egress)]
         verdict = self.verdict
         action32 = last_action[:32]
         sends = Signal()
@@ -243,7 +244,7 @@ class Engine(wiring.Component):
                              Cat(*(action32 == a for a in FORWARDED)).any())
         m.d.comb += [verdict.payload.action.eq(last_action), verdict.payload.cycles.eq(last_cycles),
                      verdict.payload.fault.eq(last_fault), verdict.payload.length.eq(length),
-                     verdict.payload.sends.eq(sends)]
+                     verdict.payload.sends.eq(sends), verdict.payload.egress.eq(last_egress)]
         sending = Signal()
         done_packet = Signal()
         with m.FSM():

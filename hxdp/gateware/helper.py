@@ -3,10 +3,13 @@
 The map table holds, for each map slot, what `hxdp.maplayout` placed
 there; the host writes it when it loads a program (docs/engine.md).
 
-The unit runs bpf_map_lookup_elem, bpf_map_update_elem and
-bpf_map_delete_elem in the cycles `hxdp.model.helper_timing` gives: on an
-array a lookup reads the key in the call's cycle and gives r0 at the end of
-the next, while later rows go on; on a hash map it holds the core while it
+The unit runs bpf_map_lookup_elem, bpf_map_update_elem,
+bpf_map_delete_elem, bpf_redirect_map and bpf_redirect in the cycles
+`hxdp.model.helper_timing` gives. A lookup in an array, a redirect through
+a devmap and a plain redirect read what they need in the call's cycle and
+give r0 at the end of the next, while later rows go on (a redirect also
+sets the packet's egress ifindex); on a hash map the unit holds the core
+while it
 reads the key a word a cycle, probes the key records
 (`hxdp.ebpf.hashtable`), and copies the value and writes the record through
 the map memory's store port. A call of another helper ends the packet with
@@ -24,15 +27,21 @@ from ..ebpf.hashtable import HASH_MULTIPLIER, HASH_ROTATE, SlotState
 from ..ebpf.helpers import HelperId
 from ..ebpf.maps import HANDLE_BASE, HANDLE_STEP, UpdateFlag
 from ..ebpf.memory import MAP_BASE, MAP_STRIDE
-from ..maplayout import MAX_KEY_BYTES, MapKind
+from ..ebpf.xdp import XdpAction
+from ..maplayout import DEVMAP_PRESENT, MAX_KEY_BYTES, MapKind
 from ..target import Target
 from .bits import low_ones
 
-__all__ = ["map_entry_layout", "HelperUnit", "HELPERS_IN_HARDWARE", "slot_of_handle", "Space",
-           "HANDLE_SHIFT", "MAP_SHIFT"]
+__all__ = ["map_entry_layout", "HelperUnit", "HELPERS_IN_HARDWARE", "MAP_HELPERS", "KEYED_HELPERS",
+           "slot_of_handle", "Space", "HANDLE_SHIFT", "MAP_SHIFT"]
 
 # Helpers the unit runs; calls to others fault.
-HELPERS_IN_HARDWARE = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM, HelperId.MAP_DELETE_ELEM})
+HELPERS_IN_HARDWARE = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM, HelperId.MAP_DELETE_ELEM,
+                                 HelperId.REDIRECT_MAP, HelperId.REDIRECT})
+# The helpers whose r1 is a map, and those whose r2 points at a key.
+MAP_HELPERS = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM, HelperId.MAP_DELETE_ELEM,
+                         HelperId.REDIRECT_MAP})
+KEYED_HELPERS = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM, HelperId.MAP_DELETE_ELEM})
 
 HANDLE_SHIFT = (HANDLE_STEP - 1).bit_length()
 MAP_SHIFT = (MAP_STRIDE - 1).bit_length()
@@ -79,7 +88,7 @@ def slot_of_handle(m: Module, target: Target, handle) -> tuple[Signal, Signal]:
 class HelperUnit(wiring.Component):
     """``start`` in the call's issue cycle, with the helper ``number``, the
     map ``slot`` r1 names, its table ``entry`` and ``used`` count, where the
-    key (r2) and the value (r3) are, and the flags (r4). ``read_*`` is the
+    key (r2) and the value (r3) point, and r1 to r4. ``read_*`` is the
     unit's port on the memories (the data comes the cycle after, from the
     space asked), ``write_*`` its way into the map memory's store port.
     ``done``: r0 = ``result`` at the end of this cycle; ``busy``: the core
@@ -98,7 +107,7 @@ class HelperUnit(wiring.Component):
             "key_addr": In(addr_bits),
             "value_space": In(Space),
             "value_addr": In(addr_bits),
-            "flags": In(64),
+            "args": In(data.ArrayLayout(64, 4)),         # r1 to r4
             "supported": Out(1),
             "read_en": Out(1),
             "read_space": Out(Space),
@@ -113,33 +122,41 @@ class HelperUnit(wiring.Component):
             "result": Out(64),
             "used_slot": Out(range(target.map_slots)),
             "used_change": Out(signed(2)),
+            "redirect": Out(1),                          # the packet's egress is ``ifindex``
+            "ifindex": Out(32),
         })
 
     def elaborate(self, platform) -> Module:
         m = Module()
         t = self.target
-        # Lookups in every map; updates and deletes in hash maps.
-        m.d.comb += self.supported.eq((self.number == HelperId.MAP_LOOKUP_ELEM) |
-                                      (self.entry.kind == MapKind.HASH) &
-                                      Cat(*(self.number == h for h in HELPERS_IN_HARDWARE)).any())
+        # Lookups in arrays and hash maps, updates and deletes in hash maps,
+        # redirects through devmaps, and plain redirects.
+        kind_in = self.entry.kind
+        m.d.comb += self.supported.eq(
+            (self.number == HelperId.MAP_LOOKUP_ELEM) & (kind_in != MapKind.DEVMAP) |
+            (kind_in == MapKind.HASH) & ((self.number == HelperId.MAP_UPDATE_ELEM) |
+                                         (self.number == HelperId.MAP_DELETE_ELEM)) |
+            (self.number == HelperId.REDIRECT_MAP) & (kind_in == MapKind.DEVMAP) |
+            (self.number == HelperId.REDIRECT))
 
         # What the call named, kept while it runs.
         number = Signal(32)
-        kind = Signal(MapKind)
         slot = Signal.like(self.slot)
         entry = Signal(map_entry_layout(t))
         key_space, value_space = Signal(Space), Signal(Space)
         key_addr, value_addr = Signal.like(self.key_addr), Signal.like(self.value_addr)
-        flags = Signal(64)
+        args = Signal(data.ArrayLayout(64, 4))
+        flags = args[3]
         used = Signal(32)
-        array_pending = Signal()              # an array lookup's key arrives this cycle
+        quick = Signal()             # an array lookup or a redirect: its answer in the cycle after the call
         m.d.comb += self.used_slot.eq(slot)
         with m.If(self.start):
-            m.d.sync += [number.eq(self.number), kind.eq(self.entry.kind), slot.eq(self.slot),
+            m.d.sync += [number.eq(self.number), slot.eq(self.slot),
                          entry.eq(self.entry), key_space.eq(self.key_space), key_addr.eq(self.key_addr),
                          value_space.eq(self.value_space), value_addr.eq(self.value_addr),
-                         flags.eq(self.flags), used.eq(self.used)]
-        m.d.sync += array_pending.eq(self.start & (self.entry.kind == MapKind.ARRAY))
+                         args.eq(self.args), used.eq(self.used)]
+        m.d.sync += quick.eq(self.start & ((self.entry.kind != MapKind.HASH) |
+                                           (self.number == HelperId.REDIRECT)))
 
         key_words = Signal(range(MAX_KEY_WORDS + 1))
         value_words = Signal(14)
@@ -156,16 +173,30 @@ class HelperUnit(wiring.Component):
         current = Signal(32)
         value_slot = Signal(32)
         product = Signal(48)
-        m.d.comb += [value_slot.eq(Mux(array_pending, self.read_data[:32], current)),
+        m.d.comb += [value_slot.eq(Mux(quick, self.read_data[:32], current)),
                      product.eq(value_slot * entry.value_size)]
         value_address = MAP_BASE + (slot << MAP_SHIFT) + product
 
-        # Every call reads its key's first word in its issue cycle.
-        m.d.comb += [self.read_en.eq(self.start), self.read_space.eq(self.key_space),
-                     self.read_addr.eq(self.key_addr)]
-        with m.If(array_pending):
-            m.d.comb += [self.done.eq(1),
-                         self.result.eq(Mux(self.read_data[:32] < entry.entries, value_address, 0))]
+        # Every call reads its key's first word in its issue cycle; a
+        # redirect through a devmap, the entry its r2 names.
+        devmap_key = self.args[1][:32]
+        m.d.comb += self.read_en.eq(self.start)
+        with m.If(self.number == HelperId.REDIRECT_MAP):
+            m.d.comb += [self.read_space.eq(Space.MAP), self.read_addr.eq(self.entry.offset + (devmap_key << 3))]
+        with m.Else():
+            m.d.comb += [self.read_space.eq(self.key_space), self.read_addr.eq(self.key_addr)]
+        with m.If(quick):
+            m.d.comb += self.done.eq(1)
+            with m.Switch(number):
+                with m.Case(HelperId.MAP_LOOKUP_ELEM):
+                    m.d.comb += self.result.eq(Mux(self.read_data[:32] < entry.entries, value_address, 0))
+                with m.Case(HelperId.REDIRECT_MAP):
+                    present = (args[1][:32] < entry.entries) & ((self.read_data & DEVMAP_PRESENT) != 0)
+                    m.d.comb += [self.result.eq(Mux(present, XdpAction.REDIRECT, args[2][:2])),
+                                 self.redirect.eq(present), self.ifindex.eq(self.read_data[:32])]
+                with m.Case(HelperId.REDIRECT):
+                    m.d.comb += [self.result.eq(Mux(args[1] == 0, XdpAction.REDIRECT, XdpAction.ABORTED)),
+                                 self.redirect.eq(args[1] == 0), self.ifindex.eq(args[0][:32])]
 
         key = Array(Signal(64, name=f"key{i}") for i in range(MAX_KEY_WORDS))
         fold = Signal(64)
@@ -228,7 +259,8 @@ class HelperUnit(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(self.start & (self.entry.kind == MapKind.HASH) & self.supported):
+                with m.If(self.start & (self.entry.kind == MapKind.HASH) & self.supported &
+                          (self.number != HelperId.REDIRECT)):
                     m.d.sync += [word.eq(0), fold.eq(0), free_found.eq(0), probes.eq(0)]
                     m.next = "KEY"
             with m.State("KEY"):

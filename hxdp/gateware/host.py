@@ -37,6 +37,7 @@ class Outcome:
     cycles: int
     fault: Fault
     packet: bytes | None          # the bytes sent on tx, if it sent any
+    egress: int = 0               # the ifindex of the last redirect helper
 
 
 @dataclass

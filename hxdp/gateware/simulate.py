@@ -62,7 +62,7 @@ def simulate(target: Target, jobs: Iterable[Job], vcd: str | None = None) -> lis
         v = ctx.get(dut.verdict.payload)
         await ctx.tick()
         ctx.set(dut.verdict.ready, 0)
-        outcome = Outcome(v.action, v.cycles, Fault(v.fault), None)
+        outcome = Outcome(v.action, v.cycles, Fault(v.fault), None, v.egress)
         if v.sends:
             data = bytearray()
             ctx.set(dut.tx.ready, 1)

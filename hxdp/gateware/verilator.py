@@ -15,7 +15,7 @@ request                               reply
                                       (sent first, from the Amaranth layouts)
 ``write ADDR VALUE``                  ``ok``: one control-bus write
 ``read ADDR``                         ``VALUE``
-``packet PORT QUEUE LIMIT BEAT...``   ``verdict ACTION CYCLES FAULT BYTES``
+``packet PORT QUEUE LIMIT BEAT...``   ``verdict ACTION CYCLES FAULT EGRESS BYTES``
                                       (BYTES: what left on ``tx``, ``-`` if
                                       none) or ``timeout LIMIT`` when no
                                       verdict and bytes came in LIMIT cycles
@@ -205,9 +205,9 @@ class VerilatorEngine:
             self.close()
             raise HxdpError(f"the engine gave no verdict within {limit} cycles (the watchdog allows "
                             f"{max_cycles}); the engine was stopped")
-        action, cycles, fault, sent = fields
+        action, cycles, fault, egress, sent = fields
         return Outcome(int(action, 16), int(cycles, 16), Fault(int(fault, 16)),
-                       None if sent == "-" else bytes.fromhex(sent))
+                       None if sent == "-" else bytes.fromhex(sent), int(egress, 16))
 
     def run(self, jobs: Iterable[Job]) -> list[Job]:
         """Run every job in turn, as `simulate` does: fills ``outcomes``,

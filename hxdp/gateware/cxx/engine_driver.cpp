@@ -244,7 +244,7 @@ class Driver {
             beats.push_back(rx_beat(parse_bytes(words[i]), i + 1 == words.size(), port, queue));
 
         Field action = field("verdict.action"), cycles = field("verdict.cycles");
-        Field fault = field("verdict.fault"), sends = field("verdict.sends");
+        Field fault = field("verdict.fault"), sends = field("verdict.sends"), egress = field("verdict.egress");
         Field tx_data = field("tx.data"), tx_keep = field("tx.keep"), tx_last = field("tx.last");
         size_t sent = 0;
         bool have_verdict = false, forwards = false, done_sending = false;
@@ -260,7 +260,7 @@ class Driver {
             if (!have_verdict && top_.PORT(verdict, valid)) {
                 Bits v = load(top_.PORT(verdict, payload));
                 verdict = hex(v.get(action.offset, action.width)) + " " + hex(v.get(cycles.offset, cycles.width)) +
-                          " " + hex(v.get(fault.offset, fault.width));
+                          " " + hex(v.get(fault.offset, fault.width)) + " " + hex(v.get(egress.offset, egress.width));
                 forwards = v.get(sends.offset, 1);
                 have_verdict = true;
             }
