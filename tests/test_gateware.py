@@ -406,3 +406,57 @@ def test_redirects_through_a_devmap_and_to_an_ifindex_are_the_models():
     got = [(o.action, o.cycles, o.egress if o.action == XdpAction.REDIRECT else None) for o in job.outcomes]
     assert got == [(w.action, w.cycles, w.redirect.ifindex if w.redirect else None) for w in want]
     assert {g[2] for g in got} == {None, 11, 12, 15, 103, 104}
+
+
+BOUNDS = """
+ldxw r2, [r1+0]
+ldxb r6, [r2+0]
+ldxb r7, [r2+1]
+ldxb r8, [r2+2]
+mov r9, r1
+mov r1, r9
+lsh r6, 56
+arsh r6, 56
+mov r2, r6
+call 65
+jne r0, 0, out
+mov r1, r9
+lsh r7, 56
+arsh r7, 56
+mov r2, r7
+call 44
+jne r0, 0, out
+mov r1, r9
+lsh r8, 56
+arsh r8, 56
+mov r2, r8
+call 54
+out:
+mov r0, 3
+exit
+"""
+
+
+@pytest.mark.parametrize("frame", (8, 32, 64))
+def test_packet_bounds_helpers_send_the_models_bytes(frame):
+    """bpf_xdp_adjust_tail (shrinking, growing over the last packet's bytes,
+    refused), then adjust_head and adjust_meta by the packet's first three
+    bytes: every XDP_TX sends the model's bytes from wherever the head moved
+    to, at every frame width, in the model's cycles."""
+    target = Target.with_lanes(2, packet_frame_bytes=frame)
+    image = compile_program(Program("bounds", assemble(BOUNDS)), target)
+    rng = random.Random(frame)
+    packets = [rng.randbytes(400)]
+    for _ in range(40):
+        head = bytes([rng.choice([-40, -17, -8, -1, 0, 3, 14, 31]) & 0xFF,
+                      rng.choice([-100, -9, 0, 1, 7, 13, 64, 127]) & 0xFF,
+                      rng.choice([-8, -4, -3, 0]) & 0xFF])
+        packets.append(head + rng.randbytes(rng.randrange(30, 300)))
+    model = ModelEngine(image)
+    want = [model.run(XdpInput(p)) for p in packets]
+    (job,) = simulate(target, [Job(image, [Packet(p) for p in packets])])
+    for i, (w, o) in enumerate(zip(want, job.outcomes)):
+        assert (o.action, o.cycles, o.fault) == (w.action, w.cycles, Fault.NONE), i
+        assert o.packet == w.packet, i
+    lengths = {len(w.packet) - len(p) for w, p in zip(want, packets)}
+    assert min(lengths) < 0 < max(lengths), "the traffic neither grew nor shrank a packet"

@@ -24,8 +24,8 @@ from .xdp import XdpAction
 if TYPE_CHECKING:
     from .runtime import PacketContext
 
-__all__ = ["HelperId", "HELPERS", "SUPPORTED_HELPERS", "ARITY", "WRITES_THROUGH_ARGUMENTS", "call_helper",
-           "argument_reads"]
+__all__ = ["HelperId", "HELPERS", "SUPPORTED_HELPERS", "ARITY", "WRITES_THROUGH_ARGUMENTS", "PACKET_HELPERS",
+           "call_helper", "argument_reads"]
 
 M64 = (1 << 64) - 1
 
@@ -277,6 +277,10 @@ ARITY: dict[int, int] = {
     HelperId.REDIRECT_MAP: 3, HelperId.XDP_ADJUST_META: 2, HelperId.XDP_ADJUST_TAIL: 2,
     HelperId.FIB_LOOKUP: 4, HelperId.JIFFIES64: 0,
 }
+
+# The helpers that move the packet's bounds: an engine that starts before
+# the whole packet is in runs them once it is.
+PACKET_HELPERS = frozenset({HelperId.XDP_ADJUST_HEAD, HelperId.XDP_ADJUST_META, HelperId.XDP_ADJUST_TAIL})
 
 # The helpers that write memory the program passes them a pointer to (the
 # stack, for instance); the others leave the program's memory alone.

@@ -33,7 +33,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..ebpf.helpers import HelperId
+from ..ebpf.helpers import PACKET_HELPERS, HelperId
 from ..ebpf.maps import HANDLE_BASE
 from ..ebpf.memory import CONTEXT_BASE, MAP_BASE, PACKET_BASE, STACK_BASE
 from ..ebpf.runtime import FRAME_SIZE
@@ -46,7 +46,7 @@ from .bits import low_ones
 from .bytemem import ByteMemory, read_port_signature, write_port_signature
 from .decode import Atomic, SlotDecode, decode_slot, row_layout
 from .helper import (HANDLE_SHIFT, KEYED_HELPERS, MAP_HELPERS, MAP_SHIFT, HelperUnit, Space, map_entry_layout,
-                     slot_of_handle)
+                     packet_layout, slot_of_handle)
 
 __all__ = ["Core", "Fault", "FRAME_ADDR_BITS"]
 
@@ -97,9 +97,8 @@ class Core(wiring.Component):
             "r1": In(64),
             "r2": In(64),
             "xdp": In(1),
-            # The packet buffer's state: frame offsets, bytes present.
-            "pkt_meta": In(FRAME_ADDR_BITS + 1),
-            "pkt_data": In(FRAME_ADDR_BITS + 1),
+            # The packet buffer's state: the end of the bytes received (a
+            # frame offset), the bytes present.
             "pkt_end": In(FRAME_ADDR_BITS + 1),
             "pkt_present": In(FRAME_ADDR_BITS + 1),   # bytes from the original data start
             "pkt_done": In(1),                        # the whole packet is present
@@ -123,6 +122,7 @@ class Core(wiring.Component):
             "cycles": Out(32),
             "fault": Out(Fault),
             "egress": Out(32),          # where XDP_REDIRECT sends it (the last redirect helper's ifindex)
+            "bounds": Out(packet_layout()),     # the packet's bytes, as the program left them
         })
 
     def elaborate(self, platform) -> Module:
@@ -185,6 +185,13 @@ class Core(wiring.Component):
         for l, s in enumerate(slots):
             m.d.comb += [imm[l].eq(s.imm.as_signed()), b_val[l].eq(Mux(dec[l].uses_imm, imm[l], b_reg[l]))]
 
+        # -- the packet's bounds: as received, until a helper moves them -----------------
+        moved = Signal(packet_layout())
+        is_moved = Signal()
+        bounds = self.bounds
+        m.d.comb += bounds.eq(Mux(is_moved, moved, Cat(Const(HEADROOM, len(bounds.meta)),
+                                                         Const(HEADROOM, len(bounds.data)), self.pkt_end)))
+
         # -- addresses: where each memory access goes and whether it may go now --------
         present_end = Signal(64)
         m.d.comb += present_end.eq(PACKET_BASE + HEADROOM + self.pkt_present)
@@ -210,7 +217,7 @@ class Core(wiring.Component):
                           (region < self.map_count) & (a[:MAP_SHIFT] + size <= entry.size)),
                 map_addr.eq(entry.offset + offset),
             ]
-            packet_ok = frame & (a[:FRAME_ADDR_BITS] >= self.pkt_meta) & (frame_end <= self.pkt_end)
+            packet_ok = frame & (a[:FRAME_ADDR_BITS] >= bounds.meta) & (frame_end <= bounds.end)
             m.d.comb += ok.eq(packet_ok | stack | (ctx & ~store) | (in_map & ~(store & entry.readonly)))
             # Arrival: packet loads wait for their bytes, stores for the whole
             # packet, reads of data_end for the last frame.
@@ -244,7 +251,7 @@ class Core(wiring.Component):
         # The helper call (one a row): its number, the map r1 names, its key
         # at r2 and (an update) its value at r3.
         helper_addr_bits = max((t.stack_bytes - 1).bit_length(), FRAME_ADDR_BITS, self.map_bits)
-        helper = HelperUnit(t, helper_addr_bits)
+        helper = HelperUnit(t, helper_addr_bits, FRAME_ADDR_BITS)
         m.submodules.helper = helper
         calls = Signal()
         number = Signal(32)
@@ -270,7 +277,13 @@ class Core(wiring.Component):
                      helper.key_addr.eq(key_phys), helper.value_space.eq(value_space),
                      helper.value_addr.eq(value_phys), *(helper.args[i].eq(a) for i, a in enumerate(args)),
                      self.used_slot.eq(helper.used_slot), self.used_change.eq(helper.used_change)]
-        waits.append(calls & keyed & ~self.pkt_done & (key_late | updates & value_late))
+        moves_packet = Cat(*(number == h for h in PACKET_HELPERS)).any()
+        waits.append(calls & ~self.pkt_done & (keyed & (key_late | updates & value_late) | moves_packet))
+        m.d.comb += helper.packet.eq(bounds)
+        with m.If(self.start):
+            m.d.sync += is_moved.eq(0)
+        with m.Elif(helper.move_packet):
+            m.d.sync += [is_moved.eq(1), moved.eq(helper.moved)]
         helper_fault = Signal(Fault)
         with m.If(calls & ~helper.supported):
             m.d.comb += helper_fault.eq(Fault.UNSUPPORTED)
@@ -353,8 +366,8 @@ class Core(wiring.Component):
         m.submodules.stack = stack
         stack_bits = stack.addr_bits
         ctx_bytes = Signal(8 * XDP_MD.size)
-        ctx_fields = {"data": PACKET_BASE + self.pkt_data, "data_end": PACKET_BASE + self.pkt_end,
-                      "data_meta": PACKET_BASE + self.pkt_meta, "ingress_ifindex": self.ingress_ifindex,
+        ctx_fields = {"data": PACKET_BASE + bounds.data, "data_end": PACKET_BASE + bounds.end,
+                      "data_meta": PACKET_BASE + bounds.meta, "ingress_ifindex": self.ingress_ifindex,
                       "rx_queue_index": self.rx_queue_index, "egress_ifindex": Const(0, 32)}
         field_values = [Signal(8 * XDP_MD_FIELD_BYTES, name=f"ctx_{f}") for f in XDP_MD_FIELDS]
         m.d.comb += [v.eq(ctx_fields[f]) for v, f in zip(field_values, XDP_MD_FIELDS)]
@@ -477,7 +490,10 @@ class Core(wiring.Component):
                                (self.pkt_write, s_addr, ~s_stack & ~s_map)):
             m.d.comb += [port.addr.eq(at[:len(port.addr)]), port.data.eq(new),
                          port.mask.eq(low_ones(s_size, 8)), port.en.eq(store & here)]
-        # The helper unit writes the map memory while the core waits for it.
+        # The helper unit writes the memories while the core waits for it.
+        with m.If(helper.zero_en):
+            m.d.comb += [self.pkt_write.addr.eq(helper.zero_addr), self.pkt_write.data.eq(0),
+                         self.pkt_write.mask.eq(helper.zero_mask), self.pkt_write.en.eq(1)]
         with m.If(helper.write_en):
             m.d.comb += [self.map_write.addr.eq(helper.write_addr), self.map_write.data.eq(helper.write_data),
                          self.map_write.mask.eq(helper.write_mask), self.map_write.en.eq(1)]
@@ -490,7 +506,7 @@ class Core(wiring.Component):
             m.submodules[f"cmp{l}"] = comparator
             m.d.comb += [comparator.op.eq(s.op), comparator.a.eq(a_val[l]), comparator.b.eq(b_val[l])]
             beyond = Signal(name=f"beyond{l}")
-            m.d.comb += beyond.eq(bound[l] > PACKET_BASE + self.pkt_end)
+            m.d.comb += beyond.eq(bound[l] > PACKET_BASE + bounds.end)
             go = Signal(name=f"taken{l}")
             m.d.comb += go.eq(d.exit | d.jump | d.branch & comparator.taken |
                               d.bounds & (beyond == d.bounds_out))

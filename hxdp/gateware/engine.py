@@ -7,7 +7,7 @@ ended and the packet is all in, the engine gives its ``verdict`` and, for
 XDP_PASS, XDP_TX and XDP_REDIRECT, sends the packet's bytes on ``tx``.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -227,7 +227,7 @@ class Engine(wiring.Component):
             core.start.eq(start), core.xdp.eq(~conformance),
             core.r1.eq(Mux(conformance, Mux(length_next != 0, PACKET_BASE + HEADROOM, 0), CONTEXT_BASE)),
             core.r2.eq(Mux(conformance, length_next, 0)),
-            core.pkt_meta.eq(HEADROOM), core.pkt_data.eq(HEADROOM), core.pkt_end.eq(HEADROOM + length),
+            core.pkt_end.eq(HEADROOM + length),
             core.pkt_present.eq(frames_in * fb), core.pkt_done.eq(full),
             core.ingress_ifindex.eq(port), core.rx_queue_index.eq(queue),
         ]
@@ -240,10 +240,12 @@ class Engine(wiring.Component):
         verdict = self.verdict
         action32 = last_action[:32]
         sends = Signal()
-        m.d.comb += sends.eq(~conformance & (last_fault == Fault.NONE) & (length != 0) &
+        out_length = Signal.like(length)            # the bytes the program left in the packet
+        m.d.comb += out_length.eq(core.bounds.end - core.bounds.data)
+        m.d.comb += sends.eq(~conformance & (last_fault == Fault.NONE) & (out_length != 0) &
                              Cat(*(action32 == a for a in FORWARDED)).any())
         m.d.comb += [verdict.payload.action.eq(last_action), verdict.payload.cycles.eq(last_cycles),
-                     verdict.payload.fault.eq(last_fault), verdict.payload.length.eq(length),
+                     verdict.payload.fault.eq(last_fault), verdict.payload.length.eq(out_length),
                      verdict.payload.sends.eq(sends), verdict.payload.egress.eq(last_egress)]
         sending = Signal()
         done_packet = Signal()
@@ -273,33 +275,48 @@ class Engine(wiring.Component):
                     m.next = "WAIT"
         with m.If(done_packet):
             m.d.sync += [busy.eq(0), ended.eq(0), full.eq(0)]
-        self._transmit(m, buf, sending, length)
+        self._transmit(m, buf, sending, core.bounds.data, out_length)
         return m
 
-    def _transmit(self, m: Module, buf: ByteMemory, sending: Signal, length: Signal) -> None:
-        """Stream the packet's bytes out, frame by frame (the data starts
-        frame-aligned until helpers that move it exist)."""
+    def _transmit(self, m: Module, buf: ByteMemory, sending: Signal, start: Value, length: Value) -> None:
+        """Stream ``length`` bytes from frame offset ``start`` out, a frame a
+        beat: each beat is cut from two consecutive frames of the buffer
+        (``low``, then the one on the read port), shifted by ``start``'s
+        place in its frame."""
         fb = self.target.packet_frame_bytes
         tx = self.tx
-        next_frame = Signal(range(FRAME_SIZE // fb + 1))
-        pending = Signal()               # frame data on the read port for the beat below
-        sent = Signal(FRAME_ADDR_BITS + 1)
-        load = Signal()
-        m.d.comb += load.eq(sending & (~pending | tx.ready) & (next_frame * fb < length))
-        m.d.comb += [buf.frame_read_en.eq(load), buf.frame_read_index.eq(next_frame + HEADROOM // fb)]
+        frames = FRAME_SIZE // fb
+        next_frame = Signal(range(frames))          # the frame to read next
+        low = Signal(8 * fb)
+        primed = Signal()                           # ``low`` holds the beat's first frame
+        arriving = Signal()                         # a frame is on the read port from this cycle
+        high = Signal()                             # the beat's second frame stays on the read port
+        have_high = Signal()
+        sent = Signal.like(length)
+        shift = start[:(fb - 1).bit_length()] if fb > 1 else Const(0, 1)
         remaining = length - sent
+        read = Signal()
+        m.d.comb += [buf.frame_read_en.eq(read), buf.frame_read_index.eq(next_frame)]
         m.d.comb += [
-            tx.valid.eq(sending & pending),
-            tx.payload.data.eq(buf.frame_read_data),
+            have_high.eq(high | arriving & primed),
+            tx.valid.eq(sending & have_high),
+            tx.payload.data.eq((Cat(low, buf.frame_read_data) >> (shift * 8))[:8 * fb]),
             tx.payload.last.eq(remaining <= fb),
             tx.payload.keep.eq(low_ones(remaining, fb)),
         ]
         with m.If(~sending):
-            m.d.sync += [next_frame.eq(0), pending.eq(0), sent.eq(0)]
+            m.d.sync += [next_frame.eq(start // fb), primed.eq(0), arriving.eq(0), high.eq(0), sent.eq(0)]
         with m.Else():
-            with m.If(load):
-                m.d.sync += [next_frame.eq(next_frame + 1), pending.eq(1)]
-            with m.Elif(tx.ready):
-                m.d.sync += pending.eq(0)
+            m.d.sync += arriving.eq(read)
+            with m.If(~primed & ~arriving):
+                m.d.comb += read.eq(1)                        # the first frame
+            with m.If(arriving & ~primed):
+                m.d.sync += [low.eq(buf.frame_read_data), primed.eq(1)]
+                m.d.comb += read.eq(1)                        # and the second
+            m.d.sync += high.eq(have_high)
             with m.If(tx.valid & tx.ready):
-                m.d.sync += sent.eq(sent + fb)
+                m.d.sync += [sent.eq(sent + fb), low.eq(buf.frame_read_data), high.eq(0)]
+                with m.If(remaining > fb):
+                    m.d.comb += read.eq(1)
+            with m.If(read):
+                m.d.sync += next_frame.eq(next_frame + 1)

@@ -8,12 +8,17 @@ bpf_map_delete_elem, bpf_redirect_map and bpf_redirect in the cycles
 `hxdp.model.helper_timing` gives. A lookup in an array, a redirect through
 a devmap and a plain redirect read what they need in the call's cycle and
 give r0 at the end of the next, while later rows go on (a redirect also
-sets the packet's egress ifindex); on a hash map the unit holds the core
-while it
+sets the packet's egress ifindex), and so do the changes of the packet's
+bounds (bpf_xdp_adjust_head, _meta and _tail; the new bounds hold from the
+row after the call); growing the tail holds the core while the unit zeroes
+the new bytes through the packet buffer's store port. On a hash map the unit
+holds the core while it
 reads the key a word a cycle, probes the key records
 (`hxdp.ebpf.hashtable`), and copies the value and writes the record through
 the map memory's store port. A call of another helper ends the packet with
-an UNSUPPORTED fault; a handle that names no map, with a MAP fault.
+an UNSUPPORTED fault, as does moving the head of a packet that has
+metadata (the metadata would have to move with it); a handle that names no
+map, with a MAP fault.
 """
 
 import enum
@@ -24,20 +29,21 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..ebpf.hashtable import HASH_MULTIPLIER, HASH_ROTATE, SlotState
-from ..ebpf.helpers import HelperId
+from ..ebpf.helpers import PACKET_HELPERS, HelperId
+from ..ebpf.runtime import ETH_HLEN, FRAME_SIZE, MAX_META, XDP_FRAME_STRUCT
 from ..ebpf.maps import HANDLE_BASE, HANDLE_STEP, UpdateFlag
 from ..ebpf.memory import MAP_BASE, MAP_STRIDE
-from ..ebpf.xdp import XdpAction
+from ..ebpf.xdp import TAILROOM, XdpAction
 from ..maplayout import DEVMAP_PRESENT, MAX_KEY_BYTES, MapKind
 from ..target import Target
 from .bits import low_ones
 
-__all__ = ["map_entry_layout", "HelperUnit", "HELPERS_IN_HARDWARE", "MAP_HELPERS", "KEYED_HELPERS",
+__all__ = ["map_entry_layout", "packet_layout", "HelperUnit", "HELPERS_IN_HARDWARE", "MAP_HELPERS", "KEYED_HELPERS",
            "slot_of_handle", "Space", "HANDLE_SHIFT", "MAP_SHIFT"]
 
 # Helpers the unit runs; calls to others fault.
 HELPERS_IN_HARDWARE = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM, HelperId.MAP_DELETE_ELEM,
-                                 HelperId.REDIRECT_MAP, HelperId.REDIRECT})
+                                 HelperId.REDIRECT_MAP, HelperId.REDIRECT, *PACKET_HELPERS})
 # The helpers whose r1 is a map, and those whose r2 points at a key.
 MAP_HELPERS = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM, HelperId.MAP_DELETE_ELEM,
                          HelperId.REDIRECT_MAP})
@@ -71,6 +77,12 @@ def map_entry_layout(target: Target) -> data.StructLayout:
     })
 
 
+def packet_layout() -> data.StructLayout:
+    """A packet's bounds: offsets into its frame in the packet buffer."""
+    bits = (FRAME_SIZE - 1).bit_length() + 1
+    return data.StructLayout({"meta": bits, "data": bits, "end": bits})
+
+
 def slot_of_handle(m: Module, target: Target, handle) -> tuple[Signal, Signal]:
     """The map slot a 64-bit ``handle`` names, and whether it is one (below
     ``map_slots``; the caller checks it against the loaded maps)."""
@@ -94,7 +106,7 @@ class HelperUnit(wiring.Component):
     ``done``: r0 = ``result`` at the end of this cycle; ``busy``: the core
     must not issue."""
 
-    def __init__(self, target: Target, addr_bits: int):
+    def __init__(self, target: Target, addr_bits: int, packet_bits: int):
         self.target = target
         self.map_bits = (target.map_bytes - 1).bit_length()
         super().__init__({
@@ -124,20 +136,30 @@ class HelperUnit(wiring.Component):
             "used_change": Out(signed(2)),
             "redirect": Out(1),                          # the packet's egress is ``ifindex``
             "ifindex": Out(32),
+            "packet": In(packet_layout()),
+            "move_packet": Out(1),                       # the packet's bounds are ``moved`` from the next cycle
+            "moved": Out(packet_layout()),
+            "zero_en": Out(1),                           # zero bytes of the packet buffer
+            "zero_addr": Out(packet_bits),
+            "zero_mask": Out(8),
         })
 
     def elaborate(self, platform) -> Module:
         m = Module()
         t = self.target
+        bounds = self._bounds(m)
+        head_needs_move = bounds["head_needs_move"]
         # Lookups in arrays and hash maps, updates and deletes in hash maps,
-        # redirects through devmaps, and plain redirects.
+        # redirects through devmaps, plain redirects, and bounds changes.
         kind_in = self.entry.kind
         m.d.comb += self.supported.eq(
             (self.number == HelperId.MAP_LOOKUP_ELEM) & (kind_in != MapKind.DEVMAP) |
             (kind_in == MapKind.HASH) & ((self.number == HelperId.MAP_UPDATE_ELEM) |
                                          (self.number == HelperId.MAP_DELETE_ELEM)) |
             (self.number == HelperId.REDIRECT_MAP) & (kind_in == MapKind.DEVMAP) |
-            (self.number == HelperId.REDIRECT))
+            (self.number == HelperId.REDIRECT) |
+            (self.number == HelperId.XDP_ADJUST_META) | (self.number == HelperId.XDP_ADJUST_TAIL) |
+            (self.number == HelperId.XDP_ADJUST_HEAD) & ~head_needs_move)
 
         # What the call named, kept while it runs.
         number = Signal(32)
@@ -155,8 +177,13 @@ class HelperUnit(wiring.Component):
                          entry.eq(self.entry), key_space.eq(self.key_space), key_addr.eq(self.key_addr),
                          value_space.eq(self.value_space), value_addr.eq(self.value_addr),
                          args.eq(self.args), used.eq(self.used)]
-        m.d.sync += quick.eq(self.start & ((self.entry.kind != MapKind.HASH) |
-                                           (self.number == HelperId.REDIRECT)))
+        grows = bounds["grows"]
+        m.d.sync += quick.eq(self.start & ~grows & ((self.entry.kind != MapKind.HASH) |
+                                                    Cat(*(self.number == h for h in
+                                                          (HelperId.REDIRECT, *PACKET_HELPERS))).any()))
+        bounds_result = Signal(64)
+        with m.If(self.start):
+            m.d.sync += bounds_result.eq(bounds["result"])
 
         key_words = Signal(range(MAX_KEY_WORDS + 1))
         value_words = Signal(14)
@@ -197,7 +224,11 @@ class HelperUnit(wiring.Component):
                 with m.Case(HelperId.REDIRECT):
                     m.d.comb += [self.result.eq(Mux(args[1] == 0, XdpAction.REDIRECT, XdpAction.ABORTED)),
                                  self.redirect.eq(args[1] == 0), self.ifindex.eq(args[0][:32])]
+                with m.Case(*PACKET_HELPERS):
+                    m.d.comb += self.result.eq(bounds_result)
 
+        zero_at = Signal(len(self.zero_addr))
+        zero_left = Signal(range(FRAME_SIZE))
         key = Array(Signal(64, name=f"key{i}") for i in range(MAX_KEY_WORDS))
         fold = Signal(64)
         word = Signal(range(MAX_KEY_WORDS + 1))          # key word arriving
@@ -259,8 +290,11 @@ class HelperUnit(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(self.start & (self.entry.kind == MapKind.HASH) & self.supported &
-                          (self.number != HelperId.REDIRECT)):
+                with m.If(self.start & grows):
+                    m.d.sync += [zero_at.eq(self.packet.end), zero_left.eq(bounds["delta"]), step.eq(0)]
+                    m.next = "ZERO"
+                with m.Elif(self.start & (self.entry.kind == MapKind.HASH) & self.supported &
+                            Cat(*(self.number == h for h in KEYED_HELPERS)).any()):
                     m.d.sync += [word.eq(0), fold.eq(0), free_found.eq(0), probes.eq(0)]
                     m.next = "KEY"
             with m.State("KEY"):
@@ -337,6 +371,16 @@ class HelperUnit(wiring.Component):
                 with m.If(step == key_words):
                     m.d.comb += [finish(0), self.used_change.eq(1)]
                     m.next = "IDLE"
+            with m.State("ZERO"):
+                # The call row's own stores go in its next cycle; then 8 zero bytes a cycle.
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += step.eq(1)
+                with m.If(step != 0):
+                    m.d.comb += [self.zero_en.eq(1), self.zero_addr.eq(zero_at), self.zero_mask.eq(low_ones(zero_left, 8))]
+                    m.d.sync += [zero_at.eq(zero_at + 8), zero_left.eq(zero_left - 8)]
+                    with m.If(zero_left <= 8):
+                        m.d.comb += finish(0)
+                        m.next = "IDLE"
             with m.State("DELETE"):
                 m.d.comb += [self.busy.eq(1), self.write_en.eq(1), self.write_mask.eq(0xFF),
                              self.write_addr.eq(record(current)), self.write_data.eq(SlotState.DELETED),
@@ -344,3 +388,37 @@ class HelperUnit(wiring.Component):
                 m.d.comb += finish(0)
                 m.next = "IDLE"
         return m
+
+    def _bounds(self, m: Module) -> dict:
+        """bpf_xdp_adjust_head, _meta and _tail, decided in the call's cycle:
+        the new bounds (``move_packet``), r0, and whether the tail grows."""
+        delta = Signal(signed(33))
+        m.d.comb += delta.eq(self.args[1][:32].as_signed())
+        p = self.packet
+        new_data, new_meta, new_end = (Signal(signed(34), name=n) for n in ("new_data", "new_meta", "new_end"))
+        metalen = Signal(signed(34))
+        m.d.comb += [new_data.eq(p.data + delta), new_meta.eq(p.meta + delta), new_end.eq(p.end + delta),
+                     metalen.eq(p.data - p.meta)]
+        head_ok = (new_data >= XDP_FRAME_STRUCT + metalen) & (new_data <= p.end - ETH_HLEN)
+        meta_ok = (new_meta >= XDP_FRAME_STRUCT) & (new_meta <= p.data)
+        new_metalen = p.data - new_meta
+        meta_allowed = (new_metalen[:2] == 0) & (new_metalen <= MAX_META)
+        tail_ok = (new_end <= FRAME_SIZE - TAILROOM) & (new_end - p.data >= ETH_HLEN)
+        result = Signal(64)
+        grows = Signal()
+        moved = self.moved
+        m.d.comb += moved.eq(p)
+        invalid, denied = -errno.EINVAL & M64, -errno.EACCES & M64
+        with m.Switch(self.number):
+            with m.Case(HelperId.XDP_ADJUST_HEAD):
+                m.d.comb += [result.eq(Mux(head_ok, 0, invalid)), moved.data.eq(new_data),
+                             moved.meta.eq(new_data)]
+                m.d.comb += self.move_packet.eq(self.start & head_ok)
+            with m.Case(HelperId.XDP_ADJUST_META):
+                m.d.comb += [result.eq(Mux(meta_ok, Mux(meta_allowed, 0, denied), invalid)),
+                             moved.meta.eq(new_meta), self.move_packet.eq(self.start & meta_ok & meta_allowed)]
+            with m.Case(HelperId.XDP_ADJUST_TAIL):
+                m.d.comb += [result.eq(Mux(tail_ok, 0, invalid)), moved.end.eq(new_end),
+                             self.move_packet.eq(self.start & tail_ok), grows.eq(tail_ok & (delta > 0))]
+        return {"result": result, "grows": grows, "delta": delta,
+                "head_needs_move": head_ok & (metalen != 0)}

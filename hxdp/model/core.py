@@ -7,7 +7,9 @@ Timing rules (docs/model.md explains them with examples):
 * A row issues when every register it reads or writes has its latest value
   (a result is usable ``latency`` cycles after its row issued) and every
   packet byte it loads has arrived; until then the core stalls. A store to
-  the packet waits for the whole packet. A bounds check (``bout``/``bin``
+  the packet waits for the whole packet; a helper call waits for the packet
+  bytes its pointer arguments reach (a map key in the packet), and one that
+  moves the packet's bounds for the whole packet. A bounds check (``bout``/``bin``
   a, imm) waits for the packet's bytes up to a + imm or, if the packet is
   shorter, for its last byte.
 * The core has one divider, busy for ``latency.div`` cycles from the row
@@ -27,12 +29,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ..ebpf.helpers import argument_reads
+from ..ebpf.helpers import PACKET_HELPERS, argument_reads
 from .helper_timing import helper_hold
 from ..ebpf.interp import M64, Environment, ExecutionFault, alu, atomic_access, condition
 from ..ebpf.isa import Insn, sign_extend
-from ..ebpf.memory import STACK_BASE, Memory, MemoryFault
-from ..ebpf.xdp import XDP_MD_FIELD_BYTES, xdp_md_offset
+from ..ebpf.memory import PACKET_BASE, STACK_BASE, Memory, MemoryFault
+from ..ebpf.xdp import HEADROOM, XDP_MD_FIELD_BYTES, xdp_md_offset
 from ..image import Image
 from ..target import MAX_CYCLES, Op, OpInfo, Operand, Slot, Unit, ebpf_spec
 
@@ -144,6 +146,8 @@ class Core:
                         for addr, size in argument_reads(number, regs, getattr(self.env, "maps", None)):
                             if size > 0:
                                 issue = max(issue, self.arrival(addr, size, False))
+                        if number in PACKET_HELPERS:
+                            issue = max(issue, self.arrival(PACKET_BASE + HEADROOM, 1, True))
             if issue > self.max_cycles:
                 self.cycles = self.max_cycles + 1
                 raise self.fault(ops[0].pc if ops else -1,
@@ -199,7 +203,7 @@ class Core:
                 results.append((s.dst, self._alu(e), cycle + lat.of(s.info)))
         if helper is not None:
             number = regs[helper.slot.a] if helper.slot.op is Op.CALLR else helper.slot.imm
-            hold = helper_hold(number, getattr(self.env, "maps", None), regs, memory)
+            hold = helper_hold(number, self.env, regs, memory)
             value = self.env.call_helper(self, number, helper.pc) & M64
             if hold is not None:
                 self.held_until = cycle + hold

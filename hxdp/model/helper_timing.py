@@ -1,7 +1,8 @@
 """How long a helper call holds the core: the helper unit's timing.
 
-A lookup in an array gives r0 ``Latency.helper`` cycles after the call and
-lets the next rows issue meanwhile. A hash map's lookup, update and delete
+A lookup in an array, a redirect and a change of the packet's bounds give
+r0 ``Latency.helper`` cycles after the call and let the next rows issue
+meanwhile (the bounds are new for the row after the call). A hash map's lookup, update and delete
 hold the core (no row issues) until r0 is written, in cycles counted from
 the call's issue (cycle 0), one memory word a cycle:
 
@@ -15,6 +16,10 @@ the call's issue (cycle 0), one memory word a cycle:
   words (reads from T+1, writes from T+2), an insert then writes the header
   and the key's w words; r0 is written with the last write.
 
+bpf_xdp_adjust_tail growing the packet holds the core while it zeroes the
+new bytes, 8 a cycle from cycle 2 (after the call row's own stores); r0
+comes with the last.
+
 The next row issues in the cycle after r0 is written (``hold`` cycles after
 the call).
 """
@@ -22,17 +27,24 @@ the call).
 from __future__ import annotations
 
 from ..ebpf.helpers import HelperId
+from ..ebpf.isa import sign_extend
 from ..ebpf.maps import HashMap, UpdateFlag
 from ..ebpf.memory import Memory, MemoryFault
+from ..ebpf.runtime import ETH_HLEN, FRAME_SIZE
+from ..ebpf.xdp import TAILROOM
 
 __all__ = ["helper_hold", "HOLDING_HELPERS"]
 
 HOLDING_HELPERS = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM, HelperId.MAP_DELETE_ELEM})
 
 
-def helper_hold(number: int, maps, regs: list[int], memory: Memory) -> int | None:
+def helper_hold(number: int, env, regs: list[int], memory: Memory) -> int | None:
     """Cycles from the call's issue to the next row's, for a call that holds
-    the core; None for one that does not. ``maps``: the environment's `MapSet`."""
+    the core; None for one that does not. ``env``: the core's environment
+    (an `XdpRuntime` has the maps and the packet)."""
+    if number == HelperId.XDP_ADJUST_TAIL:
+        return _grow_tail_hold(getattr(env, "packet", None), sign_extend(regs[2], 32))
+    maps = getattr(env, "maps", None)
     if number not in HOLDING_HELPERS or maps is None:
         return None
     m = maps.from_handle(regs[1])
@@ -59,3 +71,12 @@ def helper_hold(number: int, maps, regs: list[int], memory: Memory) -> int | Non
         fails = flags not in (UpdateFlag.ANY, UpdateFlag.NOEXIST) or len(m.slots) >= m.d.max_entries
         writes = value_words + 1 + words
     return decided + 1 if fails else decided + 1 + 1 + writes
+
+
+def _grow_tail_hold(packet, delta: int) -> int | None:
+    if packet is None or delta <= 0:
+        return None
+    end = packet.data_end + delta
+    if end > FRAME_SIZE - TAILROOM or end - packet.data < ETH_HLEN:
+        return None
+    return -(-delta // 8) + 2
