@@ -23,7 +23,7 @@ from hxdp.ebpf.load import load_program
 from hxdp.gateware.core import Fault
 from hxdp.gateware.engine import beat_layout, verdict_layout
 from hxdp.gateware.host import BusRead, Job, Outcome, Packet, beats, load_writes, map_reads, map_area_bytes
-from hxdp.gateware.registers import ADDR, STATUS_MAP_WRITE
+from hxdp.gateware.registers import ADDR, STATUS_MAP_READ, STATUS_MAP_WRITE
 from hxdp.maplayout import MapPlacement
 from hxdp.image import Image
 from hxdp.target import Target
@@ -102,8 +102,12 @@ class EngineBench:
             pass
 
     async def map_read(self, offset: int) -> int:
+        """8 bytes of the map memory, waiting (as a host must, while packets
+        run) until the engine has read them."""
         await self.write(ADDR["MAP_ADDR"], offset)
         await self.write(ADDR["MAP_READ"], 0)
+        while await self.read("STATUS") & STATUS_MAP_READ:
+            pass
         return await self.read("MAP_RDATA_LO") | await self.read("MAP_RDATA_HI") << 32
 
     async def map_area(self, p: MapPlacement) -> bytes:

@@ -96,7 +96,9 @@ The host reads and writes the map memory 8 bytes at a time, also while
 packets run: MAP_ADDR, then MAP_WDATA_LO/HI and MAP_WRITE, or MAP_READ and
 then MAP_RDATA_LO/HI. A MAP_WRITE waits for a cycle in which neither the
 program nor the helper unit stores to the map memory; STATUS bit 1 is set
-until it is done, and the next MAP_WRITE must wait for it to clear. While
+until it is done, and the next MAP_WRITE must wait for it to clear. A
+MAP_READ shares the helper unit's read port and waits for a cycle it does
+not use; STATUS bit 2 is set until MAP_RDATA holds the bytes. While
 packets run the host may write any array entry and the values of a hash
 map's keys; adding or removing hash keys (their records and MAP_USED) is
 for a stopped engine, as a program load does it.

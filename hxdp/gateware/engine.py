@@ -21,7 +21,7 @@ from .bits import kept_bytes, low_ones
 from .bytemem import ByteMemory
 from .core import FRAME_ADDR_BITS, Core, Fault
 from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, ID_MAGIC, IMEM_DATA_BASE, MAP_FLAG_READONLY,
-                        STATUS_BUSY, STATUS_MAP_WRITE, bus_signature)
+                        STATUS_BUSY, STATUS_MAP_READ, STATUS_MAP_WRITE, bus_signature)
 
 __all__ = ["Engine", "engine_signature", "beat_layout", "verdict_layout", "row_words"]
 
@@ -80,15 +80,17 @@ class Engine(wiring.Component):
         core = Core(t, rows)
         ports = len(t.load_ports) + 1            # the loads' and the helper's
         buf = ByteMemory(FRAME_SIZE, ports, fb)
-        # The map memory: the core's ports, then the host's read port; the
-        # host writes a word at a time through the frame port.
-        maps = ByteMemory(t.map_bytes, ports + 1)
+        # The map memory: the core's ports; the host reads through the
+        # helper's port when the helper does not, and writes a word at a
+        # time through the frame port.
+        maps = ByteMemory(t.map_bytes, ports)
         m.submodules.core = core
         m.submodules.packet = buf
         m.submodules.maps = maps
         for p in range(ports):
             wiring.connect(m, core.pkt_read[p], buf.read[p])
-            wiring.connect(m, core.map_read[p], maps.read[p])
+            if p < ports - 1:
+                wiring.connect(m, core.map_read[p], maps.read[p])
         wiring.connect(m, core.pkt_write, buf.write)
         wiring.connect(m, core.map_write, maps.write)
 
@@ -117,14 +119,25 @@ class Engine(wiring.Component):
         host_write = Signal()             # a host word waiting for the store port
         host_addr = Signal.like(map_addr)
         host_data = Signal(64)
-        host_read = maps.read[ports]
-        m.d.comb += [core.map_count.eq(map_count), host_read.addr.eq(map_addr),
-                     host_read.en.eq(bus.w_en & (bus.addr == ADDR["MAP_READ"]))]
+        # A host read waits for a cycle in which the helper unit does not read.
+        shared, helper_port = maps.read[ports - 1], core.map_read[ports - 1]
+        read_asked = bus.w_en & (bus.addr == ADDR["MAP_READ"])
+        read_waiting = Signal()
+        read_at = Signal.like(map_addr)
+        host_reads = Signal()
+        m.d.comb += [core.map_count.eq(map_count), helper_port.data.eq(shared.data),
+                     host_reads.eq((read_asked | read_waiting) & ~helper_port.en),
+                     shared.en.eq(helper_port.en | host_reads),
+                     shared.addr.eq(Mux(helper_port.en, helper_port.addr, Mux(read_waiting, read_at, map_addr)))]
+        with m.If(read_asked & helper_port.en):
+            m.d.sync += [read_waiting.eq(1), read_at.eq(map_addr)]
+        with m.Elif(host_reads):
+            m.d.sync += read_waiting.eq(0)
         reading = Signal()
-        m.d.sync += reading.eq(host_read.en)
+        m.d.sync += reading.eq(host_reads)
         with m.If(reading):
-            m.d.sync += latched.eq(host_read.data)
-        m.d.comb += rdata.eq(Mux(reading, host_read.data, latched))
+            m.d.sync += latched.eq(shared.data)
+        m.d.comb += rdata.eq(Mux(reading, shared.data, latched))
         # The host's write goes in a cycle the program does not store to the map memory.
         m.d.comb += [maps.frame_en.eq(host_write & ~core.map_write.en), maps.frame_index.eq(host_addr[3:]),
                      maps.frame_data.eq(host_data)]
@@ -177,7 +190,8 @@ class Engine(wiring.Component):
                      core.program_rows.eq(program_rows), core.max_cycles.eq(max_cycles)]
         readable = {
             "ID": ID_MAGIC, "PARAMS": t.lanes | fb << 8 | t.registers << 16, "IMEM_ROWS": t.imem_rows,
-            "CTRL": ctrl, "STATUS": Mux(busy, STATUS_BUSY, 0) | Mux(host_write, STATUS_MAP_WRITE, 0),
+            "CTRL": ctrl, "STATUS": Mux(busy, STATUS_BUSY, 0) | Mux(host_write, STATUS_MAP_WRITE, 0) |
+            Mux(read_waiting, STATUS_MAP_READ, 0),
             "PROGRAM_ROWS": program_rows, "MAX_CYCLES": max_cycles, "MAP_COUNT": map_count,
             "MAP_SLOT": map_slot, "MAP_USED": used[map_slot], "MAP_ADDR": map_addr, "MAP_RDATA_LO": rdata[:32], "MAP_RDATA_HI": rdata[32:],
             "IMEM_ROW": imem_row, "LAST_ACTION_LO": last_action[:32], "LAST_ACTION_HI": last_action[32:],

@@ -122,8 +122,9 @@ def _map_writes(target: Target, job: Job) -> list[BusWrite]:
 
 
 def map_reads(p: MapPlacement) -> list[BusWrite | BusRead]:
-    """The bus steps that read map ``p``'s area: the reads' results, in
-    order, are what `map_area_bytes` takes."""
+    """The bus steps that read map ``p``'s area while no packet runs (so no
+    MAP_READ waits): the reads' results, in order, are what `map_area_bytes`
+    takes."""
     steps: list[BusWrite | BusRead] = [BusWrite(ADDR["MAP_ADDR"], p.offset)]
     for _ in range(p.area // 8):
         steps += [BusWrite(ADDR["MAP_READ"], 0), BusRead(ADDR["MAP_RDATA_LO"]), BusRead(ADDR["MAP_RDATA_HI"])]

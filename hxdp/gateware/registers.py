@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 from ..ebpf.xdp import XdpAction
 
 __all__ = ["Access", "Register", "REGISTERS", "ADDR", "IMEM_DATA_BASE", "ADDR_BITS", "bus_signature",
-           "CTRL_ENABLE", "CTRL_CONFORMANCE", "STATUS_BUSY", "STATUS_MAP_WRITE", "MAP_FLAG_READONLY",
+           "CTRL_ENABLE", "CTRL_CONFORMANCE", "STATUS_BUSY", "STATUS_MAP_WRITE", "STATUS_MAP_READ", "MAP_FLAG_READONLY",
            "ID_MAGIC", "markdown"]
 
 ADDR_BITS = 8
@@ -23,6 +23,7 @@ CTRL_ENABLE = 1 << 0           # accept packets
 CTRL_CONFORMANCE = 1 << 1      # r1 = the packet, r2 = its length; start once it is all in
 STATUS_BUSY = 1 << 0           # a packet is in the engine
 STATUS_MAP_WRITE = 1 << 1      # a host map write is waiting
+STATUS_MAP_READ = 1 << 2       # a host map read is waiting
 MAP_FLAG_READONLY = 1 << 8
 
 
@@ -49,7 +50,9 @@ REGISTERS: tuple[Register, ...] = (
     Register("CTRL", 0x03, Access.RW, "bit 0: accept packets; bit 1: conformance mode "
              "(r1 = the packet, r2 = its length, start once it is all in)"),
     Register("STATUS", 0x04, Access.RO, "bit 0: a packet is in the engine; bit 1: a MAP_WRITE is "
-             "waiting for the map memory's store port (wait for it to clear before the next)"),
+             "waiting for the map memory's store port (wait for it to clear before the next); bit 2: a "
+             "MAP_READ is waiting for the helper unit's read port (wait for it to clear before reading "
+             "MAP_RDATA)"),
     Register("PROGRAM_ROWS", 0x05, Access.RW, "rows of the loaded program; control past them faults"),
     Register("MAX_CYCLES", 0x06, Access.RW, "watchdog: a packet running longer is aborted"),
     Register("IMEM_ROW", 0x07, Access.RW, "row that IMEM_COMMIT writes; advances by one on commit"),
@@ -81,7 +84,8 @@ REGISTERS: tuple[Register, ...] = (
     Register("MAP_WDATA_HI", 0x32, Access.WO, "bytes 4-7 MAP_WRITE writes"),
     Register("MAP_WRITE", 0x33, Access.WO, "write: store MAP_WDATA at MAP_ADDR, between the program's "
              "own stores (STATUS bit 1 until done)"),
-    Register("MAP_READ", 0x34, Access.WO, "write: read the 8 bytes at MAP_ADDR into MAP_RDATA"),
+    Register("MAP_READ", 0x34, Access.WO, "write: read the 8 bytes at MAP_ADDR into MAP_RDATA, in a "
+             "cycle the helper unit does not read (STATUS bit 2 until done)"),
     Register("MAP_RDATA_LO", 0x35, Access.RO, "bytes 0-3 the last MAP_READ read"),
     Register("MAP_RDATA_HI", 0x36, Access.RO, "bytes 4-7 the last MAP_READ read"),
 )
