@@ -23,8 +23,9 @@ map, with a MAP fault.
 
 import enum
 import errno
+from typing import NamedTuple
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -97,6 +98,14 @@ def slot_of_handle(m: Module, target: Target, handle) -> tuple[Signal, Signal]:
     return slot, valid
 
 
+class _Bounds(NamedTuple):
+    """A bounds helper, decided in the call's cycle."""
+    result: Value           # r0
+    grows: Value            # the tail grows: bytes to zero
+    delta: Value
+    head_needs_move: Value  # a valid head move over metadata, which the unit does not do
+
+
 class HelperUnit(wiring.Component):
     """``start`` in the call's issue cycle, with the helper ``number``, the
     map ``slot`` r1 names, its table ``entry`` and ``used`` count, where the
@@ -148,7 +157,6 @@ class HelperUnit(wiring.Component):
         m = Module()
         t = self.target
         bounds = self._bounds(m)
-        head_needs_move = bounds["head_needs_move"]
         # Lookups in arrays and hash maps, updates and deletes in hash maps,
         # redirects through devmaps, plain redirects, and bounds changes.
         kind_in = self.entry.kind
@@ -159,7 +167,7 @@ class HelperUnit(wiring.Component):
             (self.number == HelperId.REDIRECT_MAP) & (kind_in == MapKind.DEVMAP) |
             (self.number == HelperId.REDIRECT) |
             (self.number == HelperId.XDP_ADJUST_META) | (self.number == HelperId.XDP_ADJUST_TAIL) |
-            (self.number == HelperId.XDP_ADJUST_HEAD) & ~head_needs_move)
+            (self.number == HelperId.XDP_ADJUST_HEAD) & ~bounds.head_needs_move)
 
         # What the call named, kept while it runs.
         number = Signal(32)
@@ -177,13 +185,12 @@ class HelperUnit(wiring.Component):
                          entry.eq(self.entry), key_space.eq(self.key_space), key_addr.eq(self.key_addr),
                          value_space.eq(self.value_space), value_addr.eq(self.value_addr),
                          args.eq(self.args), used.eq(self.used)]
-        grows = bounds["grows"]
-        m.d.sync += quick.eq(self.start & ~grows & ((self.entry.kind != MapKind.HASH) |
+        m.d.sync += quick.eq(self.start & ~bounds.grows & ((self.entry.kind != MapKind.HASH) |
                                                     Cat(*(self.number == h for h in
                                                           (HelperId.REDIRECT, *PACKET_HELPERS))).any()))
         bounds_result = Signal(64)
         with m.If(self.start):
-            m.d.sync += bounds_result.eq(bounds["result"])
+            m.d.sync += bounds_result.eq(bounds.result)
 
         key_words = Signal(range(MAX_KEY_WORDS + 1))
         value_words = Signal(14)
@@ -290,8 +297,8 @@ class HelperUnit(wiring.Component):
 
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(self.start & grows):
-                    m.d.sync += [zero_at.eq(self.packet.end), zero_left.eq(bounds["delta"]), step.eq(0)]
+                with m.If(self.start & bounds.grows):
+                    m.d.sync += [zero_at.eq(self.packet.end), zero_left.eq(bounds.delta), step.eq(0)]
                     m.next = "ZERO"
                 with m.Elif(self.start & (self.entry.kind == MapKind.HASH) & self.supported &
                             Cat(*(self.number == h for h in KEYED_HELPERS)).any()):
@@ -389,7 +396,7 @@ class HelperUnit(wiring.Component):
                 m.next = "IDLE"
         return m
 
-    def _bounds(self, m: Module) -> dict:
+    def _bounds(self, m: Module) -> "_Bounds":
         """bpf_xdp_adjust_head, _meta and _tail, decided in the call's cycle:
         the new bounds (``move_packet``), r0, and whether the tail grows."""
         delta = Signal(signed(33))
@@ -420,5 +427,4 @@ class HelperUnit(wiring.Component):
             with m.Case(HelperId.XDP_ADJUST_TAIL):
                 m.d.comb += [result.eq(Mux(tail_ok, 0, invalid)), moved.end.eq(new_end),
                              self.move_packet.eq(self.start & tail_ok), grows.eq(tail_ok & (delta > 0))]
-        return {"result": result, "grows": grows, "delta": delta,
-                "head_needs_move": head_ok & (metalen != 0)}
+        return _Bounds(result, grows, delta, head_ok & (metalen != 0))
