@@ -18,7 +18,7 @@
 #define MAX_VIPS 16
 #define RING_SIZE 67	/* prime: Maglev fills the ring from per-server permutations */
 #define MAX_REALS 64
-#define MAX_CONNS 4096
+#define MAX_CONNS 1024		/* the engine's 64 KiB map memory holds 1024 flows with the rest */
 
 struct vip_key {
 	__be32 addr;

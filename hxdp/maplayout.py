@@ -5,7 +5,9 @@ and read maps, and the checks that refuse what the engine cannot hold. Map
 n (in the image's order) has handle ``map_handle(n)``; a program sees its
 values at ``map_region_base(n)``, as the interpreter and the model place
 them. In the map memory a map's area is, 8-byte aligned, a hash map's key
-records (`hxdp.ebpf.hashtable`) and then its values, one a slot; a
+records (`hxdp.ebpf.hashtable`; an LRU map's after a word for its use
+clock, which the engine keeps in a register) and then its values, one a
+slot; a
 devmap's entries, a word each (the ifindex, and bit 32 set when present),
 which programs reach only through bpf_redirect_map.
 """
@@ -22,8 +24,8 @@ from .ebpf.program import MapDef, MapType
 from .errors import HxdpError
 from .target import Target
 
-__all__ = ["MapKind", "MapPlacement", "map_layout", "map_image", "used_entries", "KINDS", "MAX_KEY_BYTES",
-           "DEVMAP_PRESENT"]
+__all__ = ["MapKind", "MapPlacement", "map_layout", "map_image", "used_entries", "use_clock", "KINDS",
+           "MAX_KEY_BYTES", "DEVMAP_PRESENT", "CLOCK_BYTES"]
 
 
 class MapKind(enum.IntEnum):
@@ -37,7 +39,10 @@ class MapKind(enum.IntEnum):
 # per-CPU map is one map on a one-core engine.
 KINDS: dict[MapType, MapKind] = {MapType.ARRAY: MapKind.ARRAY, MapType.PERCPU_ARRAY: MapKind.ARRAY,
                                  MapType.HASH: MapKind.HASH, MapType.PERCPU_HASH: MapKind.HASH,
+                                 MapType.LRU_HASH: MapKind.HASH, MapType.LRU_PERCPU_HASH: MapKind.HASH,
                                  MapType.DEVMAP: MapKind.DEVMAP}
+LRU_TYPES = frozenset({MapType.LRU_HASH, MapType.LRU_PERCPU_HASH})
+CLOCK_BYTES = 8
 
 # A devmap entry's word: the ifindex, and this bit when the entry is present.
 DEVMAP_PRESENT = 1 << 32
@@ -68,6 +73,14 @@ class MapPlacement:
         return map_region_base(self.index)
 
     @property
+    def lru(self) -> bool:
+        return self.map.type in LRU_TYPES
+
+    @property
+    def records_offset(self) -> int:
+        return self.offset + (CLOCK_BYTES if self.lru else 0)
+
+    @property
     def values_offset(self) -> int:
         return self.offset + self.keys
 
@@ -86,7 +99,8 @@ def map_layout(name: str, maps: list[MapDef], target: Target) -> list[MapPlaceme
     if len(maps) > target.map_slots:
         raise HxdpError(f"{name}: {len(maps)} maps; the engine holds {target.map_slots} "
                         "(Target.map_slots)")
-    if target.cores != 1 and any(m.type in (MapType.PERCPU_ARRAY, MapType.PERCPU_HASH) for m in maps):
+    if target.cores != 1 and any(m.type in (MapType.PERCPU_ARRAY, MapType.PERCPU_HASH,
+                                            MapType.LRU_PERCPU_HASH) for m in maps):
         raise HxdpError(f"{name}: per-CPU maps on a {target.cores}-core engine are not supported yet")
     placed, offset = [], 0
     for n, m in enumerate(maps):
@@ -100,7 +114,8 @@ def map_layout(name: str, maps: list[MapDef], target: Target) -> list[MapPlaceme
                 raise HxdpError(f"{name}: map {m.name} has {m.key_size}-byte keys; the engine's hash "
                                 f"maps take keys up to {MAX_KEY_BYTES} bytes")
             g = HashGeometry(m.key_size, m.max_entries)
-            p = MapPlacement(n, m, kind, offset, g.table_bytes, g.slots * m.value_size)
+            clock = CLOCK_BYTES if m.type in LRU_TYPES else 0
+            p = MapPlacement(n, m, kind, offset, clock + g.table_bytes, g.slots * m.value_size)
         elif kind is MapKind.DEVMAP:
             p = MapPlacement(n, m, kind, offset, 0, m.max_entries * 8)
         else:
@@ -123,6 +138,8 @@ def map_image(p: MapPlacement, m: BpfMap | None = None) -> bytes:
             for i in range(p.map.max_entries))
     elif m is not None:
         keys = bytes(m.table.records) if isinstance(m, HashMap) and m.table is not None else b""
+        if p.lru:
+            keys = m.clock.to_bytes(CLOCK_BYTES, "little") + keys
         values = bytes(m.store[0])
     else:
         keys, values = bytes(p.keys), bytes(p.map.initial or b"")
@@ -136,5 +153,10 @@ def used_entries(p: MapPlacement, image: bytes) -> int:
     """Keys a hash map's image holds (0 for arrays)."""
     if p.kind is not MapKind.HASH:
         return 0
-    step = p.geometry.record_bytes
-    return sum(image[i] & 3 == SlotState.USED for i in range(0, p.keys, step))
+    start = p.records_offset - p.offset
+    return sum(image[i] & 3 == SlotState.USED for i in range(start, p.keys, p.geometry.record_bytes))
+
+
+def use_clock(p: MapPlacement, image: bytes) -> int:
+    """An LRU map's use clock, from its image (0 for other maps)."""
+    return int.from_bytes(image[:CLOCK_BYTES], "little") if p.lru else 0

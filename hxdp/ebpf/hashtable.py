@@ -5,12 +5,15 @@ key in the same slot and a lookup probes the same slots everywhere.
 A table of ``slots`` (a power of two, at least ``max_entries``) records,
 each a header word and the key's 8-byte words (zero-padded), ``record_bytes``
 apart (a power of two). Header: bits 1:0 the state (empty, used, deleted),
-bits 63:32 the key's hash. A key's probe starts at its home slot (the top
+bits 31:2 a use stamp (LRU maps), bits 63:32 the key's hash. A key's probe starts at its home slot (the top
 bits of the hash) and goes up one slot at a time, past deleted and other
 keys' slots, to its own slot or an empty one, at most ``slots`` probes. A
 probe reads the header, and the stored key's words only while they match
 and the hashes are equal. An insert takes the first deleted slot it passed,
-or the empty one it ended at; a delete marks the slot deleted.
+or the empty one it ended at; a delete marks the slot deleted. An LRU map
+stamps a key with its map's use clock when it is inserted, found or
+updated; a full LRU map evicts the used slot with the smallest stamp,
+found by reading every header in slot order.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["SlotState", "HashGeometry", "HashTable", "Probe", "key_hash", "HASH_MULTIPLIER", "HASH_ROTATE"]
+__all__ = ["SlotState", "HashGeometry", "HashTable", "Probe", "key_hash", "HASH_MULTIPLIER", "HASH_ROTATE",
+           "STAMP_BITS"]
 
 M32 = (1 << 32) - 1
 M64 = (1 << 64) - 1
 HEADER_BYTES = 8
 HASH_ROTATE = 5                  # the key words are folded as h = rotl(h, 5) ^ word
 HASH_MULTIPLIER = 0x9E3779B1     # then the 32-bit fold is multiplied by 2**32 / golden ratio
+STAMP_BITS = 30                  # an LRU use stamp (it wraps after 2**30 uses)
 
 
 class SlotState(enum.IntEnum):
@@ -92,9 +97,16 @@ class HashTable:
         self.geometry = geometry
         self.records = bytearray(geometry.table_bytes)
 
-    def _header(self, slot: int) -> tuple[SlotState, int]:
+    def _word(self, slot: int) -> int:
         at = slot * self.geometry.record_bytes
-        word = int.from_bytes(self.records[at:at + HEADER_BYTES], "little")
+        return int.from_bytes(self.records[at:at + HEADER_BYTES], "little")
+
+    def _set_word(self, slot: int, word: int) -> None:
+        at = slot * self.geometry.record_bytes
+        self.records[at:at + HEADER_BYTES] = word.to_bytes(HEADER_BYTES, "little")
+
+    def _header(self, slot: int) -> tuple[SlotState, int]:
+        word = self._word(slot)
         return SlotState(word & 3), word >> 32
 
     def _stored_words(self, slot: int) -> list[int]:
@@ -128,12 +140,27 @@ class HashTable:
             slot = (slot + 1) % g.slots
         return Probe(None, free, reads)
 
-    def put(self, slot: int, key: bytes) -> None:
+    def put(self, slot: int, key: bytes, stamp: int = 0) -> None:
         at = slot * self.geometry.record_bytes
-        header = SlotState.USED | key_hash(key) << 32
-        record = header.to_bytes(HEADER_BYTES, "little") + bytes(key) + bytes(-len(key) % 8)
-        self.records[at:at + len(record)] = record
+        self.records[at + HEADER_BYTES:at + HEADER_BYTES + len(key)] = key
+        self._set_word(slot, SlotState.USED | _stamp(stamp) | key_hash(key) << 32)
+
+    def touch(self, slot: int, stamp: int) -> None:
+        self._set_word(slot, (self._word(slot) & ~(_stamp(-1))) | _stamp(stamp))
 
     def remove(self, slot: int) -> None:
-        at = slot * self.geometry.record_bytes
-        self.records[at:at + HEADER_BYTES] = int(SlotState.DELETED).to_bytes(HEADER_BYTES, "little")
+        self._set_word(slot, SlotState.DELETED)
+
+    def oldest(self) -> int | None:
+        """The used slot with the smallest stamp (the first of equal ones)."""
+        best, slot_of_best = None, None
+        for slot in range(self.geometry.slots):
+            word = self._word(slot)
+            stamp = (word >> 2) & ((1 << STAMP_BITS) - 1)
+            if word & 3 == SlotState.USED and (best is None or stamp < best):
+                best, slot_of_best = stamp, slot
+        return slot_of_best
+
+
+def _stamp(stamp: int) -> int:
+    return (stamp & ((1 << STAMP_BITS) - 1)) << 2

@@ -189,13 +189,21 @@ class HashMap(BpfMap):
         self.table = HashTable(HashGeometry(d.key_size, d.max_entries)) if placed else None
         super().__init__(d, nr_cpus, self.table.geometry.slots if placed else None)
         self.lru = lru
+        self.clock = 0                  # an LRU map's use clock (`hashtable`)
         self.slots: OrderedDict[bytes, int] = OrderedDict()
         self.free = list(range(d.max_entries - 1, -1, -1))
+
+    def _use(self, key: bytes, slot: int) -> None:
+        """An LRU map's key was found or updated: it is the most recent."""
+        self.slots.move_to_end(key)
+        if self.table is not None:
+            self.table.touch(slot, self.clock)
+            self.clock += 1
 
     def find(self, key: bytes) -> int | None:
         slot = self.slots.get(bytes(key))
         if slot is not None and self.lru:
-            self.slots.move_to_end(bytes(key))
+            self._use(bytes(key), slot)
         return slot
 
     def update(self, key: bytes, value: bytes, flags: int = 0, cpu: int | None = None) -> int:
@@ -208,18 +216,26 @@ class HashMap(BpfMap):
             if flags == UpdateFlag.NOEXIST:
                 return -errno.EEXIST
             if self.lru:
-                self.slots.move_to_end(key)
+                self._use(key, slot)
         else:
             if flags == UpdateFlag.EXIST:
                 return -errno.ENOENT
+            free = self.table.probe(key).free if self.table is not None else None
             if len(self.slots) >= self.d.max_entries:
                 if not self.lru:
                     return -errno.E2BIG
-                _, victim = self.slots.popitem(last=False)
-                self.free.append(victim)
+                if self.table is not None:
+                    victim = self.table.oldest()
+                    self.table.remove(victim)
+                    del self.slots[next(k for k, s in self.slots.items() if s == victim)]
+                    free = victim if free is None else free
+                else:
+                    _, victim = self.slots.popitem(last=False)
+                    self.free.append(victim)
             if self.table is not None:
-                slot = self.table.probe(key).free
-                self.table.put(slot, key)
+                slot = free
+                self.table.put(slot, key, self.clock)
+                self.clock += self.lru
             else:
                 slot = self.free.pop()
             self.slots[key] = slot
@@ -359,9 +375,9 @@ def make_map(d: MapDef, nr_cpus: int = 1) -> BpfMap:
     if t is MapType.PERCPU_HASH:
         return HashMap(d, nr_cpus, per_cpu=True, placed=True)
     if t is MapType.LRU_HASH:
-        return HashMap(d, nr_cpus, lru=True)
+        return HashMap(d, nr_cpus, lru=True, placed=True)
     if t is MapType.LRU_PERCPU_HASH:
-        return HashMap(d, nr_cpus, per_cpu=True, lru=True)
+        return HashMap(d, nr_cpus, per_cpu=True, lru=True, placed=True)
     if t is MapType.LPM_TRIE:
         return LpmTrieMap(d, nr_cpus)
     if t is MapType.PROG_ARRAY:

@@ -33,6 +33,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..ebpf.hashtable import STAMP_BITS
 from ..ebpf.helpers import PACKET_HELPERS, HelperId
 from ..ebpf.maps import HANDLE_BASE
 from ..ebpf.memory import CONTEXT_BASE, MAP_BASE, PACKET_BASE, STACK_BASE
@@ -112,10 +113,13 @@ class Core(wiring.Component):
             "map_write": Out(write_port_signature(self.map_bits)),
             "maps": In(data.ArrayLayout(map_entry_layout(target), target.map_slots)),
             "map_count": In(range(target.map_slots + 1)),
-            # Keys in each hash map, and the helper unit's changes to them.
+            # Keys in each hash map and each LRU map's use clock, and the
+            # helper unit's changes to them.
             "map_used": In(data.ArrayLayout(32, target.map_slots)),
+            "map_clock": In(data.ArrayLayout(STAMP_BITS, target.map_slots)),
             "used_slot": Out(range(target.map_slots)),
             "used_change": Out(signed(2)),
+            "clock_tick": Out(1),
             # The outcome, in the cycle after the exit or fault.
             "finished": Out(1),
             "action": Out(64),
@@ -273,7 +277,8 @@ class Core(wiring.Component):
             pointed.append((space, Mux(to_map, phys, at[:helper_addr_bits]), ok & ~to_ctx, late))
         (key_space, key_phys, key_ok, key_late), (value_space, value_phys, value_ok, value_late) = pointed
         m.d.comb += [helper.number.eq(number), helper.slot.eq(map_slot), helper.entry.eq(entry),
-                     helper.used.eq(self.map_used[map_slot]), helper.key_space.eq(key_space),
+                     helper.used.eq(self.map_used[map_slot]), helper.clock.eq(self.map_clock[map_slot]),
+                     self.clock_tick.eq(helper.clock_tick), helper.key_space.eq(key_space),
                      helper.key_addr.eq(key_phys), helper.value_space.eq(value_space),
                      helper.value_addr.eq(value_phys), *(helper.args[i].eq(a) for i, a in enumerate(args)),
                      self.used_slot.eq(helper.used_slot), self.used_change.eq(helper.used_change)]

@@ -20,8 +20,8 @@ from ..target import MAX_CYCLES, Target, encode_row
 from .bits import kept_bytes, low_ones
 from .bytemem import ByteMemory
 from .core import FRAME_ADDR_BITS, Core, Fault
-from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, ID_MAGIC, IMEM_DATA_BASE, MAP_FLAG_READONLY,
-                        STATUS_BUSY, STATUS_MAP_READ, STATUS_MAP_WRITE, bus_signature)
+from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, ID_MAGIC, IMEM_DATA_BASE, MAP_FLAG_LRU,
+                        MAP_FLAG_READONLY, STATUS_BUSY, STATUS_MAP_READ, STATUS_MAP_WRITE, bus_signature)
 
 __all__ = ["Engine", "engine_signature", "beat_layout", "verdict_layout", "row_words"]
 
@@ -109,9 +109,11 @@ class Engine(wiring.Component):
         map_count = Signal.like(core.map_count)
         map_slot = Signal(range(t.map_slots))
         entry = core.maps[map_slot]
-        used = core.map_used
+        used, clock = core.map_used, core.map_clock
         with m.If(core.used_change != 0):
             m.d.sync += used[core.used_slot].eq(used[core.used_slot] + core.used_change)
+        with m.If(core.clock_tick):
+            m.d.sync += clock[core.used_slot].eq(clock[core.used_slot] + 1)
         map_addr = Signal(range(t.map_bytes))
         wdata = [Signal(32, name="map_wdata_lo"), Signal(32, name="map_wdata_hi")]
         rdata = Signal(64)              # what the last MAP_READ read, from the cycle after it
@@ -158,9 +160,12 @@ class Engine(wiring.Component):
                     m.d.sync += [entry.slot_bits.eq(bus.w_data[:5]), entry.record_bits.eq(bus.w_data[8:12])]
                 with m.Case(ADDR["MAP_USED"]):
                     m.d.sync += used[map_slot].eq(bus.w_data)
+                with m.Case(ADDR["MAP_CLOCK"]):
+                    m.d.sync += clock[map_slot].eq(bus.w_data)
                 with m.Case(ADDR["MAP_FLAGS"]):
                     m.d.sync += [entry.kind.eq(bus.w_data[:8]),
-                                 entry.readonly.eq((bus.w_data & MAP_FLAG_READONLY) != 0)]
+                                 entry.readonly.eq((bus.w_data & MAP_FLAG_READONLY) != 0),
+                                 entry.lru.eq((bus.w_data & MAP_FLAG_LRU) != 0)]
                 with m.Case(ADDR["MAP_ADDR"]):
                     m.d.sync += map_addr.eq(bus.w_data)
                 with m.Case(ADDR["MAP_WDATA_LO"]):
@@ -193,7 +198,7 @@ class Engine(wiring.Component):
             "CTRL": ctrl, "STATUS": Mux(busy, STATUS_BUSY, 0) | Mux(host_write, STATUS_MAP_WRITE, 0) |
             Mux(read_waiting, STATUS_MAP_READ, 0),
             "PROGRAM_ROWS": program_rows, "MAX_CYCLES": max_cycles, "MAP_COUNT": map_count,
-            "MAP_SLOT": map_slot, "MAP_USED": used[map_slot], "MAP_ADDR": map_addr, "MAP_RDATA_LO": rdata[:32], "MAP_RDATA_HI": rdata[32:],
+            "MAP_SLOT": map_slot, "MAP_USED": used[map_slot], "MAP_CLOCK": clock[map_slot], "MAP_ADDR": map_addr, "MAP_RDATA_LO": rdata[:32], "MAP_RDATA_HI": rdata[32:],
             "IMEM_ROW": imem_row, "LAST_ACTION_LO": last_action[:32], "LAST_ACTION_HI": last_action[32:],
             "LAST_CYCLES": last_cycles, "LAST_FAULT": last_fault, **counters,
         }

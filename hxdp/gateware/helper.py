@@ -29,7 +29,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..ebpf.hashtable import HASH_MULTIPLIER, HASH_ROTATE, SlotState
+from ..ebpf.hashtable import HASH_MULTIPLIER, HASH_ROTATE, STAMP_BITS, SlotState
 from ..ebpf.helpers import PACKET_HELPERS, HelperId
 from ..ebpf.runtime import ETH_HLEN, FRAME_SIZE, MAX_META, XDP_FRAME_STRUCT
 from ..ebpf.maps import HANDLE_BASE, HANDLE_STEP, UpdateFlag
@@ -72,6 +72,7 @@ def map_entry_layout(target: Target) -> data.StructLayout:
         "entries": 32,
         "kind": MapKind,
         "readonly": 1,
+        "lru": 1,                                    # hash maps: LRU (use stamps, eviction)
         "keys": range(target.map_bytes),             # hash maps: of the key records
         "slot_bits": 5,                              # log2 of the slots
         "record_bits": 4,                            # log2 of a record's bytes
@@ -124,6 +125,7 @@ class HelperUnit(wiring.Component):
             "slot": In(range(target.map_slots)),
             "entry": In(map_entry_layout(target)),
             "used": In(32),
+            "clock": In(STAMP_BITS),                     # an LRU map's use clock
             "key_space": In(Space),
             "key_addr": In(addr_bits),
             "value_space": In(Space),
@@ -143,6 +145,7 @@ class HelperUnit(wiring.Component):
             "result": Out(64),
             "used_slot": Out(range(target.map_slots)),
             "used_change": Out(signed(2)),
+            "clock_tick": Out(1),                        # the slot's use clock advances
             "redirect": Out(1),                          # the packet's egress is ``ifindex``
             "ifindex": Out(32),
             "packet": In(packet_layout()),
@@ -178,13 +181,14 @@ class HelperUnit(wiring.Component):
         args = Signal(data.ArrayLayout(64, 4))
         flags = args[3]
         used = Signal(32)
+        clock = Signal(STAMP_BITS)
         quick = Signal()             # an array lookup or a redirect: its answer in the cycle after the call
         m.d.comb += self.used_slot.eq(slot)
         with m.If(self.start):
             m.d.sync += [number.eq(self.number), slot.eq(self.slot),
                          entry.eq(self.entry), key_space.eq(self.key_space), key_addr.eq(self.key_addr),
                          value_space.eq(self.value_space), value_addr.eq(self.value_addr),
-                         args.eq(self.args), used.eq(self.used)]
+                         args.eq(self.args), used.eq(self.used), clock.eq(self.clock)]
         m.d.sync += quick.eq(self.start & ~bounds.grows & ((self.entry.kind != MapKind.HASH) |
                                                     Cat(*(self.number == h for h in
                                                           (HelperId.REDIRECT, *PACKET_HELPERS))).any()))
@@ -244,6 +248,8 @@ class HelperUnit(wiring.Component):
         key_hash = Signal(32)
         probes = Signal(33)
         free, free_found = Signal(32), Signal()
+        has_room = Signal()               # the probe found a deleted or empty slot
+        oldest, victim, seen = Signal(STAMP_BITS), Signal(32), Signal()
         inserting = Signal()
         step = Signal(range(max(MAX_KEY_WORDS, 1 << 13) + 2))     # words copied or written
 
@@ -253,14 +259,21 @@ class HelperUnit(wiring.Component):
         def errno_value(code: int) -> int:
             return -code & M64
 
-        def decide(m: Module, found) -> None:
-            """The probe ended in this cycle: the key is at ``current``, or absent."""
+        def header(state, stamp) -> Value:
+            return Cat(Const(state, 2), stamp, key_hash)
+
+        def decide(m: Module, found, empty) -> None:
+            """The probe ended in this cycle: the key is at ``current``, or
+            absent (and ``current`` is ``empty``, or every slot was probed)."""
             at = current
             free_at = Mux(free_found, free, at)
             with m.Switch(number):
                 with m.Case(HelperId.MAP_LOOKUP_ELEM):
-                    m.d.comb += finish(Mux(found, value_address, 0))
-                    m.next = "IDLE"
+                    with m.If(found & entry.lru):
+                        m.next = "TOUCH"
+                    with m.Else():
+                        m.d.comb += finish(Mux(found, value_address, 0))
+                        m.next = "IDLE"
                 with m.Case(HelperId.MAP_DELETE_ELEM):
                     with m.If(found):
                         m.next = "DELETE"
@@ -277,18 +290,22 @@ class HelperUnit(wiring.Component):
                     with m.Elif(~found & (flags == UpdateFlag.EXIST)):
                         m.d.comb += finish(errno_value(errno.ENOENT))
                         m.next = "IDLE"
-                    with m.Elif(~found & (used >= entry.entries)):
+                    with m.Elif(~found & (used >= entry.entries) & ~entry.lru):
                         m.d.comb += finish(errno_value(errno.E2BIG))
                         m.next = "IDLE"
                     with m.Else():
-                        m.d.sync += [current.eq(Mux(found, at, free_at)), inserting.eq(~found), step.eq(0)]
-                        m.next = "COPY"
+                        m.d.sync += [current.eq(Mux(found, at, free_at)), inserting.eq(~found), step.eq(0),
+                                     has_room.eq(free_found | empty), seen.eq(0)]
+                        with m.If(~found & (used >= entry.entries)):
+                            m.next = "EVICT"
+                        with m.Else():
+                            m.next = "COPY"
 
         def next_probe(m: Module, probed) -> None:
             """The slot probed is not the key's: probe the next, unless
             ``probed`` (all the probes so far) covered the table."""
             with m.If(probed == slots):
-                decide(m, Const(0))
+                decide(m, Const(0), Const(0))
             with m.Else():
                 following = (current + 1) & (slots - 1)
                 m.d.sync += current.eq(following)
@@ -328,7 +345,7 @@ class HelperUnit(wiring.Component):
                 state = self.read_data[:2]
                 m.d.sync += probes.eq(probes + 1)
                 with m.If(state == SlotState.EMPTY):
-                    decide(m, Const(0))
+                    decide(m, Const(0), Const(1))
                 with m.Elif((state == SlotState.USED) & (self.read_data[32:] == key_hash)):
                     m.d.sync += word.eq(0)
                     m.d.comb += [self.read_en.eq(1), self.read_space.eq(Space.MAP),
@@ -344,7 +361,7 @@ class HelperUnit(wiring.Component):
                     m.next = "PROBE"
                     next_probe(m, probes)
                 with m.Elif(word + 1 == key_words):
-                    decide(m, Const(1))
+                    decide(m, Const(1), Const(0))
                 with m.Else():
                     m.d.sync += word.eq(word + 1)
                     m.d.comb += [self.read_en.eq(1), self.read_space.eq(Space.MAP),
@@ -365,6 +382,8 @@ class HelperUnit(wiring.Component):
                     with m.If(inserting):
                         m.d.sync += step.eq(0)
                         m.next = "RECORD"
+                    with m.Elif(entry.lru):
+                        m.next = "TOUCH"
                     with m.Else():
                         m.d.comb += finish(0)
                         m.next = "IDLE"
@@ -372,12 +391,39 @@ class HelperUnit(wiring.Component):
                 # The header, then the key's words.
                 m.d.comb += [self.busy.eq(1), self.write_en.eq(1), self.write_mask.eq(0xFF),
                              self.write_addr.eq(record(current) + 8 * step),
-                             self.write_data.eq(Mux(step == 0, Cat(Const(SlotState.USED, 32), key_hash),
+                             self.write_data.eq(Mux(step == 0, header(SlotState.USED, Mux(entry.lru, clock, 0)),
                                                     key[(step - 1)[:len(word)]]))]
                 m.d.sync += step.eq(step + 1)
                 with m.If(step == key_words):
-                    m.d.comb += [finish(0), self.used_change.eq(1)]
+                    m.d.comb += [finish(0), self.used_change.eq(1), self.clock_tick.eq(entry.lru)]
                     m.next = "IDLE"
+            with m.State("TOUCH"):
+                # An LRU key found: its header gets the next use stamp.
+                m.d.comb += [self.busy.eq(1), self.write_en.eq(1), self.write_mask.eq(0xFF),
+                             self.write_addr.eq(record(current)), self.write_data.eq(header(SlotState.USED, clock)),
+                             self.clock_tick.eq(1),
+                             finish(Mux(number == HelperId.MAP_LOOKUP_ELEM, value_address, 0))]
+                m.next = "IDLE"
+            with m.State("EVICT"):
+                # A full LRU map: read every header, keep the oldest used one.
+                m.d.comb += self.busy.eq(1)
+                with m.If(step < slots):
+                    m.d.comb += [self.read_en.eq(1), self.read_space.eq(Space.MAP), self.read_addr.eq(record(step))]
+                m.d.sync += step.eq(step + 1)
+                with m.If(step != 0):
+                    stamp = self.read_data[2:2 + STAMP_BITS]
+                    with m.If((self.read_data[:2] == SlotState.USED) & (~seen | (stamp < oldest))):
+                        m.d.sync += [oldest.eq(stamp), victim.eq(step - 1), seen.eq(1)]
+                    with m.If(step == slots):
+                        m.next = "EVICTED"
+            with m.State("EVICTED"):
+                m.d.comb += [self.busy.eq(1), self.write_en.eq(1), self.write_mask.eq(0xFF),
+                             self.write_addr.eq(record(victim)), self.write_data.eq(SlotState.DELETED),
+                             self.used_change.eq(-1)]
+                m.d.sync += step.eq(0)
+                with m.If(~has_room):
+                    m.d.sync += current.eq(victim)
+                m.next = "COPY"
             with m.State("ZERO"):
                 # The call row's own stores go in its next cycle; then 8 zero bytes a cycle.
                 m.d.comb += self.busy.eq(1)

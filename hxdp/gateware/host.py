@@ -11,14 +11,14 @@ from typing import NamedTuple, Sequence
 
 from ..errors import HxdpError
 from ..image import Image
-from ..maplayout import MapKind, MapPlacement, map_image, map_layout, used_entries
+from ..maplayout import CLOCK_BYTES, MapKind, MapPlacement, map_image, map_layout, use_clock, used_entries
 from ..target import MAX_CYCLES, Op, Target, encode_row
 from .core import Fault
 from .decode import supported
 from .engine import row_words
 from .helper import HELPERS_IN_HARDWARE
-from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, IMEM_DATA_BASE, MAP_FLAG_READONLY, REGISTERS,
-                        Access)
+from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, IMEM_DATA_BASE, MAP_FLAG_LRU, MAP_FLAG_READONLY,
+                        REGISTERS, Access)
 
 __all__ = ["Packet", "Outcome", "Job", "BusWrite", "BusRead", "load_writes", "map_reads", "map_area_bytes",
            "beats", "COUNTERS", "check_supported"]
@@ -107,9 +107,11 @@ def _map_writes(target: Target, job: Job) -> list[BusWrite]:
         writes += [BusWrite(ADDR["MAP_SLOT"], p.index), BusWrite(ADDR["MAP_OFFSET"], p.values_offset),
                    BusWrite(ADDR["MAP_BYTES"], p.values), BusWrite(ADDR["MAP_KEY_SIZE"], d.key_size),
                    BusWrite(ADDR["MAP_VALUE_SIZE"], d.value_size), BusWrite(ADDR["MAP_ENTRIES"], d.max_entries),
-                   BusWrite(ADDR["MAP_FLAGS"], p.kind | (MAP_FLAG_READONLY if d.readonly else 0)),
-                   BusWrite(ADDR["MAP_KEYS"], p.offset), BusWrite(ADDR["MAP_SHAPE"], shape),
-                   BusWrite(ADDR["MAP_USED"], used_entries(p, image)), BusWrite(ADDR["MAP_ADDR"], p.offset)]
+                   BusWrite(ADDR["MAP_FLAGS"], p.kind | (MAP_FLAG_READONLY if d.readonly else 0) |
+                            (MAP_FLAG_LRU if p.lru else 0)),
+                   BusWrite(ADDR["MAP_KEYS"], p.records_offset), BusWrite(ADDR["MAP_SHAPE"], shape),
+                   BusWrite(ADDR["MAP_USED"], used_entries(p, image)),
+                   BusWrite(ADDR["MAP_CLOCK"], use_clock(p, image)), BusWrite(ADDR["MAP_ADDR"], p.offset)]
         for i in range(0, len(image), 8):
             word = int.from_bytes(image[i:i + 8], "little")
             for name, half in (("MAP_WDATA_LO", word & 0xFFFF_FFFF), ("MAP_WDATA_HI", word >> 32)):
@@ -128,11 +130,18 @@ def map_reads(p: MapPlacement) -> list[BusWrite | BusRead]:
     steps: list[BusWrite | BusRead] = [BusWrite(ADDR["MAP_ADDR"], p.offset)]
     for _ in range(p.area // 8):
         steps += [BusWrite(ADDR["MAP_READ"], 0), BusRead(ADDR["MAP_RDATA_LO"]), BusRead(ADDR["MAP_RDATA_HI"])]
+    if p.lru:
+        steps += [BusWrite(ADDR["MAP_SLOT"], p.index), BusRead(ADDR["MAP_CLOCK"])]
     return steps
 
 
 def map_area_bytes(p: MapPlacement, reads: list[int]) -> bytes:
-    return b"".join(v.to_bytes(4, "little") for v in reads)[:p.area]
+    """The area, with an LRU map's use clock in its first word (the engine
+    keeps it in MAP_CLOCK)."""
+    area = b"".join(v.to_bytes(4, "little") for v in reads[:p.area // 4])
+    if p.lru:
+        area = reads[-1].to_bytes(CLOCK_BYTES, "little") + area[CLOCK_BYTES:]
+    return area
 
 
 def beats(data: bytes, frame_bytes: int) -> list[bytes]:

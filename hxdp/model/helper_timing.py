@@ -14,7 +14,11 @@ the call's issue (cycle 0), one memory word a cycle:
   of a missing key write r0 at the end of T;
 * a delete writes the slot's header in T+1; an update copies the value's v
   words (reads from T+1, writes from T+2), an insert then writes the header
-  and the key's w words; r0 is written with the last write.
+  and the key's w words; r0 is written with the last write;
+* an LRU map also writes the header of a key it finds (with its new use
+  stamp): in T+1 for a lookup, after the value for an update; an insert
+  into a full LRU map first reads every one of the S headers (from T+1)
+  and marks the oldest deleted, S + 2 cycles, before it copies the value.
 
 bpf_xdp_adjust_tail growing the packet holds the core while it zeroes the
 new bytes, 8 a cycle from cycle 2 (after the call row's own stores); r0
@@ -59,18 +63,22 @@ def helper_hold(number: int, env, regs: list[int], memory: Memory) -> int | None
     decided = words + 1 + sum(probe.reads)
     found = probe.slot is not None
     if number == HelperId.MAP_LOOKUP_ELEM:
-        return decided + 1
+        return decided + (2 if found and m.lru else 1)
     if number == HelperId.MAP_DELETE_ELEM:
         return decided + (2 if found else 1)
     flags = regs[4]
     value_words = -(-m.d.value_size // 8)
+    evicts = 0
     if found:
         fails = flags not in (UpdateFlag.ANY, UpdateFlag.EXIST)
-        writes = value_words
+        writes = value_words + m.lru
     else:
-        fails = flags not in (UpdateFlag.ANY, UpdateFlag.NOEXIST) or len(m.slots) >= m.d.max_entries
+        full = len(m.slots) >= m.d.max_entries
+        fails = flags not in (UpdateFlag.ANY, UpdateFlag.NOEXIST) or full and not m.lru
         writes = value_words + 1 + words
-    return decided + 1 if fails else decided + 1 + 1 + writes
+        if full and m.lru:
+            evicts = m.table.geometry.slots + 2
+    return decided + 1 if fails else decided + 1 + evicts + 1 + writes
 
 
 def _grow_tail_hold(packet, delta: int) -> int | None:
