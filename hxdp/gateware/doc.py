@@ -77,8 +77,10 @@ image's row words (docs/image.md), in the encoding of docs/isa.md.
 The map memory ({target.map_bytes} bytes) holds up to {target.map_slots} maps,
 one after another in the program's order (`hxdp.maplayout`): an array's
 values; a hash map's key records (`hxdp.ebpf.hashtable`: open addressing,
-a header word with the slot's state and the key's hash, then the key's
-words) and then a value for each of its slots. For each map n the host
+a header word with the slot's state, an LRU use stamp and the key's hash,
+then the key's words; an LRU map's records follow a word for its use
+clock, which the engine keeps in MAP_CLOCK) and then a value for each of
+its slots. For each map n the host
 writes the table entry of slot n (MAP_SLOT = n, then MAP_OFFSET to
 MAP_USED), the map's first contents, then MAP_COUNT. A program sees map
 n's values at 0x{map_region_base(0):x} + n × 0x{MAP_STRIDE:x} (`lddw` of a
