@@ -25,7 +25,7 @@ from .errors import HxdpError
 from .target import Target
 
 __all__ = ["MapKind", "MapPlacement", "map_layout", "map_image", "used_entries", "use_clock", "KINDS",
-           "MAX_KEY_BYTES", "DEVMAP_PRESENT", "CLOCK_BYTES"]
+           "MAX_KEY_BYTES", "MAX_LPM_KEY_BYTES", "DEVMAP_PRESENT", "CLOCK_BYTES", "prefix_lengths"]
 
 
 class MapKind(enum.IntEnum):
@@ -40,6 +40,7 @@ class MapKind(enum.IntEnum):
 KINDS: dict[MapType, MapKind] = {MapType.ARRAY: MapKind.ARRAY, MapType.PERCPU_ARRAY: MapKind.ARRAY,
                                  MapType.HASH: MapKind.HASH, MapType.PERCPU_HASH: MapKind.HASH,
                                  MapType.LRU_HASH: MapKind.HASH, MapType.LRU_PERCPU_HASH: MapKind.HASH,
+                                 MapType.LPM_TRIE: MapKind.HASH,
                                  MapType.DEVMAP: MapKind.DEVMAP}
 LRU_TYPES = frozenset({MapType.LRU_HASH, MapType.LRU_PERCPU_HASH})
 CLOCK_BYTES = 8
@@ -47,8 +48,10 @@ CLOCK_BYTES = 8
 # A devmap entry's word: the ifindex, and this bit when the entry is present.
 DEVMAP_PRESENT = 1 << 32
 
-# The helper unit holds a hash key in registers, 8 bytes each.
+# The helper unit holds a hash key in registers, 8 bytes each; an LPM key
+# in one (a prefix length and up to 32 bits of address: IPv4).
 MAX_KEY_BYTES = 64
+MAX_LPM_KEY_BYTES = 8
 
 
 def _aligned(n: int) -> int:
@@ -75,6 +78,10 @@ class MapPlacement:
     @property
     def lru(self) -> bool:
         return self.map.type in LRU_TYPES
+
+    @property
+    def lpm(self) -> bool:
+        return self.map.type is MapType.LPM_TRIE
 
     @property
     def records_offset(self) -> int:
@@ -113,6 +120,9 @@ def map_layout(name: str, maps: list[MapDef], target: Target) -> list[MapPlaceme
             if m.key_size > MAX_KEY_BYTES:
                 raise HxdpError(f"{name}: map {m.name} has {m.key_size}-byte keys; the engine's hash "
                                 f"maps take keys up to {MAX_KEY_BYTES} bytes")
+            if m.type is MapType.LPM_TRIE and m.key_size > MAX_LPM_KEY_BYTES:
+                raise HxdpError(f"{name}: map {m.name} has {m.key_size}-byte keys; the engine's LPM maps "
+                                f"take keys up to {MAX_LPM_KEY_BYTES} bytes (IPv4 prefixes)")
             g = HashGeometry(m.key_size, m.max_entries)
             clock = CLOCK_BYTES if m.type in LRU_TYPES else 0
             p = MapPlacement(n, m, kind, offset, clock + g.table_bytes, g.slots * m.value_size)
@@ -155,6 +165,17 @@ def used_entries(p: MapPlacement, image: bytes) -> int:
         return 0
     start = p.records_offset - p.offset
     return sum(image[i] & 3 == SlotState.USED for i in range(start, p.keys, p.geometry.record_bytes))
+
+
+def prefix_lengths(p: MapPlacement, image: bytes) -> int:
+    """An LPM map's prefix lengths present, bit n for length n (0 for other maps)."""
+    if not p.lpm:
+        return 0
+    lengths = 0
+    for i in range(p.records_offset - p.offset, p.keys, p.geometry.record_bytes):
+        if image[i] & 3 == SlotState.USED:
+            lengths |= 1 << int.from_bytes(image[i + 8:i + 12], "little")
+    return lengths
 
 
 def use_clock(p: MapPlacement, image: bytes) -> int:

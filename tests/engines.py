@@ -19,7 +19,7 @@ from .conftest import EXAMPLES
 # The examples the gateware runs (the others call helpers or use maps it
 # does not have yet, and are refused).
 GATEWARE_EXAMPLES = ["xdp_drop", "xdp_pass", "xdp_tx", "xdp1", "xdp2", "rxq_info", "firewall", "redirect_map",
-                     "adjust_tail", "tx_ip_tunnel", "load_balancer"]
+                     "adjust_tail", "tx_ip_tunnel", "load_balancer", "router_ipv4"]
 
 
 def check_example(name: str, target: Target, run: Callable[[list[Job]], list[Job]]) -> None:

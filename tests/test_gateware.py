@@ -468,3 +468,32 @@ def test_packet_bounds_helpers_send_the_models_bytes(frame):
         assert o.packet == w.packet, i
     lengths = {len(w.packet) - len(p) for w, p in zip(want, packets)}
     assert min(lengths) < 0 < max(lengths), "the traffic neither grew nor shrank a packet"
+
+
+def test_lpm_lookups_find_the_longest_prefix_in_the_models_cycles():
+    """Routes of many lengths (nested, /0 to /32) and random addresses: the
+    value found (or none) and the cycles are the model's."""
+    target = Target.with_lanes(2)
+    routes = MapDef("routes", MapType.LPM_TRIE, 8, 4, 64, flags=1)
+    text = ("ldxw r2, [r1+0]\nldxw r6, [r2+0]\nstw [r10-8], 32\nstxw [r10-4], r6\nlddw r1, 0\n"
+            "mov r2, r10\nadd r2, -8\ncall 1\njeq r0, 0, none\nldxw r0, [r0]\nexit\nnone:\nmov r0, 99\nexit")
+    insns = [dataclasses.replace(i, src=Pseudo.MAP_FD) if i.mnemonic == "lddw" else i for i in assemble(text)]
+    image = compile_program(Program("lpm", insns, [routes]), target)
+    model = ModelEngine(image)
+    rng = random.Random(5)
+    for n, length in enumerate([0, 8, 12, 16, 16, 20, 24, 24, 24, 28, 30, 32, 32]):
+        address = rng.getrandbits(32).to_bytes(4, "big")
+        model.update_map("routes", length.to_bytes(4, "little") + address, (1000 + n).to_bytes(4, "little"))
+    stored = [bytes(k) for k in model.maps["routes"].slots]
+    packets = []
+    for _ in range(60):
+        near = rng.choice(stored)[4:]
+        flip = rng.randrange(33)
+        address = (int.from_bytes(near, "big") ^ (1 << flip if flip < 32 else 0)).to_bytes(4, "big")
+        packets.append(address + bytes(60))
+    placed, = map_layout(image.name, image.maps, target)
+    want = [model.run(XdpInput(p)) for p in packets]
+    (job,) = simulate(target, [Job(image, [Packet(p) for p in packets],
+                                   maps={"routes": map_image(placed, model.maps["routes"])})])
+    assert [(o.action, o.cycles, o.fault) for o in job.outcomes] == [(w.action, w.cycles, Fault.NONE) for w in want]
+    assert len({w.action for w in want}) >= 6 and len({w.cycles for w in want}) >= 3

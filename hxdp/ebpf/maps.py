@@ -264,7 +264,9 @@ class HashMap(BpfMap):
 
 class LpmTrieMap(HashMap):
     """lpm_trie: keys are a u32 prefix length then the address bytes;
-    lookups find the longest stored prefix that covers the key."""
+    lookups find the longest stored prefix that covers the key. Keys are
+    stored with the address masked to their prefix, placed as a hash map's
+    (the engine probes the prefix lengths the map holds, longest first)."""
 
     def __init__(self, d: MapDef, nr_cpus: int = 1):
         if not d.flags & BPF_F_NO_PREALLOC:
@@ -272,38 +274,40 @@ class LpmTrieMap(HashMap):
                             "as in the kernel")
         if d.key_size <= 4:
             raise HxdpError(f"map {d.name}: lpm_trie key must be a u32 prefix length plus data")
-        super().__init__(d, nr_cpus)
+        super().__init__(d, nr_cpus, placed=True)
         self.data_bits = 8 * (d.key_size - 4)
 
-    def _canonical(self, key: bytes) -> bytes | None:
-        prefix = int.from_bytes(key[:4], "little")
-        if prefix > self.data_bits:
-            return None
+    def masked(self, key: bytes, prefix: int) -> bytes:
+        """``key``'s address cut to ``prefix`` bits, with that prefix length."""
         data = int.from_bytes(key[4:], "big")
         mask = ((1 << prefix) - 1) << (self.data_bits - prefix)
-        return key[:4] + (data & mask).to_bytes(len(key) - 4, "big")
+        return prefix.to_bytes(4, "little") + (data & mask).to_bytes(len(key) - 4, "big")
+
+    def limit(self, key: bytes) -> int:
+        return min(int.from_bytes(key[:4], "little"), self.data_bits)
+
+    def lengths(self) -> list[int]:
+        """The prefix lengths stored, longest first."""
+        return sorted({int.from_bytes(k[:4], "little") for k in self.slots}, reverse=True)
 
     def find(self, key: bytes) -> int | None:
-        data = int.from_bytes(key[4:], "big")
-        limit = min(int.from_bytes(key[:4], "little"), self.data_bits)
-        for prefix in range(limit, -1, -1):
-            mask = ((1 << prefix) - 1) << (self.data_bits - prefix)
-            probe = prefix.to_bytes(4, "little") + (data & mask).to_bytes(len(key) - 4, "big")
-            slot = self.slots.get(probe)
-            if slot is not None:
-                return slot
+        key = bytes(key)
+        for prefix in self.lengths():
+            if prefix <= self.limit(key):
+                slot = self.slots.get(self.masked(key, prefix))
+                if slot is not None:
+                    return slot
         return None
 
     def update(self, key: bytes, value: bytes, flags: int = 0, cpu: int | None = None) -> int:
-        canonical = self._canonical(bytes(key))
-        if canonical is None:
+        if int.from_bytes(key[:4], "little") > self.data_bits:
             return -errno.EINVAL
-        return super().update(canonical, value, flags, cpu)
+        return super().update(self.masked(bytes(key), int.from_bytes(key[:4], "little")), value, flags, cpu)
 
     def delete(self, key: bytes) -> int:
-        canonical = self._canonical(bytes(key))
-        return -errno.EINVAL if canonical is None else super().delete(canonical)
-
+        if int.from_bytes(key[:4], "little") > self.data_bits:
+            return -errno.EINVAL
+        return super().delete(self.masked(bytes(key), int.from_bytes(key[:4], "little")))
 
 
 class ProgArray(ArrayMap):

@@ -20,7 +20,7 @@ from ..target import MAX_CYCLES, Target, encode_row
 from .bits import kept_bytes, low_ones
 from .bytemem import ByteMemory
 from .core import FRAME_ADDR_BITS, Core, Fault
-from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, ID_MAGIC, IMEM_DATA_BASE, MAP_FLAG_LRU,
+from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, ID_MAGIC, IMEM_DATA_BASE, MAP_FLAG_LPM, MAP_FLAG_LRU,
                         MAP_FLAG_READONLY, STATUS_BUSY, STATUS_MAP_READ, STATUS_MAP_WRITE, bus_signature)
 
 __all__ = ["Engine", "engine_signature", "beat_layout", "verdict_layout", "row_words"]
@@ -165,7 +165,12 @@ class Engine(wiring.Component):
                 with m.Case(ADDR["MAP_FLAGS"]):
                     m.d.sync += [entry.kind.eq(bus.w_data[:8]),
                                  entry.readonly.eq((bus.w_data & MAP_FLAG_READONLY) != 0),
-                                 entry.lru.eq((bus.w_data & MAP_FLAG_LRU) != 0)]
+                                 entry.lru.eq((bus.w_data & MAP_FLAG_LRU) != 0),
+                                 entry.lpm.eq((bus.w_data & MAP_FLAG_LPM) != 0)]
+                with m.Case(ADDR["MAP_LENGTHS_LO"]):
+                    m.d.sync += entry.lengths[:32].eq(bus.w_data)
+                with m.Case(ADDR["MAP_LENGTHS_HI"]):
+                    m.d.sync += entry.lengths[32:].eq(bus.w_data)
                 with m.Case(ADDR["MAP_ADDR"]):
                     m.d.sync += map_addr.eq(bus.w_data)
                 with m.Case(ADDR["MAP_WDATA_LO"]):

@@ -35,7 +35,7 @@ from ..ebpf.runtime import ETH_HLEN, FRAME_SIZE, MAX_META, XDP_FRAME_STRUCT
 from ..ebpf.maps import HANDLE_BASE, HANDLE_STEP, UpdateFlag
 from ..ebpf.memory import MAP_BASE, MAP_STRIDE
 from ..ebpf.xdp import TAILROOM, XdpAction
-from ..maplayout import DEVMAP_PRESENT, MAX_KEY_BYTES, MapKind
+from ..maplayout import DEVMAP_PRESENT, MAX_KEY_BYTES, MAX_LPM_KEY_BYTES, MapKind
 from ..target import Target
 from .bits import low_ones
 
@@ -50,6 +50,7 @@ MAP_HELPERS = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM, Hel
                          HelperId.REDIRECT_MAP})
 KEYED_HELPERS = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM, HelperId.MAP_DELETE_ELEM})
 
+LPM_LENGTHS = 8 * (MAX_LPM_KEY_BYTES - 4) + 1
 HANDLE_SHIFT = (HANDLE_STEP - 1).bit_length()
 MAP_SHIFT = (MAP_STRIDE - 1).bit_length()
 MAX_KEY_WORDS = MAX_KEY_BYTES // 8
@@ -73,6 +74,8 @@ def map_entry_layout(target: Target) -> data.StructLayout:
         "kind": MapKind,
         "readonly": 1,
         "lru": 1,                                    # hash maps: LRU (use stamps, eviction)
+        "lpm": 1,                                    # hash maps: LPM (keys cut to a prefix)
+        "lengths": LPM_LENGTHS,                      # LPM maps: bit n, prefix length n held
         "keys": range(target.map_bytes),             # hash maps: of the key records
         "slot_bits": 5,                              # log2 of the slots
         "record_bits": 4,                            # log2 of a record's bytes
@@ -165,8 +168,8 @@ class HelperUnit(wiring.Component):
         kind_in = self.entry.kind
         m.d.comb += self.supported.eq(
             (self.number == HelperId.MAP_LOOKUP_ELEM) & (kind_in != MapKind.DEVMAP) |
-            (kind_in == MapKind.HASH) & ((self.number == HelperId.MAP_UPDATE_ELEM) |
-                                         (self.number == HelperId.MAP_DELETE_ELEM)) |
+            (kind_in == MapKind.HASH) & ~self.entry.lpm & ((self.number == HelperId.MAP_UPDATE_ELEM) |
+                                                           (self.number == HelperId.MAP_DELETE_ELEM)) |
             (self.number == HelperId.REDIRECT_MAP) & (kind_in == MapKind.DEVMAP) |
             (self.number == HelperId.REDIRECT) |
             (self.number == HelperId.XDP_ADJUST_META) | (self.number == HelperId.XDP_ADJUST_TAIL) |
@@ -250,6 +253,8 @@ class HelperUnit(wiring.Component):
         free, free_found = Signal(32), Signal()
         has_room = Signal()               # the probe found a deleted or empty slot
         oldest, victim, seen = Signal(STAMP_BITS), Signal(32), Signal()
+        lengths_left = Signal(LPM_LENGTHS)    # an LPM lookup's prefix lengths still to try
+        cut_key = Signal(64)                  # the key cut to the length being tried
         inserting = Signal()
         step = Signal(range(max(MAX_KEY_WORDS, 1 << 13) + 2))     # words copied or written
 
@@ -271,6 +276,8 @@ class HelperUnit(wiring.Component):
                 with m.Case(HelperId.MAP_LOOKUP_ELEM):
                     with m.If(found & entry.lru):
                         m.next = "TOUCH"
+                    with m.Elif(~found & entry.lpm):
+                        m.next = "LPM_NEXT"
                     with m.Else():
                         m.d.comb += finish(Mux(found, value_address, 0))
                         m.next = "IDLE"
@@ -329,6 +336,13 @@ class HelperUnit(wiring.Component):
                 with m.If(word + 1 < key_words):
                     m.d.comb += [self.read_en.eq(1), self.read_space.eq(key_space),
                                  self.read_addr.eq(key_addr + 8 * (word + 1))]
+                with m.Elif(entry.lpm):
+                    # The lengths to try: those held, up to the key's own.
+                    data_bits = (entry.key_size - 4) << 3
+                    own = arriving[:32]
+                    limit = Mux(own < data_bits, own, data_bits)
+                    m.d.sync += lengths_left.eq(entry.lengths & low_ones(limit + 1, LPM_LENGTHS))
+                    m.next = "LPM_NEXT"
                 with m.Else():
                     m.next = "HASH"
             with m.State("HASH"):
@@ -340,6 +354,36 @@ class HelperUnit(wiring.Component):
                 m.d.sync += [key_hash.eq(h), current.eq(home)]
                 m.d.comb += [self.read_en.eq(1), self.read_space.eq(Space.MAP), self.read_addr.eq(record(home))]
                 m.next = "PROBE"
+            with m.State("LPM_NEXT"):
+                # The longest length left: cut the key to it, read its home slot's header.
+                m.d.comb += self.busy.eq(1)
+                with m.If(lengths_left == 0):
+                    m.d.comb += finish(0)
+                    m.next = "IDLE"
+                with m.Else():
+                    prefix = Signal(range(LPM_LENGTHS))
+                    for n in range(LPM_LENGTHS):
+                        with m.If(lengths_left[n]):
+                            m.d.comb += prefix.eq(n)
+                    # The address bytes are big-endian: byte j keeps its top
+                    # prefix - 8j bits (none to all eight).
+                    cut = Signal(64)
+                    address = key[0][32:]
+                    masks = []
+                    for j in range(4):
+                        bits = Mux(prefix >= 8 * (j + 1), 8, Mux(prefix > 8 * j, prefix - 8 * j, 0))
+                        masks.append((Const(0xFF00, 16) >> bits.as_unsigned())[:8])
+                    m.d.comb += cut.eq(Cat(prefix, Const(0, 32 - len(prefix)),
+                                           *(address[8 * j:8 * j + 8] & masks[j] for j in range(4))))
+                    h = Signal(32)
+                    home = Signal(32)
+                    m.d.comb += [h.eq((cut[:32] ^ cut[32:]) * HASH_MULTIPLIER),
+                                 home.eq(Mux(entry.slot_bits == 0, 0, h >> (32 - entry.slot_bits).as_unsigned()))]
+                    m.d.sync += [key_hash.eq(h), current.eq(home), cut_key.eq(cut), probes.eq(0),
+                                 free_found.eq(0), lengths_left.eq(lengths_left & ~(1 << prefix))]
+                    m.d.comb += [self.read_en.eq(1), self.read_space.eq(Space.MAP),
+                                 self.read_addr.eq(record(home))]
+                    m.next = "PROBE"
             with m.State("PROBE"):
                 m.d.comb += self.busy.eq(1)
                 state = self.read_data[:2]
@@ -357,7 +401,7 @@ class HelperUnit(wiring.Component):
                     next_probe(m, probes + 1)
             with m.State("COMPARE"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(self.read_data != key[word]):
+                with m.If(self.read_data != Mux(entry.lpm, cut_key, key[word])):
                     m.next = "PROBE"
                     next_probe(m, probes)
                 with m.Elif(word + 1 == key_words):

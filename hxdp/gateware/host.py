@@ -11,14 +11,15 @@ from typing import NamedTuple, Sequence
 
 from ..errors import HxdpError
 from ..image import Image
-from ..maplayout import CLOCK_BYTES, MapKind, MapPlacement, map_image, map_layout, use_clock, used_entries
+from ..maplayout import (CLOCK_BYTES, MapKind, MapPlacement, map_image, map_layout, prefix_lengths, use_clock,
+                         used_entries)
 from ..target import MAX_CYCLES, Op, Target, encode_row
 from .core import Fault
 from .decode import supported
 from .engine import row_words
 from .helper import HELPERS_IN_HARDWARE
-from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, IMEM_DATA_BASE, MAP_FLAG_LRU, MAP_FLAG_READONLY,
-                        REGISTERS, Access)
+from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, IMEM_DATA_BASE, MAP_FLAG_LPM, MAP_FLAG_LRU,
+                        MAP_FLAG_READONLY, REGISTERS, Access)
 
 __all__ = ["Packet", "Outcome", "Job", "BusWrite", "BusRead", "load_writes", "map_reads", "map_area_bytes",
            "beats", "COUNTERS", "check_supported"]
@@ -108,10 +109,13 @@ def _map_writes(target: Target, job: Job) -> list[BusWrite]:
                    BusWrite(ADDR["MAP_BYTES"], p.values), BusWrite(ADDR["MAP_KEY_SIZE"], d.key_size),
                    BusWrite(ADDR["MAP_VALUE_SIZE"], d.value_size), BusWrite(ADDR["MAP_ENTRIES"], d.max_entries),
                    BusWrite(ADDR["MAP_FLAGS"], p.kind | (MAP_FLAG_READONLY if d.readonly else 0) |
-                            (MAP_FLAG_LRU if p.lru else 0)),
+                            (MAP_FLAG_LRU if p.lru else 0) | (MAP_FLAG_LPM if p.lpm else 0)),
                    BusWrite(ADDR["MAP_KEYS"], p.records_offset), BusWrite(ADDR["MAP_SHAPE"], shape),
                    BusWrite(ADDR["MAP_USED"], used_entries(p, image)),
-                   BusWrite(ADDR["MAP_CLOCK"], use_clock(p, image)), BusWrite(ADDR["MAP_ADDR"], p.offset)]
+                   BusWrite(ADDR["MAP_CLOCK"], use_clock(p, image)),
+                   BusWrite(ADDR["MAP_LENGTHS_LO"], prefix_lengths(p, image) & 0xFFFF_FFFF),
+                   BusWrite(ADDR["MAP_LENGTHS_HI"], prefix_lengths(p, image) >> 32),
+                   BusWrite(ADDR["MAP_ADDR"], p.offset)]
         for i in range(0, len(image), 8):
             word = int.from_bytes(image[i:i + 8], "little")
             for name, half in (("MAP_WDATA_LO", word & 0xFFFF_FFFF), ("MAP_WDATA_HI", word >> 32)):

@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 from ..ebpf.xdp import XdpAction
 
 __all__ = ["Access", "Register", "REGISTERS", "ADDR", "IMEM_DATA_BASE", "ADDR_BITS", "bus_signature",
-           "CTRL_ENABLE", "CTRL_CONFORMANCE", "STATUS_BUSY", "STATUS_MAP_WRITE", "STATUS_MAP_READ", "MAP_FLAG_READONLY", "MAP_FLAG_LRU",
+           "CTRL_ENABLE", "CTRL_CONFORMANCE", "STATUS_BUSY", "STATUS_MAP_WRITE", "STATUS_MAP_READ", "MAP_FLAG_READONLY", "MAP_FLAG_LRU", "MAP_FLAG_LPM",
            "ID_MAGIC", "markdown"]
 
 ADDR_BITS = 8
@@ -26,6 +26,7 @@ STATUS_MAP_WRITE = 1 << 1      # a host map write is waiting
 STATUS_MAP_READ = 1 << 2       # a host map read is waiting
 MAP_FLAG_READONLY = 1 << 8
 MAP_FLAG_LRU = 1 << 9
+MAP_FLAG_LPM = 1 << 10
 
 
 class Access(enum.Enum):
@@ -74,12 +75,14 @@ REGISTERS: tuple[Register, ...] = (
     Register("MAP_VALUE_SIZE", 0x25, Access.WO, "the slot's value size in bytes"),
     Register("MAP_ENTRIES", 0x26, Access.WO, "the slot's max_entries"),
     Register("MAP_FLAGS", 0x27, Access.WO, "bits 7:0: how the helper unit looks keys up (MapKind); "
-             "bit 8: read-only to programs; bit 9: an LRU hash map"),
+             "bit 8: read-only to programs; bit 9: an LRU hash map; bit 10: an LPM map"),
     Register("MAP_KEYS", 0x28, Access.WO, "hash maps: byte in the map memory where the key records start"),
     Register("MAP_SHAPE", 0x29, Access.WO, "hash maps: bits 4:0 log2 of the slots, bits 11:8 log2 of a "
              "record's bytes"),
     Register("MAP_USED", 0x2A, Access.RW, "hash maps: keys held (programs' inserts and deletes count it)"),
     Register("MAP_CLOCK", 0x2B, Access.RW, "LRU hash maps: the use clock, the stamp of the next key used"),
+    Register("MAP_LENGTHS_LO", 0x2C, Access.RW, "LPM maps: prefix lengths 0-31 held (bit n: length n)"),
+    Register("MAP_LENGTHS_HI", 0x2D, Access.RW, "LPM maps: bit 0, prefix length 32 held"),
     Register("MAP_ADDR", 0x30, Access.RW, "byte in the map memory (a multiple of 8) that MAP_WRITE and "
              "MAP_READ reach; each advances it by 8"),
     Register("MAP_WDATA_LO", 0x31, Access.WO, "bytes 0-3 MAP_WRITE writes"),

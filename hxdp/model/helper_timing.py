@@ -18,7 +18,13 @@ the call's issue (cycle 0), one memory word a cycle:
 * an LRU map also writes the header of a key it finds (with its new use
   stamp): in T+1 for a lookup, after the value for an update; an insert
   into a full LRU map first reads every one of the S headers (from T+1)
-  and marks the oldest deleted, S + 2 cycles, before it copies the value.
+  and marks the oldest deleted, S + 2 cycles, before it copies the value;
+* an LPM map's lookup tries the prefix lengths the map holds, longest
+  first, from the key's own: a round takes a cycle to cut the key to the
+  length and read its home slot's header (from cycle w+1), then its
+  probes; the round that finds the key decides, or a last cycle that finds
+  no length left. (The helper unit does not update or delete LPM keys: the
+  host does, between packets.)
 
 bpf_xdp_adjust_tail growing the packet holds the core while it zeroes the
 new bytes, 8 a cycle from cycle 2 (after the call row's own stores); r0
@@ -32,7 +38,7 @@ from __future__ import annotations
 
 from ..ebpf.helpers import HelperId
 from ..ebpf.isa import sign_extend
-from ..ebpf.maps import HashMap, UpdateFlag
+from ..ebpf.maps import HashMap, LpmTrieMap, UpdateFlag
 from ..ebpf.memory import Memory, MemoryFault
 from ..ebpf.runtime import ETH_HLEN, FRAME_SIZE
 from ..ebpf.xdp import TAILROOM
@@ -59,6 +65,8 @@ def helper_hold(number: int, env, regs: list[int], memory: Memory) -> int | None
     except MemoryFault:
         return None                   # the helper faults, as it runs
     words = m.table.geometry.key_words
+    if isinstance(m, LpmTrieMap):
+        return _lpm_lookup_hold(m, key, words) if number == HelperId.MAP_LOOKUP_ELEM else None
     probe = m.table.probe(key)
     decided = words + 1 + sum(probe.reads)
     found = probe.slot is not None
@@ -88,3 +96,15 @@ def _grow_tail_hold(packet, delta: int) -> int | None:
     if end > FRAME_SIZE - TAILROOM or end - packet.data < ETH_HLEN:
         return None
     return -(-delta // 8) + 2
+
+
+def _lpm_lookup_hold(m: LpmTrieMap, key: bytes, words: int) -> int:
+    cycle = words
+    for prefix in m.lengths():
+        if prefix <= m.limit(key):
+            cycle += 1
+            probe = m.table.probe(m.masked(key, prefix))
+            cycle += sum(probe.reads)
+            if probe.slot is not None:
+                return cycle + 1
+    return cycle + 2
