@@ -88,9 +88,12 @@ map value, and what bpf_map_lookup_elem returns); its handle (`lddw` of a
 map) is 0x{map_handle(0):x} + n × 0x{HANDLE_STEP:x}. Map kinds (MAP_FLAGS
 7:0): {", ".join(f"{k.value} {k.name.lower()}" for k in MapKind)}.
 
-The helper unit runs bpf_map_lookup_elem on every map, and
-bpf_map_update_elem and bpf_map_delete_elem on hash maps, in the cycles
-docs/model.md gives; a call of another helper ends the packet with fault
+An LPM map is a hash map of keys cut to their prefix, with a register of
+the prefix lengths it holds (MAP_LENGTHS). The helper unit runs
+bpf_map_lookup_elem on arrays, hash and LPM maps, bpf_map_update_elem and
+bpf_map_delete_elem on hash maps (LPM keys are the host's to change,
+between packets), bpf_redirect_map on devmaps and bpf_redirect, and the
+packet bounds helpers, in the cycles docs/model.md gives; a call of another helper ends the packet with fault
 {Fault.UNSUPPORTED.value} (unsupported), a handle that names no loaded map
 with fault {Fault.MAP.value}.
 
