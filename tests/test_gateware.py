@@ -11,6 +11,7 @@ from amaranth.sim import Simulator
 from hypothesis import given, settings, strategies as st
 
 from hxdp.compiler.driver import compile_program
+from hxdp.ebpf.load import load_program
 from hxdp.ebpf.conformance import collect, parse_data_file, program_of
 from hxdp.ebpf.interp import ExecutionFault, alu, condition
 from hxdp.ebpf.isa import Insn, Pseudo
@@ -26,6 +27,7 @@ from hxdp.gateware.simulate import Job, Packet, simulate
 from hxdp.image import Image
 from hxdp.maplayout import map_image, map_layout
 from hxdp.model.engine import ModelEngine, conformance_core
+from hxdp.scenario import load_scenario
 from hxdp.target import OPS_BY_CODE, Op, Operand, Slot, Target, Unit, ebpf_spec
 
 from .conftest import EXAMPLES
@@ -497,3 +499,19 @@ def test_lpm_lookups_find_the_longest_prefix_in_the_models_cycles():
                                    maps={"routes": map_image(placed, model.maps["routes"])})])
     assert [(o.action, o.cycles, o.fault) for o in job.outcomes] == [(w.action, w.cycles, Fault.NONE) for w in want]
     assert len({w.action for w in want}) >= 6 and len({w.cycles for w in want}) >= 3
+
+
+@pytest.mark.parametrize("name", ["xdp1", "router_ipv4"])
+def test_an_engine_built_with_a_program_runs_it_and_its_maps_from_reset(name):
+    """`hxdp verilog --program`: instruction memory, map table and map
+    memory hold the program and its maps' first contents from reset."""
+    target = Target.with_lanes(2)
+    image = compile_program(load_program(EXAMPLES / f"{name}.c"), target)
+    model = ModelEngine(image)
+    packets = [p for p in load_scenario(EXAMPLES / f"{name}.c").packets]
+    want = [model.run(p) for p in packets]
+    (job,) = simulate(target, [Job(image, [Packet(p.packet, p.ingress_ifindex, p.rx_queue_index)
+                                           for p in packets])], built_in=image)
+    assert [(o.action, o.cycles) for o in job.outcomes] == [(w.action, w.cycles) for w in want]
+    placed = map_layout(image.name, image.maps, target)
+    assert job.final_maps == {p.map.name: map_image(p, model.maps[p.map.name]) for p in placed}

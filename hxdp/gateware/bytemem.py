@@ -45,12 +45,17 @@ class ByteMemory(wiring.Component):
     """``size`` bytes, ``read_ports`` load ports, one store port, and a frame
     port writing ``frame_bytes`` aligned bytes a cycle."""
 
-    def __init__(self, size: int, read_ports: int, frame_bytes: int = WORD_BYTES, *, zeroed: bool = False):
+    def __init__(self, size: int, read_ports: int, frame_bytes: int = WORD_BYTES, *, zeroed: bool = False,
+                 init: bytes = b""):
+        """``init``: the first bytes' contents from reset (the rest zero)."""
         if size % frame_bytes or frame_bytes % WORD_BYTES or size & (size - 1):
             raise HxdpError(f"byte memory: size {size} must be a power of two and a multiple "
                             f"of the frame ({frame_bytes} bytes, a multiple of {WORD_BYTES})")
+        if len(init) > size:
+            raise HxdpError(f"byte memory: {len(init)} bytes of contents for {size}")
         self.size = size
         self.zeroed = zeroed
+        self.init = bytes(init) + bytes(-len(init) % WORD_BYTES)
         self.frame_bytes = frame_bytes
         self.banks = max(2, frame_bytes // WORD_BYTES)
         self.addr_bits = (size - 1).bit_length()
@@ -73,9 +78,11 @@ class ByteMemory(wiring.Component):
         bank_bits = (banks - 1).bit_length()
         depth = words // banks
         frame_words = self.frame_bytes // WORD_BYTES
+        words_init = [int.from_bytes(self.init[i:i + WORD_BYTES], "little")
+                      for i in range(0, len(self.init), WORD_BYTES)]
         mems = []
         for k in range(banks):
-            mem = memory.Memory(shape=64, depth=depth, init=[])
+            mem = memory.Memory(shape=64, depth=depth, init=words_init[k::banks])
             m.submodules[f"bank{k}"] = mem
             mems.append(mem)
         writes = [mem.write_port(granularity=8) for mem in mems]

@@ -16,10 +16,12 @@ from ..ebpf.runtime import FRAME_SIZE
 from ..ebpf.xdp import HEADROOM, XdpAction
 from ..errors import HxdpError
 from ..image import Image
+from ..maplayout import map_image, map_layout, use_clock, used_entries
 from ..target import MAX_CYCLES, Target, encode_row
 from .bits import kept_bytes, low_ones
 from .bytemem import ByteMemory
 from .core import FRAME_ADDR_BITS, Core, Fault
+from .helper import map_entry
 from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, ID_MAGIC, IMEM_DATA_BASE, MAP_FLAG_LPM, MAP_FLAG_LRU,
                         MAP_FLAG_READONLY, STATUS_BUSY, STATUS_MAP_READ, STATUS_MAP_WRITE, bus_signature)
 
@@ -83,7 +85,9 @@ class Engine(wiring.Component):
         # The map memory: the core's ports; the host reads through the
         # helper's port when the helper does not, and writes a word at a
         # time through the frame port.
-        maps = ByteMemory(t.map_bytes, ports)
+        placed = map_layout(self.image.name, self.image.maps, t) if self.image else []
+        images = [map_image(p) for p in placed]
+        maps = ByteMemory(t.map_bytes, ports, init=b"".join(images))
         m.submodules.core = core
         m.submodules.packet = buf
         m.submodules.maps = maps
@@ -106,10 +110,14 @@ class Engine(wiring.Component):
         last_action, last_cycles, last_fault, last_egress = Signal(64), Signal(32), Signal(Fault), Signal(32)
         busy = Signal()
         bus = self.bus
-        map_count = Signal.like(core.map_count)
+        # The map table, from reset that of the program built in.
+        map_count = Signal.like(core.map_count, init=len(placed))
+        table = Signal.like(core.maps, init=[map_entry(p, image) for p, image in zip(placed, images)])
+        used = Signal.like(core.map_used, init=[used_entries(p, image) for p, image in zip(placed, images)])
+        clock = Signal.like(core.map_clock, init=[use_clock(p, image) for p, image in zip(placed, images)])
+        m.d.comb += [core.maps.eq(table), core.map_used.eq(used), core.map_clock.eq(clock)]
         map_slot = Signal(range(t.map_slots))
-        entry = core.maps[map_slot]
-        used, clock = core.map_used, core.map_clock
+        entry = table[map_slot]
         with m.If(core.used_change != 0):
             m.d.sync += used[core.used_slot].eq(used[core.used_slot] + core.used_change)
         with m.If(core.clock_tick):

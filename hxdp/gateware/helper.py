@@ -35,11 +35,11 @@ from ..ebpf.runtime import ETH_HLEN, FRAME_SIZE, MAX_META, XDP_FRAME_STRUCT
 from ..ebpf.maps import HANDLE_BASE, HANDLE_STEP, UpdateFlag
 from ..ebpf.memory import MAP_BASE, MAP_STRIDE
 from ..ebpf.xdp import TAILROOM, XdpAction
-from ..maplayout import DEVMAP_PRESENT, MAX_KEY_BYTES, MAX_LPM_KEY_BYTES, MapKind
+from ..maplayout import DEVMAP_PRESENT, MAX_KEY_BYTES, MAX_LPM_KEY_BYTES, MapKind, MapPlacement, prefix_lengths
 from ..target import Target
 from .bits import low_ones
 
-__all__ = ["map_entry_layout", "packet_layout", "HelperUnit", "HELPERS_IN_HARDWARE", "MAP_HELPERS", "KEYED_HELPERS",
+__all__ = ["map_entry_layout", "map_entry", "packet_layout", "HelperUnit", "HELPERS_IN_HARDWARE", "MAP_HELPERS", "KEYED_HELPERS",
            "slot_of_handle", "Space", "HANDLE_SHIFT", "MAP_SHIFT"]
 
 # Helpers the unit runs; calls to others fault.
@@ -80,6 +80,19 @@ def map_entry_layout(target: Target) -> data.StructLayout:
         "slot_bits": 5,                              # log2 of the slots
         "record_bits": 4,                            # log2 of a record's bytes
     })
+
+
+def map_entry(p: MapPlacement, image: bytes) -> dict[str, int]:
+    """Map ``p``'s table entry (the fields of `map_entry_layout`), its area
+    of the map memory holding ``image``."""
+    hashed = p.kind is MapKind.HASH
+    g = p.geometry
+    return {"offset": p.values_offset, "size": p.values, "key_size": p.map.key_size,
+            "value_size": p.map.value_size, "entries": p.map.max_entries, "kind": p.kind,
+            "readonly": int(p.map.readonly), "keys": p.records_offset,
+            "slot_bits": g.slot_bits if hashed else 0,
+            "record_bits": g.record_bytes.bit_length() - 1 if hashed else 0,
+            "lru": int(p.lru), "lpm": int(p.lpm), "lengths": prefix_lengths(p, image)}
 
 
 def packet_layout() -> data.StructLayout:

@@ -11,13 +11,12 @@ from typing import NamedTuple, Sequence
 
 from ..errors import HxdpError
 from ..image import Image
-from ..maplayout import (CLOCK_BYTES, MapKind, MapPlacement, map_image, map_layout, prefix_lengths, use_clock,
-                         used_entries)
+from ..maplayout import CLOCK_BYTES, MapPlacement, map_image, map_layout, use_clock, used_entries
 from ..target import MAX_CYCLES, Op, Target, encode_row
 from .core import Fault
 from .decode import supported
 from .engine import row_words
-from .helper import HELPERS_IN_HARDWARE
+from .helper import HELPERS_IN_HARDWARE, map_entry
 from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, IMEM_DATA_BASE, MAP_FLAG_LPM, MAP_FLAG_LRU,
                         MAP_FLAG_READONLY, REGISTERS, Access)
 
@@ -99,23 +98,19 @@ def _map_writes(target: Target, job: Job) -> list[BusWrite]:
     writes = [BusWrite(ADDR["MAP_COUNT"], 0)]
     staged: dict[str, int | None] = {"MAP_WDATA_LO": None, "MAP_WDATA_HI": None}   # skip repeats
     for p in placed:
-        d = p.map
-        image = job.maps.get(d.name) or map_image(p)
+        image = job.maps.get(p.map.name) or map_image(p)
         if len(image) != p.area:
-            raise HxdpError(f"map {d.name}: {len(image)} bytes given for its {p.area}-byte area")
-        g = p.geometry
-        shape = g.slot_bits | (g.record_bytes.bit_length() - 1) << 8 if p.kind is MapKind.HASH else 0
-        writes += [BusWrite(ADDR["MAP_SLOT"], p.index), BusWrite(ADDR["MAP_OFFSET"], p.values_offset),
-                   BusWrite(ADDR["MAP_BYTES"], p.values), BusWrite(ADDR["MAP_KEY_SIZE"], d.key_size),
-                   BusWrite(ADDR["MAP_VALUE_SIZE"], d.value_size), BusWrite(ADDR["MAP_ENTRIES"], d.max_entries),
-                   BusWrite(ADDR["MAP_FLAGS"], p.kind | (MAP_FLAG_READONLY if d.readonly else 0) |
-                            (MAP_FLAG_LRU if p.lru else 0) | (MAP_FLAG_LPM if p.lpm else 0)),
-                   BusWrite(ADDR["MAP_KEYS"], p.records_offset), BusWrite(ADDR["MAP_SHAPE"], shape),
-                   BusWrite(ADDR["MAP_USED"], used_entries(p, image)),
-                   BusWrite(ADDR["MAP_CLOCK"], use_clock(p, image)),
-                   BusWrite(ADDR["MAP_LENGTHS_LO"], prefix_lengths(p, image) & 0xFFFF_FFFF),
-                   BusWrite(ADDR["MAP_LENGTHS_HI"], prefix_lengths(p, image) >> 32),
-                   BusWrite(ADDR["MAP_ADDR"], p.offset)]
+            raise HxdpError(f"map {p.map.name}: {len(image)} bytes given for its {p.area}-byte area")
+        e = map_entry(p, image)
+        flags = (e["kind"] | MAP_FLAG_READONLY * e["readonly"] | MAP_FLAG_LRU * e["lru"] |
+                 MAP_FLAG_LPM * e["lpm"])
+        fields = {"MAP_SLOT": p.index, "MAP_OFFSET": e["offset"], "MAP_BYTES": e["size"],
+                  "MAP_KEY_SIZE": e["key_size"], "MAP_VALUE_SIZE": e["value_size"], "MAP_ENTRIES": e["entries"],
+                  "MAP_FLAGS": flags, "MAP_KEYS": e["keys"], "MAP_SHAPE": e["slot_bits"] | e["record_bits"] << 8,
+                  "MAP_USED": used_entries(p, image), "MAP_CLOCK": use_clock(p, image),
+                  "MAP_LENGTHS_LO": e["lengths"] & 0xFFFF_FFFF, "MAP_LENGTHS_HI": e["lengths"] >> 32,
+                  "MAP_ADDR": p.offset}
+        writes += [BusWrite(ADDR[name], value) for name, value in fields.items()]
         for i in range(0, len(image), 8):
             word = int.from_bytes(image[i:i + 8], "little")
             for name, half in (("MAP_WDATA_LO", word & 0xFFFF_FFFF), ("MAP_WDATA_HI", word >> 32)):

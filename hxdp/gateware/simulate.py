@@ -9,6 +9,7 @@ from typing import Iterable
 
 from amaranth.sim import Simulator
 
+from ..image import Image
 from ..target import Target
 from .core import Fault
 from .engine import Engine
@@ -19,10 +20,13 @@ from .registers import ADDR
 __all__ = ["Packet", "Outcome", "Job", "simulate"]
 
 
-def simulate(target: Target, jobs: Iterable[Job], vcd: str | None = None) -> list[Job]:
-    """Run every job on one engine; fills each job's ``outcomes``."""
+def simulate(target: Target, jobs: Iterable[Job], vcd: str | None = None,
+             built_in: Image | None = None) -> list[Job]:
+    """Run every job on one engine; fills each job's ``outcomes``. With
+    ``built_in``, the engine is built with that program (and its maps) and
+    runs it from reset: a job of it is not loaded over the bus."""
     jobs = list(jobs)
-    dut = Engine(target)
+    dut = Engine(target, built_in)
     fb = target.packet_frame_bytes
 
     async def write(ctx, addr: int, value: int) -> None:
@@ -79,7 +83,8 @@ def simulate(target: Target, jobs: Iterable[Job], vcd: str | None = None) -> lis
 
     async def bench(ctx) -> None:
         for job in jobs:
-            await load(ctx, job)
+            if job.image is not built_in:
+                await load(ctx, job)
             for packet in job.packets:
                 await send(ctx, packet)
                 job.outcomes.append(await receive(ctx))
