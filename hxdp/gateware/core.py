@@ -261,7 +261,7 @@ class Core(wiring.Component):
         number = Signal(32)
         for l in reversed(range(lanes)):
             with m.If(dec[l].helper):
-                m.d.comb += [calls.eq(1), number.eq(slots[l].imm)]
+                m.d.comb += [calls.eq(1), number.eq(Mux(dec[l].uses_a, a_val[l][:32], slots[l].imm))]
         args = [read(i) for i in (1, 2, 3, 4)]
         map_slot, is_handle = slot_of_handle(m, t, args[0])
         entry = self.maps[map_slot]
@@ -281,6 +281,7 @@ class Core(wiring.Component):
                      self.clock_tick.eq(helper.clock_tick), helper.key_space.eq(key_space),
                      helper.key_addr.eq(key_phys), helper.value_space.eq(value_space),
                      helper.value_addr.eq(value_phys), *(helper.args[i].eq(a) for i, a in enumerate(args)),
+                     helper.conformance.eq(~self.xdp),
                      self.used_slot.eq(helper.used_slot), self.used_change.eq(helper.used_change)]
         moves_packet = Cat(*(number == h for h in PACKET_HELPERS)).any()
         waits.append(calls & ~self.pkt_done & (keyed & (key_late | updates & value_late) | moves_packet))

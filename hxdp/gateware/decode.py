@@ -8,7 +8,7 @@ from amaranth.lib import data
 from ..ebpf.isa import AtomicOp
 from ..target import OPS_BY_CODE, SLOT_FIELDS, Op, Operand, Unit, ebpf_spec
 
-__all__ = ["slot_layout", "row_layout", "SlotDecode", "decode_slot", "supported"]
+__all__ = ["slot_layout", "row_layout", "SlotDecode", "decode_slot"]
 
 
 def slot_layout() -> data.StructLayout:
@@ -41,7 +41,7 @@ class SlotDecode:
     def __init__(self, name: str):
         def flag(what: str, shape=1) -> Signal:
             return Signal(shape, name=f"{name}_{what}")
-        self.known = flag("known")           # an operation this core runs
+        self.known = flag("known")           # an operation of the encoding (others fault)
         self.active = flag("active")         # not a nop
         self.alu = flag("alu")
         self.mul = flag("mul")
@@ -53,7 +53,7 @@ class SlotDecode:
         self.bounds = flag("bounds")         # bout / bin
         self.bounds_out = flag("bounds_out")
         self.exit = flag("exit")
-        self.helper = flag("helper")         # call (helper number in imm)
+        self.helper = flag("helper")         # call (helper number in imm, or in register a: callr)
         self.ldmap = flag("ldmap")           # dst = handle of map imm
         self.ldmapv = flag("ldmapv")         # dst = address of map imm's values + off
         self.uses_a = flag("uses_a")
@@ -68,22 +68,16 @@ class SlotDecode:
         self.wide = flag("wide")             # 64-bit multiply
 
 
-def supported(op: Op) -> bool:
-    """Operations this core runs: all but calls through a register (the
-    helper unit takes its number from the slot)."""
-    return op is not Op.CALLR
-
-
 def decode_slot(m: Module, op: Signal, d: SlotDecode) -> None:
     """Drive ``d`` from the slot's operation code."""
     with m.Switch(op):
+        with m.Case(int(Op.NOP)):
+            pass
         for code, info in OPS_BY_CODE.items():
             if code is Op.NOP:
                 continue
             with m.Case(int(code)):
                 m.d.comb += d.active.eq(1)
-                if not supported(code):
-                    continue
                 unit = info.unit
                 ops = info.operands
                 spec = ebpf_spec(code)
@@ -108,3 +102,5 @@ def decode_slot(m: Module, op: Signal, d: SlotDecode) -> None:
                         m.d.comb += d.atomic.eq(_ATOMIC_OF[AtomicOp(spec.imm & ~0x01)]
                                                 if spec.imm not in (AtomicOp.XCHG, AtomicOp.CMPXCHG)
                                                 else _ATOMIC_OF[AtomicOp(spec.imm)])
+        with m.Default():
+            m.d.comb += d.active.eq(1)

@@ -31,6 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..ebpf.hashtable import HASH_MULTIPLIER, HASH_ROTATE, STAMP_BITS, SlotState
 from ..ebpf.helpers import PACKET_HELPERS, HelperId
+from ..ebpf.interp import CONFORMANCE_IDENTITY
 from ..ebpf.runtime import ETH_HLEN, FRAME_SIZE, MAX_META, XDP_FRAME_STRUCT
 from ..ebpf.maps import HANDLE_BASE, HANDLE_STEP, UpdateFlag
 from ..ebpf.memory import MAP_BASE, MAP_STRIDE
@@ -147,6 +148,7 @@ class HelperUnit(wiring.Component):
             "value_space": In(Space),
             "value_addr": In(addr_bits),
             "args": In(data.ArrayLayout(64, 4)),         # r1 to r4
+            "conformance": In(1),                        # the conformance suite's helper, not the kernel's
             "supported": Out(1),
             "read_en": Out(1),
             "read_space": Out(Space),
@@ -185,6 +187,7 @@ class HelperUnit(wiring.Component):
                                                            (self.number == HelperId.MAP_DELETE_ELEM)) |
             (self.number == HelperId.REDIRECT_MAP) & (kind_in == MapKind.DEVMAP) |
             (self.number == HelperId.REDIRECT) |
+            self.conformance & (self.number == CONFORMANCE_IDENTITY) |
             (self.number == HelperId.XDP_ADJUST_META) | (self.number == HelperId.XDP_ADJUST_TAIL) |
             (self.number == HelperId.XDP_ADJUST_HEAD) & ~bounds.head_needs_move)
 
@@ -205,9 +208,10 @@ class HelperUnit(wiring.Component):
                          entry.eq(self.entry), key_space.eq(self.key_space), key_addr.eq(self.key_addr),
                          value_space.eq(self.value_space), value_addr.eq(self.value_addr),
                          args.eq(self.args), used.eq(self.used), clock.eq(self.clock)]
-        m.d.sync += quick.eq(self.start & ~bounds.grows & ((self.entry.kind != MapKind.HASH) |
-                                                    Cat(*(self.number == h for h in
-                                                          (HelperId.REDIRECT, *PACKET_HELPERS))).any()))
+        probes_table = Signal()           # the call starts the state machine below
+        m.d.comb += probes_table.eq((self.entry.kind == MapKind.HASH) & ~self.conformance &
+                                    Cat(*(self.number == h for h in KEYED_HELPERS)).any())
+        m.d.sync += quick.eq(self.start & ~bounds.grows & ~probes_table)
         bounds_result = Signal(64)
         with m.If(self.start):
             m.d.sync += bounds_result.eq(bounds.result)
@@ -253,6 +257,8 @@ class HelperUnit(wiring.Component):
                                  self.redirect.eq(args[1] == 0), self.ifindex.eq(args[0][:32])]
                 with m.Case(*PACKET_HELPERS):
                     m.d.comb += self.result.eq(bounds_result)
+                with m.Case(CONFORMANCE_IDENTITY):
+                    m.d.comb += self.result.eq(args[0])
 
         zero_at = Signal(len(self.zero_addr))
         zero_left = Signal(range(FRAME_SIZE))
@@ -337,8 +343,7 @@ class HelperUnit(wiring.Component):
                 with m.If(self.start & bounds.grows):
                     m.d.sync += [zero_at.eq(self.packet.end), zero_left.eq(bounds.delta), step.eq(0)]
                     m.next = "ZERO"
-                with m.Elif(self.start & (self.entry.kind == MapKind.HASH) & self.supported &
-                            Cat(*(self.number == h for h in KEYED_HELPERS)).any()):
+                with m.Elif(self.start & probes_table):
                     m.d.sync += [word.eq(0), fold.eq(0), free_found.eq(0), probes.eq(0)]
                     m.next = "KEY"
             with m.State("KEY"):

@@ -238,7 +238,7 @@ class ConformanceRunner:
     def __call__(self, insns: Sequence[Insn], mem: bytes) -> int:
         from ..compiler.driver import compile_program
         image = compile_program(Program("conformance", list(insns)), self.target, context_in_r1=False, arity={})
-        check_supported(image, self.target)
+        check_supported(image, self.target, conformance=True)
         if self._engine is None:
             self._engine = VerilatorEngine(self.target)
         job, = self._engine.run([Job(image, [Packet(mem)], conformance=True)])
