@@ -17,18 +17,19 @@ def test_fmax_is_the_last_estimate_of_each_clock():
     assert _placed_fmax("Info: Program finished normally.\n") == {}
 
 
-def test_critical_path_names_the_source_lines_with_the_time_spent_by_each():
-    def hop(kind, delay, cell, sources=()):
-        return {"type": kind, "delay": delay, "from": {"cell": cell}, "sources": list(sources)}
+def test_critical_path_names_the_signals_with_the_time_spent_by_each():
+    def hop(kind, delay, cell, net=None, sources=()):
+        return {"type": kind, "delay": delay, "from": {"cell": cell}, "net": net, "sources": list(sources)}
     report = {"critical_paths": [{"path": [
-        hop("clk-to-q", 0.5, "pc_reg"),
-        hop("routing", 1.0, "pc_reg", ["/src/hxdp/gateware/core.py:120.5-120.30"]),
+        hop("clk-to-q", 0.5, "core.pc_TRELLIS_FF_Q_3"),
+        hop("routing", 1.0, "core.pc_TRELLIS_FF_Q_3", "core.next_pc_LUT4_Z[1]",
+            ["/share/lattice/cells_map_trellis.v:108.23-108.24"]),
         hop("logic", 0.25, "lut1"),
-        hop("routing", 0.75, "lut1", ["/src/hxdp/gateware/core.py:120.5-120.30"]),
+        hop("routing", 0.75, "lut1", "core.next_pc_PFUMX_Z_C0", ["/src/hxdp/gateware/core.py:120.5-120.30"]),
         hop("logic", 0.25, "lut2"),
-        hop("routing", 2.0, "lut2", ["/src/hxdp/gateware/alu.py:40.1-40.9"]),
+        hop("routing", 2.0, "lut2", "core.alu0.sum$CCU2_COMB0", ["/src/hxdp/gateware/alu.py:40.1-40.9"]),
         hop("setup", 0.25, "reg"),
     ]}]}
-    assert _critical_path(report) == ["  0.50 ns  pc_reg", "  2.75 ns  hxdp/gateware/core.py:120.5-120.30",
-                                      "  5.00 ns  hxdp/gateware/alu.py:40.1-40.9"]
+    assert _critical_path(report) == ["  0.50 ns  core.pc", "  2.75 ns  core.next_pc (hxdp/gateware/core.py:120.5-120.30)",
+                                      "  5.00 ns  core.alu0.sum (hxdp/gateware/alu.py:40.1-40.9)"]
     assert _critical_path({}) == []
