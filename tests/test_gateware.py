@@ -515,3 +515,21 @@ def test_an_engine_built_with_a_program_runs_it_and_its_maps_from_reset(name):
     assert [(o.action, o.cycles) for o in job.outcomes] == [(w.action, w.cycles) for w in want]
     placed = map_layout(image.name, image.maps, target)
     assert job.final_maps == {p.map.name: map_image(p, model.maps[p.map.name]) for p in placed}
+
+
+def test_what_the_helper_unit_leaves_to_the_host_ends_the_packet_loudly():
+    """An LPM update from a program, and a head move over metadata, are not
+    the helper unit's (docs/engine.md): they end the packet with an
+    UNSUPPORTED fault, counted, never with a wrong answer."""
+    target = Target.with_lanes(2)
+    routes = MapDef("routes", MapType.LPM_TRIE, 8, 4, 16, flags=1)
+    update = ("stw [r10-8], 24\nstw [r10-4], 10\nstw [r10-12], 1\nlddw r1, 0\nmov r2, r10\nadd r2, -8\n"
+              "mov r3, r10\nadd r3, -12\nmov r4, 0\ncall 2\nexit")
+    head = "mov r6, r1\nmov r2, -4\ncall 54\nmov r1, r6\nmov r2, 2\ncall 44\nmov r0, 2\nexit"
+    jobs = []
+    for name, text, maps in (("lpm update", update, [routes]), ("head over metadata", head, [])):
+        insns = [dataclasses.replace(i, src=Pseudo.MAP_FD) if i.mnemonic == "lddw" else i for i in assemble(text)]
+        jobs.append(Job(compile_program(Program(name, insns, maps), target), [Packet(bytes(64))]))
+    simulate(target, jobs)
+    assert [job.outcomes[0].fault for job in jobs] == [Fault.UNSUPPORTED, Fault.UNSUPPORTED]
+    assert jobs[-1].counters["FAULTS"] == 2
