@@ -2,7 +2,7 @@
 
 from amaranth.hdl import Cat, Const, Mux, Value
 
-__all__ = ["low_ones", "kept_bytes"]
+__all__ = ["low_ones", "kept_bytes", "one_of"]
 
 
 def low_ones(count: Value, width: int) -> Value:
@@ -14,3 +14,8 @@ def low_ones(count: Value, width: int) -> Value:
 def kept_bytes(data: Value, keep: Value) -> Value:
     """The bytes of ``data`` whose ``keep`` bit is set; the others zero."""
     return Cat(*(Mux(keep[i], data[8 * i:8 * i + 8], 0) for i in range(len(keep))))
+
+
+def one_of(value: Value, choices) -> Value:
+    """Whether ``value`` equals one of the constants ``choices``."""
+    return Cat(*(value == c for c in choices)).any()

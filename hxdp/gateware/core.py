@@ -43,7 +43,7 @@ from ..errors import HxdpError
 from ..maplayout import MapKind
 from ..target import Latency, Target
 from .alu import Alu, Comparator, Divider, Multiplier
-from .bits import low_ones
+from .bits import low_ones, one_of
 from .bytemem import ByteMemory, read_port_signature, write_port_signature
 from .decode import Atomic, SlotDecode, decode_slot, row_layout
 from .helper import (HANDLE_SHIFT, KEYED_HELPERS, MAP_HELPERS, MAP_SHIFT, HelperUnit, Space, map_entry_layout,
@@ -267,8 +267,7 @@ class Core(wiring.Component):
         entry = self.maps[map_slot]
         updates, on_map, keyed = Signal(), Signal(), Signal()
         m.d.comb += [updates.eq(number == HelperId.MAP_UPDATE_ELEM),
-                     on_map.eq(Cat(*(number == h for h in MAP_HELPERS)).any()),
-                     keyed.eq(Cat(*(number == h for h in KEYED_HELPERS)).any())]
+                     on_map.eq(one_of(number, MAP_HELPERS)), keyed.eq(one_of(number, KEYED_HELPERS))]
         pointed = []
         for name, at, size in (("key", args[1], entry.key_size), ("value", args[2], entry.value_size)):
             to_stack, to_ctx, to_map, phys, ok, late = place(at, size, Const(0), name)
@@ -283,7 +282,7 @@ class Core(wiring.Component):
                      helper.value_addr.eq(value_phys), *(helper.args[i].eq(a) for i, a in enumerate(args)),
                      helper.conformance.eq(~self.xdp),
                      self.used_slot.eq(helper.used_slot), self.used_change.eq(helper.used_change)]
-        moves_packet = Cat(*(number == h for h in PACKET_HELPERS)).any()
+        moves_packet = one_of(number, PACKET_HELPERS)
         waits.append(calls & ~self.pkt_done & (keyed & (key_late | updates & value_late) | moves_packet))
         m.d.comb += helper.packet.eq(bounds)
         with m.If(self.start):

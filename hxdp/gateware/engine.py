@@ -18,7 +18,7 @@ from ..errors import HxdpError
 from ..image import Image
 from ..maplayout import map_image, map_layout, use_clock, used_entries
 from ..target import MAX_CYCLES, Target, encode_row
-from .bits import kept_bytes, low_ones
+from .bits import kept_bytes, low_ones, one_of
 from .bytemem import ByteMemory
 from .core import FRAME_ADDR_BITS, Core, Fault
 from .helper import map_entry
@@ -275,7 +275,7 @@ class Engine(wiring.Component):
         out_length = Signal.like(length)            # the bytes the program left in the packet
         m.d.comb += out_length.eq(core.bounds.end - core.bounds.data)
         m.d.comb += sends.eq(~conformance & (last_fault == Fault.NONE) & (out_length != 0) &
-                             Cat(*(action32 == a for a in FORWARDED)).any())
+                             one_of(action32, FORWARDED))
         m.d.comb += [verdict.payload.action.eq(last_action), verdict.payload.cycles.eq(last_cycles),
                      verdict.payload.fault.eq(last_fault), verdict.payload.length.eq(out_length),
                      verdict.payload.sends.eq(sends), verdict.payload.egress.eq(last_egress)]

@@ -38,7 +38,7 @@ from ..ebpf.memory import MAP_BASE, MAP_STRIDE
 from ..ebpf.xdp import TAILROOM, XdpAction
 from ..maplayout import DEVMAP_PRESENT, MAX_KEY_BYTES, MAX_LPM_KEY_BYTES, MapKind, MapPlacement, prefix_lengths
 from ..target import Target
-from .bits import low_ones
+from .bits import low_ones, one_of
 
 __all__ = ["map_entry_layout", "map_entry", "packet_layout", "HelperUnit", "HELPERS_IN_HARDWARE", "MAP_HELPERS", "KEYED_HELPERS",
            "slot_of_handle", "Space", "HANDLE_SHIFT", "MAP_SHIFT"]
@@ -201,20 +201,19 @@ class HelperUnit(wiring.Component):
         flags = args[3]
         used = Signal(32)
         clock = Signal(STAMP_BITS)
-        quick = Signal()             # an array lookup or a redirect: its answer in the cycle after the call
+        bounds_result = Signal(64)
+        quick = Signal()             # a call answered in the cycle after it (all but table probes and zeroing)
         m.d.comb += self.used_slot.eq(slot)
         with m.If(self.start):
             m.d.sync += [number.eq(self.number), slot.eq(self.slot),
                          entry.eq(self.entry), key_space.eq(self.key_space), key_addr.eq(self.key_addr),
                          value_space.eq(self.value_space), value_addr.eq(self.value_addr),
-                         args.eq(self.args), used.eq(self.used), clock.eq(self.clock)]
+                         args.eq(self.args), used.eq(self.used), clock.eq(self.clock),
+                         bounds_result.eq(bounds.result)]
         probes_table = Signal()           # the call starts the state machine below
         m.d.comb += probes_table.eq((self.entry.kind == MapKind.HASH) & ~self.conformance &
-                                    Cat(*(self.number == h for h in KEYED_HELPERS)).any())
+                                    one_of(self.number, KEYED_HELPERS))
         m.d.sync += quick.eq(self.start & ~bounds.grows & ~probes_table)
-        bounds_result = Signal(64)
-        with m.If(self.start):
-            m.d.sync += bounds_result.eq(bounds.result)
 
         key_words = Signal(range(MAX_KEY_WORDS + 1))
         value_words = Signal(14)
@@ -277,6 +276,20 @@ class HelperUnit(wiring.Component):
         inserting = Signal()
         step = Signal(range(max(MAX_KEY_WORDS, 1 << 13) + 2))     # words copied or written
 
+        def ask(space, address) -> list:
+            """Read 8 bytes at ``address`` of ``space``; they come the next cycle."""
+            return [self.read_en.eq(1), self.read_space.eq(space), self.read_addr.eq(address)]
+
+        def read_home(m: Module, folded: Value) -> None:
+            """Hash a key folded to 64 bits (`hashtable.key_hash`), start at its
+            home slot and read that slot's header."""
+            h = Signal(32)
+            home = Signal(32)
+            m.d.comb += [h.eq((folded[:32] ^ folded[32:]) * HASH_MULTIPLIER),
+                         home.eq(Mux(entry.slot_bits == 0, 0, h >> (32 - entry.slot_bits).as_unsigned()))]
+            m.d.sync += [key_hash.eq(h), current.eq(home)]
+            m.d.comb += ask(Space.MAP, record(home))
+
         def finish(value) -> list:
             return [self.done.eq(1), self.result.eq(value)]
 
@@ -335,8 +348,7 @@ class HelperUnit(wiring.Component):
             with m.Else():
                 following = (current + 1) & (slots - 1)
                 m.d.sync += current.eq(following)
-                m.d.comb += [self.read_en.eq(1), self.read_space.eq(Space.MAP),
-                             self.read_addr.eq(record(following))]
+                m.d.comb += ask(Space.MAP, record(following))
 
         with m.FSM():
             with m.State("IDLE"):
@@ -352,8 +364,7 @@ class HelperUnit(wiring.Component):
                 m.d.sync += [key[word].eq(arriving), word.eq(word + 1),
                              fold.eq(Cat(fold[64 - HASH_ROTATE:], fold[:64 - HASH_ROTATE]) ^ arriving)]
                 with m.If(word + 1 < key_words):
-                    m.d.comb += [self.read_en.eq(1), self.read_space.eq(key_space),
-                                 self.read_addr.eq(key_addr + 8 * (word + 1))]
+                    m.d.comb += ask(key_space, key_addr + 8 * (word + 1))
                 with m.Elif(entry.lpm):
                     # The lengths to try: those held, up to the key's own.
                     data_bits = (entry.key_size - 4) << 3
@@ -365,12 +376,7 @@ class HelperUnit(wiring.Component):
                     m.next = "HASH"
             with m.State("HASH"):
                 m.d.comb += self.busy.eq(1)
-                h = Signal(32)
-                home = Signal(32)
-                m.d.comb += [h.eq((fold[:32] ^ fold[32:]) * HASH_MULTIPLIER),
-                             home.eq(Mux(entry.slot_bits == 0, 0, h >> (32 - entry.slot_bits).as_unsigned()))]
-                m.d.sync += [key_hash.eq(h), current.eq(home)]
-                m.d.comb += [self.read_en.eq(1), self.read_space.eq(Space.MAP), self.read_addr.eq(record(home))]
+                read_home(m, fold)
                 m.next = "PROBE"
             with m.State("LPM_NEXT"):
                 # The longest length left: cut the key to it, read its home slot's header.
@@ -393,14 +399,9 @@ class HelperUnit(wiring.Component):
                         masks.append((Const(0xFF00, 16) >> bits.as_unsigned())[:8])
                     m.d.comb += cut.eq(Cat(prefix, Const(0, 32 - len(prefix)),
                                            *(address[8 * j:8 * j + 8] & masks[j] for j in range(4))))
-                    h = Signal(32)
-                    home = Signal(32)
-                    m.d.comb += [h.eq((cut[:32] ^ cut[32:]) * HASH_MULTIPLIER),
-                                 home.eq(Mux(entry.slot_bits == 0, 0, h >> (32 - entry.slot_bits).as_unsigned()))]
-                    m.d.sync += [key_hash.eq(h), current.eq(home), cut_key.eq(cut), probes.eq(0),
-                                 free_found.eq(0), lengths_left.eq(lengths_left & ~(1 << prefix))]
-                    m.d.comb += [self.read_en.eq(1), self.read_space.eq(Space.MAP),
-                                 self.read_addr.eq(record(home))]
+                    read_home(m, cut)          # a one-word key folds to itself
+                    m.d.sync += [cut_key.eq(cut), probes.eq(0), free_found.eq(0),
+                                 lengths_left.eq(lengths_left & ~(1 << prefix))]
                     m.next = "PROBE"
             with m.State("PROBE"):
                 m.d.comb += self.busy.eq(1)
@@ -410,8 +411,7 @@ class HelperUnit(wiring.Component):
                     decide(m, Const(0), Const(1))
                 with m.Elif((state == SlotState.USED) & (self.read_data[32:] == key_hash)):
                     m.d.sync += word.eq(0)
-                    m.d.comb += [self.read_en.eq(1), self.read_space.eq(Space.MAP),
-                                 self.read_addr.eq(record(current, 1))]
+                    m.d.comb += ask(Space.MAP, record(current, 1))
                     m.next = "COMPARE"
                 with m.Else():
                     with m.If((state == SlotState.DELETED) & ~free_found):
@@ -426,14 +426,12 @@ class HelperUnit(wiring.Component):
                     decide(m, Const(1), Const(0))
                 with m.Else():
                     m.d.sync += word.eq(word + 1)
-                    m.d.comb += [self.read_en.eq(1), self.read_space.eq(Space.MAP),
-                                 self.read_addr.eq(record(current, 1) + 8 * (word + 1))]
+                    m.d.comb += ask(Space.MAP, record(current, 1) + 8 * (word + 1))
             with m.State("COPY"):
                 # Value word ``step`` is asked for; word step - 1 arrives and is written.
                 m.d.comb += self.busy.eq(1)
                 with m.If(step < value_words):
-                    m.d.comb += [self.read_en.eq(1), self.read_space.eq(value_space),
-                                 self.read_addr.eq(value_addr + 8 * step)]
+                    m.d.comb += ask(value_space, value_addr + 8 * step)
                 with m.If(step != 0):
                     written = 8 * (step - 1)
                     m.d.comb += [self.write_en.eq(1), self.write_addr.eq(entry.offset + product + written),
@@ -470,7 +468,7 @@ class HelperUnit(wiring.Component):
                 # A full LRU map: read every header, keep the oldest used one.
                 m.d.comb += self.busy.eq(1)
                 with m.If(step < slots):
-                    m.d.comb += [self.read_en.eq(1), self.read_space.eq(Space.MAP), self.read_addr.eq(record(step))]
+                    m.d.comb += ask(Space.MAP, record(step))
                 m.d.sync += step.eq(step + 1)
                 with m.If(step != 0):
                     stamp = self.read_data[2:2 + STAMP_BITS]
