@@ -21,6 +21,7 @@ from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, IMEM_DATA_BASE, MAP
                         MAP_FLAG_READONLY, REGISTERS, Access)
 
 __all__ = ["Packet", "Outcome", "Job", "BusWrite", "BusRead", "load_writes", "map_reads", "map_area_bytes",
+           "readback_steps", "take_readback",
            "beats", "COUNTERS", "check_supported"]
 
 
@@ -141,6 +142,27 @@ def map_area_bytes(p: MapPlacement, reads: list[int]) -> bytes:
     if p.lru:
         area = reads[-1].to_bytes(CLOCK_BYTES, "little") + area[CLOCK_BYTES:]
     return area
+
+
+def readback_steps(target: Target, job: Job) -> list[BusWrite | BusRead]:
+    """The bus steps that read back what a job left, once its packets are
+    done: the counters, then every map's area (`take_readback` takes the
+    reads' results)."""
+    steps: list[BusWrite | BusRead] = [BusRead(ADDR[name]) for name in COUNTERS]
+    for p in map_layout(job.image.name, job.image.maps, target):
+        steps += map_reads(p)
+    return steps
+
+
+def take_readback(target: Target, job: Job, reads: list[int]) -> None:
+    """Fill ``job.counters`` and ``job.final_maps`` from the results of the
+    reads of `readback_steps`, in order."""
+    job.counters.update(zip(COUNTERS, reads))
+    reads = reads[len(COUNTERS):]
+    for p in map_layout(job.image.name, job.image.maps, target):
+        count = sum(isinstance(step, BusRead) for step in map_reads(p))
+        job.final_maps[p.map.name] = map_area_bytes(p, reads[:count])
+        reads = reads[count:]
 
 
 def beats(data: bytes, frame_bytes: int) -> list[bytes]:

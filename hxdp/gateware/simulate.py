@@ -13,9 +13,7 @@ from ..image import Image
 from ..target import Target
 from .core import Fault
 from .engine import Engine
-from ..maplayout import map_layout
-from .host import COUNTERS, BusRead, Job, Outcome, Packet, beats, load_writes, map_reads, map_area_bytes
-from .registers import ADDR
+from .host import BusRead, Job, Outcome, Packet, beats, load_writes, readback_steps, take_readback
 
 __all__ = ["Packet", "Outcome", "Job", "simulate"]
 
@@ -88,16 +86,13 @@ def simulate(target: Target, jobs: Iterable[Job], vcd: str | None = None,
             for packet in job.packets:
                 await send(ctx, packet)
                 job.outcomes.append(await receive(ctx))
-            for name in COUNTERS:
-                job.counters[name] = await read(ctx, ADDR[name])
-            for p in map_layout(job.image.name, job.image.maps, target):
-                values = []
-                for step in map_reads(p):
-                    if isinstance(step, BusRead):
-                        values.append(await read(ctx, step.addr))
-                    else:
-                        await write(ctx, *step)
-                job.final_maps[p.map.name] = map_area_bytes(p, values)
+            reads = []
+            for step in readback_steps(target, job):
+                if isinstance(step, BusRead):
+                    reads.append(await read(ctx, step.addr))
+                else:
+                    await write(ctx, *step)
+            take_readback(target, job, reads)
 
     sim = Simulator(dut)
     sim.add_clock(1 / 156.25e6)

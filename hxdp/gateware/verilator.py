@@ -45,9 +45,8 @@ from ..target import Target
 from ..toolchain import Verilator, find_verilator
 from .core import Fault
 from .engine import beat_layout, verdict_layout
-from ..maplayout import map_layout
-from .host import (COUNTERS, BusRead, Job, Outcome, Packet, beats, check_supported, load_writes, map_reads,
-                   map_area_bytes)
+from .host import (BusRead, Job, Outcome, Packet, beats, check_supported, load_writes, readback_steps,
+                   take_readback)
 from .registers import ADDR
 from .rtlcache import build_key, cached_build, engine_verilog, rtl_cache
 from .verilog import TOP_NAME
@@ -216,14 +215,10 @@ class VerilatorEngine:
         for job in jobs:
             self.load(job)
             job.outcomes += [self.send(packet, job.max_cycles) for packet in job.packets]
-            replies = self._exchange([f"read {ADDR[name]:x}" for name in COUNTERS])
-            job.counters.update(zip(COUNTERS, (int(r, 16) for r in replies)))
-            for p in map_layout(job.image.name, job.image.maps, self.target):
-                steps = map_reads(p)
-                replies = self._exchange([f"read {s.addr:x}" if isinstance(s, BusRead) else
-                                          f"write {s.addr:x} {s.value:x}" for s in steps])
-                job.final_maps[p.map.name] = map_area_bytes(
-                    p, [int(r, 16) for s, r in zip(steps, replies) if isinstance(s, BusRead)])
+            steps = readback_steps(self.target, job)
+            replies = self._exchange([f"read {s.addr:x}" if isinstance(s, BusRead) else
+                                      f"write {s.addr:x} {s.value:x}" for s in steps])
+            take_readback(self.target, job, [int(r, 16) for s, r in zip(steps, replies) if isinstance(s, BusRead)])
         return jobs
 
 
