@@ -17,8 +17,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from .ebpf.hashtable import HashGeometry, SlotState
-from .ebpf.maps import ArrayMap, BpfMap, HashMap, map_handle
+from .ebpf.hashtable import HEADER_BYTES, HashGeometry, SlotState
+from .ebpf.maps import ArrayMap, BpfMap, HashMap, LpmTrieMap, map_handle
 from .ebpf.memory import map_region_base
 from .ebpf.program import MapDef, MapType
 from .errors import HxdpError
@@ -174,7 +174,7 @@ def prefix_lengths(p: MapPlacement, image: bytes) -> int:
     lengths = 0
     for i in range(p.records_offset - p.offset, p.keys, p.geometry.record_bytes):
         if image[i] & 3 == SlotState.USED:
-            lengths |= 1 << int.from_bytes(image[i + 8:i + 12], "little")
+            lengths |= 1 << LpmTrieMap.prefix(image[i + HEADER_BYTES:])
     return lengths
 
 

@@ -22,7 +22,7 @@ import enum
 from dataclasses import dataclass
 
 __all__ = ["SlotState", "HashGeometry", "HashTable", "Probe", "key_hash", "HASH_MULTIPLIER", "HASH_ROTATE",
-           "STAMP_BITS"]
+           "STAMP_BITS", "HEADER_BYTES"]
 
 M32 = (1 << 32) - 1
 M64 = (1 << 64) - 1

@@ -283,12 +283,17 @@ class LpmTrieMap(HashMap):
         mask = ((1 << prefix) - 1) << (self.data_bits - prefix)
         return prefix.to_bytes(4, "little") + (data & mask).to_bytes(len(key) - 4, "big")
 
+    @staticmethod
+    def prefix(key: bytes) -> int:
+        """The prefix length a key gives."""
+        return int.from_bytes(key[:4], "little")
+
     def limit(self, key: bytes) -> int:
-        return min(int.from_bytes(key[:4], "little"), self.data_bits)
+        return min(self.prefix(key), self.data_bits)
 
     def lengths(self) -> list[int]:
         """The prefix lengths stored, longest first."""
-        return sorted({int.from_bytes(k[:4], "little") for k in self.slots}, reverse=True)
+        return sorted({self.prefix(k) for k in self.slots}, reverse=True)
 
     def find(self, key: bytes) -> int | None:
         key = bytes(key)
@@ -300,14 +305,14 @@ class LpmTrieMap(HashMap):
         return None
 
     def update(self, key: bytes, value: bytes, flags: int = 0, cpu: int | None = None) -> int:
-        if int.from_bytes(key[:4], "little") > self.data_bits:
+        if self.prefix(key) > self.data_bits:
             return -errno.EINVAL
-        return super().update(self.masked(bytes(key), int.from_bytes(key[:4], "little")), value, flags, cpu)
+        return super().update(self.masked(bytes(key), self.prefix(key)), value, flags, cpu)
 
     def delete(self, key: bytes) -> int:
-        if int.from_bytes(key[:4], "little") > self.data_bits:
+        if self.prefix(key) > self.data_bits:
             return -errno.EINVAL
-        return super().delete(self.masked(bytes(key), int.from_bytes(key[:4], "little")))
+        return super().delete(self.masked(bytes(key), self.prefix(key)))
 
 
 class ProgArray(ArrayMap):
