@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
+import dataclasses
+
+from hxdp.ebpf.asm import assemble
 from hxdp.ebpf.conformance import find_conformance_dir
+from hxdp.ebpf.isa import Insn, Pseudo
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -27,6 +31,12 @@ def kernel() -> None:
     reason = kernel_unavailable_reason()
     if reason:
         pytest.skip(f"kernel oracle unavailable: {reason}")
+
+
+def assemble_with_maps(text: str, pseudo: Pseudo = Pseudo.MAP_FD) -> list[Insn]:
+    """Assemble ``text``, each ``lddw rX, N`` in it a map reference: map N
+    (``MAP_FD``), or map N's values from offset N >> 32 (``MAP_VALUE``)."""
+    return [dataclasses.replace(i, src=pseudo) if i.mnemonic == "lddw" else i for i in assemble(text)]
 
 
 _KERNEL_PACKETS: list[int] = []

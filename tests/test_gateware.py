@@ -1,7 +1,6 @@
 """The gateware in Amaranth simulation, against the interpreter (values)
 and the model (cycles): units on random operands, then whole programs."""
 
-import dataclasses
 import errno
 import random
 
@@ -30,7 +29,7 @@ from hxdp.model.engine import ModelEngine, conformance_core
 from hxdp.scenario import load_scenario
 from hxdp.target import OPS_BY_CODE, Op, Operand, Slot, Target, Unit, ebpf_spec
 
-from .conftest import EXAMPLES
+from .conftest import EXAMPLES, assemble_with_maps
 from .engines import GATEWARE_EXAMPLES, check_example
 
 M64 = (1 << 64) - 1
@@ -230,7 +229,7 @@ def test_map_faults_and_read_only_maps():
     }
     jobs, models = [], []
     for name, (pseudo, text) in programs.items():
-        insns = [dataclasses.replace(i, src=pseudo) if i.mnemonic == "lddw" else i for i in assemble(text)]
+        insns = assemble_with_maps(text, pseudo)
         image = compile_program(Program(name, insns, [ro, table]), target)
         model = ModelEngine(image)
         models.append((name, model.run(XdpInput(bytes(64))), model))
@@ -309,7 +308,7 @@ def test_a_lookup_waits_for_a_key_in_the_packet_as_the_model_does():
     table = MapDef("table", MapType.ARRAY, 4, 8, 16)
     text = ("ldxw r2, [r1]\nadd r2, 1000\nlddw r1, 0\ncall 1\nmov r2, 7\njeq r0, 0, out\n"
             "stxdw [r0], r2\nout:\nmov r0, 2\nexit")
-    insns = [dataclasses.replace(i, src=Pseudo.MAP_FD) if i.mnemonic == "lddw" else i for i in assemble(text)]
+    insns = assemble_with_maps(text)
     image = compile_program(Program("key in the packet", insns, [table]), target)
     packet = bytearray(1200)
     packet[1000:1004] = (5).to_bytes(4, "little")
@@ -364,8 +363,7 @@ def test_hash_map_lookups_updates_and_deletes_are_cycle_exact(lanes, kind):
     LRU clock) are the model's."""
     target = Target.with_lanes(lanes)
     flows = MapDef("flows", kind, 4, 8, 6)
-    insns = [dataclasses.replace(i, src=Pseudo.MAP_FD) if i.mnemonic == "lddw" else i
-             for i in assemble(HASH_OPS)]
+    insns = assemble_with_maps(HASH_OPS)
     image = compile_program(Program("hash ops", insns, [flows]), target)
     rng = random.Random(lanes)
     packets = []
@@ -401,7 +399,7 @@ def test_redirects_through_a_devmap_and_to_an_ifindex_are_the_models():
     text = ("ldxw r2, [r1+0]\nldxb r6, [r2+0]\nldxb r7, [r2+1]\nldxb r8, [r2+2]\n"
             "jeq r6, 1, plain\nlddw r1, 0\nmov r2, r7\nmov r3, r8\ncall 51\nexit\n"
             "plain:\nmov r1, r7\nadd r1, 100\nmov r2, r8\ncall 23\nexit")
-    insns = [dataclasses.replace(i, src=Pseudo.MAP_FD) if i.mnemonic == "lddw" else i for i in assemble(text)]
+    insns = assemble_with_maps(text)
     image = compile_program(Program("redirects", insns, [ports]), target)
     model = ModelEngine(image)
     for key, ifindex in ((1, 11), (2, 12), (5, 15)):
@@ -479,7 +477,7 @@ def test_lpm_lookups_find_the_longest_prefix_in_the_models_cycles():
     routes = MapDef("routes", MapType.LPM_TRIE, 8, 4, 64, flags=1)
     text = ("ldxw r2, [r1+0]\nldxw r6, [r2+0]\nstw [r10-8], 32\nstxw [r10-4], r6\nlddw r1, 0\n"
             "mov r2, r10\nadd r2, -8\ncall 1\njeq r0, 0, none\nldxw r0, [r0]\nexit\nnone:\nmov r0, 99\nexit")
-    insns = [dataclasses.replace(i, src=Pseudo.MAP_FD) if i.mnemonic == "lddw" else i for i in assemble(text)]
+    insns = assemble_with_maps(text)
     image = compile_program(Program("lpm", insns, [routes]), target)
     model = ModelEngine(image)
     rng = random.Random(5)
@@ -528,7 +526,7 @@ def test_what_the_helper_unit_leaves_to_the_host_ends_the_packet_loudly():
     head = "mov r6, r1\nmov r2, -4\ncall 54\nmov r1, r6\nmov r2, 2\ncall 44\nmov r0, 2\nexit"
     jobs = []
     for name, text, maps in (("lpm update", update, [routes]), ("head over metadata", head, [])):
-        insns = [dataclasses.replace(i, src=Pseudo.MAP_FD) if i.mnemonic == "lddw" else i for i in assemble(text)]
+        insns = assemble_with_maps(text)
         jobs.append(Job(compile_program(Program(name, insns, maps), target), [Packet(bytes(64))]))
     simulate(target, jobs)
     assert [job.outcomes[0].fault for job in jobs] == [Fault.UNSUPPORTED, Fault.UNSUPPORTED]

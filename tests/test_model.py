@@ -4,7 +4,6 @@ example's traffic, random programs; and the image survives its file format."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from hxdp.compiler.driver import compile_program
 from hxdp.compiler.lower import CompileError
 from hxdp.ebpf.asm import assemble
-from hxdp.ebpf.isa import Pseudo
 from hxdp.ebpf.conformance import check, collect, engine_runner, parse_data_file
 from hxdp.ebpf.load import load_program
 from hxdp.ebpf.program import MapDef, MapType, Program
@@ -24,7 +22,7 @@ from hxdp.model.engine import ModelEngine
 from hxdp.scenario import load_scenario
 from hxdp.target import Op, Target
 
-from .conftest import EXAMPLES
+from .conftest import EXAMPLES, assemble_with_maps
 
 LANES = (1, 2, 4, 8)
 
@@ -160,8 +158,7 @@ def xdp_programs(draw) -> str:
 @given(xdp_programs(), st.lists(st.binary(min_size=14, max_size=128), min_size=1, max_size=3),
        st.sampled_from(LANES))
 def test_random_programs_on_the_model_match_the_interpreter(text, packets, lanes):
-    insns = [dataclasses.replace(i, src=Pseudo.MAP_FD) if i.mnemonic == "lddw" else i
-             for i in assemble(text)]          # lddw %r1, 0: map 0
+    insns = assemble_with_maps(text)          # lddw %r1, 0: map 0
     program = Program("random", insns, [COUNTERS], license="GPL")
     image = compile_program(program, Target.with_lanes(lanes))
     interp, model = XdpRuntime(program), ModelEngine(image)
