@@ -24,7 +24,7 @@ from .ebpf.program import MapDef, MapType
 from .errors import HxdpError
 from .target import Target
 
-__all__ = ["MapKind", "MapPlacement", "map_layout", "map_image", "used_entries", "use_clock", "KINDS",
+__all__ = ["MapKind", "MapPlacement", "map_layout", "map_image", "restore_map", "used_entries", "use_clock", "KINDS",
            "MAX_KEY_BYTES", "MAX_LPM_KEY_BYTES", "DEVMAP_PRESENT", "CLOCK_BYTES", "prefix_lengths"]
 
 
@@ -157,6 +157,29 @@ def map_image(p: MapPlacement, m: BpfMap | None = None) -> bytes:
         raise HxdpError(f"map {p.map.name}: its contents do not fit its place in the map memory")
     values += bytes(p.values - len(values))
     return keys + values + bytes(-len(values) % 8)
+
+
+def restore_map(p: MapPlacement, m: BpfMap, image: bytes) -> None:
+    """Make the runtime map ``m`` hold what the area ``image`` holds (the
+    inverse of `map_image`): how the maps an engine left are read."""
+    if len(image) != p.area:
+        raise HxdpError(f"map {p.map.name}: {len(image)} bytes read for its {p.area}-byte area")
+    values = image[p.keys:p.keys + len(m.store[0])]
+    if p.kind is MapKind.DEVMAP:
+        words = [int.from_bytes(image[i:i + 8], "little") for i in range(p.keys, p.keys + p.values, 8)]
+        m.present = {i for i, w in enumerate(words) if w & DEVMAP_PRESENT}
+        for i in m.present:
+            m.write(i, (words[i] & 0xFFFF_FFFF).to_bytes(4, "little") + m.value(i)[4:], 0)
+        return
+    m.store[0][:] = values
+    if isinstance(m, HashMap) and m.table is not None:
+        records = image[CLOCK_BYTES:p.keys] if p.lru else image[:p.keys]
+        m.table.records[:] = records
+        if p.lru:
+            m.clock = use_clock(p, image)
+        m.slots.clear()
+        for slot, key in m.table.used(p.map.key_size):
+            m.slots[key] = slot
 
 
 def used_entries(p: MapPlacement, image: bytes) -> int:

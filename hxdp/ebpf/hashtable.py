@@ -151,6 +151,16 @@ class HashTable:
     def remove(self, slot: int) -> None:
         self._set_word(slot, SlotState.DELETED)
 
+    def used(self, key_size: int) -> list[tuple[int, bytes]]:
+        """The used slots and their keys, oldest stamp first."""
+        found = []
+        for slot in range(self.geometry.slots):
+            word = self._word(slot)
+            if word & 3 == SlotState.USED:
+                at = slot * self.geometry.record_bytes + HEADER_BYTES
+                found.append(((word >> 2) & ((1 << STAMP_BITS) - 1), slot, bytes(self.records[at:at + key_size])))
+        return [(slot, key) for _, slot, key in sorted(found)]
+
     def oldest(self) -> int | None:
         """The used slot with the smallest stamp (the first of equal ones)."""
         best, slot_of_best = None, None

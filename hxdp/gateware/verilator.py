@@ -15,24 +15,34 @@ request                               reply
                                       (sent first, from the Amaranth layouts)
 ``write ADDR VALUE``                  ``ok``: one control-bus write
 ``read ADDR``                         ``VALUE``
-``packet PORT QUEUE LIMIT BEAT...``   ``verdict ACTION CYCLES FAULT EGRESS BYTES``
-                                      (BYTES: what left on ``tx``, ``-`` if
-                                      none) or ``timeout LIMIT`` when no
-                                      verdict and bytes came in LIMIT cycles
+``stream IN OUT STALL TXREADY SEED``   ``done CYCLES MICROSECONDS`` once every
+``FIFO VCD FIRST LAST HALFPERIOD``      packet of file IN was dropped at
+                                      ingress or ended (what became of each
+                                      in file OUT), after ``progress DONE
+                                      CYCLE`` lines while it runs; ``stalled
+                                      CYCLE PACKET`` when nothing moved for
+                                      STALL cycles
 ``quit``                              the driver ends (as on end of input)
 ====================================  =======================================
 
-A request it cannot carry out is answered ``error TEXT``.
+A request it cannot carry out is answered ``error TEXT``. The packet files
+are little-endian binary: in, a packet is its arrival cycle (u64), port,
+queue and length (u32 each) and its bytes; out, a packet is its fate (u8:
+1 dropped at ingress, 2 ended), the cycles of its first beat in, its
+verdict and its end (u64 each), its action (u64), its cycles, fault,
+egress, whether it sent bytes and their length (u32 each), and the bytes.
 """
 
 from __future__ import annotations
 
 import queue
+import struct
 import subprocess
 import tempfile
 import threading
 from pathlib import Path
-from typing import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
 
 from amaranth.hdl import Shape
 
@@ -45,14 +55,15 @@ from ..target import Target
 from ..toolchain import Verilator, find_verilator
 from .core import Fault
 from .engine import beat_layout, verdict_layout
-from .host import (BusRead, Job, Outcome, Packet, beats, check_supported, load_writes, readback_steps,
+from ..passage import READY_SCALE, Passage
+from .host import (BusRead, Job, Outcome, Packet, check_supported, load_writes, readback_steps,
                    take_readback)
 from .registers import ADDR
 from .rtlcache import build_key, cached_build, engine_verilog, rtl_cache
 from .verilog import TOP_NAME
 
 __all__ = ["DRIVER_SOURCE", "BUILD_LOG", "WARNING_FLAGS", "MAKE_FLAGS", "build_engine", "VerilatorEngine",
-           "EngineFault", "ConformanceRunner"]
+           "StreamRun", "EngineFault", "ConformanceRunner"]
 
 DRIVER_SOURCE = Path(__file__).with_name("cxx") / "engine_driver.cpp"
 BUILD_LOG = "build.log"
@@ -64,32 +75,39 @@ WARNING_FLAGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style")
 # the wheel's verilated.mk leaves empty the flag that includes a
 # precompiled header, which the build needs.
 MAKE_FLAGS = ("OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1", "CFG_CXXFLAGS_PCH_I=-include")
+# The rtl engine runs long packet streams: its model is built for speed
+# (Verilator's optimisations, one C++ file, -O3: half again as fast as
+# MAKE_FLAGS alone, for twice the build time, about 40 s at 4 lanes).
+SPEED_FLAGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert", "--output-split", "0",
+               "--output-split-cfuncs", "0", "-MAKEFLAGS", "OPT_FAST=-O3")
 
 # A verdict and its bytes come within the watchdog's cycles and a packet's
 # beats in and out; this many cycles more leave room for both.
 VERDICT_MARGIN = 4 * FRAME_SIZE
-# A request may take BASE_SECONDS and SECONDS_PER_CYCLE for every cycle it
-# may simulate: ten times what the driver needs (it runs 10^5 to 10^6 cycles
-# a second, fewer as lanes grow).
-BASE_SECONDS = 30.0
-SECONDS_PER_CYCLE = 1e-4
+# A request other than a stream is answered within this many seconds.
+REPLY_SECONDS = 30.0
+# A stream reports progress a few times a second; silence this long means the driver hangs.
+PROGRESS_SECONDS = 60.0
 
 
-def build_engine(target: Target) -> Path:
-    """The driver's executable for ``target``, built once and cached."""
+def build_engine(target: Target, trace: bool = False) -> Path:
+    """The driver's executable for ``target``, built once and cached; with
+    ``trace``, a build that can write waves (slower to build and to run)."""
     verilator = find_verilator()
     verilog = engine_verilog(target)
-    key = build_key(verilog.read_bytes(), DRIVER_SOURCE.read_bytes(), verilator.version,
-                    *WARNING_FLAGS, *MAKE_FLAGS)
+    flags = (*WARNING_FLAGS, *SPEED_FLAGS, *(("--trace",) if trace else ()))
+    key = build_key(verilog.read_bytes(), DRIVER_SOURCE.read_bytes(), verilator.version, *flags, *MAKE_FLAGS)
     directory = cached_build(rtl_cache() / f"engine-{key}",
-                             lambda scratch: _verilate(verilator, verilog, scratch),
-                             f"the {target.lanes}-lane engine", keep=(TOP_NAME, BUILD_LOG))
+                             lambda scratch: _verilate(verilator, verilog, scratch, flags),
+                             f"the {target.lanes}-lane engine{' with tracing' if trace else ''}",
+                             keep=(TOP_NAME, BUILD_LOG))
     return directory / TOP_NAME
 
 
-def _verilate(verilator: Verilator, verilog: Path, directory: Path) -> None:
-    argv = [verilator.command, "--cc", "--exe", "--build", "-j", "2", *WARNING_FLAGS,
-            *(f for flag in MAKE_FLAGS for f in ("-MAKEFLAGS", flag)),
+def _verilate(verilator: Verilator, verilog: Path, directory: Path, flags: Sequence[str]) -> None:
+    # The flags after MAKE_FLAGS, so that theirs win.
+    argv = [verilator.command, "--cc", "--exe", "--build", "-j", "2",
+            *(f for flag in MAKE_FLAGS for f in ("-MAKEFLAGS", flag)), *flags,
             "--top-module", TOP_NAME, "--Mdir", str(directory), "-o", TOP_NAME,
             str(verilog), str(DRIVER_SOURCE)]
     log = directory / BUILD_LOG
@@ -111,14 +129,30 @@ class EngineFault(ExecutionFault):
         self.reason = fault.name.lower()
 
 
+@dataclass
+class StreamRun:
+    """What a stream of packets did: each packet's passage and outcome
+    (None for one dropped at ingress), and the cycles simulated and the
+    seconds they took."""
+    passages: list[Passage]
+    outcomes: list[Outcome | None]
+    cycles: int
+    seconds: float
+
+
+_IN = struct.Struct("<QIII")
+_OUT = struct.Struct("<BQQQQIIIII")
+
+
 class VerilatorEngine:
     """One engine process: programs loaded over its control bus, packets
-    sent through its streams. A context manager; `close` ends the process."""
+    sent through its streams. A context manager; `close` ends the process.
+    With ``trace``, `stream` can write waves."""
 
-    def __init__(self, target: Target | None = None):
+    def __init__(self, target: Target | None = None, trace: bool = False):
         self.target = target or Target()
         self._stderr = tempfile.TemporaryFile(mode="w+")
-        self._process = subprocess.Popen([str(build_engine(self.target))], stdin=subprocess.PIPE,
+        self._process = subprocess.Popen([str(build_engine(self.target, trace))], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=self._stderr, text=True)
         self._replies: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read_replies, daemon=True).start()
@@ -152,9 +186,16 @@ class VerilatorEngine:
             self._replies.put(line.rstrip("\n"))
         self._replies.put(None)
 
-    def _exchange(self, requests: Sequence[str], cycles: int = 0) -> list[str]:
-        """Send ``requests`` at once and wait for their replies, as long as
-        ``cycles`` of simulation may take at most."""
+    def _exchange(self, requests: Sequence[str]) -> list[str]:
+        """Send ``requests`` at once and wait for their replies."""
+        self._send(requests)
+        replies = [self._reply(request, REPLY_SECONDS) for request in requests]
+        # Every reply is taken before an error is raised: the next requests must meet their own.
+        for request, reply in zip(requests, replies):
+            self._check(request, reply)
+        return replies
+
+    def _send(self, requests: Sequence[str]) -> None:
         if self._stderr.closed:
             raise HxdpError("this Verilator engine was closed; start another")
         if self._process.poll() is not None:
@@ -164,23 +205,22 @@ class VerilatorEngine:
             self._process.stdin.flush()
         except BrokenPipeError:
             raise HxdpError(self._died()) from None
-        timeout = BASE_SECONDS + cycles * SECONDS_PER_CYCLE
-        replies = []
-        for request in requests:
-            try:
-                reply = self._replies.get(timeout=timeout)
-            except queue.Empty:
-                self._process.kill()
-                raise HxdpError(f"the Verilator engine did not answer {request.split()[0]!r} within "
-                                f"{timeout:.0f} s; it was stopped") from None
-            if reply is None:
-                raise HxdpError(self._died())
-            replies.append(reply)
-        # Every reply is taken before an error is raised: the next requests must meet their own.
-        for request, reply in zip(requests, replies):
-            if reply.startswith("error "):
-                raise HxdpError(f"the Verilator engine refused {request.split()[0]!r}: {reply[6:]}")
-        return replies
+
+    def _reply(self, request: str, timeout: float) -> str:
+        try:
+            reply = self._replies.get(timeout=timeout)
+        except queue.Empty:
+            self._process.kill()
+            raise HxdpError(f"the Verilator engine did not answer {request.split()[0]!r} within "
+                            f"{timeout:.0f} s; it was stopped") from None
+        if reply is None:
+            raise HxdpError(self._died())
+        return reply
+
+    @staticmethod
+    def _check(request: str, reply: str) -> None:
+        if reply.startswith("error "):
+            raise HxdpError(f"the Verilator engine refused {request.split()[0]!r}: {reply[6:]}")
 
     def _died(self) -> str:
         self._process.wait()
@@ -194,19 +234,42 @@ class VerilatorEngine:
     def load(self, job: Job) -> None:
         self._exchange([f"write {addr:x} {value:x}" for addr, value in load_writes(self.target, job)])
 
-    def send(self, packet: Packet, max_cycles: int) -> Outcome:
-        """One packet in, its verdict and bytes out."""
-        limit = max_cycles + VERDICT_MARGIN
-        data = " ".join(b.hex() or "-" for b in beats(packet.data, self.target.packet_frame_bytes))
-        reply = self._exchange([f"packet {packet.port:x} {packet.queue:x} {limit:x} {data}"], limit)[0]
-        kind, *fields = reply.split()
-        if kind == "timeout":
-            self.close()
-            raise HxdpError(f"the engine gave no verdict within {limit} cycles (the watchdog allows "
-                            f"{max_cycles}); the engine was stopped")
-        action, cycles, fault, egress, sent = fields
-        return Outcome(int(action, 16), int(cycles, 16), Fault(int(fault, 16)),
-                       None if sent == "-" else bytes.fromhex(sent), int(egress, 16))
+    def stream(self, packets: Sequence[Packet], arrivals: Sequence[int], *, stall: int, tx_ready: float = 1.0,
+               seed: int = 0, fifo_bytes: int = 0, vcd: Path | None = None, vcd_packets: tuple[int, int] = (0, 0),
+               period_ps: int = 6400, progress: Callable[[int, int], None] | None = None) -> StreamRun:
+        """Send ``packets``, each whole in the ingress FIFO (``fifo_bytes``,
+        0 for no limit) at its cycle of ``arrivals``, with tx ready in a
+        cycle with chance ``tx_ready``; ``progress(done, cycle)`` is called
+        a few times a second. Gives up when nothing moved for ``stall``
+        cycles. With ``vcd``, the waves of the packets ``vcd_packets``
+        (first, last) go there."""
+        if len(packets) != len(arrivals):
+            raise ValueError("one arrival cycle a packet")
+        with tempfile.TemporaryDirectory(prefix="hxdp-stream-") as scratch:
+            inp, out = Path(scratch) / "in", Path(scratch) / "out"
+            with open(inp, "wb") as f:
+                for packet, arrival in zip(packets, arrivals):
+                    f.write(_IN.pack(arrival, packet.port, packet.queue, len(packet.data)))
+                    f.write(packet.data)
+            first, last = vcd_packets
+            request = (f"stream {inp} {out} {stall:x} {round(tx_ready * READY_SCALE):x} {seed:x} {fifo_bytes:x} "
+                       f"{vcd or '-'} {first:x} {last:x} {period_ps // 2:x}")
+            if " " in str(inp) or (vcd and " " in str(vcd)):
+                raise HxdpError("the Verilator engine takes file names without spaces")
+            self._send([request])
+            while (reply := self._reply(request, PROGRESS_SECONDS)).startswith("progress "):
+                if progress:
+                    done, cycle = reply.split()[1:]
+                    progress(int(done, 16), int(cycle, 16))
+            self._check(request, reply)
+            kind, *fields = reply.split()
+            if kind == "stalled":
+                cycle, index = (int(f, 16) for f in fields)
+                self.close()
+                raise HxdpError(f"the engine stalled: nothing moved for {stall} cycles up to cycle {cycle}, "
+                                f"with packet {index} unfinished; the engine was stopped")
+            cycles, micros = (int(f, 16) for f in fields)
+            return StreamRun(*_results(out.read_bytes(), arrivals), cycles, micros / 1e6)
 
     def run(self, jobs: Iterable[Job]) -> list[Job]:
         """Run every job in turn, as `simulate` does: fills ``outcomes``,
@@ -214,12 +277,33 @@ class VerilatorEngine:
         jobs = list(jobs)
         for job in jobs:
             self.load(job)
-            job.outcomes += [self.send(packet, job.max_cycles) for packet in job.packets]
-            steps = readback_steps(self.target, job)
-            replies = self._exchange([f"read {s.addr:x}" if isinstance(s, BusRead) else
-                                      f"write {s.addr:x} {s.value:x}" for s in steps])
-            take_readback(self.target, job, [int(r, 16) for s, r in zip(steps, replies) if isinstance(s, BusRead)])
+            run = self.stream(job.packets, [0] * len(job.packets), stall=job.max_cycles + VERDICT_MARGIN)
+            job.outcomes += run.outcomes
+            self.read_back(job)
         return jobs
+
+    def read_back(self, job: Job) -> None:
+        """Fill ``job``'s counters and final maps from the engine."""
+        steps = readback_steps(self.target, job)
+        replies = self._exchange([f"read {s.addr:x}" if isinstance(s, BusRead) else
+                                  f"write {s.addr:x} {s.value:x}" for s in steps])
+        take_readback(self.target, job, [int(r, 16) for s, r in zip(steps, replies) if isinstance(s, BusRead)])
+
+
+def _results(data: bytes, arrivals: Sequence[int]) -> tuple[list[Passage], list[Outcome | None]]:
+    passages, outcomes, at = [], [], 0
+    for arrival in arrivals:
+        fate, start, verdict, done, action, cycles, fault, egress, sends, length = _OUT.unpack_from(data, at)
+        at += _OUT.size
+        sent = data[at:at + length]
+        at += length
+        if fate == 1:
+            passages.append(Passage.dropped_at(arrival))
+            outcomes.append(None)
+        else:
+            passages.append(Passage(arrival, start, verdict, done))
+            outcomes.append(Outcome(action, cycles, Fault(fault), sent if sends else None, egress))
+    return passages, outcomes
 
 
 class ConformanceRunner:

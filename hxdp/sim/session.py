@@ -1,0 +1,166 @@
+"""A packet-level, cycle-accurate run of a program's traffic: the engine
+as Verilog under Verilator (``rtl``) or the model with the engine's stream
+timing (``model``), packets arriving from a line, verdicts, bytes, egress
+ports and every packet's cycles."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ..compiler.driver import compile_program
+from ..ebpf.program import Program
+from ..ebpf.xdp import MapEntry, Redirect, XdpAction, XdpInput, XdpResult
+from ..errors import HxdpError
+from ..image import Image
+from ..maplayout import map_image, map_layout, restore_map
+from ..model.engine import ModelEngine
+from ..model.stream import Ingress, StreamTiming
+from ..passage import Passage
+from ..run import LEAVING, TrafficRun
+from ..target import MAX_CYCLES, REFERENCE_CLOCK_MHZ, Target
+from .wire import LineRate, arrivals
+
+__all__ = ["SIM_ENGINES", "DEFAULT_FIFO_BYTES", "SimConfig", "PacketRecord", "SimRun", "simulate_traffic"]
+
+SIM_ENGINES = ("rtl", "model")
+# The ingress FIFO in front of the engine when packets come from a line:
+# sixteen 1 KiB block RAMs' worth.
+DEFAULT_FIFO_BYTES = 16384
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    engine: str = "rtl"
+    lanes: int = 4
+    rate: LineRate = LineRate.MAX
+    clock_mhz: float = REFERENCE_CLOCK_MHZ
+    fifo_bytes: int = DEFAULT_FIFO_BYTES      # on a line; with LineRate.MAX the source waits instead
+    tx_ready: float = 1.0                     # the chance tx takes a beat in a cycle
+    seed: int = 0
+    vcd: Path | None = None                   # waves of the packets vcd_packets (first, last)
+    vcd_packets: tuple[int, int] = (0, 0)
+
+    @property
+    def ingress(self) -> Ingress:
+        return Ingress(0 if self.rate is LineRate.MAX else self.fifo_bytes, self.tx_ready, self.seed)
+
+    def check(self) -> None:
+        if self.engine not in SIM_ENGINES:
+            raise HxdpError(f"packet simulation runs on {' or '.join(SIM_ENGINES)}, not {self.engine!r}")
+        if not 0 < self.tx_ready <= 1:
+            raise HxdpError(f"tx readiness {self.tx_ready} must be above 0 and at most 1")
+        if self.clock_mhz <= 0:
+            raise HxdpError(f"clock {self.clock_mhz} MHz: give a positive frequency")
+        if self.vcd and self.engine != "rtl":
+            raise HxdpError("waves (--vcd) come from the Verilog: use --engine rtl")
+        first, last = self.vcd_packets
+        if not 0 <= first <= last:
+            raise HxdpError(f"traced packets {first}:{last}: give FIRST:LAST with FIRST <= LAST")
+
+
+@dataclass
+class PacketRecord:
+    """What became of input packet ``index``: its passage, and the
+    program's result (None when it was dropped at ingress)."""
+    index: int
+    input: XdpInput
+    passage: Passage
+    result: XdpResult | None
+
+
+@dataclass
+class SimRun(TrafficRun):
+    """A `TrafficRun` (``inputs`` and ``results`` of the packets that
+    reached the program) with every packet's record and the cost of the run."""
+    config: SimConfig = field(default_factory=SimConfig)
+    records: list[PacketRecord] = field(default_factory=list)
+    cycles: int = 0          # cycles simulated
+    seconds: float = 0.0     # and the time the simulation took
+
+    def leaving_indices(self) -> list[int]:
+        return [r.index for r in self.records if r.result is not None and r.result.action in LEAVING]
+
+
+def simulate_traffic(program: Program, packets: Sequence[XdpInput], *, config: SimConfig = SimConfig(),
+                     setup: Sequence[MapEntry] = (), routes=None,
+                     progress: Callable[[int], None] | None = None) -> SimRun:
+    """Install ``setup``, send ``packets`` from the line of ``config`` through
+    its engine, and collect every packet's record and the final maps."""
+    config.check()
+    target = Target.with_lanes(config.lanes)
+    image = compile_program(program, target)
+    # The model's runtime holds the maps: it runs the packets (model) or
+    # gives the first map contents and reads the final ones (rtl).
+    runtime = ModelEngine(image, routes=routes)
+    for entry in setup:
+        runtime.update_map(entry.map, entry.key, entry.value)
+    due = arrivals([len(p.packet) for p in packets], config.rate, config.clock_mhz)
+    run = SimRun(program, config.engine, config=config)
+    began = time.perf_counter()
+    if config.engine == "model":
+        passages, results = _on_model(runtime, target, packets, due, config, progress)
+        run.cycles = max((p.done + 1 for p in passages), default=0)
+    else:
+        passages, results, run.cycles = _on_rtl(runtime, image, target, packets, due, config, progress)
+    run.seconds = time.perf_counter() - began
+    for i, (packet, passage, result) in enumerate(zip(packets, passages, results)):
+        run.records.append(PacketRecord(i, packet, passage, result))
+        if result is not None:
+            run.inputs.append(packet)
+            run.results.append(result)
+    run.maps = runtime.dump_maps()
+    return run
+
+
+def _on_model(runtime, target: Target, packets: Sequence[XdpInput], due: list[int], config: SimConfig,
+              progress) -> tuple[list[Passage], list[XdpResult | None]]:
+    timing = StreamTiming(target.packet_frame_bytes, config.ingress)
+    passages, results = [], []
+    for i, (packet, arrival) in enumerate(zip(packets, due)):
+        if timing.admits(arrival, len(packet.packet)):
+            result = runtime.run(packet)
+            sent = len(result.packet) if result.action in LEAVING and not result.fault and result.packet else None
+            passages.append(timing.passage(arrival, len(packet.packet), result.cycles, sent))
+            results.append(result)
+        else:
+            passages.append(Passage.dropped_at(arrival))
+            results.append(None)
+        if progress:
+            progress(i + 1)
+    return passages, results
+
+
+def _on_rtl(runtime, image: Image, target: Target, packets: Sequence[XdpInput], due: list[int],
+            config: SimConfig, progress) -> tuple[list[Passage], list[XdpResult | None], int]:
+    from ..gateware.core import Fault
+    from ..gateware.host import Job, Packet, check_supported
+    from ..gateware.verilator import VERDICT_MARGIN, VerilatorEngine
+    check_supported(image, target)
+    placed = map_layout(image.name, image.maps, target)
+    job = Job(image, [Packet(p.packet, p.ingress_ifindex, p.rx_queue_index) for p in packets],
+              maps={p.map.name: map_image(p, runtime.maps[p.map.name]) for p in placed})
+    with VerilatorEngine(target, trace=config.vcd is not None) as engine:
+        engine.load(job)
+        stream = engine.stream(job.packets, due, stall=MAX_CYCLES + VERDICT_MARGIN,
+                               tx_ready=config.tx_ready, seed=config.seed, fifo_bytes=config.ingress.fifo_bytes,
+                               vcd=config.vcd, vcd_packets=config.vcd_packets,
+                               period_ps=round(1e6 / config.clock_mhz),
+                               progress=(lambda done, cycle: progress(done)) if progress else None)
+        engine.read_back(job)
+    for p in placed:
+        restore_map(p, runtime.maps[p.map.name], job.final_maps[p.map.name])
+    results: list[XdpResult | None] = []
+    for outcome in stream.outcomes:
+        if outcome is None:
+            results.append(None)
+        elif outcome.fault is not Fault.NONE:
+            results.append(XdpResult(XdpAction.ABORTED, b"", fault=f"{outcome.fault.name.lower()} fault",
+                                     cycles=outcome.cycles))
+        else:
+            action = outcome.action & 0xFFFF_FFFF
+            redirect = Redirect(outcome.egress, ifindex=outcome.egress) if action == XdpAction.REDIRECT else None
+            results.append(XdpResult(action, outcome.packet or b"", redirect=redirect, cycles=outcome.cycles))
+    return stream.passages, results, stream.cycles
