@@ -150,24 +150,79 @@ def cmd_conformance_plugin(args: argparse.Namespace) -> int:
 
 # -- run ---------------------------------------------------------------------
 
-def _run_args(p: argparse.ArgumentParser) -> None:
+def _traffic_args(p: argparse.ArgumentParser, engine: str) -> None:
     _prog_args(p)
     p.add_argument("--pcap", type=Path, help="input packets (default: the example's built-in traffic)")
     p.add_argument("-o", "--output", type=Path, metavar="OUT.pcap",
                    help="write the packets that leave (TX, PASS, REDIRECT) to a pcap")
-    _engine_args(p, "interp, model or kernel")
+    p.add_argument("--engine", default=engine, choices=("interp", "model", "kernel", "rtl"),
+                   help=f"interp (reference interpreter), model (cycle-accurate model), kernel (Linux), "
+                        f"rtl (the Verilog under Verilator); default {engine}")
+    p.add_argument("--lanes", type=int, default=4, help="lanes of the compiled engines' core (1-8, default 4)")
     p.add_argument("--routes", type=Path, metavar="FILE",
                    help="routes for bpf_fib_lookup, one a line: PREFIX IFINDEX SMAC DMAC [MTU]")
     p.add_argument("--packets", type=int, default=8, metavar="N",
                    help="how many packets to list (default 8)")
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary")
+    t = p.add_argument_group("packet simulation (engines model and rtl)")
+    t.add_argument("--rate", default="max", choices=[r.value for r in _line_rates()],
+                   help="the line packets arrive on: 1g, 10g, 25g Ethernet, or max: as fast as the engine "
+                        "takes them (default max)")
+    t.add_argument("--clock", type=float, default=156.25, metavar="MHZ",
+                   help="the engine's clock, for line timing and Mpps (default 156.25)")
+    t.add_argument("--fifo", type=int, default=16384, metavar="BYTES",
+                   help="the ingress FIFO on a line; a packet finding it full is dropped and counted "
+                        "(default 16384)")
+    t.add_argument("--tx-ready", type=float, default=1.0, metavar="P",
+                   help="the chance the tx side takes a beat in a cycle: backpressure (default 1)")
+    t.add_argument("--seed", type=int, default=0, help="seed of the tx readiness draws (default 0)")
+    t.add_argument("--table", type=Path, metavar="FILE",
+                   help="every packet's verdict, cycles and latency as .csv or .json")
+    t.add_argument("--vcd", type=Path, metavar="FILE", help="waves of the rtl engine (GTKWave), for --vcd-packets")
+    t.add_argument("--vcd-packets", default="0:0", metavar="FIRST:LAST",
+                   help="the packets whose passage the waves cover (default 0:0)")
+
+
+def _line_rates():
+    from .sim import LineRate
+    return LineRate
+
+
+def _sim_config(args: argparse.Namespace):
+    """The packet simulation's settings, or None for engines without one
+    (which refuse the simulation's options)."""
+    from .sim import SimConfig
+    if args.engine not in ("model", "rtl"):
+        given = [flag for flag, value, default in (("--rate", args.rate, "max"), ("--table", args.table, None),
+                                                    ("--vcd", args.vcd, None), ("--tx-ready", args.tx_ready, 1.0))
+                 if value != default]
+        if given:
+            raise HxdpError(f"{', '.join(given)}: packet simulation needs --engine model or rtl")
+        return None
+    try:
+        first, last = (int(n) for n in args.vcd_packets.split(":"))
+    except ValueError:
+        raise HxdpError(f"--vcd-packets {args.vcd_packets!r}: give FIRST:LAST, packet numbers from 0") from None
+    return SimConfig(engine=args.engine, lanes=args.lanes, rate=_line_rates()(args.rate), clock_mhz=args.clock,
+                     fifo_bytes=args.fifo, tx_ready=args.tx_ready, seed=args.seed, vcd=args.vcd,
+                     vcd_packets=(first, last))
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    _traffic_args(p, "interp")
+
+
+def _sim_args(p: argparse.ArgumentParser) -> None:
+    _traffic_args(p, "rtl")
 
 
 @command("run", "run traffic through a program and show verdicts, packets and maps",
          "examples:\n  hxdp run examples/firewall.c\n"
-         "  hxdp run examples/router_ipv4.c --pcap examples/pcaps/router_ipv4.pcap -o out.pcap")(_run_args)
+         "  hxdp run examples/router_ipv4.c --pcap examples/pcaps/router_ipv4.pcap -o out.pcap\n"
+         "  hxdp run examples/firewall.c --engine rtl --rate 10g --table packets.csv")(_run_args)
 def cmd_run(args: argparse.Namespace) -> int:
     from .run import format_summary, load_traffic, run_traffic, write_output
+    config = _sim_config(args)
     program = _load(args)
     packets, setup, routes, origin = load_traffic(args.prog, args.pcap)
     if args.routes:
@@ -176,18 +231,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"traffic: {origin}")
     from .target import Target
     run = run_traffic(program, packets, engine=args.engine, setup=setup, routes=routes,
-                      progress=_progress(len(packets)), target=Target.with_lanes(args.lanes))
+                      progress=_progress(len(packets), always=config is not None),
+                      target=Target.with_lanes(args.lanes), config=config)
     print(format_summary(run, show_packets=0 if args.quiet else args.packets,
                          show_entries=0 if args.quiet else 8))
+    if config is not None:
+        from .sim.report import format_summary as format_timing, summarize, write_table
+        print()
+        print(format_timing(summarize(run)))
+        if args.table:
+            write_table(run, args.table)
+            print(f"wrote the packet table to {args.table}")
+        if args.vcd:
+            print(f"wrote waves of packets {args.vcd_packets} to {args.vcd}")
     if args.output:
         count = write_output(run, args.output)
         print(f"wrote {count} packets to {args.output}")
     return 0
 
 
-def _progress(total: int):
-    """A progress line on a terminal for long runs; nothing otherwise."""
-    if total < 1000 or not sys.stderr.isatty():
+@command("sim", "simulate traffic through the engine cycle by cycle: throughput, latency, drops",
+         "The same as 'hxdp run', on the Verilog under Verilator unless --engine says otherwise.\n\n"
+         "examples:\n  hxdp sim examples/firewall.c --rate 10g\n"
+         "  hxdp sim examples/xdp1.c --pcap in.pcap -o out.pcap --table packets.csv\n"
+         "  hxdp sim examples/xdp_tx.c --vcd waves.vcd --vcd-packets 2:3 --tx-ready 0.5\n"
+         "  hxdp sim examples/router_ipv4.c --engine model --rate 25g")(_sim_args)
+def cmd_sim(args: argparse.Namespace) -> int:
+    return cmd_run(args)
+
+
+def _progress(total: int, always: bool = False):
+    """A progress line on a terminal for long runs (``always``: any run);
+    nothing otherwise."""
+    if total < 1000 and not always or not sys.stderr.isatty():
         return None
     step = max(total // 100, 1)
 

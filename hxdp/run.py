@@ -18,9 +18,10 @@ from .ebpf.xdp import MapDump, MapEntry, XdpAction, XdpEngine, XdpInput, XdpResu
 from .errors import HxdpError
 from .target import REFERENCE_CLOCK_MHZ
 
-__all__ = ["ENGINES", "make_engine", "TrafficRun", "run_traffic"]
+__all__ = ["ENGINES", "LEAVING", "make_engine", "TrafficRun", "run_traffic"]
 
-ENGINES = ("interp", "model", "kernel")
+ENGINES = ("interp", "model", "kernel", "rtl")
+LEAVING = (XdpAction.TX, XdpAction.PASS, XdpAction.REDIRECT)
 
 
 def make_engine(program: Program, name: str, routes=None, target=None) -> XdpEngine:
@@ -40,8 +41,9 @@ def make_engine(program: Program, name: str, routes=None, target=None) -> XdpEng
         if reason:
             raise HxdpError(f"the kernel engine is not available here: {reason}")
         return KernelEngine(program)
-    raise HxdpError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)} "
-                    "(rtl arrives with the gateware)")
+    if name == "rtl":
+        raise HxdpError("the rtl engine runs whole packet streams: use run_traffic or hxdp.sim")
+    raise HxdpError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
 
 
 @dataclass
@@ -61,11 +63,23 @@ class TrafficRun:
     def faults(self) -> list[tuple[int, str]]:
         return [(i, r.fault) for i, r in enumerate(self.results) if r.fault]
 
+    def leaving(self) -> list[tuple[int, bytes]]:
+        """The packets that leave the program (TX, PASS, REDIRECT), each
+        with the index of the input packet it came from."""
+        return [(i, r.packet) for i, r in enumerate(self.results) if r.action in LEAVING]
+
 
 def run_traffic(program: Program, packets: Iterable[XdpInput], *, engine: str = "interp",
                 setup: Iterable[MapEntry] = (), routes=None,
-                progress: Callable[[int], None] | None = None, target=None) -> TrafficRun:
-    """Install ``setup``, run every packet in order, and collect the results."""
+                progress: Callable[[int], None] | None = None, target=None, config=None) -> TrafficRun:
+    """Install ``setup``, run every packet in order, and collect the results.
+    The model and rtl engines run a packet simulation (`hxdp.sim`, set by
+    ``config``, a `SimConfig`) and give a `SimRun`."""
+    if engine in ("model", "rtl"):
+        from .sim import SimConfig, simulate_traffic
+        config = config or SimConfig(engine=engine, lanes=target.lanes if target else SimConfig.lanes)
+        return simulate_traffic(program, list(packets), config=config, setup=list(setup), routes=routes,
+                                progress=progress)
     eng = make_engine(program, engine, routes=routes, target=target)
     try:
         for entry in setup:
@@ -162,11 +176,9 @@ def _frames(records) -> list[bytes]:
     return [getattr(r, "data", r) for r in records]
 
 
-LEAVING = (XdpAction.TX, XdpAction.PASS, XdpAction.REDIRECT)
-
-
 def write_output(run: TrafficRun, path: Path) -> int:
-    """Write the packets that leave the program (TX, PASS, REDIRECT) to a pcap."""
+    """Write the packets that leave the program (TX, PASS, REDIRECT) to a
+    pcap, each stamped with its input packet's index in microseconds: the
+    same traffic gives the same file on every engine."""
     from .pcap import PcapRecord, write_pcap
-    return write_pcap(path, (PcapRecord(r.packet, i * 1e-6) for i, r in enumerate(run.results)
-                             if r.action in LEAVING))
+    return write_pcap(path, (PcapRecord(data, i * 1e-6) for i, data in run.leaving()))

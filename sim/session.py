@@ -78,10 +78,11 @@ class SimRun(TrafficRun):
     config: SimConfig = field(default_factory=SimConfig)
     records: list[PacketRecord] = field(default_factory=list)
     cycles: int = 0          # cycles simulated
-    seconds: float = 0.0     # and the time the simulation took
+    seconds: float = 0.0     # and the time that took (not counting a Verilator build)
 
-    def leaving_indices(self) -> list[int]:
-        return [r.index for r in self.records if r.result is not None and r.result.action in LEAVING]
+    def leaving(self) -> list[tuple[int, bytes]]:
+        return [(r.index, r.result.packet) for r in self.records
+                if r.result is not None and r.result.action in LEAVING]
 
 
 def simulate_traffic(program: Program, packets: Sequence[XdpInput], *, config: SimConfig = SimConfig(),
@@ -99,13 +100,14 @@ def simulate_traffic(program: Program, packets: Sequence[XdpInput], *, config: S
         runtime.update_map(entry.map, entry.key, entry.value)
     due = arrivals([len(p.packet) for p in packets], config.rate, config.clock_mhz)
     run = SimRun(program, config.engine, config=config)
-    began = time.perf_counter()
     if config.engine == "model":
+        began = time.perf_counter()
         passages, results = _on_model(runtime, target, packets, due, config, progress)
         run.cycles = max((p.done + 1 for p in passages), default=0)
+        run.seconds = time.perf_counter() - began
     else:
-        passages, results, run.cycles = _on_rtl(runtime, image, target, packets, due, config, progress)
-    run.seconds = time.perf_counter() - began
+        passages, results, run.cycles, run.seconds = _on_rtl(runtime, image, target, packets, due, config,
+                                                             progress)
     for i, (packet, passage, result) in enumerate(zip(packets, passages, results)):
         run.records.append(PacketRecord(i, packet, passage, result))
         if result is not None:
@@ -134,7 +136,7 @@ def _on_model(runtime, target: Target, packets: Sequence[XdpInput], due: list[in
 
 
 def _on_rtl(runtime, image: Image, target: Target, packets: Sequence[XdpInput], due: list[int],
-            config: SimConfig, progress) -> tuple[list[Passage], list[XdpResult | None], int]:
+            config: SimConfig, progress) -> tuple[list[Passage], list[XdpResult | None], int, float]:
     from ..gateware.core import Fault
     from ..gateware.host import Job, Packet, check_supported
     from ..gateware.verilator import VERDICT_MARGIN, VerilatorEngine
@@ -163,4 +165,4 @@ def _on_rtl(runtime, image: Image, target: Target, packets: Sequence[XdpInput], 
             action = outcome.action & 0xFFFF_FFFF
             redirect = Redirect(outcome.egress, ifindex=outcome.egress) if action == XdpAction.REDIRECT else None
             results.append(XdpResult(action, outcome.packet or b"", redirect=redirect, cycles=outcome.cycles))
-    return stream.passages, results, stream.cycles
+    return stream.passages, results, stream.cycles, stream.seconds

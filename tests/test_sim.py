@@ -1,0 +1,154 @@
+"""Packet simulation (hxdp.sim): every example's traffic through the
+Verilog under Verilator gives the interpreter's verdicts, output packets
+(the same pcap file), egress ports and final maps; and every packet's
+passage (first beat in, verdict, last beat out, drops at a full FIFO) is
+the one the model's stream timing predicts, with lines, FIFOs and tx
+backpressure of any kind."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from hxdp.ebpf.load import load_program
+from hxdp.ebpf.xdp import XdpInput
+from hxdp.errors import HxdpError, ToolMissing
+from hxdp.passage import READY_SCALE, tx_ready
+from hxdp.pcap import read_pcap
+from hxdp.run import run_traffic, write_output
+from hxdp.scenario import load_scenario
+from hxdp.sim import LineRate, SimConfig, simulate_traffic
+from hxdp.sim.report import summarize, table_rows
+from hxdp.sim.wire import arrivals
+from hxdp.toolchain import find_verilator
+
+from .conftest import EXAMPLES
+from .engines import GATEWARE_EXAMPLES
+
+
+@pytest.fixture(scope="module")
+def verilator() -> None:
+    try:
+        find_verilator()
+    except ToolMissing as err:
+        pytest.skip(f"needs Verilator: {err}")
+
+
+def _rtl_and_model(name: str, packets=None, **config):
+    path = EXAMPLES / f"{name}.c"
+    program, scenario = load_program(path), load_scenario(path)
+    packets = list(scenario.packets) if packets is None else packets
+    return [simulate_traffic(program, packets, config=SimConfig(engine=engine, **config), setup=scenario.setup,
+                             routes=scenario.routes) for engine in ("rtl", "model")]
+
+
+@pytest.mark.parametrize("name", GATEWARE_EXAMPLES)
+def test_example_on_rtl_gives_the_interpreters_packets_and_maps(name, verilator, tmp_path):
+    path = EXAMPLES / f"{name}.c"
+    program, scenario = load_program(path), load_scenario(path)
+    runs = {engine: run_traffic(program, scenario.packets, engine=engine, setup=scenario.setup,
+                                routes=scenario.routes) for engine in ("interp", "rtl")}
+    interp, rtl = runs["interp"], runs["rtl"]
+    assert [r.action_name for r in rtl.results] == [r.action_name for r in interp.results]
+    assert rtl.leaving() == interp.leaving()
+    assert [r.redirect.ifindex if r.redirect else None for r in rtl.results] == \
+           [r.redirect.ifindex if r.redirect else None for r in interp.results]
+    assert rtl.maps == interp.maps
+    for engine, run in runs.items():
+        write_output(run, tmp_path / f"{engine}.pcap")
+    assert (tmp_path / "rtl.pcap").read_bytes() == (tmp_path / "interp.pcap").read_bytes()
+    assert rtl.leaving() or any(rtl.maps.values()) or name == "xdp_drop", "nothing left the program to compare"
+
+
+@pytest.mark.parametrize("name", GATEWARE_EXAMPLES)
+def test_every_passage_is_the_models_on_a_line_with_backpressure(name, verilator):
+    """10 GbE into a FIFO of three full-size frames' room less, tx ready one
+    cycle in two: drops, queueing and stalls, cycle for cycle."""
+    rtl, model = _rtl_and_model(name, rate=LineRate.GBE10, fifo_bytes=600, tx_ready=0.5, seed=7)
+    assert [r.passage for r in rtl.records] == [r.passage for r in model.records]
+    assert [r.result and (r.result.action, r.result.cycles) for r in rtl.records] == \
+           [r.result and (r.result.action, r.result.cycles) for r in model.records]
+    assert rtl.maps == model.maps
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.integers(14, 1514), min_size=1, max_size=40),
+       rate=st.sampled_from(list(LineRate)), fifo=st.integers(64, 6000),
+       ready=st.floats(0.05, 1.0), seed=st.integers(0, 2**32))
+def test_random_traffic_passes_as_the_model_says(verilator, sizes, rate, fifo, ready, seed):
+    rng = random.Random(seed)
+    packets = [XdpInput(bytes(rng.getrandbits(8) for _ in range(size)), rng.randrange(1, 4)) for size in sizes]
+    rtl, model = _rtl_and_model("xdp_tx", packets, rate=rate, fifo_bytes=fifo, tx_ready=ready, seed=seed)
+    assert [r.passage for r in rtl.records] == [r.passage for r in model.records]
+    assert rtl.leaving() == model.leaving()
+
+
+def test_a_line_offers_packets_at_its_rate():
+    # 64-byte frames (60 and the FCS) on 10 GbE: 14.88 Mpps, a frame every 10.5 cycles at 156.25 MHz.
+    due = arrivals([60] * 1001, LineRate.GBE10, 156.25)
+    assert due[-1] - due[0] == 10500
+    assert LineRate.GBE10.line_mpps(60) == pytest.approx(14.88, abs=0.01)
+    assert arrivals([60, 60], LineRate.MAX, 156.25) == [0, 0]
+    # A frame is whole when its last bit is in: 64 bytes and the preamble at 1 Gb/s.
+    assert arrivals([60], LineRate.GBE1, 125.0) == [72]
+
+
+def test_tx_readiness_is_the_chance_asked_for():
+    draws = [tx_ready(3, cycle, READY_SCALE // 4) for cycle in range(20000)]
+    assert 0.23 < sum(draws) / len(draws) < 0.27
+    assert all(tx_ready(3, cycle, READY_SCALE) for cycle in range(100))
+
+
+def test_summary_and_table_count_every_packet(verilator):
+    rtl, _ = _rtl_and_model("firewall", rate=LineRate.GBE25, fifo_bytes=300)
+    s = summarize(rtl)
+    rows = table_rows(rtl)
+    assert s.packets == len(rows) == len(rtl.records)
+    assert s.ingress_drops == sum(row["verdict"] == "INGRESS_DROP" for row in rows) > 0
+    assert s.processed + s.ingress_drops == s.packets == sum(s.verdicts.values()) + s.ingress_drops
+    assert s.latency_min <= s.latency_mean <= s.latency_p99 <= s.latency_max
+    assert all(row["done"] - row["arrival"] == row["latency_cycles"] for row in rows)
+
+
+def test_sim_command_writes_pcap_table_and_waves(verilator, tmp_path):
+    out, table, waves = tmp_path / "out.pcap", tmp_path / "packets.json", tmp_path / "waves.vcd"
+    argv = [sys.executable, "-m", "hxdp.cli", "sim", str(EXAMPLES / "xdp_tx.c"), "-o", str(out), "--table",
+            str(table), "--vcd", str(waves), "--vcd-packets", "1:2", "--rate", "10g", "-q"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    assert "throughput" in done.stdout and "latency ns" in done.stdout
+    report = json.loads(table.read_text())
+    assert len(report["packets"]) == report["summary"]["packets"] == len(load_scenario(EXAMPLES / "xdp_tx.c").packets)
+    assert len(read_pcap(out)) == report["summary"]["verdicts"]["XDP_TX"]
+    text = waves.read_text()
+    assert text.startswith("$date") or "$timescale" in text
+    # The waves cover packets 1 and 2 only: from when packet 1's first beat
+    # is offered (it is in the FIFO, at its head) to packet 2's end.
+    one, two = report["packets"][1], report["packets"][2]
+    stamps = [int(line[1:]) for line in text.splitlines() if line.startswith("#")]
+    assert one["arrival"] * 6400 <= stamps[0] <= one["start"] * 6400
+    assert two["done"] * 6400 <= stamps[-1] < (two["done"] + 1) * 6400
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "--engine", "interp", "--rate", "10g"], "--rate: packet simulation needs --engine model or rtl"),
+    (["sim", "--engine", "model", "--vcd", "w.vcd"], "waves (--vcd) come from the Verilog"),
+    (["sim", "--vcd-packets", "3"], "give FIRST:LAST"),
+    (["sim", "--table", "t.txt", "--engine", "model"], "a table is written as .csv or .json"),
+])
+def test_simulation_options_are_checked(argv, message, capsys, tmp_path, monkeypatch):
+    from hxdp.cli import main
+    monkeypatch.chdir(tmp_path)
+    assert main([argv[0], str(EXAMPLES / "xdp_drop.c"), *argv[1:]]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_rtl_refuses_what_the_gateware_cannot_run(verilator):
+    program = load_program(EXAMPLES / "xdp_drop.c")
+    with pytest.raises(HxdpError, match="packet simulation runs on rtl or model"):
+        simulate_traffic(program, [], config=SimConfig(engine="interp"))
