@@ -66,6 +66,7 @@ class MapPlacement:
     offset: int          # bytes into the map memory: the map's area
     keys: int            # bytes of key records at its start (hash maps)
     values: int          # bytes of values after them
+    copies: int = 1      # per-CPU arrays: one copy of the values a core, one after another
 
     @property
     def handle(self) -> int:
@@ -92,8 +93,18 @@ class MapPlacement:
         return self.offset + self.keys
 
     @property
-    def area(self) -> int:
+    def copy_bytes(self) -> int:
+        """Bytes of one copy (the whole area of a shared map)."""
         return self.keys + _aligned(self.values)
+
+    @property
+    def area(self) -> int:
+        return self.copies * self.copy_bytes
+
+    @property
+    def cpu_stride(self) -> int:
+        """Bytes from one core's copy to the next (0: one copy, shared)."""
+        return self.copy_bytes if self.copies > 1 else 0
 
     @property
     def geometry(self) -> HashGeometry:
@@ -106,9 +117,9 @@ def map_layout(name: str, maps: list[MapDef], target: Target) -> list[MapPlaceme
     if len(maps) > target.map_slots:
         raise HxdpError(f"{name}: {len(maps)} maps; the engine holds {target.map_slots} "
                         "(Target.map_slots)")
-    if target.cores != 1 and any(m.type in (MapType.PERCPU_ARRAY, MapType.PERCPU_HASH,
-                                            MapType.LRU_PERCPU_HASH) for m in maps):
-        raise HxdpError(f"{name}: per-CPU maps on a {target.cores}-core engine are not supported yet")
+    if target.cores != 1 and any(m.type in (MapType.PERCPU_HASH, MapType.LRU_PERCPU_HASH) for m in maps):
+        raise HxdpError(f"{name}: per-CPU hash maps on a {target.cores}-core engine are not supported "
+                        "(per-CPU arrays are); run it on one core (--cores 1)")
     placed, offset = [], 0
     for n, m in enumerate(maps):
         kind = KINDS.get(m.type)
@@ -129,7 +140,8 @@ def map_layout(name: str, maps: list[MapDef], target: Target) -> list[MapPlaceme
         elif kind is MapKind.DEVMAP:
             p = MapPlacement(n, m, kind, offset, 0, m.max_entries * 8)
         else:
-            p = MapPlacement(n, m, kind, offset, 0, m.max_entries * m.value_size)
+            copies = target.cores if m.type is MapType.PERCPU_ARRAY else 1
+            p = MapPlacement(n, m, kind, offset, 0, m.max_entries * m.value_size, copies)
         placed.append(p)
         offset += p.area
     if offset > target.map_bytes:
@@ -140,19 +152,26 @@ def map_layout(name: str, maps: list[MapDef], target: Target) -> list[MapPlaceme
 
 def map_image(p: MapPlacement, m: BpfMap | None = None) -> bytes:
     """The bytes of ``p``'s area as the map memory holds them: those of the
-    runtime map ``m`` (one CPU's values), or the program's first contents."""
+    runtime map ``m`` (a per-CPU array's copies hold its CPUs 0, 1, ...),
+    or the program's first contents."""
     if p.kind is MapKind.DEVMAP:
         present = m.present if isinstance(m, ArrayMap) and m.present is not None else set()
-        keys, values = b"", b"".join(
+        copies = [(b"", b"".join(
             (int.from_bytes(m.value(i)[:4], "little") | DEVMAP_PRESENT if i in present else 0).to_bytes(8, "little")
-            for i in range(p.map.max_entries))
-    elif m is not None:
+            for i in range(p.map.max_entries)))]
+    elif m is None:
+        copies = [(bytes(p.keys), bytes(p.map.initial or b""))] * p.copies
+    else:
+        if m.nr_cpus < p.copies:
+            raise HxdpError(f"map {p.map.name}: {m.nr_cpus} CPUs' values for a {p.copies}-core engine")
         keys = bytes(m.table.records) if isinstance(m, HashMap) and m.table is not None else b""
         if p.lru:
             keys = m.clock.to_bytes(CLOCK_BYTES, "little") + keys
-        values = bytes(m.store[0])
-    else:
-        keys, values = bytes(p.keys), bytes(p.map.initial or b"")
+        copies = [(keys, bytes(m.store[c])) for c in range(p.copies)]
+    return b"".join(_copy_image(p, keys, values) for keys, values in copies)
+
+
+def _copy_image(p: MapPlacement, keys: bytes, values: bytes) -> bytes:
     if len(keys) != p.keys or len(values) > p.values:
         raise HxdpError(f"map {p.map.name}: its contents do not fit its place in the map memory")
     values += bytes(p.values - len(values))
@@ -164,6 +183,11 @@ def restore_map(p: MapPlacement, m: BpfMap, image: bytes) -> None:
     inverse of `map_image`): how the maps an engine left are read."""
     if len(image) != p.area:
         raise HxdpError(f"map {p.map.name}: {len(image)} bytes read for its {p.area}-byte area")
+    if p.copies > 1:
+        for c in range(p.copies):
+            at = c * p.copy_bytes + p.keys
+            m.store[c][:] = image[at:at + len(m.store[c])]
+        return
     values = image[p.keys:p.keys + len(m.store[0])]
     if p.kind is MapKind.DEVMAP:
         words = [int.from_bytes(image[i:i + 8], "little") for i in range(p.keys, p.keys + p.values, 8)]

@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .ebpf.program import Program
-from .ebpf.xdp import MapDump, MapEntry, XdpAction, XdpEngine, XdpInput, XdpResult
+from .ebpf.xdp import LEAVING, MapDump, MapEntry, XdpAction, XdpEngine, XdpInput, XdpResult
 from .errors import HxdpError
 from .target import REFERENCE_CLOCK_MHZ
 
-__all__ = ["ENGINES", "LEAVING", "make_engine", "TrafficRun", "run_traffic"]
+__all__ = ["ENGINES", "make_engine", "TrafficRun", "run_traffic"]
 
 ENGINES = ("interp", "model", "kernel", "rtl")
-LEAVING = (XdpAction.TX, XdpAction.PASS, XdpAction.REDIRECT)
 
 
 def make_engine(program: Program, name: str, routes=None, target=None) -> XdpEngine:

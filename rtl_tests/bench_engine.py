@@ -15,7 +15,7 @@ from hxdp.ebpf.program import Program
 from hxdp.ebpf.runtime import XdpRuntime
 from hxdp.ebpf.xdp import XdpAction, XdpInput
 from hxdp.gateware.core import Fault
-from hxdp.gateware.engine import FORWARDED
+from hxdp.ebpf.xdp import LEAVING
 from hxdp.gateware.host import Job, Packet
 from hxdp.gateware.registers import ID_MAGIC
 from hxdp.maplayout import map_layout
@@ -62,7 +62,7 @@ async def a_second_program_loaded_into_the_running_engine_takes_over(dut):
 def _interpreted(name: str, packets: list[Packet]) -> list[tuple[int, bytes | None]]:
     runtime = XdpRuntime(load_program(EXAMPLES / f"{name}.c"))
     results = [runtime.run(XdpInput(p.data, p.port, p.queue)) for p in packets]
-    return [(r.action, r.packet if r.action in FORWARDED else None) for r in results]
+    return [(r.action, r.packet if r.action in LEAVING else None) for r in results]
 
 
 @cocotb.test

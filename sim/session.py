@@ -19,7 +19,8 @@ from ..maplayout import map_image, map_layout, restore_map
 from ..model.engine import ModelEngine
 from ..model.stream import Ingress, StreamTiming
 from ..passage import Passage
-from ..run import LEAVING, TrafficRun
+from ..ebpf.xdp import LEAVING
+from ..run import TrafficRun
 from ..target import MAX_CYCLES, REFERENCE_CLOCK_MHZ, Target
 from .wire import LineRate, arrivals
 
@@ -35,6 +36,7 @@ DEFAULT_FIFO_BYTES = 16384
 class SimConfig:
     engine: str = "rtl"
     lanes: int = 4
+    cores: int = 1
     rate: LineRate = LineRate.MAX
     clock_mhz: float = REFERENCE_CLOCK_MHZ
     fifo_bytes: int = DEFAULT_FIFO_BYTES      # on a line; with LineRate.MAX the source waits instead
@@ -54,6 +56,8 @@ class SimConfig:
             raise HxdpError(f"tx readiness {self.tx_ready} must be above 0 and at most 1")
         if self.clock_mhz <= 0:
             raise HxdpError(f"clock {self.clock_mhz} MHz: give a positive frequency")
+        if self.cores != 1 and self.engine != "rtl":
+            raise HxdpError(f"the model times one core; run {self.cores} cores on the Verilog (--engine rtl)")
         if self.vcd and self.engine != "rtl":
             raise HxdpError("waves (--vcd) come from the Verilog: use --engine rtl")
         first, last = self.vcd_packets
@@ -91,11 +95,12 @@ def simulate_traffic(program: Program, packets: Sequence[XdpInput], *, config: S
     """Install ``setup``, send ``packets`` from the line of ``config`` through
     its engine, and collect every packet's record and the final maps."""
     config.check()
-    target = Target.with_lanes(config.lanes)
+    target = Target.with_lanes(config.lanes, cores=config.cores)
     image = compile_program(program, target)
     # The model's runtime holds the maps: it runs the packets (model) or
-    # gives the first map contents and reads the final ones (rtl).
-    runtime = ModelEngine(image, routes=routes)
+    # gives the first map contents and reads the final ones (rtl; a per-CPU
+    # array has a CPU a core).
+    runtime = ModelEngine(image, routes=routes, nr_cpus=config.cores)
     for entry in setup:
         runtime.update_map(entry.map, entry.key, entry.value)
     due = arrivals([len(p.packet) for p in packets], config.rate, config.clock_mhz)

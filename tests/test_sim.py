@@ -16,7 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from hxdp.ebpf.load import load_program
-from hxdp.ebpf.xdp import XdpInput
+from hxdp.ebpf.runtime import XdpRuntime
+from hxdp.ebpf.xdp import XdpAction, XdpInput
+from hxdp.gateware.dispatch import dispatch_core
 from hxdp.errors import HxdpError, ToolMissing
 from hxdp.passage import READY_SCALE, tx_ready
 from hxdp.pcap import read_pcap
@@ -24,10 +26,12 @@ from hxdp.run import run_traffic, write_output
 from hxdp.scenario import load_scenario
 from hxdp.sim import LineRate, SimConfig, simulate_traffic
 from hxdp.sim.report import summarize, table_rows
+from hxdp.sim.traffic import flow_traffic, sequence_of
 from hxdp.sim.wire import arrivals
+from hxdp.target import Target
 from hxdp.toolchain import find_verilator
 
-from .conftest import EXAMPLES
+from .conftest import EXAMPLES, REPO
 from .engines import GATEWARE_EXAMPLES
 
 
@@ -152,3 +156,68 @@ def test_rtl_refuses_what_the_gateware_cannot_run(verilator):
     program = load_program(EXAMPLES / "xdp_drop.c")
     with pytest.raises(HxdpError, match="packet simulation runs on rtl or model"):
         simulate_traffic(program, [], config=SimConfig(engine="interp"))
+
+
+# -- several cores -------------------------------------------------------------------------
+
+FRAME_BYTES = Target().packet_frame_bytes
+
+
+def _interp_on_cores(program, packets, cores: int, setup=(), routes=None):
+    """The interpreter, each packet on the CPU the engine's dispatcher gives
+    it: the verdicts and the maps (per-CPU values a CPU a core) N cores leave."""
+    runtime = XdpRuntime(program, routes=routes, nr_cpus=cores)
+    for entry in setup:
+        runtime.update_map(entry.map, entry.key, entry.value)
+    results = []
+    for packet in packets:
+        runtime.cpu = dispatch_core(packet.packet, cores, FRAME_BYTES)
+        results.append(runtime.run(packet))
+    return results, runtime.dump_maps()
+
+
+def _check_on_cores(name: str, cores: int) -> None:
+    path = EXAMPLES / f"{name}.c"
+    program, scenario = load_program(path), load_scenario(path)
+    results, maps = _interp_on_cores(program, scenario.packets, cores, scenario.setup, scenario.routes)
+    rtl = simulate_traffic(program, scenario.packets, config=SimConfig(cores=cores, tx_ready=0.7),
+                           setup=scenario.setup, routes=scenario.routes)
+    assert [r.action_name for r in rtl.results] == [r.action_name for r in results]
+    assert rtl.leaving() == [(i, r.packet) for i, r in enumerate(results) if r.action in
+                             (XdpAction.TX, XdpAction.PASS, XdpAction.REDIRECT)]
+    assert rtl.maps == maps
+
+
+@pytest.mark.parametrize("name", GATEWARE_EXAMPLES)
+def test_example_on_two_cores_is_the_interpreters_on_the_dispatched_cpus(name, verilator):
+    _check_on_cores(name, 2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", GATEWARE_EXAMPLES)
+def test_example_on_four_cores_is_the_interpreters_on_the_dispatched_cpus(name, verilator):
+    _check_on_cores(name, 4)
+
+
+@pytest.mark.parametrize("cores", [2, pytest.param(4, marks=pytest.mark.slow)])
+def test_cores_share_maps_atomically_and_keep_every_flows_order(cores, verilator):
+    program = load_program(REPO / "tests" / "data" / "shared_counters.c")
+    packets = flow_traffic(800, flows=48, seed=cores)
+    results, maps = _interp_on_cores(program, packets, cores)
+    rtl = simulate_traffic(program, packets, config=SimConfig(cores=cores, tx_ready=0.8, seed=1))
+    assert rtl.maps == maps
+    total = int.from_bytes(rtl.maps["total"][bytes(4)], "little")
+    per_core = rtl.maps["per_core"][bytes(4)]
+    spread = [int.from_bytes(per_core[8 * c:8 * c + 8], "little") for c in range(cores)]
+    assert total == sum(spread) == len(packets) and min(spread) > 0, spread
+    assert sum(int.from_bytes(v, "little") for v in rtl.maps["by_port"].values()) == len(packets)
+    # Nothing lost, doubled or reordered: the packets leave as they came.
+    assert [sequence_of(data) for _, data in rtl.leaving()] == [sequence_of(p.packet) for p in packets]
+
+
+def test_per_cpu_hash_maps_on_several_cores_are_refused():
+    from hxdp.ebpf.program import MapDef, MapType
+    from hxdp.maplayout import map_layout
+    per_cpu_hash = MapDef("h", MapType.PERCPU_HASH, 4, 8, 16)
+    with pytest.raises(HxdpError, match="per-CPU hash maps on a 2-core engine"):
+        map_layout("p", [per_cpu_hash], Target(cores=2))

@@ -87,7 +87,7 @@ class BpfMap:
         """Write ``value`` to one CPU's slot, or to every CPU's when cpu is None
         (a host update gives all CPUs' values, or one value for all)."""
         vs = self.d.value_size
-        cpus = range(self.nr_cpus) if cpu is None else [cpu]
+        cpus = range(self.nr_cpus) if cpu is None else [cpu if self.per_cpu else 0]
         for i, c in enumerate(cpus):
             part = value[i * vs:(i + 1) * vs] if len(value) == vs * self.nr_cpus and cpu is None \
                 else value[:vs]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 __all__ = ["XdpAction", "XDP_MD", "XdpInput", "XdpResult", "Redirect",
-           "HEADROOM", "TAILROOM", "MapDump", "MapEntry", "XdpEngine", "xdp_md_offset",
+           "HEADROOM", "TAILROOM", "LEAVING", "MapDump", "MapEntry", "XdpEngine", "xdp_md_offset",
            "XDP_MD_FIELD_BYTES"]
 
 # Space the kernel leaves in front of and behind the packet data; programs
@@ -50,6 +50,10 @@ class XdpAction(enum.IntEnum):
             return "XDP_" + cls(value).name
         except ValueError:
             return f"unknown({value})"
+
+
+# The verdicts after which the packet leaves (the bytes the program left).
+LEAVING = (XdpAction.PASS, XdpAction.TX, XdpAction.REDIRECT)
 
 
 @dataclass(frozen=True)

@@ -76,12 +76,14 @@ class Core(wiring.Component):
     """One core. The engine around it starts a packet (``start`` in the cycle
     before row 0 issues) and gives it the packet buffer's ports and state."""
 
-    def __init__(self, target: Target, program: list[int] | None = None):
-        """``program``: encoded rows to build into instruction memory."""
+    def __init__(self, target: Target, program: list[int] | None = None, cpu: int = 0):
+        """``program``: encoded rows to build into instruction memory;
+        ``cpu``: which of the engine's cores this is (its per-CPU copies)."""
         _supported_latency(target.latency)
         if len(target.store_ports) != 1:
             raise HxdpError("gateware: the core has one store port")
         self.target = target
+        self.cpu = cpu
         self.program = list(program or [])
         self.loads = len(target.load_ports)
         self.map_bits = (target.map_bytes - 1).bit_length()
@@ -120,6 +122,13 @@ class Core(wiring.Component):
             "used_slot": Out(range(target.map_slots)),
             "used_change": Out(signed(2)),
             "clock_tick": Out(1),
+            # The map lock, shared by the engine's cores: a row storing to
+            # the map memory or a call to a hash map issues only with the
+            # lock (``lock_want``: it would issue now but for the lock); a
+            # hash call keeps it while ``helper_busy``.
+            "lock_want": Out(1),
+            "lock_grant": In(1),
+            "helper_busy": Out(1),
             # The outcome, in the cycle after the exit or fault.
             "finished": Out(1),
             "action": Out(64),
@@ -219,7 +228,7 @@ class Core(wiring.Component):
                 ctx.eq(self.xdp & (a[32:] == CONTEXT_BASE >> 32) & (offset + size <= XDP_MD.size)),
                 in_map.eq((a[MAP_SHIFT + slot_bits:] == MAP_BASE >> (MAP_SHIFT + slot_bits)) &
                           (region < self.map_count) & (a[:MAP_SHIFT] + size <= entry.size)),
-                map_addr.eq(entry.offset + offset),
+                map_addr.eq(entry.offset + offset + self.cpu * entry.cpu_stride),
             ]
             packet_ok = frame & (a[:FRAME_ADDR_BITS] >= bounds.meta) & (frame_end <= bounds.end)
             m.d.comb += ok.eq(packet_ok | stack | (ctx & ~store) | (in_map & ~(store & entry.readonly)))
@@ -312,7 +321,16 @@ class Core(wiring.Component):
         # A call reads r1 to r5 and writes r0.
         conflicts += [calls & busy(i) for i in range(6)]
         conflicts.append(helper.busy)
-        m.d.comb += stall.eq(Cat(*conflicts, *waits).any())
+        held_up = Signal()          # by anything but the map lock
+        needs_lock = Signal()
+        m.d.comb += [
+            held_up.eq(Cat(*conflicts, *waits).any()),
+            needs_lock.eq(Cat(*(d.store & lane_map for d, lane_map in zip(dec, in_map)),
+                              calls & on_map & (entry.kind == MapKind.HASH)).any()),
+            self.lock_want.eq(running & ~bubble & needs_lock & ~held_up),
+            stall.eq(held_up | needs_lock & ~self.lock_grant),
+            self.helper_busy.eq(helper.busy),
+        ]
         active = Signal()
         past_end = Signal()
         watchdog = Signal()

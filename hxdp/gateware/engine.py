@@ -1,53 +1,44 @@
-"""The engine: a core, its packet buffer, packet streams and the control port.
+"""The engine: its cores (`slice`), the dispatcher and merger between
+them and the packet streams (`dispatch`), the map memory and map table
+they share, and the control port.
 
-Packets come in on ``rx``, one frame (``packet_frame_bytes``) a beat, and
-the core starts in the cycle after the first beat (early start). The rest
-of the packet keeps arriving while the program runs. When the program has
-ended and the packet is all in, the engine gives its ``verdict`` and, for
-XDP_PASS, XDP_TX and XDP_REDIRECT, sends the packet's bytes on ``tx``.
+Packets come in on ``rx``, one frame (``packet_frame_bytes``) a beat; the
+core the packet's flow hashes to takes it (one packet a core at a time)
+and starts in the cycle after the first beat. Verdicts, and the bytes of
+XDP_PASS, XDP_TX and XDP_REDIRECT packets on ``tx``, leave in the order
+the packets came. With one core the dispatcher and merger add no cycle.
+
+The cores share one map memory: each reads its own copies, and one store
+port takes the rows that store to it and the helper units' writes, one
+core at a time under the map lock (a core's row issues only with it; a
+hash-map helper call keeps it until done), which also makes atomics on map
+values atomic across cores. A per-CPU array has a copy of its values for
+each core.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..ebpf.memory import CONTEXT_BASE, PACKET_BASE
 from ..ebpf.runtime import FRAME_SIZE
 from ..ebpf.xdp import HEADROOM, XdpAction
 from ..errors import HxdpError
 from ..image import Image
 from ..maplayout import map_image, map_layout, use_clock, used_entries
 from ..target import MAX_CYCLES, Target, encode_row
-from .bits import kept_bytes, low_ones, one_of
 from .bytemem import ByteMemory
-from .core import FRAME_ADDR_BITS, Core, Fault
+from .core import Fault
+from .dispatch import Dispatcher
 from .helper import map_entry
 from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, ID_MAGIC, IMEM_DATA_BASE, MAP_FLAG_LPM, MAP_FLAG_LRU,
                         MAP_FLAG_READONLY, STATUS_BUSY, STATUS_MAP_READ, STATUS_MAP_WRITE, bus_signature)
+from .slice import CoreSlice, beat_layout, verdict_layout
 
 __all__ = ["Engine", "engine_signature", "beat_layout", "verdict_layout", "row_words"]
 
 
-def beat_layout(frame_bytes: int) -> data.StructLayout:
-    """A beat of a packet stream: ``keep`` marks the bytes present (the last
-    beat may be partial); ``port`` and ``queue`` (on ``rx``, read from a
-    packet's first beat) are its ingress ifindex and rx queue."""
-    return data.StructLayout({"data": 8 * frame_bytes, "keep": frame_bytes, "last": 1,
-                              "port": 32, "queue": 32})
-
-
-def verdict_layout() -> data.StructLayout:
-    """``sends``: the packet's bytes follow on ``tx``; ``egress``: the
-    ifindex an XDP_REDIRECT sends them to."""
-    return data.StructLayout({"action": 64, "cycles": 32, "fault": Fault, "length": FRAME_ADDR_BITS + 1,
-                              "sends": 1, "egress": 32})
-
-
 def row_words(target: Target) -> int:
     return -(-target.row_bits // 32)
-
-
-FORWARDED = (XdpAction.PASS, XdpAction.TX, XdpAction.REDIRECT)
 
 
 def engine_signature(target: Target) -> wiring.Signature:
@@ -79,24 +70,35 @@ class Engine(wiring.Component):
         t = self.target
         fb = t.packet_frame_bytes
         rows = [encode_row(r, t.lanes) for r in self.image.rows] if self.image else []
-        core = Core(t, rows)
-        ports = len(t.load_ports) + 1            # the loads' and the helper's
-        buf = ByteMemory(FRAME_SIZE, ports, fb)
-        # The map memory: the core's ports; the host reads through the
-        # helper's port when the helper does not, and writes a word at a
-        # time through the frame port.
+        slices = [CoreSlice(t, rows, cpu) for cpu in range(t.cores)]
+        cores = [s.core for s in slices]
+        core = cores[0]                          # the shapes of what the cores share, and the host's read port
+        dispatcher = Dispatcher(t.cores, fb)
+        m.submodules.dispatcher = dispatcher
+        wiring.connect(m, wiring.flipped(self.rx), dispatcher.rx)
+        wiring.connect(m, dispatcher.tx, wiring.flipped(self.tx))
+        wiring.connect(m, dispatcher.verdict, wiring.flipped(self.verdict))
+        for i, s in enumerate(slices):
+            m.submodules[f"slice{i}"] = s
+            wiring.connect(m, dispatcher.core_rx[i], s.rx)
+            wiring.connect(m, s.tx, dispatcher.core_tx[i])
+            wiring.connect(m, s.verdict, dispatcher.core_verdict[i])
+        # The map memory: each core's ports; the host reads through core 0's
+        # helper port when its helper does not, and writes a word at a time
+        # through the frame port. One store port, under the map lock.
+        ports = len(t.load_ports) + 1            # a core's loads' and its helper's
         placed = map_layout(self.image.name, self.image.maps, t) if self.image else []
         images = [map_image(p) for p in placed]
-        maps = ByteMemory(t.map_bytes, ports, init=b"".join(images))
-        m.submodules.core = core
-        m.submodules.packet = buf
+        maps = ByteMemory(t.map_bytes, ports * t.cores, init=b"".join(images))
         m.submodules.maps = maps
-        for p in range(ports):
-            wiring.connect(m, core.pkt_read[p], buf.read[p])
-            if p < ports - 1:
-                wiring.connect(m, core.map_read[p], maps.read[p])
-        wiring.connect(m, core.pkt_write, buf.write)
-        wiring.connect(m, core.map_write, maps.write)
+        for i, c in enumerate(cores):
+            for p in range(ports):
+                if (i, p) != (0, ports - 1):
+                    wiring.connect(m, c.map_read[p], maps.read[i * ports + p])
+            with m.If(c.map_write.en):
+                m.d.comb += [maps.write.addr.eq(c.map_write.addr), maps.write.data.eq(c.map_write.data),
+                             maps.write.mask.eq(c.map_write.mask), maps.write.en.eq(1)]
+        self._lock(m, cores)
 
         # -- control registers -------------------------------------------------------
         ctrl = Signal(2, init=CTRL_ENABLE if rows else 0)
@@ -109,19 +111,21 @@ class Engine(wiring.Component):
                     ["PACKETS", "FAULTS", *(f"VERDICT_{a.name}" for a in XdpAction)]}
         last_action, last_cycles, last_fault, last_egress = Signal(64), Signal(32), Signal(Fault), Signal(32)
         busy = Signal()
+        m.d.comb += busy.eq(Cat(*(s.busy for s in slices)).any())
         bus = self.bus
         # The map table, from reset that of the program built in.
         map_count = Signal.like(core.map_count, init=len(placed))
         table = Signal.like(core.maps, init=[map_entry(p, image) for p, image in zip(placed, images)])
         used = Signal.like(core.map_used, init=[used_entries(p, image) for p, image in zip(placed, images)])
         clock = Signal.like(core.map_clock, init=[use_clock(p, image) for p, image in zip(placed, images)])
-        m.d.comb += [core.maps.eq(table), core.map_used.eq(used), core.map_clock.eq(clock)]
         map_slot = Signal(range(t.map_slots))
         entry = table[map_slot]
-        with m.If(core.used_change != 0):
-            m.d.sync += used[core.used_slot].eq(used[core.used_slot] + core.used_change)
-        with m.If(core.clock_tick):
-            m.d.sync += clock[core.used_slot].eq(clock[core.used_slot] + 1)
+        for c in cores:                  # one core's helper at a time changes them: it has the lock
+            m.d.comb += [c.maps.eq(table), c.map_used.eq(used), c.map_clock.eq(clock)]
+            with m.If(c.used_change != 0):
+                m.d.sync += used[c.used_slot].eq(used[c.used_slot] + c.used_change)
+            with m.If(c.clock_tick):
+                m.d.sync += clock[c.used_slot].eq(clock[c.used_slot] + 1)
         map_addr = Signal(range(t.map_bytes))
         wdata = [Signal(32, name="map_wdata_lo"), Signal(32, name="map_wdata_hi")]
         rdata = Signal(64)              # what the last MAP_READ read, from the cycle after it
@@ -135,7 +139,7 @@ class Engine(wiring.Component):
         read_waiting = Signal()
         read_at = Signal.like(map_addr)
         host_reads = Signal()
-        m.d.comb += [core.map_count.eq(map_count), helper_port.data.eq(shared.data),
+        m.d.comb += [*(c.map_count.eq(map_count) for c in cores), helper_port.data.eq(shared.data),
                      host_reads.eq((read_asked | read_waiting) & ~helper_port.en),
                      shared.en.eq(helper_port.en | host_reads),
                      shared.addr.eq(Mux(helper_port.en, helper_port.addr, Mux(read_waiting, read_at, map_addr)))]
@@ -149,7 +153,7 @@ class Engine(wiring.Component):
             m.d.sync += latched.eq(shared.data)
         m.d.comb += rdata.eq(Mux(reading, shared.data, latched))
         # The host's write goes in a cycle the program does not store to the map memory.
-        m.d.comb += [maps.frame_en.eq(host_write & ~core.map_write.en), maps.frame_index.eq(host_addr[3:]),
+        m.d.comb += [maps.frame_en.eq(host_write & ~maps.write.en), maps.frame_index.eq(host_addr[3:]),
                      maps.frame_data.eq(host_data)]
         with m.If(maps.frame_en):
             m.d.sync += host_write.eq(0)
@@ -179,6 +183,8 @@ class Engine(wiring.Component):
                     m.d.sync += entry.lengths[:32].eq(bus.w_data)
                 with m.Case(ADDR["MAP_LENGTHS_HI"]):
                     m.d.sync += entry.lengths[32:].eq(bus.w_data)
+                with m.Case(ADDR["MAP_CPU_STRIDE"]):
+                    m.d.sync += entry.cpu_stride.eq(bus.w_data)
                 with m.Case(ADDR["MAP_ADDR"]):
                     m.d.sync += map_addr.eq(bus.w_data)
                 with m.Case(ADDR["MAP_WDATA_LO"]):
@@ -203,11 +209,12 @@ class Engine(wiring.Component):
                 for i in range(words):
                     with m.Case(IMEM_DATA_BASE + i):
                         m.d.sync += staging[i].eq(bus.w_data)
-        m.d.comb += [core.imem_en.eq(bus.w_en & (bus.addr == ADDR["IMEM_COMMIT"])),
-                     core.imem_addr.eq(imem_row), core.imem_data.eq(Cat(*staging)),
-                     core.program_rows.eq(program_rows), core.max_cycles.eq(max_cycles)]
+        for c in cores:
+            m.d.comb += [c.imem_en.eq(bus.w_en & (bus.addr == ADDR["IMEM_COMMIT"])),
+                         c.imem_addr.eq(imem_row), c.imem_data.eq(Cat(*staging)),
+                         c.program_rows.eq(program_rows), c.max_cycles.eq(max_cycles)]
         readable = {
-            "ID": ID_MAGIC, "PARAMS": t.lanes | fb << 8 | t.registers << 16, "IMEM_ROWS": t.imem_rows,
+            "ID": ID_MAGIC, "PARAMS": t.lanes | (t.cores - 1) << 4 | fb << 8 | t.registers << 16, "IMEM_ROWS": t.imem_rows,
             "CTRL": ctrl, "STATUS": Mux(busy, STATUS_BUSY, 0) | Mux(host_write, STATUS_MAP_WRITE, 0) |
             Mux(read_waiting, STATUS_MAP_READ, 0),
             "PROGRAM_ROWS": program_rows, "MAX_CYCLES": max_cycles, "MAP_COUNT": map_count,
@@ -222,133 +229,48 @@ class Engine(wiring.Component):
                     with m.Case(ADDR[name]):
                         m.d.sync += bus.r_data.eq(value)
 
-        # -- receive ---------------------------------------------------------------------
+
+        # -- the slices, and what the host sees of their verdicts ------------------------------
         conformance = (ctrl & CTRL_CONFORMANCE) != 0
-        enabled = (ctrl & CTRL_ENABLE) != 0
-        beat = self.rx.payload
-        frames_in = Signal(range(FRAME_SIZE // fb + 1))
-        length = Signal(FRAME_ADDR_BITS + 1)
-        receiving = Signal()          # between the first and the last beat
-        full = Signal()               # the whole packet is in the buffer
-        port, queue = Signal(32), Signal(32)
-        accept = Signal()
-        first = Signal()
-        m.d.comb += [
-            self.rx.ready.eq(receiving | ~busy & enabled),
-            accept.eq(self.rx.valid & self.rx.ready),
-            first.eq(accept & ~receiving),
-        ]
-        kept = Signal(range(fb + 1))
-        m.d.comb += kept.eq(sum(beat.keep[i] for i in range(fb)))
-        length_next = Signal.like(length)
-        m.d.comb += length_next.eq(Mux(first, 0, length) + kept)
-        index = Signal(range(FRAME_SIZE // fb))
-        m.d.comb += index.eq(Mux(first, 0, frames_in) + HEADROOM // fb)
-        m.d.comb += [buf.frame_en.eq(accept), buf.frame_index.eq(index),
-                     buf.frame_data.eq(kept_bytes(beat.data, beat.keep)),
-                     buf.clear.eq(first)]
-        with m.If(accept):
-            m.d.sync += [frames_in.eq(Mux(first, 1, frames_in + 1)), length.eq(length_next)]
-            with m.If(first):
-                m.d.sync += [busy.eq(1), port.eq(beat.port), queue.eq(beat.queue)]
-            m.d.sync += [receiving.eq(~beat.last), full.eq(beat.last)]
-
-        # The core starts after the first beat, or (conformance) once all is in.
-        start = Mux(conformance, accept & beat.last, first)
-        m.d.comb += [
-            core.start.eq(start), core.xdp.eq(~conformance),
-            core.r1.eq(Mux(conformance, Mux(length_next != 0, PACKET_BASE + HEADROOM, 0), CONTEXT_BASE)),
-            core.r2.eq(Mux(conformance, length_next, 0)),
-            core.pkt_end.eq(HEADROOM + length),
-            core.pkt_present.eq(frames_in * fb), core.pkt_done.eq(full),
-            core.ingress_ifindex.eq(port), core.rx_queue_index.eq(queue),
-        ]
-
-        # -- verdict and transmit ------------------------------------------------------------
-        ended = Signal()
-        with m.If(core.finished):
-            m.d.sync += [ended.eq(1), last_action.eq(core.action), last_cycles.eq(core.cycles),
-                         last_fault.eq(core.fault), last_egress.eq(core.egress)]
-        verdict = self.verdict
-        action32 = last_action[:32]
-        sends = Signal()
-        out_length = Signal.like(length)            # the bytes the program left in the packet
-        m.d.comb += out_length.eq(core.bounds.end - core.bounds.data)
-        m.d.comb += sends.eq(~conformance & (last_fault == Fault.NONE) & (out_length != 0) &
-                             one_of(action32, FORWARDED))
-        m.d.comb += [verdict.payload.action.eq(last_action), verdict.payload.cycles.eq(last_cycles),
-                     verdict.payload.fault.eq(last_fault), verdict.payload.length.eq(out_length),
-                     verdict.payload.sends.eq(sends), verdict.payload.egress.eq(last_egress)]
-        sending = Signal()
-        done_packet = Signal()
-        with m.FSM():
-            with m.State("WAIT"):
-                with m.If(ended & full):
-                    m.next = "VERDICT"
-            with m.State("VERDICT"):
-                m.d.comb += verdict.valid.eq(1)
-                with m.If(verdict.ready):
-                    m.d.sync += counters["PACKETS"].eq(counters["PACKETS"] + 1)
-                    with m.If(last_fault != Fault.NONE):
-                        m.d.sync += counters["FAULTS"].eq(counters["FAULTS"] + 1)
-                    for a in XdpAction:
-                        name = f"VERDICT_{a.name}"
-                        with m.If(Mux(last_fault == Fault.NONE, action32, XdpAction.ABORTED) == a):
-                            m.d.sync += counters[name].eq(counters[name] + 1)
-                    with m.If(sends):
-                        m.next = "SEND"
-                    with m.Else():
-                        m.d.comb += done_packet.eq(1)
-                        m.next = "WAIT"
-            with m.State("SEND"):
-                m.d.comb += sending.eq(1)
-                with m.If(self.tx.valid & self.tx.ready & self.tx.payload.last):
-                    m.d.comb += done_packet.eq(1)
-                    m.next = "WAIT"
-        with m.If(done_packet):
-            m.d.sync += [busy.eq(0), ended.eq(0), full.eq(0)]
-        self._transmit(m, buf, sending, core.bounds.data, out_length)
+        for s in slices:
+            m.d.comb += [s.enabled.eq((ctrl & CTRL_ENABLE) != 0), s.conformance.eq(conformance)]
+        v = self.verdict
+        with m.If(v.valid & v.ready):
+            m.d.sync += [counters["PACKETS"].eq(counters["PACKETS"] + 1), last_action.eq(v.payload.action),
+                         last_cycles.eq(v.payload.cycles), last_fault.eq(v.payload.fault),
+                         last_egress.eq(v.payload.egress)]
+            with m.If(v.payload.fault != Fault.NONE):
+                m.d.sync += counters["FAULTS"].eq(counters["FAULTS"] + 1)
+            for a in XdpAction:
+                name = f"VERDICT_{a.name}"
+                with m.If(Mux(v.payload.fault == Fault.NONE, v.payload.action[:32], XdpAction.ABORTED) == a):
+                    m.d.sync += counters[name].eq(counters[name] + 1)
         return m
 
-    def _transmit(self, m: Module, buf: ByteMemory, sending: Signal, start: Value, length: Value) -> None:
-        """Stream ``length`` bytes from frame offset ``start`` out, a frame a
-        beat: each beat is cut from two consecutive frames of the buffer
-        (``low``, then the one on the read port), shifted by ``start``'s
-        place in its frame."""
-        fb = self.target.packet_frame_bytes
-        tx = self.tx
-        frames = FRAME_SIZE // fb
-        next_frame = Signal(range(frames))          # the frame to read next
-        low = Signal(8 * fb)
-        primed = Signal()                           # ``low`` holds the beat's first frame
-        arriving = Signal()                         # a frame is on the read port from this cycle
-        high = Signal()                             # the beat's second frame stays on the read port
-        have_high = Signal()
-        sent = Signal.like(length)
-        shift = start[:(fb - 1).bit_length()] if fb > 1 else Const(0, 1)
-        remaining = length - sent
-        read = Signal()
-        m.d.comb += [buf.frame_read_en.eq(read), buf.frame_read_index.eq(next_frame)]
-        m.d.comb += [
-            have_high.eq(high | arriving & primed),
-            tx.valid.eq(sending & have_high),
-            tx.payload.data.eq((Cat(low, buf.frame_read_data) >> (shift * 8))[:8 * fb]),
-            tx.payload.last.eq(remaining <= fb),
-            tx.payload.keep.eq(low_ones(remaining, fb)),
-        ]
-        with m.If(~sending):
-            m.d.sync += [next_frame.eq(start // fb), primed.eq(0), arriving.eq(0), high.eq(0), sent.eq(0)]
-        with m.Else():
-            m.d.sync += arriving.eq(read)
-            with m.If(~primed & ~arriving):
-                m.d.comb += read.eq(1)                        # the first frame
-            with m.If(arriving & ~primed):
-                m.d.sync += [low.eq(buf.frame_read_data), primed.eq(1)]
-                m.d.comb += read.eq(1)                        # and the second
-            m.d.sync += high.eq(have_high)
-            with m.If(tx.valid & tx.ready):
-                m.d.sync += [sent.eq(sent + fb), low.eq(buf.frame_read_data), high.eq(0)]
-                with m.If(remaining > fb):
-                    m.d.comb += read.eq(1)
-            with m.If(read):
-                m.d.sync += next_frame.eq(next_frame + 1)
+    def _lock(self, m: Module, cores) -> None:
+        """The map lock: each cycle it goes to one core that wants it, the
+        first from a place that moves round the cores a cycle at a time, unless
+        the core that had it last is still in a hash-map helper call."""
+        n = len(cores)
+        if n == 1:
+            m.d.comb += cores[0].lock_grant.eq(1)     # its own helper calls stall it anyway
+            return
+        holder = Signal(range(n))
+        first = Signal(range(n))
+        held = Signal()
+        m.d.sync += first.eq(Mux(first == n - 1, 0, first + 1))
+        m.d.comb += held.eq(Cat(*((holder == i) & c.helper_busy for i, c in enumerate(cores))).any())
+        with m.Switch(first):
+            for start in range(n):
+                with m.Case(start):
+                    taken = Signal(name=f"lock_taken_from{start}")
+                    m.d.comb += taken.eq(held)
+                    for k in range(n):
+                        i = (start + k) % n
+                        grant = Signal(name=f"lock_grant{i}_from{start}")
+                        m.d.comb += [grant.eq(cores[i].lock_want & ~taken), cores[i].lock_grant.eq(grant)]
+                        with m.If(grant):
+                            m.d.sync += holder.eq(i)
+                        nxt = Signal(name=f"lock_taken{i}_from{start}")
+                        m.d.comb += nxt.eq(taken | grant)
+                        taken = nxt

@@ -80,6 +80,7 @@ def map_entry_layout(target: Target) -> data.StructLayout:
         "keys": range(target.map_bytes),             # hash maps: of the key records
         "slot_bits": 5,                              # log2 of the slots
         "record_bits": 4,                            # log2 of a record's bytes
+        "cpu_stride": range(target.map_bytes),       # per-CPU arrays: from one core's copy to the next
     })
 
 
@@ -93,7 +94,8 @@ def map_entry(p: MapPlacement, image: bytes) -> dict[str, int]:
             "readonly": int(p.map.readonly), "keys": p.records_offset,
             "slot_bits": g.slot_bits if hashed else 0,
             "record_bits": g.record_bytes.bit_length() - 1 if hashed else 0,
-            "lru": int(p.lru), "lpm": int(p.lpm), "lengths": prefix_lengths(p, image)}
+            "lru": int(p.lru), "lpm": int(p.lpm), "lengths": prefix_lengths(p, image),
+            "cpu_stride": p.cpu_stride}
 
 
 def packet_layout() -> data.StructLayout:

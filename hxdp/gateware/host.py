@@ -110,6 +110,7 @@ def _map_writes(target: Target, job: Job) -> list[BusWrite]:
                   "MAP_FLAGS": flags, "MAP_KEYS": e["keys"], "MAP_SHAPE": e["slot_bits"] | e["record_bits"] << 8,
                   "MAP_USED": used_entries(p, image), "MAP_CLOCK": use_clock(p, image),
                   "MAP_LENGTHS_LO": e["lengths"] & 0xFFFF_FFFF, "MAP_LENGTHS_HI": e["lengths"] >> 32,
+                  "MAP_CPU_STRIDE": e["cpu_stride"],
                   "MAP_ADDR": p.offset}
         writes += [BusWrite(ADDR[name], value) for name, value in fields.items()]
         for i in range(0, len(image), 8):

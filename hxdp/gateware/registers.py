@@ -47,11 +47,12 @@ IMEM_DATA_BASE = 0x40          # staging words of one row, least significant fir
 
 REGISTERS: tuple[Register, ...] = (
     Register("ID", 0x00, Access.RO, f"0x{ID_MAGIC:08x} (\"hXDP\")"),
-    Register("PARAMS", 0x01, Access.RO, "lanes [3:0], packet_frame_bytes [15:8], registers [23:16]"),
+    Register("PARAMS", 0x01, Access.RO, "lanes [3:0], cores - 1 [7:4], packet_frame_bytes [15:8], "
+             "registers [23:16]"),
     Register("IMEM_ROWS", 0x02, Access.RO, "rows of instruction memory"),
     Register("CTRL", 0x03, Access.RW, "bit 0: accept packets; bit 1: conformance mode "
              "(r1 = the packet, r2 = its length, start once it is all in)"),
-    Register("STATUS", 0x04, Access.RO, "bit 0: a packet is in the engine; bit 1: a MAP_WRITE is "
+    Register("STATUS", 0x04, Access.RO, "bit 0: a packet is in a core; bit 1: a MAP_WRITE is "
              "waiting for the map memory's store port (wait for it to clear before the next); bit 2: a "
              "MAP_READ is waiting for the helper unit's read port (wait for it to clear before reading "
              "MAP_RDATA)"),
@@ -83,6 +84,8 @@ REGISTERS: tuple[Register, ...] = (
     Register("MAP_CLOCK", 0x2B, Access.RW, "LRU hash maps: the use clock, the stamp of the next key used"),
     Register("MAP_LENGTHS_LO", 0x2C, Access.RW, "LPM maps: prefix lengths 0-31 held (bit n: length n)"),
     Register("MAP_LENGTHS_HI", 0x2D, Access.RW, "LPM maps: bit 0, prefix length 32 held"),
+    Register("MAP_CPU_STRIDE", 0x2E, Access.WO, "per-CPU arrays on several cores: bytes from one core's copy "
+             "of the values to the next (0: one copy, shared by the cores)"),
     Register("MAP_ADDR", 0x30, Access.RW, "byte in the map memory (a multiple of 8) that MAP_WRITE and "
              "MAP_READ reach; each advances it by 8"),
     Register("MAP_WDATA_LO", 0x31, Access.WO, "bytes 0-3 MAP_WRITE writes"),

@@ -1,0 +1,40 @@
+"""Synthetic traffic for throughput and soak runs: UDP packets over many
+flows, each packet numbered in its payload so that losses, duplicates and
+reordering within a flow show."""
+
+from __future__ import annotations
+
+import random
+import struct
+
+from ..ebpf.xdp import XdpInput
+from ..packets import udp_frame
+
+__all__ = ["flow_traffic", "sequence_of", "SEQUENCE"]
+
+SEQUENCE = struct.Struct("!IQ")       # the flow's number and the packet's number in the whole run
+_UDP_PAYLOAD_AT = 14 + 20 + 8
+
+
+def flow_traffic(count: int, *, flows: int = 256, sizes: tuple[int, int] = (60, 60), ingress: int = 1,
+                 seed: int = 0) -> list[XdpInput]:
+    """``count`` UDP frames of ``flows`` random flows (random addresses and
+    ports), each of a size in ``sizes`` (bytes before the FCS; 60 is a
+    64-byte frame), from ``ingress``."""
+    rng = random.Random(seed)
+    tuples = [(f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+               f"192.168.{rng.randrange(256)}.{rng.randrange(1, 255)}", rng.randrange(1024, 65536),
+               rng.choice((53, 80, 443, 4789))) for _ in range(flows)]
+    out = []
+    for n in range(count):
+        flow = rng.randrange(flows)
+        size = rng.randint(*sizes)
+        payload = SEQUENCE.pack(flow, n)
+        payload += bytes(max(0, size - _UDP_PAYLOAD_AT - len(payload)))
+        out.append(XdpInput(udp_frame(*tuples[flow], payload), ingress))
+    return out
+
+
+def sequence_of(frame: bytes) -> tuple[int, int]:
+    """The flow and packet numbers `flow_traffic` put in ``frame``."""
+    return SEQUENCE.unpack_from(frame, _UDP_PAYLOAD_AT)
