@@ -4,7 +4,9 @@ Per program: eBPF instructions, operations after the compiler's passes,
 VLIW rows, static IPC (eBPF instructions per row), the critical-path lower
 bound on rows, cycles per packet on the program's traffic (min, mean, max)
 on the model, and packets per second at 156.25 MHz; then the same for
-every lane count from 1 to 8.
+every lane count from 1 to 8. With the rtl engine, the traffic also goes
+through the Verilog (`hxdp.sim`): packets a second with the packets back
+to back, and the latency when they come at 1 GbE.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from .model.engine import ModelEngine
 from .run import load_traffic
 from .target import REFERENCE_CLOCK_MHZ, Target
 
-__all__ = ["BenchRow", "bench_program", "programs_in", "format_table", "format_sweep", "to_json"]
+__all__ = ["BenchRow", "StreamRow", "bench_program", "bench_stream", "programs_in", "format_table",
+           "format_sweep", "format_streams", "to_json"]
 
 
 @dataclass
@@ -38,6 +41,21 @@ class BenchRow:
     cycles_mean: float
     cycles_max: int
     mpps: float
+
+
+@dataclass
+class StreamRow:
+    """A program's traffic through the engine: back to back, then at 1 GbE."""
+    program: str
+    lanes: int
+    cores: int
+    packets: int
+    mpps: float                 # back to back, from the first packet in to the last out
+    cycles_per_packet: float
+    latency_min_ns: float       # at 1 GbE: from whole in the ingress FIFO to the last byte out
+    latency_mean_ns: float
+    latency_max_ns: float
+    mcycles_per_second: float   # the simulation's speed
 
 
 def programs_in(paths: Iterable[Path]) -> list[Path]:
@@ -95,5 +113,35 @@ def format_sweep(rows: list[BenchRow], markdown: bool = False) -> str:
     return _render(heads, cells, markdown)
 
 
-def to_json(rows: list[BenchRow]) -> str:
-    return json.dumps([asdict(r) for r in rows], indent=1)
+def to_json(rows: list[BenchRow], streams: list[StreamRow] = ()) -> str:
+    data = [asdict(r) for r in rows]
+    if streams:
+        return json.dumps({"model": data, "engine": [asdict(r) for r in streams]}, indent=1)
+    return json.dumps(data, indent=1)
+
+
+def bench_stream(path: Path, lanes: int, cores: int = 1, pcap: Path | None = None,
+                 engine: str = "rtl") -> StreamRow:
+    from .sim import LineRate, SimConfig, simulate_traffic
+    from .sim.report import summarize
+    program = load_program(path)
+    packets, setup, routes, _ = load_traffic(path, pcap)
+    runs = [summarize(simulate_traffic(program, packets, setup=setup, routes=routes,
+                                       config=SimConfig(engine, lanes, cores, rate)))
+            for rate in (LineRate.MAX, LineRate.GBE1)]
+    busy, calm = runs
+    return StreamRow(program.name, lanes, cores, busy.processed, busy.mpps, round(busy.cycles / busy.processed, 1),
+                     round(calm.ns(calm.latency_min)), round(calm.ns(calm.latency_mean)),
+                     round(calm.ns(calm.latency_max)),
+                     round(sum(r.evaluated_cycles for r in runs) / max(sum(r.seconds for r in runs), 1e-9) / 1e6, 2))
+
+
+STREAM_COLUMNS = (("program", "program", "{}"), ("cores", "cores", "{}"), ("packets", "packets", "{}"),
+                  ("mpps", "Mpps", "{:.2f}"), ("cycles_per_packet", "cyc/pkt", "{:.1f}"),
+                  ("latency_min_ns", "lat min ns", "{:.0f}"), ("latency_mean_ns", "lat mean ns", "{:.0f}"),
+                  ("latency_max_ns", "lat max ns", "{:.0f}"), ("mcycles_per_second", "sim Mcyc/s", "{:.2f}"))
+
+
+def format_streams(rows: list[StreamRow], markdown: bool = False) -> str:
+    cells = [[fmt.format(getattr(r, key)) for key, _, fmt in STREAM_COLUMNS] for r in rows]
+    return _render([head for _, head, _ in STREAM_COLUMNS], cells, markdown)

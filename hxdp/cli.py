@@ -159,11 +159,18 @@ def _traffic_args(p: argparse.ArgumentParser, engine: str) -> None:
                    help=f"interp (reference interpreter), model (cycle-accurate model), kernel (Linux), "
                         f"rtl (the Verilog under Verilator); default {engine}")
     p.add_argument("--lanes", type=int, default=4, help="lanes of the compiled engines' core (1-8, default 4)")
+    _cores_arg(p)
     p.add_argument("--routes", type=Path, metavar="FILE",
                    help="routes for bpf_fib_lookup, one a line: PREFIX IFINDEX SMAC DMAC [MTU]")
     p.add_argument("--packets", type=int, default=8, metavar="N",
                    help="how many packets to list (default 8)")
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary")
+    g = p.add_argument_group("generated traffic (instead of the built-in or a pcap)")
+    g.add_argument("--flows", type=int, metavar="N", help="UDP packets of N random flows, numbered in their "
+                                                          "payload")
+    g.add_argument("--count", type=int, default=10000, metavar="N", help="packets to generate (default 10000)")
+    g.add_argument("--sizes", default="60:60", metavar="MIN:MAX",
+                   help="frame sizes without the FCS, drawn evenly (default 60:60, 64-byte frames)")
     t = p.add_argument_group("packet simulation (engines model and rtl)")
     t.add_argument("--rate", default="max", choices=[r.value for r in _line_rates()],
                    help="the line packets arrive on: 1g, 10g, 25g Ethernet, or max: as fast as the engine "
@@ -183,6 +190,26 @@ def _traffic_args(p: argparse.ArgumentParser, engine: str) -> None:
                    help="the packets whose passage the waves cover (default 0:0)")
 
 
+def _cores_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cores", type=int, default=1,
+                   help="cores of the engine, behind its flow dispatcher (1-16, default 1)")
+
+
+def _target(args: argparse.Namespace):
+    from .target import Target
+    return Target.with_lanes(args.lanes, cores=getattr(args, "cores", 1))
+
+
+def _range(text: str, what: str) -> tuple[int, int]:
+    try:
+        low, high = (int(n) for n in text.split(":"))
+    except ValueError:
+        raise HxdpError(f"{what} {text!r}: give LOW:HIGH") from None
+    if not 0 <= low <= high:
+        raise HxdpError(f"{what} {text!r}: give LOW:HIGH with 0 <= LOW <= HIGH")
+    return low, high
+
+
 def _line_rates():
     from .sim import LineRate
     return LineRate
@@ -194,16 +221,14 @@ def _sim_config(args: argparse.Namespace):
     from .sim import SimConfig
     if args.engine not in ("model", "rtl"):
         given = [flag for flag, value, default in (("--rate", args.rate, "max"), ("--table", args.table, None),
-                                                    ("--vcd", args.vcd, None), ("--tx-ready", args.tx_ready, 1.0))
+                                                    ("--vcd", args.vcd, None), ("--tx-ready", args.tx_ready, 1.0),
+                                                    ("--cores", args.cores, 1))
                  if value != default]
         if given:
             raise HxdpError(f"{', '.join(given)}: packet simulation needs --engine model or rtl")
         return None
-    try:
-        first, last = (int(n) for n in args.vcd_packets.split(":"))
-    except ValueError:
-        raise HxdpError(f"--vcd-packets {args.vcd_packets!r}: give FIRST:LAST, packet numbers from 0") from None
-    return SimConfig(engine=args.engine, lanes=args.lanes, rate=_line_rates()(args.rate), clock_mhz=args.clock,
+    first, last = _range(args.vcd_packets, "--vcd-packets")
+    return SimConfig(engine=args.engine, lanes=args.lanes, cores=args.cores, rate=_line_rates()(args.rate), clock_mhz=args.clock,
                      fifo_bytes=args.fifo, tx_ready=args.tx_ready, seed=args.seed, vcd=args.vcd,
                      vcd_packets=(first, last))
 
@@ -224,15 +249,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .run import format_summary, load_traffic, run_traffic, write_output
     config = _sim_config(args)
     program = _load(args)
-    packets, setup, routes, origin = load_traffic(args.prog, args.pcap)
+    flows = None if args.flows is None else (args.flows, args.count, _range(args.sizes, "--sizes"))
+    packets, setup, routes, origin = load_traffic(args.prog, args.pcap, flows)
     if args.routes:
         from .ebpf.fib import RouteTable
         routes = RouteTable.from_file(args.routes)
     print(f"traffic: {origin}")
-    from .target import Target
     run = run_traffic(program, packets, engine=args.engine, setup=setup, routes=routes,
                       progress=_progress(len(packets), always=config is not None),
-                      target=Target.with_lanes(args.lanes), config=config)
+                      target=_target(args), config=config)
     print(format_summary(run, show_packets=0 if args.quiet else args.packets,
                          show_entries=0 if args.quiet else 8))
     if config is not None:
@@ -314,26 +339,36 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-sweep", action="store_true", help="skip the lane sweep 1..8")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    p.add_argument("--engine", choices=("model", "rtl"), default="model",
+                   help="rtl: also run the traffic through the Verilog under Verilator, back to back and "
+                        "at 1 GbE, for measured Mpps and latency (default model: the model's cycles only)")
+    _cores_arg(p)
 
 
 @command("bench", "compile programs and measure them on the cycle-accurate model",
          "Columns: eBPF instructions, operations after the passes, VLIW rows, static IPC\n"
          "(eBPF instructions per row), critical-path bound on rows, cycles per packet on\n"
          "the program's traffic (min/mean/max) and Mpps at 156.25 MHz.\n\n"
-         "examples:\n  hxdp bench examples/\n  hxdp bench examples/firewall.c --lanes 8 --json")(_bench_args)
+         "With --engine rtl, a second table: the traffic through the Verilog, back to back\n"
+         "(Mpps, cycles a packet from first in to last out) and at 1 GbE (latency from a\n"
+         "packet whole in the ingress FIFO to its last byte out).\n\n"
+         "examples:\n  hxdp bench examples/\n  hxdp bench examples/firewall.c --lanes 8 --json\n"
+         "  hxdp bench examples/ --engine rtl --cores 2 --no-sweep")(_bench_args)
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import bench_program, format_sweep, format_table, programs_in, to_json
+    from .bench import bench_program, bench_stream, format_streams, format_sweep, format_table, programs_in, to_json
     paths = programs_in(args.paths)
     lanes = [args.lanes] + ([] if args.no_sweep else [n for n in range(1, 9) if n != args.lanes])
-    rows = []
+    rows, streams = [], []
     for i, path in enumerate(paths):
         if not args.json:
             print(f"\r[{i + 1}/{len(paths)}] {path.name}" + " " * 20, end="", file=sys.stderr, flush=True)
         rows += [bench_program(path, n, args.pcap) for n in lanes]
+        if args.engine == "rtl":
+            streams.append(bench_stream(path, args.lanes, args.cores, args.pcap))
     if not args.json:
         print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
     if args.json:
-        print(to_json([r for r in rows if r.lanes == args.lanes]))
+        print(to_json([r for r in rows if r.lanes == args.lanes], streams))
         return 0
     main = [r for r in rows if r.lanes == args.lanes]
     print(format_table(main, args.markdown))
@@ -344,6 +379,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not args.no_sweep:
         print("\nlane sweep (rows / mean cycles per packet):")
         print(format_sweep(rows, args.markdown))
+    if streams:
+        print(f"\nthrough the engine (rtl, {args.lanes} lanes, {args.cores} core{'s' * (args.cores > 1)}, "
+              f"156.25 MHz):")
+        print(format_streams(streams, args.markdown))
     return 0
 
 
@@ -351,6 +390,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def _verilog_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lanes", type=int, default=4, help="lanes of the core (1-8, default 4)")
+    _cores_arg(p)
     p.add_argument("--program", type=Path, metavar="PROG",
                    help="build this program (C, object, assembly) into instruction memory; "
                         "without it the host loads programs through the control bus")
@@ -369,8 +409,7 @@ def cmd_verilog(args: argparse.Namespace) -> int:
     from .compiler.driver import compile_program
     from .ebpf.load import load_program
     from .gateware.verilog import TOP_NAME, generate, port_table
-    from .target import Target
-    target = Target.with_lanes(args.lanes)
+    target = _target(args)
     if args.doc:
         from .gateware.doc import markdown
         print(markdown(target), end="")
@@ -378,7 +417,7 @@ def cmd_verilog(args: argparse.Namespace) -> int:
     if args.output is None:
         raise HxdpError("say where to write the Verilog: -o OUT.v")
     image = compile_program(load_program(args.program), target) if args.program else None
-    print(f"generating {TOP_NAME} ({args.lanes} lanes"
+    print(f"generating {TOP_NAME} ({args.lanes} lanes, {args.cores} core{'s' * (args.cores > 1)}"
           + (f", {image.name} built in" if image else "") + ")...", file=sys.stderr)
     text = generate(target, image)
     args.output.write_text(text)
@@ -390,6 +429,7 @@ def cmd_verilog(args: argparse.Namespace) -> int:
 
 def _synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lanes", type=int, default=4, help="lanes of the core (1-8, default 4)")
+    _cores_arg(p)
     p.add_argument("--family", choices=("ecp5", "xilinx"), default="ecp5",
                    help="ecp5: yosys + nextpnr on LFE5UM-85F speed 8, with Fmax; "
                         "xilinx: synth_xilinx estimate for 7-series")
@@ -405,13 +445,12 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
          "examples:\n  hxdp synth\n  hxdp synth --lanes 2 --no-route\n  hxdp synth --family xilinx")(_synth_args)
 def cmd_synth(args: argparse.Namespace) -> int:
     from .gateware.synth import synthesize
-    from .target import Target
     started = time.monotonic()
 
     def progress(text: str) -> None:
         print(f"[{time.monotonic() - started:4.0f} s] {text}...", file=sys.stderr)
 
-    report = synthesize(Target.with_lanes(args.lanes), args.family, freq_mhz=args.freq,
+    report = synthesize(_target(args), args.family, freq_mhz=args.freq,
                         route=not args.no_route, workdir=args.dir, progress=progress)
     print("\n".join(report.lines()))
     return 0

@@ -154,12 +154,23 @@ def _value_text(value: bytes, limit: int = 48) -> str:
     return text if len(text) <= 2 * limit else text[:2 * limit] + "…"
 
 
-def load_traffic(program_path: Path, pcap: Path | None) -> tuple[list[XdpInput], list[MapEntry], object, str]:
-    """Packets, map setup, routes and a description of where they came from."""
+def load_traffic(program_path: Path, pcap: Path | None,
+                 flows: tuple[int, int, tuple[int, int]] | None = None
+                 ) -> tuple[list[XdpInput], list[MapEntry], object, str]:
+    """Packets, map setup, routes and a description of where they came from:
+    the program's built-in traffic, a pcap, or ``flows`` (flows, packets,
+    (smallest, largest) frame) of generated UDP traffic (`hxdp.sim.traffic`)."""
     from .scenario import load_scenario
     scenario = load_scenario(program_path)
     setup = list(scenario.setup) if scenario else []
     routes = scenario.routes if scenario else None
+    if pcap is not None and flows is not None:
+        raise HxdpError("give packets one way: --pcap or --flows")
+    if flows is not None:
+        from .sim.traffic import flow_traffic
+        count, number, sizes = flows[1], flows[0], flows[2]
+        packets = flow_traffic(count, flows=number, sizes=sizes)
+        return packets, setup, routes, f"{count} generated UDP packets of {number} flows, {sizes[0]}-{sizes[1]} bytes"
     if pcap is not None:
         from .pcap import read_pcap
         packets = [XdpInput(frame) for frame in _frames(read_pcap(pcap))]

@@ -58,6 +58,7 @@ def write_table(run: SimRun, path: Path) -> None:
 class Summary:
     engine: str
     lanes: int
+    cores: int
     rate: str
     clock_mhz: float
     packets: int
@@ -70,12 +71,12 @@ class Summary:
     latency_mean: float
     latency_p99: int
     latency_max: int
-    simulated_cycles: int
+    evaluated_cycles: int              # the simulator's work (rtl: idle cycles with no packet coming skipped)
     seconds: float
 
     @property
     def cycles_per_second(self) -> float:
-        return self.simulated_cycles / self.seconds if self.seconds else 0.0
+        return self.evaluated_cycles / self.seconds if self.seconds else 0.0
 
     def ns(self, cycles: float) -> float:
         return cycles * 1e3 / self.clock_mhz
@@ -87,18 +88,18 @@ def summarize(run: SimRun) -> Summary:
     latencies = sorted(p.latency for p in done)
     span = max((p.done for p in done), default=0) - min((p.arrival for p in done), default=0) + 1
     p99 = latencies[min(len(latencies) - 1, math.ceil(0.99 * len(latencies)) - 1)] if latencies else 0
-    return Summary(c.engine, c.lanes, c.rate.value, c.clock_mhz, len(run.records), len(done),
+    return Summary(c.engine, c.lanes, c.cores, c.rate.value, c.clock_mhz, len(run.records), len(done),
                    len(run.records) - len(done), dict(Counter(r.action_name for r in run.results)),
                    span if done else 0, round(len(done) / span * c.clock_mhz, 3) if done else 0.0,
                    latencies[0] if latencies else 0,
                    round(sum(latencies) / len(latencies), 1) if latencies else 0.0, p99,
-                   latencies[-1] if latencies else 0, run.cycles, round(run.seconds, 3))
+                   latencies[-1] if latencies else 0, run.evaluated, run.seconds)
 
 
 def format_summary(s: Summary) -> str:
     """The summary as a person reads it."""
-    lines = [f"{s.packets} packets on the {s.engine} engine ({s.lanes} lanes), line {s.rate}, "
-             f"clock {s.clock_mhz:g} MHz",
+    lines = [f"{s.packets} packets on the {s.engine} engine ({s.lanes} lanes, {s.cores} "
+             f"core{'s' * (s.cores > 1)}), line {s.rate}, clock {s.clock_mhz:g} MHz",
              f"  processed       {s.processed:>10}",
              f"  ingress drops   {s.ingress_drops:>10}   (FIFO full: backpressure)"]
     for name, count in sorted(s.verdicts.items(), key=lambda kv: -kv[1]):
@@ -110,6 +111,6 @@ def format_summary(s: Summary) -> str:
     lines.append(f"  latency ns      min {s.ns(s.latency_min):.0f}  mean {s.ns(s.latency_mean):.0f}  "
                  f"p99 {s.ns(s.latency_p99):.0f}  max {s.ns(s.latency_max):.0f}")
     if s.seconds:
-        lines.append(f"  simulated {s.simulated_cycles} cycles in {s.seconds:.2f} s "
+        lines.append(f"  simulated {s.evaluated_cycles} cycles in {s.seconds:.2f} s "
                      f"({s.cycles_per_second / 1e6:.2f} M cycles/s)")
     return "\n".join(lines)

@@ -81,7 +81,8 @@ class SimRun(TrafficRun):
     reached the program) with every packet's record and the cost of the run."""
     config: SimConfig = field(default_factory=SimConfig)
     records: list[PacketRecord] = field(default_factory=list)
-    cycles: int = 0          # cycles simulated
+    cycles: int = 0          # cycles the run lasted
+    evaluated: int = 0       # cycles the simulator evaluated (rtl: without idle ones skipped)
     seconds: float = 0.0     # and the time that took (not counting a Verilator build)
 
     def leaving(self) -> list[tuple[int, bytes]]:
@@ -108,11 +109,11 @@ def simulate_traffic(program: Program, packets: Sequence[XdpInput], *, config: S
     if config.engine == "model":
         began = time.perf_counter()
         passages, results = _on_model(runtime, target, packets, due, config, progress)
-        run.cycles = max((p.done + 1 for p in passages), default=0)
+        run.cycles = run.evaluated = max((p.done + 1 for p in passages), default=0)
         run.seconds = time.perf_counter() - began
     else:
-        passages, results, run.cycles, run.seconds = _on_rtl(runtime, image, target, packets, due, config,
-                                                             progress)
+        passages, results, stream = _on_rtl(runtime, image, target, packets, due, config, progress)
+        run.cycles, run.evaluated, run.seconds = stream.cycles, stream.ticks, stream.seconds
     for i, (packet, passage, result) in enumerate(zip(packets, passages, results)):
         run.records.append(PacketRecord(i, packet, passage, result))
         if result is not None:
@@ -141,7 +142,7 @@ def _on_model(runtime, target: Target, packets: Sequence[XdpInput], due: list[in
 
 
 def _on_rtl(runtime, image: Image, target: Target, packets: Sequence[XdpInput], due: list[int],
-            config: SimConfig, progress) -> tuple[list[Passage], list[XdpResult | None], int, float]:
+            config: SimConfig, progress):
     from ..gateware.core import Fault
     from ..gateware.host import Job, Packet, check_supported
     from ..gateware.verilator import VERDICT_MARGIN, VerilatorEngine
@@ -170,4 +171,4 @@ def _on_rtl(runtime, image: Image, target: Target, packets: Sequence[XdpInput], 
             action = outcome.action & 0xFFFF_FFFF
             redirect = Redirect(outcome.egress, ifindex=outcome.egress) if action == XdpAction.REDIRECT else None
             results.append(XdpResult(action, outcome.packet or b"", redirect=redirect, cycles=outcome.cycles))
-    return stream.passages, results, stream.cycles, stream.seconds
+    return stream.passages, results, stream

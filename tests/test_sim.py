@@ -221,3 +221,26 @@ def test_per_cpu_hash_maps_on_several_cores_are_refused():
     per_cpu_hash = MapDef("h", MapType.PERCPU_HASH, 4, 8, 16)
     with pytest.raises(HxdpError, match="per-CPU hash maps on a 2-core engine"):
         map_layout("p", [per_cpu_hash], Target(cores=2))
+
+
+def test_bench_on_rtl_measures_what_the_model_predicts(verilator):
+    from hxdp.bench import bench_stream
+    rtl, model = (bench_stream(EXAMPLES / "firewall.c", 4, engine=engine) for engine in ("rtl", "model"))
+    assert (rtl.packets, rtl.mpps, rtl.cycles_per_packet, rtl.latency_min_ns, rtl.latency_mean_ns,
+            rtl.latency_max_ns) == (model.packets, model.mpps, model.cycles_per_packet, model.latency_min_ns,
+                                    model.latency_mean_ns, model.latency_max_ns)
+    assert 0 < rtl.latency_min_ns <= rtl.latency_mean_ns <= rtl.latency_max_ns
+
+
+def test_generated_flows_run_and_conflicting_sources_are_refused(capsys, tmp_path):
+    from hxdp.cli import main
+    assert main(["run", str(EXAMPLES / "xdp_pass.c"), "--flows", "4", "--count", "30", "--sizes", "60:200",
+                 "-o", str(tmp_path / "out.pcap"), "-q"]) == 0
+    frames = [r.data for r in read_pcap(tmp_path / "out.pcap")]
+    assert [sequence_of(f)[1] for f in frames] == list(range(30))
+    assert {sequence_of(f)[0] for f in frames} <= set(range(4))
+    assert all(60 <= len(f) <= 200 for f in frames)
+    assert main(["run", str(EXAMPLES / "xdp_pass.c"), "--flows", "4", "--pcap", "x.pcap"]) == 1
+    assert "give packets one way" in capsys.readouterr().err
+    assert main(["run", str(EXAMPLES / "xdp_pass.c"), "--flows", "4", "--sizes", "9:5"]) == 1
+    assert "LOW <= HIGH" in capsys.readouterr().err

@@ -20,6 +20,10 @@ Timing, as the model states it, and how the hardware keeps it:
 * A helper call reads its key through a port of its own from the issue
   cycle on; the helper unit gives r0 at the end of the next (arrays) or
   holds the core until it is done (hash maps; `helper`).
+* On an engine of several cores, a row that stores to the map memory and
+  a call to a hash map issue only in a cycle the engine grants the map
+  lock (``lock_want``/``lock_grant``); on one core the lock is always
+  granted and costs no cycle.
 * Faults (an access outside every memory, a write to the context or a
   read-only map, a bad map handle, control past the program, the watchdog)
   end the packet in the cycle they happen.

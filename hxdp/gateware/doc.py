@@ -8,6 +8,7 @@ from ..ebpf.memory import MAP_STRIDE, map_region_base
 from ..maplayout import MapKind
 from ..target import Target
 from .core import Fault
+from .dispatch import flow_bytes
 from .engine import beat_layout, row_words, verdict_layout
 from .registers import markdown as register_table
 from .verilog import TOP_NAME, port_table
@@ -51,6 +52,18 @@ The core starts in the cycle after a packet's first beat and the rest keeps
 arriving while it runs (one beat a cycle keeps the model's timing). `rx` is
 not ready from a packet's last beat until that packet's verdict and bytes
 have left.
+
+With several cores (`hxdp verilog --cores N`), a packet's first beat picks
+its core: the XOR of the bytes of that beat that stay the same along a
+flow ({", ".join(map(str, flow_bytes(fb)))}: for IPv4 the protocol and the
+addresses it holds), times N, over 256. `rx` waits while that core has a
+packet. Verdicts and bytes leave in the order the packets came
+(`hxdp/gateware/dispatch.py`), so every flow keeps its order. The cores
+share the map memory: a row that stores to it, and a hash-map helper call
+until it is done, hold the map lock, one core at a time; so atomic
+operations on map values are atomic across cores, and a program's own
+read, add and write of a shared value is not, as on a multi-CPU host.
+A per-CPU array holds a copy of its values for each core (MAP_CPU_STRIDE).
 
 ## Verdict stream: `verdict`
 

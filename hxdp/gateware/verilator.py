@@ -15,10 +15,12 @@ request                               reply
                                       (sent first, from the Amaranth layouts)
 ``write ADDR VALUE``                  ``ok``: one control-bus write
 ``read ADDR``                         ``VALUE``
-``stream IN OUT STALL TXREADY SEED``   ``done CYCLES MICROSECONDS`` once every
-``FIFO VCD FIRST LAST HALFPERIOD``      packet of file IN was dropped at
-                                      ingress or ended (what became of each
-                                      in file OUT), after ``progress DONE
+``stream IN OUT STALL TXREADY SEED``   ``done CYCLES TICKS MICROSECONDS`` once
+``FIFO VCD FIRST LAST HALFPERIOD``      every packet of file IN was dropped
+                                      at ingress or ended (what became of
+                                      each in file OUT; TICKS: the cycles
+                                      evaluated, idle ones skipped), after
+                                      ``progress DONE
                                       CYCLE`` lines while it runs; ``stalled
                                       CYCLE PACKET`` when nothing moved for
                                       STALL cycles
@@ -132,11 +134,13 @@ class EngineFault(ExecutionFault):
 @dataclass
 class StreamRun:
     """What a stream of packets did: each packet's passage and outcome
-    (None for one dropped at ingress), and the cycles simulated and the
-    seconds they took."""
+    (None for one dropped at ingress), the cycles it lasted, those the model
+    evaluated (idle ones with no packet coming are skipped) and the seconds
+    they took."""
     passages: list[Passage]
     outcomes: list[Outcome | None]
     cycles: int
+    ticks: int
     seconds: float
 
 
@@ -268,8 +272,8 @@ class VerilatorEngine:
                 self.close()
                 raise HxdpError(f"the engine stalled: nothing moved for {stall} cycles up to cycle {cycle}, "
                                 f"with packet {index} unfinished; the engine was stopped")
-            cycles, micros = (int(f, 16) for f in fields)
-            return StreamRun(*_results(out.read_bytes(), arrivals), cycles, micros / 1e6)
+            cycles, ticks, micros = (int(f, 16) for f in fields)
+            return StreamRun(*_results(out.read_bytes(), arrivals), cycles, ticks, micros / 1e6)
 
     def run(self, jobs: Iterable[Job]) -> list[Job]:
         """Run every job in turn, as `simulate` does: fills ``outcomes``,

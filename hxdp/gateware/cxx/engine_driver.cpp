@@ -322,7 +322,9 @@ class Driver {
     // the cycle). What became of every packet goes to file OUT. With VCD
     // not "-", the waves from packet FIRST's first beat to packet LAST's end
     // go there (HALF_PERIOD picoseconds a clock edge). Replies "progress
-    // DONE CYCLE" lines while it runs, then "done CYCLES MICROSECONDS", or
+    // DONE CYCLE" lines while it runs, then "done CYCLES TICKS MICROSECONDS"
+    // (TICKS: the cycles evaluated, without those skipped while the engine
+    // was idle and no packet came), or
     // "stalled CYCLE PACKET" when nothing moved for STALL cycles.
     std::string stream(std::istringstream& args) {
         std::string in_path = next_word(args, "input file"), out_path = next_word(args, "output file");
@@ -343,7 +345,7 @@ class Driver {
         Field fault = field("verdict.fault"), sends = field("verdict.sends"), egress = field("verdict.egress");
         Field tx_data = field("tx.data"), tx_keep = field("tx.keep"), tx_last = field("tx.last");
         std::deque<size_t> fifo, awaiting_verdict, awaiting_tx;
-        uint64_t fifo_bytes = 0, now = 0, moved = 0, resolved = 0;
+        uint64_t fifo_bytes = 0, now = 0, moved = 0, resolved = 0, ticks = 0;
         size_t next_arrival = 0, beat = 0;
         bool tracing = false;
         auto started = std::chrono::steady_clock::now(), reported = started;
@@ -393,6 +395,7 @@ class Driver {
             Bits tx_beat = tx_taken ? load(top_.PORT(tx, payload)) : Bits(0);
             top_.clk = 1;
             top_.eval();
+            ++ticks;
             if (tracing) tracer.dump(2 * now + 1);
 
             if (accepted) {
@@ -447,7 +450,7 @@ class Driver {
         auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
         settle();
         write_results(out_path, results);
-        return "done " + hex(now) + " " + hex(took.count());
+        return "done " + hex(now) + " " + hex(ticks) + " " + hex(took.count());
     }
 
     // The clock low and nothing offered, as a bus request expects it.
