@@ -89,6 +89,12 @@ class SimRun(TrafficRun):
         return [(r.index, r.result.packet) for r in self.records
                 if r.result is not None and r.result.action in LEAVING]
 
+    def sent_in_order(self) -> list[bytes]:
+        """The packets that left, in the order their last beats left the engine."""
+        done = sorted((r.passage.done, r.index, r.result.packet) for r in self.records
+                      if r.result is not None and r.result.action in LEAVING)
+        return [data for _, _, data in done]
+
 
 def simulate_traffic(program: Program, packets: Sequence[XdpInput], *, config: SimConfig = SimConfig(),
                      setup: Sequence[MapEntry] = (), routes=None,

@@ -142,7 +142,7 @@ def test_sim_command_writes_pcap_table_and_waves(verilator, tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["run", "--engine", "interp", "--rate", "10g"], "--rate: packet simulation needs --engine model or rtl"),
     (["sim", "--engine", "model", "--vcd", "w.vcd"], "waves (--vcd) come from the Verilog"),
-    (["sim", "--vcd-packets", "3"], "give FIRST:LAST"),
+    (["sim", "--vcd-packets", "3"], "give LOW:HIGH"),
     (["sim", "--table", "t.txt", "--engine", "model"], "a table is written as .csv or .json"),
 ])
 def test_simulation_options_are_checked(argv, message, capsys, tmp_path, monkeypatch):
@@ -212,7 +212,7 @@ def test_cores_share_maps_atomically_and_keep_every_flows_order(cores, verilator
     assert total == sum(spread) == len(packets) and min(spread) > 0, spread
     assert sum(int.from_bytes(v, "little") for v in rtl.maps["by_port"].values()) == len(packets)
     # Nothing lost, doubled or reordered: the packets leave as they came.
-    assert [sequence_of(data) for _, data in rtl.leaving()] == [sequence_of(p.packet) for p in packets]
+    assert [sequence_of(data) for data in rtl.sent_in_order()] == [sequence_of(p.packet) for p in packets]
 
 
 def test_per_cpu_hash_maps_on_several_cores_are_refused():

