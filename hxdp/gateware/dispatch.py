@@ -67,8 +67,9 @@ class Dispatcher(wiring.Component):
         current = Signal(range(n))
         chosen = Signal(range(n))
         m.d.comb += chosen.eq(Mux(receiving, current, hashed))
-        # Which core has each packet in flight, in arrival order: one a core at most.
-        order = fifo.SyncFIFO(width=max(1, (n - 1).bit_length()), depth=n)
+        # Which core has each packet in flight, in arrival order: one a core
+        # at most, and one more that comes in the cycle another leaves.
+        order = fifo.SyncFIFO(width=max(1, (n - 1).bit_length()), depth=n + 1)
         m.submodules.order = order
         for i, core_rx in enumerate(self.core_rx):
             m.d.comb += [core_rx.payload.eq(beat), core_rx.valid.eq(self.rx.valid & (chosen == i))]

@@ -84,8 +84,12 @@ class CoreSlice(wiring.Component):
         port, queue = Signal(32), Signal(32)
         accept = Signal()
         first = Signal()
+        done_packet = Signal()        # its verdict (and bytes) gone: a new packet may come in this cycle
+        ended = Signal()              # the program has ended (the core holds its outcome)
+        with m.If(done_packet):
+            m.d.sync += [busy.eq(0), ended.eq(0), full.eq(0)]
         m.d.comb += [
-            self.rx.ready.eq(receiving | ~busy & self.enabled),
+            self.rx.ready.eq(receiving | (~busy | done_packet) & self.enabled),
             accept.eq(self.rx.valid & self.rx.ready),
             first.eq(accept & ~receiving),
         ]
@@ -116,41 +120,35 @@ class CoreSlice(wiring.Component):
         ]
 
         # -- verdict and transmit ------------------------------------------------------------
-        ended = Signal()
-        action, cycles, fault, egress = Signal(64), Signal(32), Signal(Fault), Signal(32)
-        with m.If(core.finished):
-            m.d.sync += [ended.eq(1), action.eq(core.action), cycles.eq(core.cycles), fault.eq(core.fault),
-                         egress.eq(core.egress)]
+        # The core keeps the outcome, the egress port and the packet's bounds
+        # until its next packet starts, which is after this one is done.
+        with m.If(core.finished & ~done_packet):
+            m.d.sync += ended.eq(1)
+        action, fault = core.action, core.fault
         verdict = self.verdict
         sends = Signal()
         out_length = Signal.like(length)            # the bytes the program left in the packet
         m.d.comb += out_length.eq(core.bounds.end - core.bounds.data)
         m.d.comb += sends.eq(~conformance & (fault == Fault.NONE) & (out_length != 0) &
                              one_of(action[:32], LEAVING))
-        m.d.comb += [verdict.payload.action.eq(action), verdict.payload.cycles.eq(cycles),
+        m.d.comb += [verdict.payload.action.eq(action), verdict.payload.cycles.eq(core.cycles),
                      verdict.payload.fault.eq(fault), verdict.payload.length.eq(out_length),
-                     verdict.payload.sends.eq(sends), verdict.payload.egress.eq(egress)]
+                     verdict.payload.sends.eq(sends), verdict.payload.egress.eq(core.egress)]
         sending = Signal()
-        done_packet = Signal()
         with m.FSM():
-            with m.State("WAIT"):
-                with m.If(ended & full):
-                    m.next = "VERDICT"
             with m.State("VERDICT"):
-                m.d.comb += verdict.valid.eq(1)
-                with m.If(verdict.ready):
+                # From the cycle the outcome is out and the packet all in.
+                m.d.comb += verdict.valid.eq((ended | core.finished) & full)
+                with m.If(verdict.valid & verdict.ready):
                     with m.If(sends):
                         m.next = "SEND"
                     with m.Else():
                         m.d.comb += done_packet.eq(1)
-                        m.next = "WAIT"
             with m.State("SEND"):
                 m.d.comb += sending.eq(1)
                 with m.If(self.tx.valid & self.tx.ready & self.tx.payload.last):
                     m.d.comb += done_packet.eq(1)
-                    m.next = "WAIT"
-        with m.If(done_packet):
-            m.d.sync += [busy.eq(0), ended.eq(0), full.eq(0)]
+                    m.next = "VERDICT"
         self._transmit(m, buf, sending, core.bounds.data, out_length)
         return m
 

@@ -6,7 +6,8 @@ Verilator engine is held to packet by packet.
 A packet is whole in the ingress FIFO at its arrival cycle, or is dropped
 there when the FIFO has no room for it. The engine takes one packet at a
 time: its first beat in the first cycle both it is there and the engine is
-free, the rest a beat a cycle; the core starts with the first beat.
+free (from the cycle the packet before it ends), the rest a beat a cycle;
+the core starts with the first beat.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from ..passage import READY_SCALE, Passage, tx_ready
 __all__ = ["Ingress", "StreamTiming", "VERDICT_AFTER_EXIT", "VERDICT_AFTER_LAST_BEAT", "FIRST_TX_AFTER_VERDICT"]
 
 # A verdict comes VERDICT_AFTER_EXIT cycles after the first beat and the
-# core's cycles, and no sooner than VERDICT_AFTER_LAST_BEAT cycles after
-# the first beat and the packet's beats: the exit and the last beat are
-# registered, then the engine's state machine takes a cycle to see both.
-VERDICT_AFTER_EXIT = 3
-VERDICT_AFTER_LAST_BEAT = 1
+# core's cycles (the cycle the core's outcome is out), and no sooner than
+# VERDICT_AFTER_LAST_BEAT cycles after the first beat and the packet's
+# beats (the cycle after the last beat, when the packet's length is known).
+VERDICT_AFTER_EXIT = 1
+VERDICT_AFTER_LAST_BEAT = 0
 # The first tx beat is offered this many cycles after the verdict: the
 # transmit path reads the packet's first two frames to cut a beat from them.
 FIRST_TX_AFTER_VERDICT = 3
@@ -86,5 +87,5 @@ class StreamTiming:
                     cycle += 1
                 done = cycle
                 cycle += 1
-        self._free = done + 1
+        self._free = done                  # the next packet's first beat may come as this one ends
         return Passage(arrival, start, verdict, done)
