@@ -152,7 +152,7 @@ def test_simulation_options_are_checked(argv, message, capsys, tmp_path, monkeyp
     assert message in capsys.readouterr().err
 
 
-def test_rtl_refuses_what_the_gateware_cannot_run(verilator):
+def test_simulation_runs_on_rtl_or_model_only():
     program = load_program(EXAMPLES / "xdp_drop.c")
     with pytest.raises(HxdpError, match="packet simulation runs on rtl or model"):
         simulate_traffic(program, [], config=SimConfig(engine="interp"))

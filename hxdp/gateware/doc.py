@@ -50,8 +50,8 @@ On `tx` they are zero.
 {_layout_table(beat_layout(fb))}
 The core starts in the cycle after a packet's first beat and the rest keeps
 arriving while it runs (one beat a cycle keeps the model's timing). `rx` is
-not ready from a packet's last beat until that packet's verdict and bytes
-have left.
+not ready from a packet's last beat until the cycle that packet's verdict
+(and its last tx beat, if it sends) leaves.
 
 With several cores (`hxdp verilog --cores N`), a packet's first beat picks
 its core: the XOR of the bytes of that beat that stay the same along a
