@@ -2,7 +2,8 @@
 wire as IEEE 802.3 puts them (preamble, delimiter, FCS from
 hxdp.boards.crc32, checked against zlib), received without FCS and judged
 good or bad by kind, and sent with padding, FCS and the inter-frame gap;
-sent frames come back through receive unchanged."""
+sent frames come back through receive unchanged; received frames cross
+into the engine's clock whole, a beat a cycle (hxdp.boards.framefifo)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import zlib
 
 import pytest
 from amaranth.hdl import ClockDomain, Module
+from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from hxdp.boards.crc32 import RESIDUE, crc32_step, fcs
+from hxdp.boards.framefifo import BeatPacker, FrameFifo
 from hxdp.boards.mac import IFG, JUMBO_FRAME, MAX_FRAME, PREAMBLE, SFD, MacRx, MacTx
 
 
@@ -153,3 +156,80 @@ def test_sent_frames_come_back_through_receive(seed):
     bursts = _transmit(frames)
     out, counts = _receive([(burst, False) for _, burst in bursts])
     assert out == [(frame, True) for frame in frames] and counts["good"] == len(frames)
+
+
+# -- into the engine's clock domain -----------------------------------------------------------
+
+def _receive_into_engine(wire: list[bytes], depth: int, frame_bytes: int = 32, ready: float = 1.0, seed: int = 0):
+    """MAC, packer and frame FIFO, the line at 125 MHz and the engine at
+    156.25 MHz; gives the frames the engine side took (with whether each
+    came a beat a cycle), the FIFO's counters and the MAC's."""
+    m = Module()
+    m.domains.rx = ClockDomain()
+    m.domains.sync = ClockDomain()
+    m.submodules.mac = mac = MacRx()
+    m.submodules.packer = packer = BeatPacker(frame_bytes)
+    m.submodules.fifo = fifo = FrameFifo(frame_bytes, depth)
+    wiring.connect(m, mac.frames, packer.bytes)
+    wiring.connect(m, packer.beats, fifo.w)
+    got: list[tuple[bytes, bool]] = []
+    counts = {}
+
+    async def line(ctx):
+        for burst in wire:
+            for byte in burst:
+                ctx.set(mac.rx_dv, 1)
+                ctx.set(mac.rxd, byte)
+                await ctx.tick("rx")
+            ctx.set(mac.rx_dv, 0)
+            for _ in range(IFG):
+                await ctx.tick("rx")
+        for _ in range(4 * IFG):
+            await ctx.tick("rx")
+        counts.update(stored=ctx.get(fifo.stored), dropped=ctx.get(fifo.dropped), good=ctx.get(mac.good))
+
+    async def engine(ctx):
+        rng = random.Random(seed)
+        frame, steady, last_cycle, cycle = bytearray(), True, None, 0
+        while True:
+            want = rng.random() < ready
+            ctx.set(fifo.r.ready, want)
+            if want and ctx.get(fifo.r.valid):
+                beat = ctx.get(fifo.r.payload)
+                keep = beat.keep
+                frame += beat.data.to_bytes(frame_bytes, "little")[:bin(keep).count("1")]
+                steady &= last_cycle is None or last_cycle == cycle - 1
+                last_cycle = cycle
+                if beat.last:
+                    got.append((bytes(frame), steady))
+                    frame, steady, last_cycle = bytearray(), True, None
+            await ctx.tick("sync")
+            cycle += 1
+
+    sim = Simulator(m)
+    sim.add_clock(8e-9, domain="rx")
+    sim.add_clock(6.4e-9, domain="sync")
+    sim.add_testbench(line)
+    sim.add_testbench(engine, background=True)
+    sim.run()
+    return got, counts
+
+
+def test_frames_reach_the_engine_whole_and_bad_ones_are_dropped():
+    rng = random.Random(6)
+    good = [bytes(rng.getrandbits(8) for _ in range(size)) for size in (60, 100, 333, 64, 1514, 61)]
+    bad = bytes(rng.getrandbits(8) for _ in range(90))
+    wire = [_wire(good[0]), _wire(good[1]), _wire(bad, b"1234"), _wire(good[2]), _wire(good[3]),
+            _wire(good[4]), _wire(good[5])]
+    got, counts = _receive_into_engine(wire, depth=64)
+    assert [frame for frame, _ in got] == good
+    assert all(steady for _, steady in got), "a frame's beats came with gaps"
+    assert counts == {"stored": 6, "dropped": 1, "good": 6}
+
+
+def test_a_frame_too_big_for_the_room_left_is_dropped_and_counted():
+    rng = random.Random(7)
+    frames = [bytes(rng.getrandbits(8) for _ in range(size)) for size in (100, 900, 200)]
+    got, counts = _receive_into_engine([_wire(f) for f in frames], depth=16, ready=0.3, seed=1)
+    assert [frame for frame, _ in got] == [frames[0], frames[2]]
+    assert counts == {"stored": 2, "dropped": 1, "good": 3}

@@ -1,0 +1,146 @@
+"""Received frames into the engine's clock domain, whole.
+
+`BeatPacker` gathers a MAC's bytes into beats of the engine's packet
+frame (``frame_bytes`` a beat, ``keep`` marking the bytes present).
+`FrameFifo` stores beats in the receive domain and hands them on in the
+engine's, a whole frame at a time and a beat a cycle (store and forward,
+as the engine's timing model takes its ingress to be): a frame whose last
+beat is not good, or that finds the FIFO full, is dropped and counted.
+
+Only counters that step by one cross the clock domains (in Gray code):
+frames stored, toward the reader; beats read, toward the writer.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import cdc, data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .mac import byte_layout
+
+__all__ = ["rx_beat_layout", "BeatPacker", "FrameFifo"]
+
+
+def rx_beat_layout(frame_bytes: int) -> data.StructLayout:
+    """A beat of a received frame; ``good`` on its last beat says whether to keep it."""
+    return data.StructLayout({"data": 8 * frame_bytes, "keep": frame_bytes, "last": 1, "good": 1})
+
+
+def _gray(value):
+    return value ^ (value >> 1)
+
+
+def _from_gray(gray, width: int):
+    bits = [gray[width - 1]]
+    for i in reversed(range(width - 1)):
+        bits.insert(0, bits[0] ^ gray[i])
+    return Cat(*bits)
+
+
+class BeatPacker(wiring.Component):
+    """A MAC's bytes (always taken) to beats of ``frame_bytes``, in ``domain``."""
+
+    def __init__(self, frame_bytes: int, domain: str = "rx"):
+        self.frame_bytes = frame_bytes
+        self.domain = domain
+        super().__init__({
+            "bytes": In(stream.Signature(byte_layout())),
+            "beats": Out(stream.Signature(rx_beat_layout(frame_bytes))),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        sync = m.d[self.domain]
+        fb = self.frame_bytes
+        filled = Signal(range(fb + 1))
+        beat = self.beats.payload
+        byte = self.bytes.payload
+        m.d.comb += self.bytes.ready.eq(1)
+        sync += self.beats.valid.eq(0)
+        with m.If(self.bytes.valid):
+            at = Mux(filled == fb, 0, filled)         # a beat just sent: start the next
+            for i in range(fb):
+                with m.If(at == i):
+                    sync += [beat.data[8 * i:8 * i + 8].eq(byte.data), beat.keep[i].eq(1)]
+                    if i == 0:
+                        sync += beat.keep[1:].eq(0)
+            full = (at + 1 == fb) | byte.last
+            sync += [filled.eq(Mux(full, fb, at + 1)), self.beats.valid.eq(full), beat.last.eq(byte.last),
+                     beat.good.eq(byte.good)]
+        return m
+
+
+class FrameFifo(wiring.Component):
+    """``depth`` beats; frames in (``w_domain``, never waiting) and out
+    (``r_domain``), ``dropped`` counted in the write domain."""
+
+    def __init__(self, frame_bytes: int, depth: int, w_domain: str = "rx", r_domain: str = "sync"):
+        if depth & (depth - 1):
+            raise ValueError("the frame FIFO's depth must be a power of two")
+        self.frame_bytes, self.depth = frame_bytes, depth
+        self.w_domain, self.r_domain = w_domain, r_domain
+        out = data.StructLayout({"data": 8 * frame_bytes, "keep": frame_bytes, "last": 1})
+        super().__init__({
+            "w": In(stream.Signature(rx_beat_layout(frame_bytes))),
+            "r": Out(stream.Signature(out)),
+            "stored": Out(32),          # frames kept (write domain)
+            "dropped": Out(32),         # frames not good or too many for the room left (write domain)
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        wsync, rsync = m.d[self.w_domain], m.d[self.r_domain]
+        bits = (self.depth - 1).bit_length()
+        width = 8 * self.frame_bytes + self.frame_bytes + 1
+        m.submodules.mem = mem = memory.Memory(shape=width, depth=self.depth, init=[])
+        wp = mem.write_port(domain=self.w_domain)
+        rp = mem.read_port(domain=self.r_domain, transparent_for=())
+
+        # -- write: beats land from ``start``; a frame is kept by moving ``start`` past it.
+        head = Signal(bits + 1)                   # the next beat's place
+        start = Signal(bits + 1)                  # the first beat of the frame being written
+        spilled = Signal()                        # the frame did not fit: drop it
+        frames = Signal(bits + 1)                 # frames kept, mod 2^(bits+1), to the reader in Gray code
+        read_gray = Signal(bits + 1)              # the reader's place, in the write domain
+        read_gray_r = Signal(bits + 1)            # and in its own
+        m.submodules.read_sync = cdc.FFSynchronizer(read_gray_r, read_gray, o_domain=self.w_domain)
+        read = _from_gray(read_gray, bits + 1)
+        room = Signal()
+        beat = self.w.payload
+        m.d.comb += [self.w.ready.eq(1), room.eq((head - read)[:bits + 1] != self.depth),
+                     wp.addr.eq(head[:bits]), wp.data.eq(Cat(beat.data, beat.keep, beat.last)),
+                     wp.en.eq(self.w.valid & room & ~spilled)]
+        with m.If(self.w.valid):
+            with m.If(beat.last):
+                with m.If(beat.good & room & ~spilled):
+                    wsync += [start.eq(head + 1), head.eq(head + 1), frames.eq(frames + 1),
+                              self.stored.eq(self.stored + 1)]
+                with m.Else():
+                    wsync += [head.eq(start), self.dropped.eq(self.dropped + 1)]
+                wsync += spilled.eq(0)
+            with m.Elif(room & ~spilled):
+                wsync += head.eq(head + 1)
+            with m.Else():
+                wsync += spilled.eq(1)
+        frames_gray = Signal(bits + 1)
+        wsync += frames_gray.eq(_gray(frames))
+
+        # -- read: a frame starts once it is all stored; its beats follow a cycle each.
+        stored_gray = Signal(bits + 1)
+        m.submodules.frames_sync = cdc.FFSynchronizer(frames_gray, stored_gray, o_domain=self.r_domain)
+        taken = Signal(bits + 1)                  # frames read
+        at = Signal(bits + 1)                     # the beat on the read port's output
+        in_frame = Signal()
+        out = self.r.payload
+        m.d.comb += [out.data.eq(rp.data[:8 * self.frame_bytes]),
+                     out.keep.eq(rp.data[8 * self.frame_bytes:-1]), out.last.eq(rp.data[-1]),
+                     self.r.valid.eq(in_frame | (_from_gray(stored_gray, bits + 1) != taken))]
+        advance = self.r.valid & self.r.ready
+        m.d.comb += [rp.addr.eq(Mux(advance, at + 1, at)[:bits]), rp.en.eq(1)]
+        with m.If(advance):
+            rsync += [at.eq(at + 1), in_frame.eq(~out.last)]
+            with m.If(out.last):
+                rsync += taken.eq(taken + 1)
+        rsync += read_gray_r.eq(_gray(Mux(advance, at + 1, at)))
+        return m
