@@ -1,11 +1,14 @@
-"""Received frames into the engine's clock domain, whole.
+"""Frames between the line's clock domains and the engine's, whole.
 
 `BeatPacker` gathers a MAC's bytes into beats of the engine's packet
-frame (``frame_bytes`` a beat, ``keep`` marking the bytes present).
-`FrameFifo` stores beats in the receive domain and hands them on in the
-engine's, a whole frame at a time and a beat a cycle (store and forward,
-as the engine's timing model takes its ingress to be): a frame whose last
-beat is not good, or that finds the FIFO full, is dropped and counted.
+frame (``frame_bytes`` a beat, ``keep`` marking the bytes present), and
+`BeatUnpacker` takes beats back to bytes for the MAC to send.
+`FrameFifo` stores beats in one domain and hands them on in another, a
+whole frame at a time and a beat a cycle (store and forward: the engine's
+timing model takes its ingress to be so, and a MAC sending a frame must
+never run dry). On receive a frame whose last beat is not good, or that
+finds the FIFO full, is dropped and counted; on transmit the writer waits
+for room instead (``backpressure``).
 
 Only counters that step by one cross the clock domains (in Gray code):
 frames stored, toward the reader; beats read, toward the writer.
@@ -19,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 
 from .mac import byte_layout
 
-__all__ = ["rx_beat_layout", "BeatPacker", "FrameFifo"]
+__all__ = ["rx_beat_layout", "BeatPacker", "BeatUnpacker", "FrameFifo"]
 
 
 def rx_beat_layout(frame_bytes: int) -> data.StructLayout:
@@ -71,14 +74,53 @@ class BeatPacker(wiring.Component):
         return m
 
 
+class BeatUnpacker(wiring.Component):
+    """Beats of a frame (from a `FrameFifo`, which gives a frame's beats a
+    cycle apart) to a MAC's bytes, one a cycle without gaps, in ``domain``."""
+
+    def __init__(self, frame_bytes: int, domain: str = "tx"):
+        self.frame_bytes = frame_bytes
+        self.domain = domain
+        layout = data.StructLayout({"data": 8 * frame_bytes, "keep": frame_bytes, "last": 1})
+        super().__init__({
+            "beats": In(stream.Signature(layout)),
+            "bytes": Out(stream.Signature(byte_layout())),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        sync = m.d[self.domain]
+        fb = self.frame_bytes
+        held = Signal.like(self.beats.payload)
+        have = Signal()
+        index = Signal(range(fb))
+        count = Signal(range(fb + 1))
+        m.d.comb += count.eq(sum(held.keep[i] for i in range(fb)))
+        at_end = index + 1 >= count
+        out = self.bytes
+        m.d.comb += [out.valid.eq(have), out.payload.data.eq(held.data.word_select(index, 8)),
+                     out.payload.last.eq(held.last & at_end), out.payload.good.eq(1)]
+        # The next beat is taken as the last byte of this one goes, or when none is held.
+        m.d.comb += self.beats.ready.eq(~have | out.ready & at_end)
+        with m.If(self.beats.ready):
+            sync += [held.eq(self.beats.payload), have.eq(self.beats.valid), index.eq(0)]
+        with m.Elif(out.ready):
+            sync += index.eq(index + 1)
+        return m
+
+
 class FrameFifo(wiring.Component):
     """``depth`` beats; frames in (``w_domain``, never waiting) and out
     (``r_domain``), ``dropped`` counted in the write domain."""
 
-    def __init__(self, frame_bytes: int, depth: int, w_domain: str = "rx", r_domain: str = "sync"):
+    def __init__(self, frame_bytes: int, depth: int, w_domain: str = "rx", r_domain: str = "sync",
+                 backpressure: bool = False):
+        """With ``backpressure`` the writer waits for room (``depth`` must
+        then hold the largest frame)."""
         if depth & (depth - 1):
             raise ValueError("the frame FIFO's depth must be a power of two")
         self.frame_bytes, self.depth = frame_bytes, depth
+        self.backpressure = backpressure
         self.w_domain, self.r_domain = w_domain, r_domain
         out = data.StructLayout({"data": 8 * frame_bytes, "keep": frame_bytes, "last": 1})
         super().__init__({
@@ -108,10 +150,11 @@ class FrameFifo(wiring.Component):
         read = _from_gray(read_gray, bits + 1)
         room = Signal()
         beat = self.w.payload
-        m.d.comb += [self.w.ready.eq(1), room.eq((head - read)[:bits + 1] != self.depth),
+        m.d.comb += [self.w.ready.eq(room if self.backpressure else 1),
+                     room.eq((head - read)[:bits + 1] != self.depth),
                      wp.addr.eq(head[:bits]), wp.data.eq(Cat(beat.data, beat.keep, beat.last)),
                      wp.en.eq(self.w.valid & room & ~spilled)]
-        with m.If(self.w.valid):
+        with m.If(self.w.valid & self.w.ready):
             with m.If(beat.last):
                 with m.If(beat.good & room & ~spilled):
                     wsync += [start.eq(head + 1), head.eq(head + 1), frames.eq(frames + 1),

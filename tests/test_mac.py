@@ -16,8 +16,12 @@ from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
 from hxdp.boards.crc32 import RESIDUE, crc32_step, fcs
-from hxdp.boards.framefifo import BeatPacker, FrameFifo
+from hxdp.boards.framefifo import BeatPacker, BeatUnpacker, FrameFifo
 from hxdp.boards.mac import IFG, JUMBO_FRAME, MAX_FRAME, PREAMBLE, SFD, MacRx, MacTx
+
+
+# A bound on the cycles a test watches the line: a lost frame fails it, never hangs it.
+LINE_CYCLES = 50_000
 
 
 def _wire(frame: bytes, fcs_bytes: bytes | None = None) -> bytes:
@@ -120,7 +124,9 @@ def _transmit(frames: list[bytes]) -> list[tuple[int, bytes]]:
 
     async def line(ctx):
         idle, burst = 0, bytearray()
-        while len(bursts) < len(frames):
+        for _ in range(LINE_CYCLES):
+            if len(bursts) == len(frames):
+                break
             await ctx.tick("tx")
             if ctx.get(mac.tx_en):
                 burst.append(ctx.get(mac.txd))
@@ -233,3 +239,54 @@ def test_a_frame_too_big_for_the_room_left_is_dropped_and_counted():
     got, counts = _receive_into_engine([_wire(f) for f in frames], depth=16, ready=0.3, seed=1)
     assert [frame for frame, _ in got] == [frames[0], frames[2]]
     assert counts == {"stored": 2, "dropped": 1, "good": 3}
+
+
+def test_the_engines_frames_leave_the_mac_whole_despite_a_halting_source():
+    """Beats from the engine's side (156.25 MHz, with gaps) through a
+    waiting frame FIFO and the unpacker to the MAC (125 MHz): every frame
+    on the line is the padded frame with its FCS, never cut short."""
+    rng = random.Random(8)
+    frames = [bytes(rng.getrandbits(8) for _ in range(size)) for size in (60, 14, 500, 1514, 64, 33)]
+    fb = 32
+    m = Module()
+    m.domains.tx = ClockDomain()
+    m.domains.sync = ClockDomain()
+    m.submodules.fifo = fifo = FrameFifo(fb, 64, w_domain="sync", r_domain="tx", backpressure=True)
+    m.submodules.unpacker = unpacker = BeatUnpacker(fb)
+    m.submodules.mac = mac = MacTx()
+    wiring.connect(m, fifo.r, unpacker.beats)
+    wiring.connect(m, unpacker.bytes, mac.frames)
+    bursts: list[bytes] = []
+
+    async def engine(ctx):
+        for frame in frames:
+            chunks = [frame[i:i + fb] for i in range(0, len(frame), fb)]
+            for i, chunk in enumerate(chunks):
+                while rng.random() < 0.3:                     # the engine's side pauses
+                    ctx.set(fifo.w.valid, 0)
+                    await ctx.tick("sync")
+                ctx.set(fifo.w.payload, {"data": int.from_bytes(chunk, "little"), "keep": (1 << len(chunk)) - 1,
+                                         "last": i == len(chunks) - 1, "good": 1})
+                ctx.set(fifo.w.valid, 1)
+                await ctx.tick("sync").until(fifo.w.ready)
+            ctx.set(fifo.w.valid, 0)
+
+    async def line(ctx):
+        burst = bytearray()
+        for _ in range(LINE_CYCLES):
+            if len(bursts) == len(frames):
+                break
+            await ctx.tick("tx")
+            if ctx.get(mac.tx_en):
+                burst.append(ctx.get(mac.txd))
+            elif burst:
+                bursts.append(bytes(burst))
+                burst = bytearray()
+
+    sim = Simulator(m)
+    sim.add_clock(8e-9, domain="tx")
+    sim.add_clock(6.4e-9, domain="sync")
+    sim.add_testbench(engine, background=True)
+    sim.add_testbench(line)
+    sim.run()
+    assert bursts == [_wire(f + bytes(max(0, 60 - len(f)))) for f in frames]
