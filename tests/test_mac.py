@@ -106,6 +106,25 @@ def test_jumbo_frames_pass_when_allowed():
     assert out == [(frame, False)] and counts["too_long"] == 1
 
 
+def _line_watch(mac: MacTx, count: int, bursts: list[tuple[int, bytes]]):
+    """A testbench that collects ``count`` bursts from the MAC's line, each
+    with the idle cycles before it."""
+    async def watch(ctx):
+        idle, burst = 0, bytearray()
+        for _ in range(LINE_CYCLES):
+            if len(bursts) == count:
+                break
+            await ctx.tick("tx")
+            if ctx.get(mac.tx_en):
+                burst.append(ctx.get(mac.txd))
+            elif burst:
+                bursts.append((idle, bytes(burst)))
+                idle, burst = 1, bytearray()
+            else:
+                idle += 1
+    return watch
+
+
 def _transmit(frames: list[bytes]) -> list[tuple[int, bytes]]:
     """Send ``frames`` back to back; gives each burst on the line with the
     idle cycles before it."""
@@ -122,24 +141,10 @@ def _transmit(frames: list[bytes]) -> list[tuple[int, bytes]]:
                 await ctx.tick("tx").until(mac.frames.ready)
             ctx.set(mac.frames.valid, 0)
 
-    async def line(ctx):
-        idle, burst = 0, bytearray()
-        for _ in range(LINE_CYCLES):
-            if len(bursts) == len(frames):
-                break
-            await ctx.tick("tx")
-            if ctx.get(mac.tx_en):
-                burst.append(ctx.get(mac.txd))
-            elif burst:
-                bursts.append((idle, bytes(burst)))
-                idle, burst = 1, bytearray()
-            else:
-                idle += 1
-
     sim = Simulator(m)
     sim.add_clock(8e-9, domain="tx")
     sim.add_testbench(source, background=True)
-    sim.add_testbench(line)
+    sim.add_testbench(_line_watch(mac, len(frames), bursts))
     sim.run()
     return bursts
 
@@ -256,7 +261,7 @@ def test_the_engines_frames_leave_the_mac_whole_despite_a_halting_source():
     m.submodules.mac = mac = MacTx()
     wiring.connect(m, fifo.r, unpacker.beats)
     wiring.connect(m, unpacker.bytes, mac.frames)
-    bursts: list[bytes] = []
+    bursts: list[tuple[int, bytes]] = []
 
     async def engine(ctx):
         for frame in frames:
@@ -271,22 +276,10 @@ def test_the_engines_frames_leave_the_mac_whole_despite_a_halting_source():
                 await ctx.tick("sync").until(fifo.w.ready)
             ctx.set(fifo.w.valid, 0)
 
-    async def line(ctx):
-        burst = bytearray()
-        for _ in range(LINE_CYCLES):
-            if len(bursts) == len(frames):
-                break
-            await ctx.tick("tx")
-            if ctx.get(mac.tx_en):
-                burst.append(ctx.get(mac.txd))
-            elif burst:
-                bursts.append(bytes(burst))
-                burst = bytearray()
-
     sim = Simulator(m)
     sim.add_clock(8e-9, domain="tx")
     sim.add_clock(6.4e-9, domain="sync")
     sim.add_testbench(engine, background=True)
-    sim.add_testbench(line)
+    sim.add_testbench(_line_watch(mac, len(frames), bursts))
     sim.run()
-    assert bursts == [_wire(f + bytes(max(0, 60 - len(f)))) for f in frames]
+    assert [burst for _, burst in bursts] == [_wire(f + bytes(max(0, 60 - len(f)))) for f in frames]
