@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 
 from ..compiler.driver import compile_program
 from ..ebpf.program import Program
+from ..ebpf.runtime import check_packet_size
 from ..ebpf.xdp import MapEntry, Redirect, XdpAction, XdpInput, XdpResult
 from ..errors import HxdpError
 from ..image import Image
@@ -102,6 +103,8 @@ def simulate_traffic(program: Program, packets: Sequence[XdpInput], *, config: S
     """Install ``setup``, send ``packets`` from the line of ``config`` through
     its engine, and collect every packet's record and the final maps."""
     config.check()
+    for i, packet in enumerate(packets):
+        check_packet_size(i, packet.packet)
     target = Target.with_lanes(config.lanes, cores=config.cores)
     image = compile_program(program, target)
     # The model's runtime holds the maps: it runs the packets (model) or

@@ -244,3 +244,11 @@ def test_generated_flows_run_and_conflicting_sources_are_refused(capsys, tmp_pat
     assert "give packets one way" in capsys.readouterr().err
     assert main(["run", str(EXAMPLES / "xdp_pass.c"), "--flows", "4", "--sizes", "9:5"]) == 1
     assert "LOW <= HIGH" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("size", [5, 4000])
+def test_packets_no_frame_holds_are_refused_before_any_runs(size):
+    program = load_program(EXAMPLES / "xdp_tx.c")
+    for engine in ("rtl", "model"):
+        with pytest.raises(HxdpError, match=f"packet 1 has {size} bytes; XDP frames here hold 14 to"):
+            simulate_traffic(program, [XdpInput(bytes(60)), XdpInput(bytes(size))], config=SimConfig(engine=engine))

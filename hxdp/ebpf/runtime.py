@@ -26,7 +26,7 @@ from .memory import CONTEXT_BASE, PACKET_BASE, Memory, Region
 from .program import Program
 from .xdp import HEADROOM, TAILROOM, XDP_MD, XDP_MD_FIELD_BYTES, MapDump, Redirect, XdpAction, XdpInput, XdpResult, xdp_md_offset
 
-__all__ = ["XdpRuntime", "PacketContext", "FRAME_SIZE", "MAX_PACKET", "ETH_HLEN"]
+__all__ = ["XdpRuntime", "PacketContext", "FRAME_SIZE", "MAX_PACKET", "ETH_HLEN", "check_packet_size"]
 
 FRAME_SIZE = 4096
 MAX_PACKET = FRAME_SIZE - HEADROOM - TAILROOM
@@ -96,6 +96,13 @@ class PacketContext:
         return 0
 
 
+def check_packet_size(index: int, packet: bytes) -> None:
+    """Refuse packet ``index`` if an XDP frame cannot hold it."""
+    if not ETH_HLEN <= len(packet) <= MAX_PACKET:
+        raise HxdpError(f"packet {index} has {len(packet)} bytes; XDP frames here hold "
+                        f"{ETH_HLEN} to {MAX_PACKET} bytes")
+
+
 class XdpRuntime:
     """The interpreter as an XDP engine: maps persist across packets."""
 
@@ -153,10 +160,8 @@ class XdpRuntime:
         return self.maps.dump()
 
     def run(self, inp: XdpInput) -> XdpResult:
+        check_packet_size(self.packets_run, inp.packet)
         size = len(inp.packet)
-        if not ETH_HLEN <= size <= MAX_PACKET:
-            raise HxdpError(f"packet {self.packets_run} has {size} bytes; XDP frames here hold "
-                            f"{ETH_HLEN} to {MAX_PACKET} bytes")
         self.frame[:] = bytes(FRAME_SIZE)
         self.frame[HEADROOM:HEADROOM + size] = inp.packet
         pkt = PacketContext(self.frame, self.region, self.ctx, self.maps, self.routes, self.cpu,
