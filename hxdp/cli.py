@@ -179,7 +179,7 @@ def _traffic_args(p: argparse.ArgumentParser, engine: str) -> None:
                    help="the engine's clock, for line timing and Mpps (default 156.25)")
     t.add_argument("--fifo", type=int, default=16384, metavar="BYTES",
                    help="the ingress FIFO on a line; a packet finding it full is dropped and counted "
-                        "(default 16384)")
+                        "(default 16384; 0: no limit)")
     t.add_argument("--tx-ready", type=float, default=1.0, metavar="P",
                    help="the chance the tx side takes a beat in a cycle: backpressure (default 1)")
     t.add_argument("--seed", type=int, default=0, help="seed of the tx readiness draws (default 0)")

@@ -55,6 +55,8 @@ class SimConfig:
             raise HxdpError(f"packet simulation runs on {' or '.join(SIM_ENGINES)}, not {self.engine!r}")
         if not 0 < self.tx_ready <= 1:
             raise HxdpError(f"tx readiness {self.tx_ready} must be above 0 and at most 1")
+        if self.fifo_bytes < 0:
+            raise HxdpError(f"an ingress FIFO of {self.fifo_bytes} bytes: give 0 (no limit) or more")
         if self.clock_mhz <= 0:
             raise HxdpError(f"clock {self.clock_mhz} MHz: give a positive frequency")
         if self.cores != 1 and self.engine != "rtl":

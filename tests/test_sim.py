@@ -144,6 +144,7 @@ def test_sim_command_writes_pcap_table_and_waves(verilator, tmp_path):
     (["sim", "--engine", "model", "--vcd", "w.vcd"], "waves (--vcd) come from the Verilog"),
     (["sim", "--vcd-packets", "3"], "give LOW:HIGH"),
     (["sim", "--table", "t.txt", "--engine", "model"], "a table is written as .csv or .json"),
+    (["sim", "--fifo", "-5", "--rate", "10g"], "give 0 (no limit) or more"),
 ])
 def test_simulation_options_are_checked(argv, message, capsys, tmp_path, monkeypatch):
     from hxdp.cli import main
