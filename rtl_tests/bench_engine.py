@@ -13,9 +13,8 @@ from hxdp.ebpf.asm import assemble
 from hxdp.ebpf.load import load_program
 from hxdp.ebpf.program import Program
 from hxdp.ebpf.runtime import XdpRuntime
-from hxdp.ebpf.xdp import XdpAction, XdpInput
+from hxdp.ebpf.xdp import LEAVING, XdpAction, XdpInput
 from hxdp.gateware.core import Fault
-from hxdp.ebpf.xdp import LEAVING
 from hxdp.gateware.host import Job, Packet
 from hxdp.gateware.registers import ID_MAGIC
 from hxdp.maplayout import map_layout
