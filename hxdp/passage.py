@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Passage", "READY_SCALE", "tx_ready"]
+__all__ = ["Passage", "READY_SCALE", "ready_chance", "tx_ready"]
 
 # tx readiness is a chance in READY_SCALE.
 READY_SCALE = 1 << 16
@@ -47,6 +47,11 @@ def _splitmix64(x: int) -> int:
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
     return x ^ (x >> 31)
+
+
+def ready_chance(probability: float) -> int:
+    """A probability of tx being ready, as the chance in READY_SCALE the draws compare with."""
+    return round(probability * READY_SCALE)
 
 
 def tx_ready(seed: int, cycle: int, chance: int) -> bool:

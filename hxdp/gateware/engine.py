@@ -229,11 +229,10 @@ class Engine(wiring.Component):
                     with m.Case(ADDR[name]):
                         m.d.sync += bus.r_data.eq(value)
 
-
         # -- the slices, and what the host sees of their verdicts ------------------------------
-        conformance = (ctrl & CTRL_CONFORMANCE) != 0
+        enabled, conformance = (ctrl & CTRL_ENABLE) != 0, (ctrl & CTRL_CONFORMANCE) != 0
         for s in slices:
-            m.d.comb += [s.enabled.eq((ctrl & CTRL_ENABLE) != 0), s.conformance.eq(conformance)]
+            m.d.comb += [s.enabled.eq(enabled), s.conformance.eq(conformance)]
         v = self.verdict
         with m.If(v.valid & v.ready):
             m.d.sync += [counters["PACKETS"].eq(counters["PACKETS"] + 1), last_action.eq(v.payload.action),

@@ -42,8 +42,8 @@ import struct
 import subprocess
 import tempfile
 import threading
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from amaranth.hdl import Shape
@@ -57,7 +57,7 @@ from ..target import Target
 from ..toolchain import Verilator, find_verilator
 from .core import Fault
 from .engine import beat_layout, verdict_layout
-from ..passage import READY_SCALE, Passage
+from ..passage import Passage, ready_chance
 from .host import (BusRead, Job, Outcome, Packet, check_supported, load_writes, readback_steps,
                    take_readback)
 from .registers import ADDR
@@ -251,15 +251,15 @@ class VerilatorEngine:
             raise ValueError("one arrival cycle a packet")
         with tempfile.TemporaryDirectory(prefix="hxdp-stream-") as scratch:
             inp, out = Path(scratch) / "in", Path(scratch) / "out"
+            if " " in str(inp) or (vcd and " " in str(vcd)):
+                raise HxdpError("the Verilator engine takes file names without spaces")
             with open(inp, "wb") as f:
                 for packet, arrival in zip(packets, arrivals):
                     f.write(_IN.pack(arrival, packet.port, packet.queue, len(packet.data)))
                     f.write(packet.data)
             first, last = vcd_packets
-            request = (f"stream {inp} {out} {stall:x} {round(tx_ready * READY_SCALE):x} {seed:x} {fifo_bytes:x} "
+            request = (f"stream {inp} {out} {stall:x} {ready_chance(tx_ready):x} {seed:x} {fifo_bytes:x} "
                        f"{vcd or '-'} {first:x} {last:x} {period_ps // 2:x}")
-            if " " in str(inp) or (vcd and " " in str(vcd)):
-                raise HxdpError("the Verilator engine takes file names without spaces")
             self._send([request])
             while (reply := self._reply(request, PROGRESS_SECONDS)).startswith("progress "):
                 if progress:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from ..passage import READY_SCALE, Passage, tx_ready
+from ..passage import Passage, ready_chance, tx_ready
 
 __all__ = ["Ingress", "StreamTiming", "VERDICT_AFTER_EXIT", "VERDICT_AFTER_LAST_BEAT", "FIRST_TX_AFTER_VERDICT"]
 
@@ -40,7 +40,7 @@ class Ingress:
 
     @property
     def ready_chance(self) -> int:
-        return round(self.tx_ready * READY_SCALE)
+        return ready_chance(self.tx_ready)
 
 
 class StreamTiming:

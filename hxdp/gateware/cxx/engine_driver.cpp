@@ -210,7 +210,7 @@ class Driver {
             if (request == "stream") return stream(args);
             throw std::runtime_error("unknown request '" + request + "'");
         } catch (const std::exception& error) {
-            idle();
+            settle();             // a stream may stop with the clock high
             return std::string("error ") + error.what();
         }
     }
@@ -293,7 +293,7 @@ class Driver {
     const Bits& rx_beat(const Packet& packet, size_t index) {
         if (&packet == beat_packet_ && index == beat_index_) return beat_;
         Field data = field("rx.data"), keep = field("rx.keep");
-        size_t frame = data.width / 8, at = index * frame;
+        size_t frame = frame_bytes(), at = index * frame;
         size_t count = std::min(frame, packet.bytes.size() - std::min(at, packet.bytes.size()));
         beat_ = Bits(port_words(top_.PORT(rx, payload)));
         for (size_t i = 0; i < count; ++i) {
@@ -309,8 +309,11 @@ class Driver {
         return beat_;
     }
 
+    // The bytes of a beat.
+    size_t frame_bytes() const { return field("rx.data").width / 8; }
+
     size_t beats_of(const Packet& packet) const {
-        size_t frame = field("rx.data").width / 8;
+        size_t frame = frame_bytes();
         return std::max<size_t>(1, (packet.bytes.size() + frame - 1) / frame);
     }
 
@@ -404,7 +407,7 @@ class Driver {
                     results[fifo.front()].start = now;
                     awaiting_verdict.push_back(fifo.front());
                 }
-                size_t frame = tx_data.width / 8;
+                size_t frame = frame_bytes();
                 fifo_bytes -= std::min(frame, p.bytes.size() - std::min(beat * frame, p.bytes.size()));
                 if (++beat == beats_of(p)) {
                     fifo.pop_front();
