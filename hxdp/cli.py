@@ -10,6 +10,8 @@ from typing import Callable
 
 from . import __version__
 from .errors import HxdpError
+from .sim import DEFAULT_FIFO_BYTES, LineRate
+from .target import REFERENCE_CLOCK_MHZ
 
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: list[tuple[str, str, str, Callable[[argparse.ArgumentParser], None], Handler]] = []
@@ -172,14 +174,14 @@ def _traffic_args(p: argparse.ArgumentParser, engine: str) -> None:
     g.add_argument("--sizes", default="60:60", metavar="MIN:MAX",
                    help="frame sizes without the FCS, drawn evenly (default 60:60, 64-byte frames)")
     t = p.add_argument_group("packet simulation (engines model and rtl)")
-    t.add_argument("--rate", default="max", choices=[r.value for r in _line_rates()],
+    t.add_argument("--rate", default=LineRate.MAX.value, choices=[r.value for r in LineRate],
                    help="the line packets arrive on: 1g, 10g, 25g Ethernet, or max: as fast as the engine "
                         "takes them (default max)")
-    t.add_argument("--clock", type=float, default=156.25, metavar="MHZ",
-                   help="the engine's clock, for line timing and Mpps (default 156.25)")
-    t.add_argument("--fifo", type=int, default=16384, metavar="BYTES",
+    t.add_argument("--clock", type=float, default=REFERENCE_CLOCK_MHZ, metavar="MHZ",
+                   help=f"the engine's clock, for line timing and Mpps (default {REFERENCE_CLOCK_MHZ})")
+    t.add_argument("--fifo", type=int, default=DEFAULT_FIFO_BYTES, metavar="BYTES",
                    help="the ingress FIFO on a line; a packet finding it full is dropped and counted "
-                        "(default 16384; 0: no limit)")
+                        f"(default {DEFAULT_FIFO_BYTES}; 0: no limit)")
     t.add_argument("--tx-ready", type=float, default=1.0, metavar="P",
                    help="the chance the tx side takes a beat in a cycle: backpressure (default 1)")
     t.add_argument("--seed", type=int, default=0, help="seed of the tx readiness draws (default 0)")
@@ -210,17 +212,13 @@ def _range(text: str, what: str) -> tuple[int, int]:
     return low, high
 
 
-def _line_rates():
-    from .sim import LineRate
-    return LineRate
-
-
 def _sim_config(args: argparse.Namespace):
     """The packet simulation's settings, or None for engines without one
     (which refuse the simulation's options)."""
-    from .sim import SimConfig
-    if args.engine not in ("model", "rtl"):
-        given = [flag for flag, value, default in (("--rate", args.rate, "max"), ("--table", args.table, None),
+    from .sim import SIM_ENGINES, SimConfig
+    if args.engine not in SIM_ENGINES:
+        given = [flag for flag, value, default in (("--rate", args.rate, LineRate.MAX.value),
+                                                    ("--table", args.table, None),
                                                     ("--vcd", args.vcd, None), ("--tx-ready", args.tx_ready, 1.0),
                                                     ("--cores", args.cores, 1))
                  if value != default]
@@ -228,8 +226,8 @@ def _sim_config(args: argparse.Namespace):
             raise HxdpError(f"{', '.join(given)}: packet simulation needs --engine model or rtl")
         return None
     first, last = _range(args.vcd_packets, "--vcd-packets")
-    return SimConfig(engine=args.engine, lanes=args.lanes, cores=args.cores, rate=_line_rates()(args.rate), clock_mhz=args.clock,
-                     fifo_bytes=args.fifo, tx_ready=args.tx_ready, seed=args.seed, vcd=args.vcd,
+    return SimConfig(engine=args.engine, lanes=args.lanes, cores=args.cores, rate=LineRate(args.rate),
+                     clock_mhz=args.clock, fifo_bytes=args.fifo, tx_ready=args.tx_ready, seed=args.seed, vcd=args.vcd,
                      vcd_packets=(first, last))
 
 

@@ -76,7 +76,8 @@ def run_traffic(program: Program, packets: Iterable[XdpInput], *, engine: str = 
     ``config``, a `SimConfig`) and give a `SimRun`."""
     if engine in ("model", "rtl"):
         from .sim import SimConfig, simulate_traffic
-        config = config or SimConfig(engine=engine, lanes=target.lanes if target else SimConfig.lanes)
+        if config is None:
+            config = SimConfig(engine, target.lanes, target.cores) if target else SimConfig(engine)
         return simulate_traffic(program, list(packets), config=config, setup=list(setup), routes=routes,
                                 progress=progress)
     eng = make_engine(program, engine, routes=routes, target=target)
@@ -168,7 +169,7 @@ def load_traffic(program_path: Path, pcap: Path | None,
         raise HxdpError("give packets one way: --pcap or --flows")
     if flows is not None:
         from .sim.traffic import flow_traffic
-        count, number, sizes = flows[1], flows[0], flows[2]
+        number, count, sizes = flows
         packets = flow_traffic(count, flows=number, sizes=sizes)
         return packets, setup, routes, f"{count} generated UDP packets of {number} flows, {sizes[0]}-{sizes[1]} bytes"
     if pcap is not None:

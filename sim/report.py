@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..ebpf.xdp import XdpAction
+from ..ebpf.xdp import LEAVING
 from ..errors import HxdpError
 from .session import PacketRecord, SimRun
 
@@ -29,8 +29,7 @@ def _row(record: PacketRecord, clock_mhz: float) -> dict:
             "verdict": INGRESS_DROP if r is None else r.action_name,
             "program_cycles": None if r is None else r.cycles, "fault": None if r is None else r.fault,
             "egress": r.redirect.ifindex if r is not None and r.redirect is not None else None,
-            "out_length": len(r.packet) if r is not None and r.action in (XdpAction.PASS, XdpAction.TX,
-                                                                          XdpAction.REDIRECT) else None}
+            "out_length": len(r.packet) if r is not None and r.action in LEAVING else None}
 
 
 def table_rows(run: SimRun) -> list[dict]:

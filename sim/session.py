@@ -13,24 +13,20 @@ from typing import Callable, Sequence
 from ..compiler.driver import compile_program
 from ..ebpf.program import Program
 from ..ebpf.runtime import check_packet_size
-from ..ebpf.xdp import MapEntry, Redirect, XdpAction, XdpInput, XdpResult
+from ..ebpf.xdp import LEAVING, MapEntry, Redirect, XdpAction, XdpInput, XdpResult
 from ..errors import HxdpError
 from ..image import Image
 from ..maplayout import map_image, map_layout, restore_map
 from ..model.engine import ModelEngine
 from ..model.stream import Ingress, StreamTiming
 from ..passage import Passage
-from ..ebpf.xdp import LEAVING
 from ..run import TrafficRun
 from ..target import MAX_CYCLES, REFERENCE_CLOCK_MHZ, Target
-from .wire import LineRate, arrivals
+from .wire import DEFAULT_FIFO_BYTES, LineRate, arrivals
 
-__all__ = ["SIM_ENGINES", "DEFAULT_FIFO_BYTES", "SimConfig", "PacketRecord", "SimRun", "simulate_traffic"]
+__all__ = ["SIM_ENGINES", "SimConfig", "PacketRecord", "SimRun", "simulate_traffic"]
 
 SIM_ENGINES = ("rtl", "model")
-# The ingress FIFO in front of the engine when packets come from a line:
-# sixteen 1 KiB block RAMs' worth.
-DEFAULT_FIFO_BYTES = 16384
 
 
 @dataclass(frozen=True)
@@ -88,15 +84,15 @@ class SimRun(TrafficRun):
     evaluated: int = 0       # cycles the simulator evaluated (rtl: without idle ones skipped)
     seconds: float = 0.0     # and the time that took (not counting a Verilator build)
 
+    def _left(self) -> list[PacketRecord]:
+        return [r for r in self.records if r.result is not None and r.result.action in LEAVING]
+
     def leaving(self) -> list[tuple[int, bytes]]:
-        return [(r.index, r.result.packet) for r in self.records
-                if r.result is not None and r.result.action in LEAVING]
+        return [(r.index, r.result.packet) for r in self._left()]
 
     def sent_in_order(self) -> list[bytes]:
         """The packets that left, in the order their last beats left the engine."""
-        done = sorted((r.passage.done, r.index, r.result.packet) for r in self.records
-                      if r.result is not None and r.result.action in LEAVING)
-        return [data for _, _, data in done]
+        return [r.result.packet for r in sorted(self._left(), key=lambda r: (r.passage.done, r.index))]
 
 
 def simulate_traffic(program: Program, packets: Sequence[XdpInput], *, config: SimConfig = SimConfig(),

@@ -8,6 +8,7 @@ import random
 import struct
 
 from ..ebpf.xdp import XdpInput
+from ..errors import HxdpError
 from ..packets import udp_frame
 
 __all__ = ["flow_traffic", "sequence_of", "SEQUENCE"]
@@ -21,6 +22,9 @@ def flow_traffic(count: int, *, flows: int = 256, sizes: tuple[int, int] = (60, 
     """``count`` UDP frames of ``flows`` random flows (random addresses and
     ports), each of a size in ``sizes`` (bytes before the FCS; 60 is a
     64-byte frame), from ``ingress``."""
+    if flows < 1 or count < 0:
+        raise HxdpError(f"generated traffic: {count} packets of {flows} flows; give at least one flow "
+                        "and no fewer than 0 packets")
     rng = random.Random(seed)
     tuples = [(f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
                f"192.168.{rng.randrange(256)}.{rng.randrange(1, 255)}", rng.randrange(1024, 65536),

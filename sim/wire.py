@@ -8,12 +8,15 @@ import enum
 from fractions import Fraction
 from typing import Sequence
 
-__all__ = ["LineRate", "MIN_FRAME", "FCS", "PREAMBLE", "IFG", "wire_bytes", "arrivals"]
+__all__ = ["DEFAULT_FIFO_BYTES", "LineRate", "MIN_FRAME", "FCS", "PREAMBLE", "IFG", "wire_bytes", "arrivals"]
 
 MIN_FRAME = 60          # bytes before the FCS; shorter frames are padded
 FCS = 4
 PREAMBLE = 8            # preamble and start-of-frame delimiter
 IFG = 12                # the inter-frame gap
+# The ingress FIFO in front of the engine when packets come from a line:
+# sixteen 1 KiB block RAMs' worth.
+DEFAULT_FIFO_BYTES = 16384
 
 
 class LineRate(enum.Enum):

@@ -245,6 +245,8 @@ def test_generated_flows_run_and_conflicting_sources_are_refused(capsys, tmp_pat
     assert "give packets one way" in capsys.readouterr().err
     assert main(["run", str(EXAMPLES / "xdp_pass.c"), "--flows", "4", "--sizes", "9:5"]) == 1
     assert "LOW <= HIGH" in capsys.readouterr().err
+    assert main(["run", str(EXAMPLES / "xdp_pass.c"), "--flows", "0"]) == 1
+    assert "give at least one flow" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("size", [5, 4000])
