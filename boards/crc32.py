@@ -7,7 +7,10 @@ residue ``RESIDUE`` in the register."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Mux, Value
+import functools
+import operator
+
+from amaranth.hdl import Cat, Value
 
 __all__ = ["POLY", "INIT", "RESIDUE", "crc32_step", "fcs", "crc32_byte"]
 
@@ -31,8 +34,16 @@ def fcs(frame: bytes) -> bytes:
 
 
 def crc32_byte(crc: Value, byte: Value) -> Value:
-    """The register after ``byte``, as logic: eight shift-and-xor steps."""
-    byte = Value.cast(byte)
-    for i in range(8):
-        crc = Mux((crc[0] ^ byte[i]) != 0, (crc >> 1) ^ Const(POLY, 32), crc >> 1)[:32]
-    return crc
+    """The register after ``byte``, as logic. The step is linear in the
+    register's and the byte's bits, so each bit of the result is the XOR of
+    the bits whose unit vectors set it (one XOR tree a bit, where eight
+    chained shift-and-xor steps would nest each other's expressions)."""
+    crc, byte = Value.cast(crc), Value.cast(byte)
+    from_crc = [crc32_step(1 << i, 0) for i in range(32)]
+    from_byte = [crc32_step(0, 1 << i) for i in range(8)]
+    bits = []
+    for j in range(32):
+        terms = [crc[i] for i in range(32) if from_crc[i] >> j & 1] + \
+                [byte[i] for i in range(8) if from_byte[i] >> j & 1]
+        bits.append(functools.reduce(operator.xor, terms))
+    return Cat(*bits)

@@ -22,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 
 from .mac import byte_layout
 
-__all__ = ["rx_beat_layout", "BeatPacker", "BeatUnpacker", "FrameFifo"]
+__all__ = ["gray", "from_gray", "rx_beat_layout", "BeatPacker", "BeatUnpacker", "FrameFifo"]
 
 
 def rx_beat_layout(frame_bytes: int) -> data.StructLayout:
@@ -30,15 +30,15 @@ def rx_beat_layout(frame_bytes: int) -> data.StructLayout:
     return data.StructLayout({"data": 8 * frame_bytes, "keep": frame_bytes, "last": 1, "good": 1})
 
 
-def _gray(value):
+def gray(value):
+    """A counter's value in Gray code: one bit changes a step, so a copy
+    sampled in another clock domain is the old value or the new."""
     return value ^ (value >> 1)
 
 
-def _from_gray(gray, width: int):
-    bits = [gray[width - 1]]
-    for i in reversed(range(width - 1)):
-        bits.insert(0, bits[0] ^ gray[i])
-    return Cat(*bits)
+def from_gray(code, width: int):
+    """Bit j of the count is the XOR of the code's bits from j up."""
+    return Cat(*(code[j:width].xor() for j in range(width)))
 
 
 class BeatPacker(wiring.Component):
@@ -147,7 +147,7 @@ class FrameFifo(wiring.Component):
         read_gray = Signal(bits + 1)              # the reader's place, in the write domain
         read_gray_r = Signal(bits + 1)            # and in its own
         m.submodules.read_sync = cdc.FFSynchronizer(read_gray_r, read_gray, o_domain=self.w_domain)
-        read = _from_gray(read_gray, bits + 1)
+        read = from_gray(read_gray, bits + 1)
         room = Signal()
         beat = self.w.payload
         m.d.comb += [self.w.ready.eq(room if self.backpressure else 1),
@@ -167,7 +167,7 @@ class FrameFifo(wiring.Component):
             with m.Else():
                 wsync += spilled.eq(1)
         frames_gray = Signal(bits + 1)
-        wsync += frames_gray.eq(_gray(frames))
+        wsync += frames_gray.eq(gray(frames))
 
         # -- read: a frame starts once it is all stored; its beats follow a cycle each.
         stored_gray = Signal(bits + 1)
@@ -178,12 +178,12 @@ class FrameFifo(wiring.Component):
         out = self.r.payload
         m.d.comb += [out.data.eq(rp.data[:8 * self.frame_bytes]),
                      out.keep.eq(rp.data[8 * self.frame_bytes:-1]), out.last.eq(rp.data[-1]),
-                     self.r.valid.eq(in_frame | (_from_gray(stored_gray, bits + 1) != taken))]
+                     self.r.valid.eq(in_frame | (from_gray(stored_gray, bits + 1) != taken))]
         advance = self.r.valid & self.r.ready
         m.d.comb += [rp.addr.eq(Mux(advance, at + 1, at)[:bits]), rp.en.eq(1)]
         with m.If(advance):
             rsync += [at.eq(at + 1), in_frame.eq(~out.last)]
             with m.If(out.last):
                 rsync += taken.eq(taken + 1)
-        rsync += read_gray_r.eq(_gray(Mux(advance, at + 1, at)))
+        rsync += read_gray_r.eq(gray(Mux(advance, at + 1, at)))
         return m

@@ -43,45 +43,53 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _build(verilator: Verilator, verilog: Path, directory: Path) -> None:
+def _build(verilator: Verilator, verilog: Path, top: str, what: str, directory: Path) -> None:
     log = directory / BUILD_LOG
     # make takes variables from MAKEFLAGS as from its command line.
     with _environment({**verilator.env(), "MAKEFLAGS": " ".join(MAKE_FLAGS)}):
         try:
-            get_runner("verilator").build(sources=[verilog], hdl_toplevel=TOP_NAME, build_dir=directory,
+            get_runner("verilator").build(sources=[verilog], hdl_toplevel=top, build_dir=directory,
                                           build_args=list(WARNING_FLAGS), log_file=log)
         except (RuntimeError, SystemExit) as err:
             tail = "\n".join(log.read_text().splitlines()[-20:]) if log.exists() else ""
-            raise HxdpError(f"cocotb's Verilator build of the engine failed ({err}); the end of its log:\n"
+            raise HxdpError(f"cocotb's Verilator build of {what} failed ({err}); the end of its log:\n"
                             f"{tail}") from None
 
 
 @dataclass(frozen=True)
 class Simulation:
-    """A cocotb build of the engine for ``lanes`` lanes."""
+    """A cocotb build of a design (``top`` in ``verilog``) and the bench
+    module whose tests drive it, with the environment they read."""
     build: Path
-    lanes: int
+    top: str
+    bench: str
+    what: str
+    env: dict[str, str]
 
     @classmethod
-    def of(cls, verilator: Verilator, lanes: int) -> "Simulation":
-        verilog = engine_verilog(Target.with_lanes(lanes))
+    def of(cls, verilator: Verilator, verilog: Path, top: str, bench: str, what: str,
+           env: dict[str, str] | None = None) -> "Simulation":
         key = build_key(verilog.read_bytes(), "cocotb", importlib.metadata.version("cocotb"),
                         verilator.version, *WARNING_FLAGS, *MAKE_FLAGS)
         directory = cached_build(rtl_cache() / f"cocotb-{key}",
-                                 lambda scratch: _build(verilator, verilog, scratch),
-                                 f"the {lanes}-lane engine for cocotb", keep=(TOP_NAME, BUILD_LOG))
-        return cls(directory, lanes)
+                                 lambda scratch: _build(verilator, verilog, top, what, scratch),
+                                 f"{what} for cocotb", keep=(top, BUILD_LOG))
+        return cls(directory, top, bench, what, env or {})
+
+    @classmethod
+    def engine(cls, verilator: Verilator, lanes: int) -> "Simulation":
+        return cls.of(verilator, engine_verilog(Target.with_lanes(lanes)), TOP_NAME, "rtl_tests.bench_engine",
+                      f"the {lanes}-lane engine", {LANES_ENV: str(lanes)})
 
     def run(self, directory: Path, testcase: str | None = None) -> None:
-        """Run bench_engine.py's tests (or one of them) in a simulation
-        working in ``directory``; their log is the test's output."""
+        """Run the bench's tests (or one of them) in a simulation working in
+        ``directory``; their log is the test's output."""
         try:
-            get_runner("verilator").test(test_module="rtl_tests.bench_engine", hdl_toplevel=TOP_NAME,
+            get_runner("verilator").test(test_module=self.bench, hdl_toplevel=self.top,
                                          hdl_toplevel_lang="verilog", testcase=testcase,
-                                         build_dir=self.build, test_dir=directory,
-                                         extra_env={LANES_ENV: str(self.lanes)})
+                                         build_dir=self.build, test_dir=directory, extra_env=self.env)
         except SystemExit as exit:
-            pytest.fail(f"cocotb: {testcase or 'bench_engine'} failed at {self.lanes} lanes "
+            pytest.fail(f"cocotb: {testcase or self.bench} failed on {self.what} "
                         f"(status {exit.code}); its log is in the captured output", pytrace=False)
 
 
@@ -98,4 +106,4 @@ def verilator() -> Verilator:
 
 @pytest.fixture(scope="session")
 def simulation(verilator: Verilator) -> Simulation:
-    return Simulation.of(verilator, CI_LANES)
+    return Simulation.engine(verilator, CI_LANES)

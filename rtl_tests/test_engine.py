@@ -18,4 +18,4 @@ def test_bench(simulation, name, tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("lanes", [1, 2, 8])
 def test_benches_at_other_lane_counts(verilator, lanes, tmp_path):
-    Simulation.of(verilator, lanes).run(tmp_path)
+    Simulation.engine(verilator, lanes).run(tmp_path)
