@@ -22,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 
 from .mac import byte_layout
 
-__all__ = ["gray", "from_gray", "rx_beat_layout", "BeatPacker", "BeatUnpacker", "FrameFifo"]
+__all__ = ["gray", "from_gray", "cross_counter", "rx_beat_layout", "BeatPacker", "BeatUnpacker", "FrameFifo"]
 
 
 def rx_beat_layout(frame_bytes: int) -> data.StructLayout:
@@ -39,6 +39,15 @@ def gray(value):
 def from_gray(code, width: int):
     """Bit j of the count is the XOR of the code's bits from j up."""
     return Cat(*(code[j:width].xor() for j in range(width)))
+
+
+def cross_counter(m: Module, name: str, count, from_domain: str, out, to_domain: str) -> None:
+    """``out`` in ``to_domain`` follows ``count`` (32 bits, stepping by one)
+    in ``from_domain``, through Gray code."""
+    coded, here = Signal(32, name=f"{name}_gray"), Signal(32, name=f"{name}_here")
+    m.d[from_domain] += coded.eq(gray(count))
+    m.submodules[f"{name}_sync"] = cdc.FFSynchronizer(coded, here, o_domain=to_domain)
+    m.d[to_domain] += out.eq(from_gray(here, 32))
 
 
 class BeatPacker(wiring.Component):

@@ -10,13 +10,13 @@ to the engine's domain in Gray code (each steps by one).
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
-from amaranth.lib import cdc, stream, wiring
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out, connect
 
 from hxdp.gateware.slice import beat_layout
 
-from .framefifo import BeatPacker, BeatUnpacker, FrameFifo, gray, from_gray
+from .framefifo import BeatPacker, BeatUnpacker, FrameFifo, cross_counter
 from .mac import MAX_FRAME, MacRx, MacTx
 from .rgmii import Rgmii, ddr_signature
 
@@ -77,8 +77,5 @@ class EthernetPort(wiring.Component):
                    "rx_errors": (mac_rx.errors, self.rx_domain), "rx_dropped": (rx_fifo.dropped, self.rx_domain),
                    "tx_sent": (mac_tx.sent, self.tx_domain)}
         for name, (count, domain) in sources.items():
-            coded, here = Signal(32, name=f"{name}_gray"), Signal(32, name=f"{name}_here")
-            m.d[domain] += coded.eq(gray(count))
-            m.submodules[f"{name}_sync"] = cdc.FFSynchronizer(coded, here, o_domain=self.domain)
-            m.d[self.domain] += getattr(self, name).eq(from_gray(here, 32))
+            cross_counter(m, name, count, domain, getattr(self, name), self.domain)
         return m

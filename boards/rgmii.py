@@ -54,8 +54,9 @@ class Rgmii(wiring.Component):
 
 class RgmiiBuffers(wiring.Component):
     """The board's RGMII pins (a resource requested with ``dir="-"``) in the
-    platform's DDR cells. Makes domain ``rx`` from the PHY's receive clock;
-    the transmit side runs in ``tx``, whose clock it sends out."""
+    platform's DDR cells. Clocks domain ``rx`` (defined by the user, without
+    reset) from the PHY's receive clock; the transmit side runs in ``tx``,
+    whose clock it sends out."""
 
     def __init__(self, pins, rx_domain: str = "rx", tx_domain: str = "tx"):
         self.pins = pins
@@ -65,17 +66,24 @@ class RgmiiBuffers(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         pins = self.pins
-        m.domains[self.rx_domain] = ClockDomain(self.rx_domain, reset_less=True)
         m.submodules.rx_clk = rx_clk = io.Buffer("i", pins.rx_clk)
         m.d.comb += ClockSignal(self.rx_domain).eq(rx_clk.i)
         # A pair's five bits are the four data lines and control: one buffer of five lines a direction.
-        m.submodules.rx = rx = io.DDRBuffer("i", pins.rx_data + pins.rx_ctl, i_domain=self.rx_domain)
-        m.submodules.tx = tx = io.DDRBuffer("o", pins.tx_data + pins.tx_ctl, o_domain=self.tx_domain)
+        m.submodules.rx = rx = io.DDRBuffer("i", pins.rx_data + _control(pins, "rx"), i_domain=self.rx_domain)
+        m.submodules.tx = tx = io.DDRBuffer("o", pins.tx_data + _control(pins, "tx"), o_domain=self.tx_domain)
         m.d.comb += [self.ddr.rx[edge].eq(rx.i[edge]) for edge in range(2)]
         m.d.comb += [tx.o[edge].eq(self.ddr.tx[edge]) for edge in range(2)]
         m.submodules.tx_clk = tx_clk = io.DDRBuffer("o", pins.tx_clk, o_domain=self.tx_domain)
         m.d.comb += [tx_clk.o[0].eq(1), tx_clk.o[1].eq(0)]
         return m
+
+
+def _control(pins, direction: str):
+    """The control line, ``rx_ctl`` or ``rx_ctrl`` as the board's resource spells it."""
+    for name in (f"{direction}_ctl", f"{direction}_ctrl"):
+        if hasattr(pins, name):
+            return getattr(pins, name)
+    raise AttributeError(f"the RGMII resource has no {direction}_ctl")
 
 
 class RgmiiSimBuffers(wiring.Component):

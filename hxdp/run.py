@@ -18,7 +18,7 @@ from .ebpf.xdp import LEAVING, MapDump, MapEntry, XdpAction, XdpEngine, XdpInput
 from .errors import HxdpError
 from .target import REFERENCE_CLOCK_MHZ
 
-__all__ = ["ENGINES", "make_engine", "TrafficRun", "run_traffic"]
+__all__ = ["ENGINES", "make_engine", "TrafficRun", "run_traffic", "format_summary", "format_maps", "load_traffic"]
 
 ENGINES = ("interp", "model", "kernel", "rtl")
 
@@ -134,18 +134,24 @@ def format_summary(run: TrafficRun, *, show_packets: int = 8, show_entries: int 
     if run.faults:
         lines.append(f"faults: {len(run.faults)} (first: packet {run.faults[0][0]}: {run.faults[0][1]})")
     if run.maps:
-        lines += ["", "maps:"]
-        for name, entries in run.maps.items():
-            live = {k: v for k, v in entries.items() if any(v)}
-            lines.append(f"  {name}: {len(live)} non-zero of {len(entries)} entries")
-            for i, (key, value) in enumerate(live.items()):
-                if not show_entries:
-                    break
-                if i >= show_entries:
-                    lines.append(f"    … {len(live) - show_entries} more")
-                    break
-                lines.append(f"    {key.hex()} -> {_value_text(value)}")
+        lines += ["", *format_maps(run.maps, show_entries)]
     return "\n".join(lines)
+
+
+def format_maps(maps: MapDump, show_entries: int = 8) -> list[str]:
+    """Each map's non-zero entries, the first ``show_entries`` of each shown."""
+    lines = ["maps:"]
+    for name, entries in maps.items():
+        live = {k: v for k, v in entries.items() if any(v)}
+        lines.append(f"  {name}: {len(live)} non-zero of {len(entries)} entries")
+        for i, (key, value) in enumerate(live.items()):
+            if not show_entries:
+                break
+            if i >= show_entries:
+                lines.append(f"    … {len(live) - show_entries} more")
+                break
+            lines.append(f"    {key.hex()} -> {_value_text(value)}")
+    return lines
 
 
 def _value_text(value: bytes, limit: int = 48) -> str:

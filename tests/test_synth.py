@@ -2,7 +2,7 @@
 critical path from the report of a routed one (synthesis itself takes
 minutes and is a benchmark, `hxdp synth`)."""
 
-from hxdp.gateware.synth import _critical_path, _placed_fmax
+from hxdp.gateware.synth import critical_path, placed_fmax
 
 LOG = """Info: Max frequency for clock 'clk': 48.10 MHz (FAIL at 125.00 MHz)
 Info: Running simulated annealing placer for refinement.
@@ -12,9 +12,9 @@ Info: Max frequency for clock 'eth_rx': 160.30 MHz (PASS at 125.00 MHz)
 
 
 def test_fmax_is_the_last_estimate_of_each_clock():
-    assert _placed_fmax(LOG) == {"clk": {"achieved": 21.65, "constraint": 125.0},
+    assert placed_fmax(LOG) == {"clk": {"achieved": 21.65, "constraint": 125.0},
                                  "eth_rx": {"achieved": 160.3, "constraint": 125.0}}
-    assert _placed_fmax("Info: Program finished normally.\n") == {}
+    assert placed_fmax("Info: Program finished normally.\n") == {}
 
 
 def test_critical_path_names_the_signals_with_the_time_spent_by_each():
@@ -30,6 +30,6 @@ def test_critical_path_names_the_signals_with_the_time_spent_by_each():
         hop("routing", 2.0, "lut2", "core.alu0.sum$CCU2_COMB0", ["/src/hxdp/gateware/alu.py:40.1-40.9"]),
         hop("setup", 0.25, "reg"),
     ]}]}
-    assert _critical_path(report) == ["  0.50 ns  core.pc", "  2.75 ns  core.next_pc (hxdp/gateware/core.py:120.5-120.30)",
+    assert critical_path(report) == ["  0.50 ns  core.pc", "  2.75 ns  core.next_pc (hxdp/gateware/core.py:120.5-120.30)",
                                       "  5.00 ns  core.alu0.sum (hxdp/gateware/alu.py:40.1-40.9)"]
-    assert _critical_path({}) == []
+    assert critical_path({}) == []

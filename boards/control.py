@@ -1,0 +1,72 @@
+"""What `hxdp load` and `hxdp maps` do with a board over its control link:
+load a program (with its maps' first entries) into the running engine, and
+read back the engine's counters, the program's maps and the ports'
+counters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from hxdp.compiler.driver import compile_program
+from hxdp.ebpf.program import Program
+from hxdp.ebpf.runtime import XdpRuntime
+from hxdp.ebpf.xdp import MapDump, MapEntry
+from hxdp.errors import HxdpError
+from hxdp.gateware.host import Job, check_supported, load_writes, readback_steps, take_readback
+from hxdp.image import Image
+from hxdp.maplayout import map_image, map_layout, restore_map
+from hxdp.target import Target
+
+from .link import BoardLink, board_counters
+from .nic import EcpBoard
+
+__all__ = ["BoardState", "compile_for", "load_onto", "read_back"]
+
+
+@dataclass
+class BoardState:
+    counters: dict[str, int]        # the engine's status registers
+    maps: MapDump                   # the program's maps, as the interpreter dumps them
+    ports: dict[str, int]           # the board's port counters
+
+
+def compile_for(board: EcpBoard, program: Program) -> Image:
+    image = compile_program(program, board.target)
+    check_supported(image, board.target)
+    return image
+
+
+def _check_params(link: BoardLink, target: Target) -> None:
+    params = link.check()
+    lanes, cores, frame = params & 0xF, (params >> 4 & 0xF) + 1, params >> 8 & 0xFF
+    if (lanes, cores, frame) != (target.lanes, target.cores, target.packet_frame_bytes):
+        raise HxdpError(f"{link.device}: the board's engine has {lanes} lanes, {cores} cores and "
+                        f"{frame}-byte beats, this build of its board {target.lanes}, {target.cores} and "
+                        f"{target.packet_frame_bytes}: build and load its bitstream again, or give --lanes")
+
+
+def load_onto(link: BoardLink, board: EcpBoard, program: Program, setup: Iterable[MapEntry] = ()) -> Image:
+    """Stop the engine, load ``program`` with its maps holding ``setup``, start it."""
+    _check_params(link, board.target)
+    image = compile_for(board, program)
+    runtime = XdpRuntime(program)
+    for entry in setup:
+        runtime.update_map(entry.map, entry.key, entry.value)
+    placed = map_layout(image.name, image.maps, board.target)
+    job = Job(image, [], maps={p.map.name: map_image(p, runtime.maps[p.map.name]) for p in placed})
+    link.run(load_writes(board.target, job), "the program's load")
+    return image
+
+
+def read_back(link: BoardLink, board: EcpBoard, program: Program) -> BoardState:
+    """What the engine running ``program`` holds now."""
+    _check_params(link, board.target)
+    image = compile_for(board, program)
+    job = Job(image, [])
+    take_readback(board.target, job, link.run(readback_steps(board.target, job), "the maps' read"))
+    runtime = XdpRuntime(program)
+    for p in map_layout(image.name, image.maps, board.target):
+        restore_map(p, runtime.maps[p.map.name], job.final_maps[p.map.name])
+    ports = {name: link.counter(i) for i, name in enumerate(board_counters(board.ports))}
+    return BoardState(job.counters, runtime.dump_maps(), ports)

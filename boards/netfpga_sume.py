@@ -1,0 +1,27 @@
+"""NetFPGA-SUME (Virtex-7 xc7vx690t), the board hXDP ran on: four SFP+
+cages at 10 Gb/s. The platform here names the part; its pins belong to the
+vendor IP (the GTs of the 10G subsystem, PCIe), whose constraints place them."""
+
+from amaranth.vendor import XilinxPlatform
+
+from hxdp.target import Target
+
+from .xilinx import XilinxBoard
+
+
+class NetFpgaSumePlatform(XilinxPlatform):
+    device = "xc7vx690t"
+    package = "ffg1761"
+    speed = "3"
+    resources = []
+    connectors = []
+
+
+BOARD = XilinxBoard(
+    name="netfpga_sume", title="NetFPGA-SUME",
+    part=f"{NetFpgaSumePlatform.device}{NetFpgaSumePlatform.package}-{NetFpgaSumePlatform.speed}",
+    synth_family="xc7", ports=4, mac="Xilinx 10G Ethernet Subsystem (axi_10g_ethernet)", mac_mhz=156.25,
+    # hXDP's configuration: four lanes, at the 10G MAC's 156.25 MHz; 8-byte
+    # beats match the MAC's 64-bit AXI-Stream.
+    target=Target.with_lanes(4, packet_frame_bytes=8), engine_mhz=156.25,
+    notes="hXDP's core with its maps took about 42K LUT, 18K FF and 50 BRAM (36 Kb) of this part at 156.25 MHz.")
