@@ -13,7 +13,8 @@ from hxdp.ebpf.program import Program
 from hxdp.ebpf.runtime import XdpRuntime
 from hxdp.ebpf.xdp import MapDump, MapEntry
 from hxdp.errors import HxdpError
-from hxdp.gateware.host import Job, check_supported, load_writes, readback_steps, take_readback
+from hxdp.gateware.host import BusRead, Job, check_supported, load_writes, readback_steps, take_readback
+from hxdp.gateware.registers import ADDR
 from hxdp.image import Image
 from hxdp.maplayout import map_image, map_layout, restore_map
 from hxdp.target import Target
@@ -55,7 +56,12 @@ def load_onto(link: BoardLink, board: EcpBoard, program: Program, setup: Iterabl
         runtime.update_map(entry.map, entry.key, entry.value)
     placed = map_layout(image.name, image.maps, board.target)
     job = Job(image, [], maps={p.map.name: map_image(p, runtime.maps[p.map.name]) for p in placed})
-    link.run(load_writes(board.target, job), "the program's load")
+    writes = load_writes(board.target, job)
+    # The bridge takes requests in order: the read's answer says every write is done.
+    (ctrl,) = link.run([*writes, BusRead(ADDR["CTRL"])], "the program's load")
+    if ctrl != writes[-1].value:
+        raise HxdpError(f"{link.device}: after the load, CTRL reads 0x{ctrl:x}, not 0x{writes[-1].value:x}: "
+                        "the link lost requests; load again")
     return image
 
 
