@@ -21,6 +21,4 @@ BOARD = XilinxBoard(
     name="alveo_u280", title="Xilinx Alveo U280",
     part=f"{AlveoU280Platform.device}-{AlveoU280Platform.package}-{AlveoU280Platform.speed}",
     synth_family="xcup", ports=2, mac="Xilinx 10G/25G Ethernet Subsystem (xxv_ethernet) at 25 Gb/s",
-    mac_mhz=156.25, target=Target.with_lanes(4, packet_frame_bytes=32), engine_mhz=125.0,
-    notes="Between each MAC and the core: AXI4-Stream data width (64 to 256 bits) and clock (390.625 to "
-          "156.25 MHz) converters.")
+    mac_bytes=8, mac_mhz=390.625, target=Target.with_lanes(4), engine_mhz=125.0)

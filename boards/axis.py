@@ -4,8 +4,9 @@ as AXI4-Stream, and take the host's control over AXI4-Lite.
 
 `AxisPort` is one Ethernet port as the MAC gives it: ``rx`` AXI-Stream in
 the MAC's receive clock (``tuser`` on the last beat marks a bad frame,
-dropped here), ``tx`` AXI-Stream out in its transmit clock; both as wide
-as the engine's beat. `AxiLiteBridge` drives the engine's control bus from
+dropped here), ``tx`` AXI-Stream out in its transmit clock; FIFOs as wide
+as the MAC's stream cross into the engine's clock, and beats are widened
+to the engine's and narrowed back. `AxiLiteBridge` drives the engine's control bus from
 an AXI4-Lite slave port: register n at byte address 4n; the board's
 counters from `COUNTER_BASE`.
 """
@@ -19,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 from hxdp.gateware.registers import bus_signature
 from hxdp.gateware.slice import beat_layout
 
-from .framefifo import FrameFifo, cross_counter
+from .framefifo import BeatNarrower, BeatWidener, FrameFifo, cross_counter
 
 __all__ = ["AXIS_COUNTERS", "COUNTER_BASE", "axis_signature", "axilite_signature", "AxisPort", "AxiLiteBridge"]
 
@@ -44,32 +45,40 @@ def axilite_signature(addr_bits: int = 12) -> wiring.Signature:
 
 
 class AxisPort(wiring.Component):
-    """A MAC's AXI-Streams (domains ``rx_domain``, ``tx_domain``) to the
-    engine's beats in ``domain``; received packets carry ``ifindex``."""
+    """A MAC's AXI-Streams of ``mac_bytes`` (domains ``rx_domain``,
+    ``tx_domain``) to the engine's beats of ``frame_bytes`` in ``domain``;
+    received packets carry ``ifindex``."""
 
-    def __init__(self, frame_bytes: int, ifindex: int, *, fifo_bytes: int = 16384, rx_domain: str = "rx",
-                 tx_domain: str = "tx", domain: str = "sync"):
-        self.frame_bytes, self.ifindex, self.depth = frame_bytes, ifindex, fifo_bytes // frame_bytes
+    def __init__(self, frame_bytes: int, mac_bytes: int, ifindex: int, *, fifo_bytes: int = 16384,
+                 rx_domain: str = "rx", tx_domain: str = "tx", domain: str = "sync"):
+        self.frame_bytes, self.mac_bytes, self.ifindex = frame_bytes, mac_bytes, ifindex
+        self.depth = fifo_bytes // mac_bytes
         self.rx_domain, self.tx_domain, self.domain = rx_domain, tx_domain, domain
         beats = stream.Signature(beat_layout(frame_bytes))
-        super().__init__({"mac_rx": In(axis_signature(frame_bytes)), "mac_tx": Out(axis_signature(frame_bytes)),
+        super().__init__({"mac_rx": In(axis_signature(mac_bytes)), "mac_tx": Out(axis_signature(mac_bytes)),
                           "rx": Out(beats), "tx": In(beats), **{name: Out(32) for name in AXIS_COUNTERS}})
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        fb = self.frame_bytes
-        m.submodules.rx_fifo = rx_fifo = FrameFifo(fb, self.depth, self.rx_domain, self.domain)
+        mb = self.mac_bytes
         mac_rx, mac_tx = self.mac_rx, self.mac_tx
+        m.submodules.rx_fifo = rx_fifo = FrameFifo(mb, self.depth, self.rx_domain, self.domain)
+        m.submodules.widener = widener = BeatWidener(mb, self.frame_bytes, self.domain)
         m.d.comb += [rx_fifo.w.valid.eq(mac_rx.tvalid), mac_rx.tready.eq(rx_fifo.w.ready),
                      rx_fifo.w.payload.data.eq(mac_rx.tdata), rx_fifo.w.payload.keep.eq(mac_rx.tkeep),
-                     rx_fifo.w.payload.last.eq(mac_rx.tlast), rx_fifo.w.payload.good.eq(~mac_rx.tuser),
-                     self.rx.valid.eq(rx_fifo.r.valid), rx_fifo.r.ready.eq(self.rx.ready),
-                     self.rx.payload.data.eq(rx_fifo.r.payload.data), self.rx.payload.keep.eq(rx_fifo.r.payload.keep),
-                     self.rx.payload.last.eq(rx_fifo.r.payload.last), self.rx.payload.port.eq(self.ifindex)]
-        m.submodules.tx_fifo = tx_fifo = FrameFifo(fb, self.depth, self.domain, self.tx_domain, backpressure=True)
-        m.d.comb += [tx_fifo.w.valid.eq(self.tx.valid), self.tx.ready.eq(tx_fifo.w.ready),
-                     tx_fifo.w.payload.data.eq(self.tx.payload.data), tx_fifo.w.payload.keep.eq(self.tx.payload.keep),
-                     tx_fifo.w.payload.last.eq(self.tx.payload.last), tx_fifo.w.payload.good.eq(1),
+                     rx_fifo.w.payload.last.eq(mac_rx.tlast), rx_fifo.w.payload.good.eq(~mac_rx.tuser)]
+        wiring.connect(m, rx_fifo.r, widener.i)
+        m.d.comb += [self.rx.valid.eq(widener.o.valid), widener.o.ready.eq(self.rx.ready),
+                     self.rx.payload.data.eq(widener.o.payload.data), self.rx.payload.keep.eq(widener.o.payload.keep),
+                     self.rx.payload.last.eq(widener.o.payload.last), self.rx.payload.port.eq(self.ifindex)]
+        m.submodules.narrower = narrower = BeatNarrower(self.frame_bytes, mb, self.domain)
+        m.submodules.tx_fifo = tx_fifo = FrameFifo(mb, self.depth, self.domain, self.tx_domain, backpressure=True)
+        m.d.comb += [narrower.i.valid.eq(self.tx.valid), self.tx.ready.eq(narrower.i.ready),
+                     narrower.i.payload.data.eq(self.tx.payload.data), narrower.i.payload.keep.eq(self.tx.payload.keep),
+                     narrower.i.payload.last.eq(self.tx.payload.last),
+                     tx_fifo.w.valid.eq(narrower.o.valid), narrower.o.ready.eq(tx_fifo.w.ready),
+                     tx_fifo.w.payload.data.eq(narrower.o.payload.data), tx_fifo.w.payload.keep.eq(narrower.o.payload.keep),
+                     tx_fifo.w.payload.last.eq(narrower.o.payload.last), tx_fifo.w.payload.good.eq(1),
                      mac_tx.tvalid.eq(tx_fifo.r.valid), tx_fifo.r.ready.eq(mac_tx.tready),
                      mac_tx.tdata.eq(tx_fifo.r.payload.data), mac_tx.tkeep.eq(tx_fifo.r.payload.keep),
                      mac_tx.tlast.eq(tx_fifo.r.payload.last)]

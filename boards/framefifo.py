@@ -22,12 +22,17 @@ from amaranth.lib.wiring import In, Out
 
 from .mac import byte_layout
 
-__all__ = ["gray", "from_gray", "cross_counter", "rx_beat_layout", "BeatPacker", "BeatUnpacker", "FrameFifo"]
+__all__ = ["gray", "from_gray", "cross_counter", "rx_beat_layout", "BeatPacker", "BeatUnpacker", "BeatWidener",
+           "BeatNarrower", "FrameFifo"]
 
 
 def rx_beat_layout(frame_bytes: int) -> data.StructLayout:
     """A beat of a received frame; ``good`` on its last beat says whether to keep it."""
     return data.StructLayout({"data": 8 * frame_bytes, "keep": frame_bytes, "last": 1, "good": 1})
+
+
+def _frame_layout(frame_bytes: int) -> data.StructLayout:
+    return data.StructLayout({"data": 8 * frame_bytes, "keep": frame_bytes, "last": 1})
 
 
 def gray(value):
@@ -90,9 +95,8 @@ class BeatUnpacker(wiring.Component):
     def __init__(self, frame_bytes: int, domain: str = "tx"):
         self.frame_bytes = frame_bytes
         self.domain = domain
-        layout = data.StructLayout({"data": 8 * frame_bytes, "keep": frame_bytes, "last": 1})
         super().__init__({
-            "beats": In(stream.Signature(layout)),
+            "beats": In(stream.Signature(_frame_layout(frame_bytes))),
             "bytes": Out(stream.Signature(byte_layout())),
         })
 
@@ -118,6 +122,68 @@ class BeatUnpacker(wiring.Component):
         return m
 
 
+class BeatWidener(wiring.Component):
+    """Beats of ``narrow`` bytes (a frame's, bytes packed from the first)
+    into beats of ``wide`` bytes, in ``domain``: a wide beat goes once full
+    or at the frame's end. Narrow FIFOs on the line side cost fewer block
+    RAMs than the engine's wide beats would."""
+
+    def __init__(self, narrow: int, wide: int, domain: str = "sync"):
+        assert wide % narrow == 0
+        self.narrow, self.wide, self.domain = narrow, wide, domain
+        super().__init__({"i": In(stream.Signature(_frame_layout(narrow))),
+                          "o": Out(stream.Signature(_frame_layout(wide)))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        sync = m.d[self.domain]
+        parts = self.wide // self.narrow
+        at = Signal(range(parts))
+        beat = self.o.payload
+        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        with m.If(self.o.valid & self.o.ready):
+            sync += self.o.valid.eq(0)
+        with m.If(self.i.valid & self.i.ready):
+            piece = self.i.payload
+            for k in range(parts):
+                with m.If(at == k):
+                    sync += [beat.data.word_select(k, 8 * self.narrow).eq(piece.data),
+                             beat.keep.word_select(k, self.narrow).eq(piece.keep)]
+                    if k == 0:
+                        sync += beat.keep[self.narrow:].eq(0)
+            done = piece.last | (at == parts - 1)
+            sync += [at.eq(Mux(done, 0, at + 1)), beat.last.eq(piece.last), self.o.valid.eq(done)]
+        return m
+
+
+class BeatNarrower(wiring.Component):
+    """Beats of ``wide`` bytes into beats of ``narrow``, in ``domain``; the
+    pieces of a partial last beat with no bytes are left out."""
+
+    def __init__(self, wide: int, narrow: int, domain: str = "sync"):
+        assert wide % narrow == 0
+        self.narrow, self.wide, self.domain = narrow, wide, domain
+        super().__init__({"i": In(stream.Signature(_frame_layout(wide))),
+                          "o": Out(stream.Signature(_frame_layout(narrow)))})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        parts = self.wide // self.narrow
+        at = Signal(range(parts))
+        beat, piece = self.i.payload, self.o.payload
+        final = Signal()                    # this piece is the frame's last
+        m.d.comb += [piece.data.eq(beat.data.word_select(at, 8 * self.narrow)),
+                     piece.keep.eq(beat.keep.word_select(at, self.narrow)),
+                     final.eq((at == parts - 1) | ~beat.keep.bit_select(at * self.narrow + self.narrow, 1)
+                              if parts > 1 else 1),
+                     piece.last.eq(beat.last & final), self.o.valid.eq(self.i.valid)]
+        end = (at == parts - 1) | (beat.last & final)
+        m.d.comb += self.i.ready.eq(self.o.ready & end)
+        with m.If(self.o.valid & self.o.ready):
+            m.d[self.domain] += at.eq(Mux(end, 0, at + 1))
+        return m
+
+
 class FrameFifo(wiring.Component):
     """``depth`` beats; frames in (``w_domain``, never waiting) and out
     (``r_domain``), ``dropped`` counted in the write domain."""
@@ -131,10 +197,9 @@ class FrameFifo(wiring.Component):
         self.frame_bytes, self.depth = frame_bytes, depth
         self.backpressure = backpressure
         self.w_domain, self.r_domain = w_domain, r_domain
-        out = data.StructLayout({"data": 8 * frame_bytes, "keep": frame_bytes, "last": 1})
         super().__init__({
             "w": In(stream.Signature(rx_beat_layout(frame_bytes))),
-            "r": Out(stream.Signature(out)),
+            "r": Out(stream.Signature(_frame_layout(frame_bytes))),
             "stored": Out(32),          # frames kept (write domain)
             "dropped": Out(32),         # frames not good or too many for the room left (write domain)
         })

@@ -10,5 +10,5 @@ from .xilinx import XilinxBoard
 BOARD = XilinxBoard(
     name="kc705", title="Xilinx KC705",
     part=f"{KC705Platform.device}{KC705Platform.package}-{KC705Platform.speed}",
-    synth_family="xc7", ports=1, mac="Xilinx 10G Ethernet Subsystem (axi_10g_ethernet)", mac_mhz=156.25,
-    target=Target.with_lanes(4, packet_frame_bytes=8), engine_mhz=156.25)
+    synth_family="xc7", ports=1, mac="Xilinx 10G Ethernet Subsystem (axi_10g_ethernet)", mac_bytes=8, mac_mhz=156.25,
+    target=Target.with_lanes(4), engine_mhz=156.25)

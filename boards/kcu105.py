@@ -11,4 +11,4 @@ BOARD = XilinxBoard(
     name="kcu105", title="Xilinx KCU105",
     part=f"{KCU105Platform.device}-{KCU105Platform.package}-{KCU105Platform.speed}",
     synth_family="xcu", ports=2, mac="Xilinx 10G/25G Ethernet Subsystem (xxv_ethernet) at 10 Gb/s",
-    mac_mhz=156.25, target=Target.with_lanes(4, packet_frame_bytes=8), engine_mhz=156.25)
+    mac_bytes=8, mac_mhz=156.25, target=Target.with_lanes(4), engine_mhz=156.25)

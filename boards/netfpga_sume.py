@@ -20,8 +20,8 @@ class NetFpgaSumePlatform(XilinxPlatform):
 BOARD = XilinxBoard(
     name="netfpga_sume", title="NetFPGA-SUME",
     part=f"{NetFpgaSumePlatform.device}{NetFpgaSumePlatform.package}-{NetFpgaSumePlatform.speed}",
-    synth_family="xc7", ports=4, mac="Xilinx 10G Ethernet Subsystem (axi_10g_ethernet)", mac_mhz=156.25,
-    # hXDP's configuration: four lanes, at the 10G MAC's 156.25 MHz; 8-byte
-    # beats match the MAC's 64-bit AXI-Stream.
-    target=Target.with_lanes(4, packet_frame_bytes=8), engine_mhz=156.25,
+    synth_family="xc7", ports=4, mac="Xilinx 10G Ethernet Subsystem (axi_10g_ethernet)", mac_bytes=8,
+    mac_mhz=156.25,
+    # hXDP's configuration: four lanes, at the 10G MAC's 156.25 MHz.
+    target=Target.with_lanes(4), engine_mhz=156.25,
     notes="hXDP's core with its maps took about 42K LUT, 18K FF and 50 BRAM (36 Kb) of this part at 156.25 MHz.")

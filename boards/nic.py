@@ -38,6 +38,7 @@ from .uart import ControlBridge
 __all__ = ["LINE_MHZ", "EcpBoard", "NicTop", "plain_leds"]
 
 LINE_MHZ = 125.0               # gigabit RGMII
+PORT_FIFO_BYTES = 4096         # each way: two largest frames, three block RAMs
 HEARTBEAT_HZ = 2
 ACTIVITY_BITS = 22             # how long a port's light stays on after a frame
 
@@ -102,7 +103,7 @@ class NicTop(wiring.Component):
             m.submodules[f"pins{n}"] = buffers = RgmiiBuffers(pins, f"rx{n}", "tx")
             m.submodules[f"port{n}"] = port = EthernetPort(target.packet_frame_bytes, n + 1,
                                                            rx_domain=f"rx{n}", tx_domain="tx",
-                                                           fifo_bytes=self._fifo_bytes(target))
+                                                           fifo_bytes=PORT_FIFO_BYTES)
             platform.add_clock_constraint(pins.rx_clk.io, LINE_MHZ * 1e6)
             wiring.connect(m, port.ddr, buffers.ddr)
             ports.append(port)
@@ -121,14 +122,6 @@ class NicTop(wiring.Component):
         m.d.comb += [bridge.rx.eq(uart_rx.i), uart_tx.o.eq(bridge.tx)]
         self._leds(m, platform, plan, locked, ports, unknown)
         return m
-
-    @staticmethod
-    def _fifo_bytes(target: Target) -> int:
-        """The smallest power-of-two FIFO holding a largest frame."""
-        size = target.packet_frame_bytes
-        while size < 2048:
-            size *= 2
-        return size
 
     def _leds(self, m: Module, platform, plan: PllPlan, locked, ports, unknown) -> None:
         lights = [Signal(name="heartbeat"), locked]

@@ -10,8 +10,6 @@ from .nic import EcpBoard, plain_leds
 BOARD = EcpBoard(
     name="versa_ecp5", title="Lattice ECP5 Versa", platform=VersaECP5Platform, clock="clk100", ports=2,
     # One lane: the 4-lane engine needs about 74K LUTs, the part has 44K.
-    # 8-byte beats carry gigabit Ethernet at the engine's clock with the
-    # narrowest FIFOs (block RAMs are short: the map memory takes most).
-    target=Target.with_lanes(1, packet_frame_bytes=8),
+    target=Target.with_lanes(1),
     engine_mhz=20.0, show=plain_leds(8),
     notes="UART on the FTDI chip's second channel; the PHYs' RGMII delays as strapped on the board.")

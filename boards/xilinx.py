@@ -42,7 +42,8 @@ class XilinxBoard:
     synth_family: str           # yosys synth_xilinx -family: xc7, xcu, xcup
     ports: int
     mac: str                    # the vendor MAC the ports expect
-    mac_mhz: float              # its AXI-Stream clock
+    mac_bytes: int              # the width of its AXI-Streams
+    mac_mhz: float              # their clock
     target: Target
     engine_mhz: float
     notes: str = ""
@@ -57,7 +58,7 @@ class XilinxNicTop(wiring.Component):
 
     def __init__(self, board: XilinxBoard, image: Image | None = None):
         self.board, self.image = board, image
-        fb = board.target.packet_frame_bytes
+        fb = board.mac_bytes
         # Flat names (s_axil_awaddr, rx0_tdata), as Vivado infers its interfaces from.
         self.buses = {"s_axil": axilite_signature().flip(),
                       **{f"rx{n}": axis_signature(fb).flip() for n in range(board.ports)},
@@ -90,8 +91,8 @@ class XilinxNicTop(wiring.Component):
                 m.domains += ClockDomain(f"{side}{n}")
                 m.d.comb += [ClockSignal(f"{side}{n}").eq(getattr(self, f"{side}{n}_clk")),
                              ResetSignal(f"{side}{n}").eq(getattr(self, f"{side}{n}_rst"))]
-            m.submodules[f"port{n}"] = port = AxisPort(target.packet_frame_bytes, n + 1, rx_domain=f"rx{n}",
-                                                       tx_domain=f"tx{n}")
+            m.submodules[f"port{n}"] = port = AxisPort(target.packet_frame_bytes, board.mac_bytes, n + 1,
+                                                       rx_domain=f"rx{n}", tx_domain=f"tx{n}")
             self._join(m, f"rx{n}", port.mac_rx)
             self._join(m, f"tx{n}", port.mac_tx)
             ports.append(port)
@@ -146,13 +147,13 @@ def _tcl(board: XilinxBoard) -> str:
         f"set_property top {TOP} [current_fileset]",
         "update_compile_order -fileset sources_1",
         f"# Next, around {TOP} (README.md): the {board.mac} for each port, with an AXI-Stream of",
-        f"# {board.target.packet_frame_bytes * 8} bits at {board.mac_mhz:g} MHz, and the host's AXI4-Lite master.",
+        f"# {board.mac_bytes * 8} bits at {board.mac_mhz:g} MHz, and the host's AXI4-Lite master.",
         "# Then: launch_runs synth_1; launch_runs impl_1 -to_step write_bitstream",
         ""])
 
 
 def _readme(board: XilinxBoard) -> str:
-    fb = board.target.packet_frame_bytes
+    fb = board.mac_bytes
     rows = ["| port | direction | width | meaning |", "|---|---|---|---|",
             "| clk, rst | in | 1 | the engine's clock and its synchronous reset (active high); also the AXI4-Lite port's |",
             "| s_axil_* | slave | 12-bit address, 32-bit data | control: engine register n at byte 4n "
@@ -167,7 +168,7 @@ def _readme(board: XilinxBoard) -> str:
     return "\n".join([
         f"# hxdp core for {board.title}", "",
         f"Part {board.part}. The core `{TOP}` ({TOP}.v) holds the engine ({board.target.lanes} lanes, "
-        f"{fb}-byte beats) between {board.ports} Ethernet port{'s' * (board.ports > 1)} and a control port. "
+        f"{board.target.packet_frame_bytes}-byte beats) between {board.ports} Ethernet port{'s' * (board.ports > 1)} and a control port. "
         f"Each port expects the {board.mac} with an AXI-Stream of {8 * fb} bits at {board.mac_mhz:g} MHz; "
         f"the engine's clock is constrained to {board.engine_mhz:g} MHz ({TOP}.xdc).", "",
         "XDP_TX leaves by the port the packet came in on, XDP_REDIRECT by the port whose ifindex "

@@ -520,7 +520,9 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0 if report.met else 1
 
 
-@command("boards", "list the boards hxdp builds for")(lambda p: None)
+@command("boards", "list the boards hxdp builds for",
+         "ECP5 boards get bitstreams (hxdp build --board NAME); Xilinx NIC boards a Vivado\n"
+         "project (hxdp build --board NAME --no-run).\n\nexample:\n  hxdp boards")(lambda p: None)
 def cmd_boards(args: argparse.Namespace) -> int:
     from .boards.catalog import BOARDS
     width = max(len(name) for name in BOARDS)

@@ -82,7 +82,7 @@ def test_the_command_refuses_to_run_vivado(capsys):
 
 # -- the switch, ports and control port, in simulation -------------------------
 
-TEST_BOARD = dataclasses.replace(board("kc705"), ports=2, target=Target.with_lanes(1, packet_frame_bytes=8,
+TEST_BOARD = dataclasses.replace(board("kc705"), ports=2, target=Target.with_lanes(1, packet_frame_bytes=16,
                                                                                     map_bytes=4096))
 REDIRECT_TO_PORT_1 = "mov %r1, 2\nmov %r2, 0\ncall 23\nexit\n"        # bpf_redirect(ifindex 2, 0)
 
@@ -96,7 +96,7 @@ def _run_nic(program: Program, sends: list[tuple[int, bytes, bool]], reads: list
     each port, and the AXI4-Lite reads of ``reads`` (byte addresses)."""
     image = compile_program(program, TEST_BOARD.target)
     dut = XilinxNicTop(TEST_BOARD, image)
-    fb = TEST_BOARD.target.packet_frame_bytes
+    fb = TEST_BOARD.mac_bytes
     out: dict[int, list[bytes]] = {0: [], 1: []}
     values: list[int] = []
     clocks = [dut.clk, *(getattr(dut, f"{s}{n}_clk") for n in range(2) for s in ("rx", "tx"))]
