@@ -2,19 +2,12 @@
 here as two 25 Gb/s lanes through the 10G/25G subsystem. No amaranth-boards
 platform exists: this one names the part."""
 
-from amaranth.vendor import XilinxPlatform
-
 from hxdp.target import Target
 
-from .xilinx import XilinxBoard
+from .xilinx import XilinxBoard, part_platform
 
 
-class AlveoU280Platform(XilinxPlatform):
-    device = "xcu280"
-    package = "fsvh2892"
-    speed = "2L-e"
-    resources = []
-    connectors = []
+AlveoU280Platform = part_platform("AlveoU280Platform", "xcu280", "fsvh2892", "2L-e")
 
 
 BOARD = XilinxBoard(

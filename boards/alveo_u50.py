@@ -2,19 +2,12 @@
 as four 25 Gb/s lanes through the 10G/25G subsystem. No amaranth-boards
 platform exists: this one names the part."""
 
-from amaranth.vendor import XilinxPlatform
-
 from hxdp.target import Target
 
-from .xilinx import XilinxBoard
+from .xilinx import XilinxBoard, part_platform
 
 
-class AlveoU50Platform(XilinxPlatform):
-    device = "xcu50"
-    package = "fsvh2104"
-    speed = "2-e"
-    resources = []
-    connectors = []
+AlveoU50Platform = part_platform("AlveoU50Platform", "xcu50", "fsvh2104", "2-e")
 
 
 BOARD = XilinxBoard(

@@ -108,7 +108,7 @@ def build_ecp5(board: EcpBoard, image: Image | None, directory: Path, *, run: bo
     say("elaborating the design")
     platform = board.platform()
     plan = platform.prepare(NicTop(board, image), name=TOP,
-                            nextpnr_opts=f"--timing-allow-fail --report {TOP}.report.json")
+                            nextpnr_opts=f"--timing-allow-fail --router router2 --report {TOP}.report.json")
     plan.extract(str(directory))
     if not run:
         return None

@@ -2,19 +2,12 @@
 cages at 10 Gb/s. The platform here names the part; its pins belong to the
 vendor IP (the GTs of the 10G subsystem, PCIe), whose constraints place them."""
 
-from amaranth.vendor import XilinxPlatform
-
 from hxdp.target import Target
 
-from .xilinx import XilinxBoard
+from .xilinx import XilinxBoard, part_platform
 
 
-class NetFpgaSumePlatform(XilinxPlatform):
-    device = "xc7vx690t"
-    package = "ffg1761"
-    speed = "3"
-    resources = []
-    connectors = []
+NetFpgaSumePlatform = part_platform("NetFpgaSumePlatform", "xc7vx690t", "ffg1761", "3")
 
 
 BOARD = XilinxBoard(

@@ -20,6 +20,7 @@ from amaranth.back import rtlil, verilog
 from amaranth.hdl import ClockDomain, ClockSignal, Module, ResetSignal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
+from amaranth.vendor import XilinxPlatform
 
 from hxdp.gateware.engine import Engine
 from hxdp.gateware.synth import xilinx_estimate
@@ -29,9 +30,17 @@ from hxdp.target import Target
 from .axis import AXIS_COUNTERS, COUNTER_BASE, AxiLiteBridge, AxisPort, axilite_signature, axis_signature
 from .switch import send_out, take_in
 
-__all__ = ["XilinxBoard", "XilinxNicTop", "XilinxProject", "write_project"]
+__all__ = ["part_platform", "XilinxBoard", "XilinxNicTop", "XilinxProject", "write_project"]
 
 TOP = "hxdp_nic"
+
+
+def part_platform(name: str, device: str, package: str, speed: str) -> type[XilinxPlatform]:
+    """An Amaranth platform for a board amaranth-boards lacks, naming only
+    its part: the core's ports meet the vendor IP, whose constraints place
+    the pins."""
+    return type(name, (XilinxPlatform,), {"device": device, "package": package, "speed": speed,
+                                          "resources": [], "connectors": []})
 
 
 @dataclass(frozen=True)

@@ -425,6 +425,15 @@ def cmd_verilog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stages() -> Callable[[str], None]:
+    """Prints each stage of a long run with the seconds since the first."""
+    started = time.monotonic()
+
+    def say(text: str) -> None:
+        print(f"[{time.monotonic() - started:5.0f} s] {text}...", file=sys.stderr, flush=True)
+    return say
+
+
 def _synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lanes", type=int, default=4, help="lanes of the core (1-8, default 4)")
     _cores_arg(p)
@@ -443,11 +452,7 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
          "examples:\n  hxdp synth\n  hxdp synth --lanes 2 --no-route\n  hxdp synth --family xilinx")(_synth_args)
 def cmd_synth(args: argparse.Namespace) -> int:
     from .gateware.synth import synthesize
-    started = time.monotonic()
-
-    def progress(text: str) -> None:
-        print(f"[{time.monotonic() - started:4.0f} s] {text}...", file=sys.stderr)
-
+    progress = _stages()
     report = synthesize(_target(args), args.family, freq_mhz=args.freq,
                         route=not args.no_route, workdir=args.dir, progress=progress)
     print("\n".join(report.lines()))
@@ -499,10 +504,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         from .boards.control import compile_for
         image = compile_for(board, _load(args))
     out = args.output or Path("build") / board.name
-    started = time.monotonic()
-
-    def progress(text: str) -> None:
-        print(f"[{time.monotonic() - started:5.0f} s] {text}...", file=sys.stderr, flush=True)
+    progress = _stages()
 
     if board.family == "xilinx":
         from .boards.xilinx import write_project
