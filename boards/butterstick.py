@@ -34,4 +34,4 @@ def show(m: Module, platform, lights) -> None:
 
 BOARD = EcpBoard(
     name="butterstick", title="ButterStick", platform=platform, clock="clk30", ports=1,
-    target=Target.with_lanes(1), engine_mhz=20.0, show=show)
+    target=Target.with_lanes(1), engine_mhz=18.0, show=show)

@@ -27,6 +27,6 @@ def platform() -> Colorlight_5A75B_R70Platform:
 
 BOARD = EcpBoard(
     name="colorlight_5a75b", title="Colorlight 5A-75B (rev 7.0)", platform=platform,
-    clock="clk25", ports=2, target=Target.with_lanes(1), engine_mhz=20.0,
+    clock="clk25", ports=2, target=Target.with_lanes(1), engine_mhz=18.0,
     show=plain_leds(0),
     notes="The LFE5U-25F has 24K LUTs; the 1-lane engine with its maps needs about 36K: it does not fit.")

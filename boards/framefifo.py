@@ -107,8 +107,7 @@ class BeatUnpacker(wiring.Component):
         held = Signal.like(self.beats.payload)
         have = Signal()
         index = Signal(range(fb))
-        count = Signal(range(fb + 1))
-        m.d.comb += count.eq(sum(held.keep[i] for i in range(fb)))
+        count = Signal(range(fb + 1))             # the held beat's bytes, counted as it is taken
         at_end = index + 1 >= count
         out = self.bytes
         m.d.comb += [out.valid.eq(have), out.payload.data.eq(held.data.word_select(index, 8)),
@@ -116,7 +115,8 @@ class BeatUnpacker(wiring.Component):
         # The next beat is taken as the last byte of this one goes, or when none is held.
         m.d.comb += self.beats.ready.eq(~have | out.ready & at_end)
         with m.If(self.beats.ready):
-            sync += [held.eq(self.beats.payload), have.eq(self.beats.valid), index.eq(0)]
+            sync += [held.eq(self.beats.payload), have.eq(self.beats.valid), index.eq(0),
+                     count.eq(sum(self.beats.payload.keep[i] for i in range(fb)))]
         with m.Elif(out.ready):
             sync += index.eq(index + 1)
         return m
@@ -221,7 +221,9 @@ class FrameFifo(wiring.Component):
         read_gray = Signal(bits + 1)              # the reader's place, in the write domain
         read_gray_r = Signal(bits + 1)            # and in its own
         m.submodules.read_sync = cdc.FFSynchronizer(read_gray_r, read_gray, o_domain=self.w_domain)
-        read = from_gray(read_gray, bits + 1)
+        # Decoded a cycle late: the room it leaves is never more than there is.
+        read = Signal(bits + 1)
+        wsync += read.eq(from_gray(read_gray, bits + 1))
         room = Signal()
         beat = self.w.payload
         m.d.comb += [self.w.ready.eq(room if self.backpressure else 1),
@@ -246,13 +248,15 @@ class FrameFifo(wiring.Component):
         # -- read: a frame starts once it is all stored; its beats follow a cycle each.
         stored_gray = Signal(bits + 1)
         m.submodules.frames_sync = cdc.FFSynchronizer(frames_gray, stored_gray, o_domain=self.r_domain)
+        stored = Signal(bits + 1)                 # frames stored, decoded a cycle late
+        rsync += stored.eq(from_gray(stored_gray, bits + 1))
         taken = Signal(bits + 1)                  # frames read
         at = Signal(bits + 1)                     # the beat on the read port's output
         in_frame = Signal()
         out = self.r.payload
         m.d.comb += [out.data.eq(rp.data[:8 * self.frame_bytes]),
                      out.keep.eq(rp.data[8 * self.frame_bytes:-1]), out.last.eq(rp.data[-1]),
-                     self.r.valid.eq(in_frame | (from_gray(stored_gray, bits + 1) != taken))]
+                     self.r.valid.eq(in_frame | (stored != taken))]
         advance = self.r.valid & self.r.ready
         m.d.comb += [rp.addr.eq(Mux(advance, at + 1, at)[:bits]), rp.en.eq(1)]
         with m.If(advance):

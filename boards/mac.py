@@ -14,7 +14,7 @@ inter-frame gap before the next frame.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -121,9 +121,15 @@ class MacTx(wiring.Component):
         m = Module()
         sync = m.d[self.domain]
         count = Signal(range(max(IFG, 8, MIN_FRAME) + 1))
-        crc = Signal(32, init=INIT)
+        crc = Signal(32, init=INIT)       # over the frame's bytes before the one in ``txd``
+        folding = Signal()                # ``txd`` holds a frame byte (data or pad), not yet in ``crc``
         fcs = Signal(32)
         frames = self.frames
+        # The CRC takes each byte a cycle after it is sent, from the register:
+        # no logic between the incoming stream and the CRC's XOR trees.
+        with m.If(folding):
+            sync += crc.eq(crc32_byte(crc, self.txd))
+        sync += folding.eq(0)
         with m.FSM(domain=self.domain):
             with m.State("IDLE"):
                 with m.If(frames.valid):
@@ -136,7 +142,7 @@ class MacTx(wiring.Component):
                     m.next = "DATA"
             with m.State("DATA"):
                 m.d.comb += frames.ready.eq(1)
-                sync += [self.txd.eq(frames.payload.data), crc.eq(crc32_byte(crc, frames.payload.data)),
+                sync += [self.txd.eq(frames.payload.data), folding.eq(1),
                          count.eq(Mux(count < MIN_FRAME - FCS_BYTES, count + 1, count))]
                 with m.If(frames.payload.last):
                     with m.If(count + 1 < MIN_FRAME - FCS_BYTES):
@@ -146,12 +152,12 @@ class MacTx(wiring.Component):
                         sync += count.eq(0)
                         m.next = "FCS"
             with m.State("PAD"):
-                sync += [self.txd.eq(0), crc.eq(crc32_byte(crc, Const(0, 8))), count.eq(count + 1)]
+                sync += [self.txd.eq(0), folding.eq(1), count.eq(count + 1)]
                 with m.If(count + 1 == MIN_FRAME - FCS_BYTES):
                     sync += count.eq(0)
                     m.next = "FCS"
             with m.State("FCS"):
-                value = Mux(count == 0, ~crc, fcs)
+                value = Mux(count == 0, ~crc32_byte(crc, self.txd), fcs)
                 sync += [self.txd.eq(value[:8]), fcs.eq(value >> 8), count.eq(count + 1)]
                 with m.If(count == FCS_BYTES - 1):
                     sync += [count.eq(0), self.sent.eq(self.sent + 1)]
