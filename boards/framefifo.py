@@ -108,17 +108,20 @@ class BeatUnpacker(wiring.Component):
         have = Signal()
         index = Signal(range(fb))
         count = Signal(range(fb + 1))             # the held beat's bytes, counted as it is taken
-        at_end = index + 1 >= count
+        at_end = Signal()                         # the byte at ``index`` is the held beat's last
         out = self.bytes
         m.d.comb += [out.valid.eq(have), out.payload.data.eq(held.data.word_select(index, 8)),
                      out.payload.last.eq(held.last & at_end), out.payload.good.eq(1)]
         # The next beat is taken as the last byte of this one goes, or when none is held.
         m.d.comb += self.beats.ready.eq(~have | out.ready & at_end)
+        # What the next cycle's byte is, decided now: taking the next beat
+        # waits on registers only, not on an index compare.
         with m.If(self.beats.ready):
+            taken = sum(self.beats.payload.keep[i] for i in range(fb))
             sync += [held.eq(self.beats.payload), have.eq(self.beats.valid), index.eq(0),
-                     count.eq(sum(self.beats.payload.keep[i] for i in range(fb)))]
+                     count.eq(taken), at_end.eq(taken <= 1)]
         with m.Elif(out.ready):
-            sync += index.eq(index + 1)
+            sync += [index.eq(index + 1), at_end.eq(index + 2 >= count)]
         return m
 
 

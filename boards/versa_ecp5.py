@@ -14,5 +14,5 @@ BOARD = EcpBoard(
     name="versa_ecp5", title="Lattice ECP5 Versa", platform=VersaECP5Platform, clock="clk100", ports=1,
     # One lane: the 4-lane engine needs about 74K LUTs, the part has 44K.
     target=Target.with_lanes(1),
-    engine_mhz=18.0, show=plain_leds(8),
+    engine_mhz=15.0, show=plain_leds(8),
     notes="UART on the FTDI chip's second channel; the PHYs' RGMII delays as strapped on the board.")
