@@ -227,10 +227,12 @@ class FrameFifo(wiring.Component):
         # Decoded a cycle late: the room it leaves is never more than there is.
         read = Signal(bits + 1)
         wsync += read.eq(from_gray(read_gray, bits + 1))
+        # Room for a beat, known a cycle ahead: room for two then leaves one
+        # whatever that cycle wrote (the last place goes unused).
         room = Signal()
+        wsync += room.eq((head - read)[:bits + 1] < self.depth - 1)
         beat = self.w.payload
         m.d.comb += [self.w.ready.eq(room if self.backpressure else 1),
-                     room.eq((head - read)[:bits + 1] != self.depth),
                      wp.addr.eq(head[:bits]), wp.data.eq(Cat(beat.data, beat.keep, beat.last)),
                      wp.en.eq(self.w.valid & room & ~spilled)]
         with m.If(self.w.valid & self.w.ready):
