@@ -66,6 +66,8 @@ class MacRx(wiring.Component):
         count = Signal(range(self.max_frame + 2))     # bytes of the frame so far, FCS included
         crc = Signal(32, init=INIT)
         error = Signal()
+        short = Signal()            # fewer than MIN_FRAME bytes so far
+        over = Signal()             # more than the largest frame
         pending = Signal()          # a byte is waiting in ``out`` for the next one or the end
         out = Signal(8)
         frames = self.frames
@@ -73,13 +75,15 @@ class MacRx(wiring.Component):
         with m.FSM(domain=self.domain):
             with m.State("IDLE"):
                 with m.If(self.rx_dv & (self.rxd == SFD)):
-                    sync += [count.eq(0), crc.eq(INIT), error.eq(0), pending.eq(0)]
+                    sync += [count.eq(0), crc.eq(INIT), error.eq(0), pending.eq(0), short.eq(1), over.eq(0)]
                     m.next = "FRAME"
             with m.State("FRAME"):
                 with m.If(self.rx_dv):
                     sync += [held[0].eq(self.rxd), *(held[i].eq(held[i - 1]) for i in range(1, FCS_BYTES)),
                              crc.eq(crc32_byte(crc, self.rxd)), error.eq(error | self.rx_er),
-                             count.eq(Mux(count > self.max_frame, count, count + 1))]
+                             count.eq(Mux(count > self.max_frame, count, count + 1)),
+                             # Judged as the bytes come, so the frame's end waits on no length compare.
+                             short.eq(count + 1 < MIN_FRAME), over.eq(count + 1 > self.max_frame)]
                     with m.If(count >= FCS_BYTES):
                         # The byte four back goes on; the one before it, held in ``out``, leaves now.
                         m.d.comb += frames.valid.eq(pending)
@@ -87,16 +91,15 @@ class MacRx(wiring.Component):
                 with m.Else():
                     # The end: the byte in ``out`` is the frame's last.
                     good = Signal()
-                    m.d.comb += [good.eq((crc == RESIDUE) & ~error & (count >= MIN_FRAME) &
-                                         (count <= self.max_frame)),
+                    m.d.comb += [good.eq((crc == RESIDUE) & ~error & ~short & ~over),
                                  frames.valid.eq(pending), frames.payload.last.eq(1), frames.payload.good.eq(good)]
                     with m.If(good):
                         sync += self.good.eq(self.good + 1)
                     with m.Elif(error):
                         sync += self.errors.eq(self.errors + 1)
-                    with m.Elif(count < MIN_FRAME):
+                    with m.Elif(short):
                         sync += self.runts.eq(self.runts + 1)
-                    with m.Elif(count > self.max_frame):
+                    with m.Elif(over):
                         sync += self.too_long.eq(self.too_long + 1)
                     with m.Else():
                         sync += self.bad_fcs.eq(self.bad_fcs + 1)
