@@ -86,7 +86,8 @@ def test_load_then_maps_reads_back_the_scenarios_routes(serial_board, capsys):
     out = capsys.readouterr().out
     routes = out[out.index("maps:"):]
     assert "non-zero of" in routes and "0 non-zero" not in routes.splitlines()[1]
-    assert f"{board_counters(2)[-1]}" in out and "1,013" in out          # the last counter: 1000 + 13
+    names = board_counters(board("versa_ecp5").ports)
+    assert f"{names[-1]}" in out and f"{1000 + len(names) - 1:,}" in out       # the stand-in's counter n: 1000 + n
 
 
 def test_a_board_running_another_build_is_named(serial_board, capsys):
