@@ -4,9 +4,9 @@ as AXI4-Stream, and take the host's control over AXI4-Lite.
 
 `AxisPort` is one Ethernet port as the MAC gives it: ``rx`` AXI-Stream in
 the MAC's receive clock (``tuser`` on the last beat marks a bad frame,
-dropped here), ``tx`` AXI-Stream out in its transmit clock; FIFOs as wide
-as the MAC's stream cross into the engine's clock, and beats are widened
-to the engine's and narrowed back. `AxiLiteBridge` drives the engine's control bus from
+dropped here), ``tx`` AXI-Stream out in its transmit clock; a
+`FrameCrossing` as wide as the MAC's stream takes frames into the engine's
+clock and beat and back. `AxiLiteBridge` drives the engine's control bus from
 an AXI4-Lite slave port: register n at byte address 4n; the board's
 counters from `COUNTER_BASE`.
 """
@@ -20,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 from hxdp.gateware.registers import bus_signature
 from hxdp.gateware.slice import beat_layout
 
-from .framefifo import BeatNarrower, BeatWidener, FrameFifo, cross_counter
+from .framefifo import FrameCrossing, cross_counter
 
 __all__ = ["AXIS_COUNTERS", "COUNTER_BASE", "axis_signature", "axilite_signature", "AxisPort", "AxiLiteBridge"]
 
@@ -60,33 +60,24 @@ class AxisPort(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        mb = self.mac_bytes
         mac_rx, mac_tx = self.mac_rx, self.mac_tx
-        m.submodules.rx_fifo = rx_fifo = FrameFifo(mb, self.depth, self.rx_domain, self.domain)
-        m.submodules.widener = widener = BeatWidener(mb, self.frame_bytes, self.domain)
-        m.d.comb += [rx_fifo.w.valid.eq(mac_rx.tvalid), mac_rx.tready.eq(rx_fifo.w.ready),
-                     rx_fifo.w.payload.data.eq(mac_rx.tdata), rx_fifo.w.payload.keep.eq(mac_rx.tkeep),
-                     rx_fifo.w.payload.last.eq(mac_rx.tlast), rx_fifo.w.payload.good.eq(~mac_rx.tuser)]
-        wiring.connect(m, rx_fifo.r, widener.i)
-        m.d.comb += [self.rx.valid.eq(widener.o.valid), widener.o.ready.eq(self.rx.ready),
-                     self.rx.payload.data.eq(widener.o.payload.data), self.rx.payload.keep.eq(widener.o.payload.keep),
-                     self.rx.payload.last.eq(widener.o.payload.last), self.rx.payload.port.eq(self.ifindex)]
-        m.submodules.narrower = narrower = BeatNarrower(self.frame_bytes, mb, self.domain)
-        m.submodules.tx_fifo = tx_fifo = FrameFifo(mb, self.depth, self.domain, self.tx_domain, backpressure=True)
-        m.d.comb += [narrower.i.valid.eq(self.tx.valid), self.tx.ready.eq(narrower.i.ready),
-                     narrower.i.payload.data.eq(self.tx.payload.data), narrower.i.payload.keep.eq(self.tx.payload.keep),
-                     narrower.i.payload.last.eq(self.tx.payload.last),
-                     tx_fifo.w.valid.eq(narrower.o.valid), narrower.o.ready.eq(tx_fifo.w.ready),
-                     tx_fifo.w.payload.data.eq(narrower.o.payload.data), tx_fifo.w.payload.keep.eq(narrower.o.payload.keep),
-                     tx_fifo.w.payload.last.eq(narrower.o.payload.last), tx_fifo.w.payload.good.eq(1),
-                     mac_tx.tvalid.eq(tx_fifo.r.valid), tx_fifo.r.ready.eq(mac_tx.tready),
-                     mac_tx.tdata.eq(tx_fifo.r.payload.data), mac_tx.tkeep.eq(tx_fifo.r.payload.keep),
-                     mac_tx.tlast.eq(tx_fifo.r.payload.last)]
+        m.submodules.crossing = crossing = FrameCrossing(self.mac_bytes, self.frame_bytes, self.depth, self.ifindex,
+                                                         rx_domain=self.rx_domain, tx_domain=self.tx_domain,
+                                                         domain=self.domain)
+        line_rx, line_tx = crossing.line_rx, crossing.line_tx
+        m.d.comb += [line_rx.valid.eq(mac_rx.tvalid), mac_rx.tready.eq(line_rx.ready),
+                     line_rx.payload.data.eq(mac_rx.tdata), line_rx.payload.keep.eq(mac_rx.tkeep),
+                     line_rx.payload.last.eq(mac_rx.tlast), line_rx.payload.good.eq(~mac_rx.tuser),
+                     mac_tx.tvalid.eq(line_tx.valid), line_tx.ready.eq(mac_tx.tready),
+                     mac_tx.tdata.eq(line_tx.payload.data), mac_tx.tkeep.eq(line_tx.payload.keep),
+                     mac_tx.tlast.eq(line_tx.payload.last)]
+        wiring.connect(m, crossing.rx, wiring.flipped(self.rx))
+        wiring.connect(m, wiring.flipped(self.tx), crossing.tx)
         sent = Signal(32)
         with m.If(mac_tx.tvalid & mac_tx.tready & mac_tx.tlast):
             m.d[self.tx_domain] += sent.eq(sent + 1)
-        cross_counter(m, "rx_good", rx_fifo.stored, self.rx_domain, self.rx_good, self.domain)
-        cross_counter(m, "rx_dropped", rx_fifo.dropped, self.rx_domain, self.rx_dropped, self.domain)
+        cross_counter(m, "rx_good", crossing.stored, self.rx_domain, self.rx_good, self.domain)
+        cross_counter(m, "rx_dropped", crossing.dropped, self.rx_domain, self.rx_dropped, self.domain)
         cross_counter(m, "tx_sent", sent, self.tx_domain, self.tx_sent, self.domain)
         return m
 

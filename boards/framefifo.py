@@ -20,10 +20,12 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import cdc, data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hxdp.gateware.slice import beat_layout
+
 from .mac import byte_layout
 
 __all__ = ["gray", "from_gray", "cross_counter", "rx_beat_layout", "BeatPacker", "BeatUnpacker", "BeatWidener",
-           "BeatNarrower", "FrameFifo"]
+           "BeatNarrower", "FrameFifo", "FrameCrossing"]
 
 
 def rx_beat_layout(frame_bytes: int) -> data.StructLayout:
@@ -33,6 +35,11 @@ def rx_beat_layout(frame_bytes: int) -> data.StructLayout:
 
 def _frame_layout(frame_bytes: int) -> data.StructLayout:
     return data.StructLayout({"data": 8 * frame_bytes, "keep": frame_bytes, "last": 1})
+
+
+def _frame_fields(to, beat) -> list:
+    """A beat's data, keep and last into another layout that has them."""
+    return [to.data.eq(beat.data), to.keep.eq(beat.keep), to.last.eq(beat.last)]
 
 
 def gray(value):
@@ -269,4 +276,43 @@ class FrameFifo(wiring.Component):
             with m.If(out.last):
                 rsync += taken.eq(taken + 1)
         rsync += read_gray_r.eq(gray(Mux(advance, at + 1, at)))
+        return m
+
+
+class FrameCrossing(wiring.Component):
+    """A port's frames between its line and the engine, both ways: received
+    beats of ``line_bytes`` (``line_rx``, domain ``rx_domain``) through a
+    `FrameFifo` and a `BeatWidener` to the engine's ``rx`` beats of
+    ``frame_bytes`` (domain ``domain``, ``port`` set to ``ifindex``); the
+    engine's ``tx`` beats through a `BeatNarrower` and a `FrameFifo` (the
+    engine waiting for room) to ``line_tx`` (domain ``tx_domain``). Each
+    FIFO holds ``depth`` line beats; ``stored`` and ``dropped`` count
+    received frames in ``rx_domain``."""
+
+    def __init__(self, line_bytes: int, frame_bytes: int, depth: int, ifindex: int, *, rx_domain: str,
+                 tx_domain: str, domain: str):
+        self.line_bytes, self.frame_bytes, self.depth, self.ifindex = line_bytes, frame_bytes, depth, ifindex
+        self.rx_domain, self.tx_domain, self.domain = rx_domain, tx_domain, domain
+        beats = stream.Signature(beat_layout(frame_bytes))
+        super().__init__({"line_rx": In(stream.Signature(rx_beat_layout(line_bytes))),
+                          "line_tx": Out(stream.Signature(_frame_layout(line_bytes))),
+                          "rx": Out(beats), "tx": In(beats), "stored": Out(32), "dropped": Out(32)})
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        lb, fb = self.line_bytes, self.frame_bytes
+        m.submodules.rx_fifo = rx_fifo = FrameFifo(lb, self.depth, self.rx_domain, self.domain)
+        m.submodules.widener = widener = BeatWidener(lb, fb, self.domain)
+        wiring.connect(m, wiring.flipped(self.line_rx), rx_fifo.w)
+        wiring.connect(m, rx_fifo.r, widener.i)
+        m.d.comb += [self.rx.valid.eq(widener.o.valid), widener.o.ready.eq(self.rx.ready),
+                     *_frame_fields(self.rx.payload, widener.o.payload), self.rx.payload.port.eq(self.ifindex),
+                     self.stored.eq(rx_fifo.stored), self.dropped.eq(rx_fifo.dropped)]
+        m.submodules.narrower = narrower = BeatNarrower(fb, lb, self.domain)
+        m.submodules.tx_fifo = tx_fifo = FrameFifo(lb, self.depth, self.domain, self.tx_domain, backpressure=True)
+        m.d.comb += [narrower.i.valid.eq(self.tx.valid), self.tx.ready.eq(narrower.i.ready),
+                     *_frame_fields(narrower.i.payload, self.tx.payload),
+                     tx_fifo.w.valid.eq(narrower.o.valid), narrower.o.ready.eq(tx_fifo.w.ready),
+                     *_frame_fields(tx_fifo.w.payload, narrower.o.payload), tx_fifo.w.payload.good.eq(1)]
+        wiring.connect(m, tx_fifo.r, wiring.flipped(self.line_tx))
         return m

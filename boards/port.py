@@ -1,11 +1,11 @@
 """One Ethernet port as the engine sees it: RGMII pairs on one side, frames
 as the engine's beats on the other, in the engine's clock domain.
 
-Receive: `Rgmii` → `MacRx` → `BeatPacker` → `FrameFifo` (line clock to
-engine clock, bad frames and overflow dropped) → `BeatWidener` (to the
-engine's beat). Transmit: `BeatNarrower` → `FrameFifo` (engine clock to the
-transmit clock, the engine waiting for room) → `BeatUnpacker` → `MacTx` →
-`Rgmii`. The MAC's and FIFOs' counters come
+Receive: `Rgmii` → `MacRx` → `BeatPacker` → `FrameCrossing` (a
+`FrameFifo` from the line clock to the engine's, bad frames and overflow
+dropped, and a `BeatWidener` to the engine's beat). Transmit:
+`FrameCrossing` (a `BeatNarrower` and a `FrameFifo` to the transmit clock,
+the engine waiting for room) → `BeatUnpacker` → `MacTx` → `Rgmii`. The MAC's and FIFOs' counters come
 to the engine's domain in Gray code (each steps by one).
 """
 
@@ -17,7 +17,7 @@ from amaranth.lib.wiring import In, Out, connect
 
 from hxdp.gateware.slice import beat_layout
 
-from .framefifo import BeatNarrower, BeatPacker, BeatUnpacker, BeatWidener, FrameFifo, cross_counter
+from .framefifo import BeatPacker, BeatUnpacker, FrameCrossing, cross_counter
 from .mac import MAX_FRAME, MacRx, MacTx
 from .rgmii import Rgmii, ddr_signature
 
@@ -56,34 +56,23 @@ class EthernetPort(wiring.Component):
         m.d.comb += [mac_rx.rxd.eq(rgmii.gmii.rxd), mac_rx.rx_dv.eq(rgmii.gmii.rx_dv),
                      mac_rx.rx_er.eq(rgmii.gmii.rx_er)]
         m.submodules.packer = packer = BeatPacker(LINE_BYTES, self.rx_domain)
-        m.submodules.rx_fifo = rx_fifo = FrameFifo(LINE_BYTES, self.depth, self.rx_domain, self.domain)
-        m.submodules.widener = widener = BeatWidener(LINE_BYTES, self.frame_bytes, self.domain)
-        connect(m, mac_rx.frames, packer.bytes)
-        connect(m, packer.beats, rx_fifo.w)
-        connect(m, rx_fifo.r, widener.i)
-        m.d.comb += [self.rx.valid.eq(widener.o.valid), widener.o.ready.eq(self.rx.ready),
-                     self.rx.payload.data.eq(widener.o.payload.data), self.rx.payload.keep.eq(widener.o.payload.keep),
-                     self.rx.payload.last.eq(widener.o.payload.last), self.rx.payload.port.eq(self.ifindex)]
-
-        m.submodules.narrower = narrower = BeatNarrower(self.frame_bytes, LINE_BYTES, self.domain)
-        m.submodules.tx_fifo = tx_fifo = FrameFifo(LINE_BYTES, self.depth, self.domain, self.tx_domain,
-                                                   backpressure=True)
+        m.submodules.crossing = crossing = FrameCrossing(LINE_BYTES, self.frame_bytes, self.depth, self.ifindex,
+                                                         rx_domain=self.rx_domain, tx_domain=self.tx_domain,
+                                                         domain=self.domain)
         m.submodules.unpacker = unpacker = BeatUnpacker(LINE_BYTES, self.tx_domain)
         m.submodules.mac_tx = mac_tx = MacTx(self.tx_domain)
-        m.d.comb += [narrower.i.valid.eq(self.tx.valid), self.tx.ready.eq(narrower.i.ready),
-                     narrower.i.payload.data.eq(self.tx.payload.data), narrower.i.payload.keep.eq(self.tx.payload.keep),
-                     narrower.i.payload.last.eq(self.tx.payload.last),
-                     tx_fifo.w.valid.eq(narrower.o.valid), narrower.o.ready.eq(tx_fifo.w.ready),
-                     tx_fifo.w.payload.data.eq(narrower.o.payload.data), tx_fifo.w.payload.keep.eq(narrower.o.payload.keep),
-                     tx_fifo.w.payload.last.eq(narrower.o.payload.last), tx_fifo.w.payload.good.eq(1)]
-        connect(m, tx_fifo.r, unpacker.beats)
+        connect(m, mac_rx.frames, packer.bytes)
+        connect(m, packer.beats, crossing.line_rx)
+        connect(m, crossing.rx, wiring.flipped(self.rx))
+        connect(m, wiring.flipped(self.tx), crossing.tx)
+        connect(m, crossing.line_tx, unpacker.beats)
         connect(m, unpacker.bytes, mac_tx.frames)
         m.d.comb += [rgmii.gmii.txd.eq(mac_tx.txd), rgmii.gmii.tx_en.eq(mac_tx.tx_en),
                      rgmii.gmii.tx_er.eq(mac_tx.tx_er)]
 
         sources = {"rx_good": (mac_rx.good, self.rx_domain), "rx_bad_fcs": (mac_rx.bad_fcs, self.rx_domain),
                    "rx_runts": (mac_rx.runts, self.rx_domain), "rx_too_long": (mac_rx.too_long, self.rx_domain),
-                   "rx_errors": (mac_rx.errors, self.rx_domain), "rx_dropped": (rx_fifo.dropped, self.rx_domain),
+                   "rx_errors": (mac_rx.errors, self.rx_domain), "rx_dropped": (crossing.dropped, self.rx_domain),
                    "tx_sent": (mac_tx.sent, self.tx_domain)}
         for name, (count, domain) in sources.items():
             cross_counter(m, name, count, domain, getattr(self, name), self.domain)
