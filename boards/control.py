@@ -14,7 +14,7 @@ from hxdp.ebpf.runtime import XdpRuntime
 from hxdp.ebpf.xdp import MapDump, MapEntry
 from hxdp.errors import HxdpError
 from hxdp.gateware.host import BusRead, Job, check_supported, load_writes, readback_steps, take_readback
-from hxdp.gateware.registers import ADDR
+from hxdp.gateware.registers import ADDR, Params
 from hxdp.image import Image
 from hxdp.maplayout import map_image, map_layout, restore_map
 from hxdp.target import Target
@@ -39,12 +39,12 @@ def compile_for(board: EcpBoard, program: Program) -> Image:
 
 
 def _check_params(link: BoardLink, target: Target) -> None:
-    params = link.check()
-    lanes, cores, frame = params & 0xF, (params >> 4 & 0xF) + 1, params >> 8 & 0xFF
-    if (lanes, cores, frame) != (target.lanes, target.cores, target.packet_frame_bytes):
-        raise HxdpError(f"{link.device}: the board's engine has {lanes} lanes, {cores} cores and "
-                        f"{frame}-byte beats, this build of its board {target.lanes}, {target.cores} and "
-                        f"{target.packet_frame_bytes}: build and load its bitstream again, or give --lanes")
+    found, built = Params.decode(link.check()), Params.of(target)
+    if found != built:
+        raise HxdpError(f"{link.device}: the board's engine has {found.lanes} lanes, {found.cores} cores and "
+                        f"{found.packet_frame_bytes}-byte beats, this build of its board {built.lanes}, "
+                        f"{built.cores} and {built.packet_frame_bytes}: build and load its bitstream again, "
+                        "or give --lanes")
 
 
 def load_onto(link: BoardLink, board: EcpBoard, program: Program, setup: Iterable[MapEntry] = ()) -> Image:
@@ -74,5 +74,6 @@ def read_back(link: BoardLink, board: EcpBoard, program: Program) -> BoardState:
     runtime = XdpRuntime(program)
     for p in map_layout(image.name, image.maps, board.target):
         restore_map(p, runtime.maps[p.map.name], job.final_maps[p.map.name])
-    ports = {name: link.counter(i) for i, name in enumerate(board_counters(board.ports))}
+    names = board_counters(board.ports)
+    ports = dict(zip(names, link.counters(len(names))))
     return BoardState(job.counters, runtime.dump_maps(), ports)

@@ -87,12 +87,14 @@ class BoardLink:
                             f"the baud rate {self.baud}?")
         return replies(answer)
 
-    def counter(self, index: int) -> int:
-        self._port.write(bytes((COUNTER, index)))
-        answer = self._port.read(REPLY_BYTES)
-        if len(answer) != REPLY_BYTES:
-            raise HxdpError(f"{self.device}: no answer to a counter read")
-        return replies(answer)[0]
+    def counters(self, count: int) -> list[int]:
+        """The board's counters 0 .. count - 1, asked for at once."""
+        self._port.write(b"".join(bytes((COUNTER, i)) for i in range(count)))
+        answer = self._port.read(REPLY_BYTES * count)
+        if len(answer) != REPLY_BYTES * count:
+            raise HxdpError(f"{self.device}: the board answered {len(answer)} of {REPLY_BYTES * count} bytes "
+                            "to the counters' read")
+        return replies(answer)
 
     def check(self) -> int:
         """The engine's PARAMS register, once its ID is hXDP's."""

@@ -2,6 +2,7 @@
 stand-in for the board's bridge that keeps the engine's registers and map
 memory as the control bus defines them: what load writes, maps reads back."""
 
+import dataclasses
 import os
 import pty
 import threading
@@ -12,7 +13,7 @@ import pytest
 from hxdp.boards.catalog import board
 from hxdp.boards.link import COUNTER, READ, WRITE, board_counters
 from hxdp.cli import main
-from hxdp.gateware.registers import ADDR, ID_MAGIC
+from hxdp.gateware.registers import ADDR, ID_MAGIC, Params
 
 from .conftest import EXAMPLES
 
@@ -69,7 +70,7 @@ def serial_board():
     master, slave = pty.openpty()
     tty.setraw(slave)
     target = board("versa_ecp5").target
-    bridge = FakeBridge(master, target.lanes | (target.cores - 1) << 4 | target.packet_frame_bytes << 8)
+    bridge = FakeBridge(master, Params.of(target).word)
     bridge.start()
     yield os.ttyname(slave), bridge
     os.close(master)
@@ -92,7 +93,7 @@ def test_load_then_maps_reads_back_the_scenarios_routes(serial_board, capsys):
 
 def test_a_board_running_another_build_is_named(serial_board, capsys):
     device, bridge = serial_board
-    bridge.regs[ADDR["PARAMS"]] = 4 | 8 << 8
+    bridge.regs[ADDR["PARAMS"]] = dataclasses.replace(Params.of(board("versa_ecp5").target), lanes=4).word
     assert main(["load", "--board", "versa_ecp5", "--serial", device, str(EXAMPLES / "xdp_drop.c")]) == 1
     assert "build and load its bitstream again" in capsys.readouterr().err
 

@@ -31,7 +31,7 @@ from .core import Fault
 from .dispatch import Dispatcher
 from .helper import map_entry
 from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, ID_MAGIC, IMEM_DATA_BASE, MAP_FLAG_LPM, MAP_FLAG_LRU,
-                        MAP_FLAG_READONLY, STATUS_BUSY, STATUS_MAP_READ, STATUS_MAP_WRITE, bus_signature)
+                        MAP_FLAG_READONLY, STATUS_BUSY, STATUS_MAP_READ, STATUS_MAP_WRITE, Params, bus_signature)
 from .slice import CoreSlice, beat_layout, verdict_layout
 
 __all__ = ["Engine", "engine_signature", "beat_layout", "verdict_layout", "row_words"]
@@ -214,7 +214,7 @@ class Engine(wiring.Component):
                          c.imem_addr.eq(imem_row), c.imem_data.eq(Cat(*staging)),
                          c.program_rows.eq(program_rows), c.max_cycles.eq(max_cycles)]
         readable = {
-            "ID": ID_MAGIC, "PARAMS": t.lanes | (t.cores - 1) << 4 | fb << 8 | t.registers << 16, "IMEM_ROWS": t.imem_rows,
+            "ID": ID_MAGIC, "PARAMS": Params.of(t).word, "IMEM_ROWS": t.imem_rows,
             "CTRL": ctrl, "STATUS": Mux(busy, STATUS_BUSY, 0) | Mux(host_write, STATUS_MAP_WRITE, 0) |
             Mux(read_waiting, STATUS_MAP_READ, 0),
             "PROGRAM_ROWS": program_rows, "MAX_CYCLES": max_cycles, "MAP_COUNT": map_count,

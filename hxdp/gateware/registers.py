@@ -11,9 +11,14 @@ from dataclasses import dataclass
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from typing import TYPE_CHECKING
+
 from ..ebpf.xdp import XdpAction
 
-__all__ = ["Access", "Register", "REGISTERS", "ADDR", "IMEM_DATA_BASE", "ADDR_BITS", "bus_signature",
+if TYPE_CHECKING:
+    from ..target import Target
+
+__all__ = ["Access", "Register", "Params", "REGISTERS", "ADDR", "IMEM_DATA_BASE", "ADDR_BITS", "bus_signature",
            "CTRL_ENABLE", "CTRL_CONFORMANCE", "STATUS_BUSY", "STATUS_MAP_WRITE", "STATUS_MAP_READ", "MAP_FLAG_READONLY", "MAP_FLAG_LRU", "MAP_FLAG_LPM",
            "ID_MAGIC", "markdown"]
 
@@ -98,6 +103,27 @@ REGISTERS: tuple[Register, ...] = (
     Register("MAP_RDATA_HI", 0x36, Access.RO, "bytes 4-7 the last MAP_READ read"),
 )
 ADDR = {r.name: r.addr for r in REGISTERS}
+
+
+@dataclass(frozen=True)
+class Params:
+    """What the PARAMS register says of the engine."""
+    lanes: int
+    cores: int
+    packet_frame_bytes: int
+    registers: int
+
+    @classmethod
+    def of(cls, target: "Target") -> "Params":
+        return cls(target.lanes, target.cores, target.packet_frame_bytes, target.registers)
+
+    @classmethod
+    def decode(cls, word: int) -> "Params":
+        return cls(word & 0xF, (word >> 4 & 0xF) + 1, word >> 8 & 0xFF, word >> 16 & 0xFF)
+
+    @property
+    def word(self) -> int:
+        return self.lanes | (self.cores - 1) << 4 | self.packet_frame_bytes << 8 | self.registers << 16
 
 
 def bus_signature() -> wiring.Signature:
