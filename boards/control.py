@@ -13,10 +13,10 @@ from hxdp.ebpf.program import Program
 from hxdp.ebpf.runtime import XdpRuntime
 from hxdp.ebpf.xdp import MapDump, MapEntry
 from hxdp.errors import HxdpError
-from hxdp.gateware.host import BusRead, Job, check_supported, load_writes, readback_steps, take_readback
+from hxdp.gateware.host import (BusRead, Job, check_supported, load_writes, maps_from_runtime, maps_to_runtime,
+                               readback_steps, take_readback)
 from hxdp.gateware.registers import ADDR, Params
 from hxdp.image import Image
-from hxdp.maplayout import map_image, map_layout, restore_map
 from hxdp.target import Target
 
 from .link import BoardLink, board_counters
@@ -54,8 +54,7 @@ def load_onto(link: BoardLink, board: EcpBoard, program: Program, setup: Iterabl
     runtime = XdpRuntime(program)
     for entry in setup:
         runtime.update_map(entry.map, entry.key, entry.value)
-    placed = map_layout(image.name, image.maps, board.target)
-    job = Job(image, [], maps={p.map.name: map_image(p, runtime.maps[p.map.name]) for p in placed})
+    job = Job(image, [], maps=maps_from_runtime(board.target, image, runtime.maps))
     writes = load_writes(board.target, job)
     # The bridge takes requests in order: the read's answer says every write is done.
     (ctrl,) = link.run([*writes, BusRead(ADDR["CTRL"])], "the program's load")
@@ -72,8 +71,7 @@ def read_back(link: BoardLink, board: EcpBoard, program: Program) -> BoardState:
     job = Job(image, [])
     take_readback(board.target, job, link.run(readback_steps(board.target, job), "the maps' read"))
     runtime = XdpRuntime(program)
-    for p in map_layout(image.name, image.maps, board.target):
-        restore_map(p, runtime.maps[p.map.name], job.final_maps[p.map.name])
+    maps_to_runtime(board.target, job, runtime.maps)
     names = board_counters(board.ports)
     ports = dict(zip(names, link.counters(len(names))))
     return BoardState(job.counters, runtime.dump_maps(), ports)

@@ -16,7 +16,6 @@ from ..ebpf.runtime import check_packet_size
 from ..ebpf.xdp import LEAVING, MapEntry, Redirect, XdpAction, XdpInput, XdpResult
 from ..errors import HxdpError
 from ..image import Image
-from ..maplayout import map_image, map_layout, restore_map
 from ..model.engine import ModelEngine
 from ..model.stream import Ingress, StreamTiming
 from ..passage import Passage
@@ -151,12 +150,11 @@ def _on_model(runtime, target: Target, packets: Sequence[XdpInput], due: list[in
 def _on_rtl(runtime, image: Image, target: Target, packets: Sequence[XdpInput], due: list[int],
             config: SimConfig, progress):
     from ..gateware.core import Fault
-    from ..gateware.host import Job, Packet, check_supported
+    from ..gateware.host import Job, Packet, check_supported, maps_from_runtime, maps_to_runtime
     from ..gateware.verilator import VERDICT_MARGIN, VerilatorEngine
     check_supported(image, target)
-    placed = map_layout(image.name, image.maps, target)
     job = Job(image, [Packet(p.packet, p.ingress_ifindex, p.rx_queue_index) for p in packets],
-              maps={p.map.name: map_image(p, runtime.maps[p.map.name]) for p in placed})
+              maps=maps_from_runtime(target, image, runtime.maps))
     with VerilatorEngine(target, trace=config.vcd is not None) as engine:
         engine.load(job)
         stream = engine.stream(job.packets, due, stall=MAX_CYCLES + VERDICT_MARGIN,
@@ -165,8 +163,7 @@ def _on_rtl(runtime, image: Image, target: Target, packets: Sequence[XdpInput], 
                                period_ps=round(1e6 / config.clock_mhz),
                                progress=(lambda done, cycle: progress(done)) if progress else None)
         engine.read_back(job)
-    for p in placed:
-        restore_map(p, runtime.maps[p.map.name], job.final_maps[p.map.name])
+    maps_to_runtime(target, job, runtime.maps)
     results: list[XdpResult | None] = []
     for outcome in stream.outcomes:
         if outcome is None:

@@ -12,7 +12,7 @@ from typing import NamedTuple, Sequence
 from ..ebpf.interp import CONFORMANCE_IDENTITY
 from ..errors import HxdpError
 from ..image import Image
-from ..maplayout import CLOCK_BYTES, MapPlacement, map_image, map_layout, use_clock, used_entries
+from ..maplayout import CLOCK_BYTES, MapPlacement, map_image, map_layout, restore_map, use_clock, used_entries
 from ..target import MAX_CYCLES, Op, Target, encode_row
 from .core import Fault
 from .engine import row_words
@@ -21,7 +21,7 @@ from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, IMEM_DATA_BASE, MAP
                         MAP_FLAG_READONLY, REGISTERS, Access)
 
 __all__ = ["Packet", "Outcome", "Job", "BusWrite", "BusRead", "load_writes", "map_reads", "map_area_bytes",
-           "readback_steps", "take_readback",
+           "readback_steps", "take_readback", "maps_from_runtime", "maps_to_runtime",
            "beats", "COUNTERS", "check_supported"]
 
 
@@ -164,6 +164,18 @@ def take_readback(target: Target, job: Job, reads: list[int]) -> None:
         count = sum(isinstance(step, BusRead) for step in map_reads(p))
         job.final_maps[p.map.name] = map_area_bytes(p, reads[:count])
         reads = reads[count:]
+
+
+def maps_from_runtime(target: Target, image: Image, maps) -> dict[str, bytes]:
+    """Each of ``image``'s map areas holding what the runtime's maps
+    (an interpreter's `MapSet`) hold: a `Job`'s ``maps``."""
+    return {p.map.name: map_image(p, maps[p.map.name]) for p in map_layout(image.name, image.maps, target)}
+
+
+def maps_to_runtime(target: Target, job: Job, maps) -> None:
+    """Make the runtime's maps hold what ``job`` left (its ``final_maps``)."""
+    for p in map_layout(job.image.name, job.image.maps, target):
+        restore_map(p, maps[p.map.name], job.final_maps[p.map.name])
 
 
 def beats(data: bytes, frame_bytes: int) -> list[bytes]:
