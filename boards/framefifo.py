@@ -16,7 +16,7 @@ frames stored, toward the reader; beats read, toward the writer.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, Value
 from amaranth.lib import cdc, data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -114,21 +114,25 @@ class BeatUnpacker(wiring.Component):
         held = Signal.like(self.beats.payload)
         have = Signal()
         index = Signal(range(fb))
-        count = Signal(range(fb + 1))             # the held beat's bytes, counted as it is taken
         at_end = Signal()                         # the byte at ``index`` is the held beat's last
+
+        def last_bytes(keep) -> Value:
+            """Bit i: byte i is the beat's last (its bytes are packed from the
+            first, so the next one's keep bit is clear)."""
+            return Cat(~keep[1:], 1)
         out = self.bytes
         m.d.comb += [out.valid.eq(have), out.payload.data.eq(held.data.word_select(index, 8)),
                      out.payload.last.eq(held.last & at_end), out.payload.good.eq(1)]
         # The next beat is taken as the last byte of this one goes, or when none is held.
         m.d.comb += self.beats.ready.eq(~have | out.ready & at_end)
         # What the next cycle's byte is, decided now: taking the next beat
-        # waits on registers only, not on an index compare.
+        # waits on registers only, and a beat read from block RAM goes
+        # straight into registers (no count of its bytes on the way).
         with m.If(self.beats.ready):
-            taken = sum(self.beats.payload.keep[i] for i in range(fb))
             sync += [held.eq(self.beats.payload), have.eq(self.beats.valid), index.eq(0),
-                     count.eq(taken), at_end.eq(taken <= 1)]
+                     at_end.eq(last_bytes(self.beats.payload.keep)[0])]
         with m.Elif(out.ready):
-            sync += [index.eq(index + 1), at_end.eq(index + 2 >= count)]
+            sync += [index.eq(index + 1), at_end.eq(last_bytes(held.keep).bit_select(index + 1, 1))]
         return m
 
 
