@@ -361,7 +361,9 @@ class Target:
 
     @classmethod
     def with_lanes(cls, lanes: int, **kw) -> "Target":
-        """The default target with ``lanes`` lanes, a branch slot in every lane."""
+        """The default target with ``lanes`` lanes, a branch slot in every lane,
+        and no more load ports than lanes (a row of one slot loads once)."""
+        kw.setdefault("load_ports", cls.load_ports[:lanes])
         return cls(lanes=lanes, branch_slots=lanes, **kw)
 
     @property
