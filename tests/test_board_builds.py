@@ -1,7 +1,9 @@
 """Bitstreams, with the firewall built in and every clock meeting its
-constraint, and the Xilinx boards' resource estimates. The Versa's runs
-in CI (about 25 minutes on two cores: yosys and nextpnr run as
-WebAssembly); the others are behind the slow marker."""
+constraint, and the Xilinx boards' resource estimates: all behind the slow
+marker. Each takes minutes to tens of minutes (yosys and nextpnr run as
+WebAssembly); the Versa's, at 77-79% of its LUTs, routes in 15 minutes
+or does not converge in an hour as small changes move yosys's mapping,
+more than CI can wait on."""
 
 import pytest
 
@@ -29,6 +31,7 @@ def _build(name: str, tmp_path):
     assert (tmp_path / "summary.txt").read_text().startswith(f"board {name}")
 
 
+@pytest.mark.slow
 def test_versa_bitstream_with_the_firewall_meets_timing(tmp_path):
     _build("versa_ecp5", tmp_path)
 
