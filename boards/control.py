@@ -41,10 +41,8 @@ def compile_for(board: EcpBoard, program: Program) -> Image:
 def _check_params(link: BoardLink, target: Target) -> None:
     found, built = Params.decode(link.check()), Params.of(target)
     if found != built:
-        raise HxdpError(f"{link.device}: the board's engine has {found.lanes} lanes, {found.cores} cores and "
-                        f"{found.packet_frame_bytes}-byte beats, this build of its board {built.lanes}, "
-                        f"{built.cores} and {built.packet_frame_bytes}: build and load its bitstream again, "
-                        "or give --lanes")
+        raise HxdpError(f"{link.device}: the board's engine has {found}, this build of its board {built}: "
+                        "build and load its bitstream again, or give --lanes")
 
 
 def load_onto(link: BoardLink, board: EcpBoard, program: Program, setup: Iterable[MapEntry] = ()) -> Image:

@@ -7,11 +7,10 @@ the end of its cycle; a read returns its data in the next cycle.
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-
-from typing import TYPE_CHECKING
 
 from ..ebpf.xdp import XdpAction
 
@@ -124,6 +123,10 @@ class Params:
     @property
     def word(self) -> int:
         return self.lanes | (self.cores - 1) << 4 | self.packet_frame_bytes << 8 | self.registers << 16
+
+    def __str__(self) -> str:
+        return (f"{self.lanes} lanes, {self.cores} cores, {self.packet_frame_bytes}-byte beats and "
+                f"{self.registers} registers")
 
 
 def bus_signature() -> wiring.Signature:
