@@ -120,6 +120,7 @@ class BeatUnpacker(wiring.Component):
             """Bit i: byte i is the beat's last (its bytes are packed from the
             first, so the next one's keep bit is clear)."""
             return Cat(~keep[1:], 1)
+
         out = self.bytes
         m.d.comb += [out.valid.eq(have), out.payload.data.eq(held.data.word_select(index, 8)),
                      out.payload.last.eq(held.last & at_end), out.payload.good.eq(1)]
