@@ -103,6 +103,7 @@ class ControlBridge(wiring.Component):
         quiet = Signal(range(IDLE_BYTES * BIT_TIMES * self.divisor + 1))
         bus = self.bus
         counters = Array(self.counters)
+        counter_bits = max(1, (len(counters) - 1).bit_length())
         with m.FSM():
             with m.State("COMMAND"):
                 m.d.comb += take.ready.eq(1)
@@ -128,7 +129,9 @@ class ControlBridge(wiring.Component):
                     m.d.comb += bus.r_en.eq(1)
                     m.next = "READ"
                 with m.Else():
-                    m.d.sync += [answer.eq(counters[operands[:8]]), sent.eq(0)]
+                    # A number past the board's counters reads 0.
+                    known = operands[:8] < len(counters)
+                    m.d.sync += [answer.eq(Mux(known, counters[operands[:counter_bits]], 0)), sent.eq(0)]
                     m.next = "ANSWER"
             with m.State("READ"):
                 m.d.sync += [answer.eq(bus.r_data), sent.eq(0)]

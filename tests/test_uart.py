@@ -110,7 +110,7 @@ def test_a_program_loaded_over_the_bridge_runs_as_over_the_bus():
     fb = target.packet_frame_bytes
     answers = bytearray()
     steps = readback_steps(target, job)
-    expected = 4 * sum(isinstance(s, BusRead) for s in steps) + 8
+    expected = 4 * sum(isinstance(s, BusRead) for s in steps) + 12
 
     async def host(ctx):
         await send_line(ctx, bridge.rx, requests(load_writes(target, job)), gap=1)
@@ -122,7 +122,7 @@ def test_a_program_loaded_over_the_bridge_runs_as_over_the_bus():
                 await ctx.tick().until(engine.rx.ready)
             ctx.set(engine.rx.valid, 0)
             await ctx.tick().repeat(2000)
-        await send_line(ctx, bridge.rx, requests(steps) + bytes((COUNTER, 0, COUNTER, 1)))
+        await send_line(ctx, bridge.rx, requests(steps) + bytes((COUNTER, 0, COUNTER, 1, COUNTER, 9)))
 
     async def listen(ctx):
         answers.extend(await read_line(ctx, bridge.tx, expected))
@@ -138,8 +138,8 @@ def test_a_program_loaded_over_the_bridge_runs_as_over_the_bus():
     sim.run()
     assert len(answers) == expected, f"{len(answers)} of {expected} answer bytes"
     values = replies(bytes(answers))
-    take_readback(target, job, values[:-2])
-    assert values[-2:] == [1234, ID_MAGIC]
+    take_readback(target, job, values[:-3])
+    assert values[-3:] == [1234, ID_MAGIC, 0]          # counter 9 of 2 reads 0
     assert job.final_maps == direct.final_maps
     assert job.counters == direct.counters
     assert job.counters["PACKETS"] == len(packets)
