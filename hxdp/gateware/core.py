@@ -50,8 +50,8 @@ from .alu import Alu, Comparator, Divider, Multiplier
 from .bits import low_ones, one_of
 from .bytemem import ByteMemory, read_port_signature, write_port_signature
 from .decode import Atomic, SlotDecode, decode_slot, row_layout
-from .helper import (HANDLE_SHIFT, KEYED_HELPERS, MAP_HELPERS, MAP_SHIFT, HelperUnit, Space, map_entry_layout,
-                     packet_layout, slot_of_handle)
+from .helper import HANDLE_SHIFT, KEYED_HELPERS, MAP_HELPERS, MAP_SHIFT, HelperUnit, Space, packet_layout, slot_of_handle
+from .maptable import PLACE_FIELDS, table_read_signature
 
 __all__ = ["Core", "Fault", "FRAME_ADDR_BITS"]
 
@@ -117,7 +117,10 @@ class Core(wiring.Component):
             # The map memory and the loaded program's map table.
             "map_read": Out(read_port_signature(self.map_bits)).array(self.loads + 1),
             "map_write": Out(write_port_signature(self.map_bits)),
-            "maps": In(data.ArrayLayout(map_entry_layout(target), target.map_slots)),
+            # Map table ports: placing each lane's access, then a helper
+            # call's key and value pointers; the called map's entry.
+            "places": Out(table_read_signature(target, PLACE_FIELDS)).array(target.lanes + 2),
+            "call_map": Out(table_read_signature(target)),
             "map_count": In(range(target.map_slots + 1)),
             # Keys in each hash map and each LRU map's use clock, and the
             # helper unit's changes to them.
@@ -215,7 +218,7 @@ class Core(wiring.Component):
         ctx_data_end = CONTEXT_BASE + xdp_md_offset("data_end")
         slot_bits = (t.map_slots - 1).bit_length()
 
-        def place(a: Signal, size, store, name: str) -> tuple[Signal, ...]:
+        def place(a: Signal, size, store, name: str, table) -> tuple[Signal, ...]:
             """Where ``size`` bytes at ``a`` are: in the packet (present or
             not), the stack, the context, a map (at which byte of the map
             memory); whether the access may go, and whether it must wait."""
@@ -224,7 +227,8 @@ class Core(wiring.Component):
                                                    ("frame", "stack", "ctx", "map", "ok", "late"))
             map_addr = Signal(self.map_bits, name=f"{name}_map_addr")
             region = a[MAP_SHIFT:MAP_SHIFT + slot_bits]
-            entry = self.maps[region]
+            m.d.comb += table.slot.eq(region)
+            entry = table.entry
             frame_end = a[:FRAME_ADDR_BITS] + size
             m.d.comb += [
                 frame.eq(a[FRAME_ADDR_BITS:] == PACKET_BASE >> FRAME_ADDR_BITS),
@@ -247,7 +251,7 @@ class Core(wiring.Component):
         for l, (s, d) in enumerate(zip(slots, dec)):
             a = Signal(64, name=f"addr{l}")
             m.d.comb += a.eq(a_val[l] + s.off.as_signed())
-            stack, ctx, lane_map, lane_map_addr, ok, late = place(a, d.size, d.store, f"lane{l}")
+            stack, ctx, lane_map, lane_map_addr, ok, late = place(a, d.size, d.store, f"lane{l}", self.places[l])
             x = Signal(64, name=f"bound{l}")
             m.d.comb += x.eq(a_val[l] + imm[l])
             wait = Signal(name=f"wait{l}")
@@ -277,13 +281,14 @@ class Core(wiring.Component):
                 m.d.comb += [calls.eq(1), number.eq(Mux(dec[l].uses_a, a_val[l][:32], slots[l].imm))]
         args = [read(i) for i in (1, 2, 3, 4)]
         map_slot, is_handle = slot_of_handle(m, t, args[0])
-        entry = self.maps[map_slot]
+        m.d.comb += self.call_map.slot.eq(map_slot)
+        entry = self.call_map.entry
         updates, on_map, keyed = Signal(), Signal(), Signal()
         m.d.comb += [updates.eq(number == HelperId.MAP_UPDATE_ELEM),
                      on_map.eq(one_of(number, MAP_HELPERS)), keyed.eq(one_of(number, KEYED_HELPERS))]
         pointed = []
-        for name, at, size in (("key", args[1], entry.key_size), ("value", args[2], entry.value_size)):
-            to_stack, to_ctx, to_map, phys, ok, late = place(at, size, Const(0), name)
+        for n, (name, at, size) in enumerate((("key", args[1], entry.key_size), ("value", args[2], entry.value_size))):
+            to_stack, to_ctx, to_map, phys, ok, late = place(at, size, Const(0), name, self.places[lanes + n])
             space = Signal(Space, name=f"{name}_space")
             m.d.comb += space.eq(Mux(to_stack, Space.STACK, Mux(to_map, Space.MAP, Space.PACKET)))
             pointed.append((space, Mux(to_map, phys, at[:helper_addr_bits]), ok & ~to_ctx, late))

@@ -29,7 +29,7 @@ from ..target import MAX_CYCLES, Target, encode_row
 from .bytemem import ByteMemory
 from .core import Fault
 from .dispatch import Dispatcher
-from .helper import map_entry
+from .maptable import MapTable, map_entry
 from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, ID_MAGIC, IMEM_DATA_BASE, MAP_FLAG_LPM, MAP_FLAG_LRU,
                         MAP_FLAG_READONLY, STATUS_BUSY, STATUS_MAP_READ, STATUS_MAP_WRITE, Params, bus_signature)
 from .slice import CoreSlice, beat_layout, verdict_layout
@@ -115,13 +115,17 @@ class Engine(wiring.Component):
         bus = self.bus
         # The map table, from reset that of the program built in.
         map_count = Signal.like(core.map_count, init=len(placed))
-        table = Signal.like(core.maps, init=[map_entry(p, image) for p, image in zip(placed, images)])
+        m.submodules.table = table = MapTable(t, len(core.places) * t.cores, t.cores,
+                                              [map_entry(p, image) for p, image in zip(placed, images)])
         used = Signal.like(core.map_used, init=[used_entries(p, image) for p, image in zip(placed, images)])
         clock = Signal.like(core.map_clock, init=[use_clock(p, image) for p, image in zip(placed, images)])
         map_slot = Signal(range(t.map_slots))
-        entry = table[map_slot]
-        for c in cores:                  # one core's helper at a time changes them: it has the lock
-            m.d.comb += [c.maps.eq(table), c.map_used.eq(used), c.map_clock.eq(clock)]
+        m.d.comb += table.w_slot.eq(map_slot)
+        for i, c in enumerate(cores):    # one core's helper at a time changes used and clock: it has the lock
+            for p, port in enumerate(c.places):
+                wiring.connect(m, port, table.places[i * len(c.places) + p])
+            wiring.connect(m, c.call_map, table.calls[i])
+            m.d.comb += [c.map_used.eq(used), c.map_clock.eq(clock)]
             with m.If(c.used_change != 0):
                 m.d.sync += used[c.used_slot].eq(used[c.used_slot] + c.used_change)
             with m.If(c.clock_tick):
@@ -167,24 +171,24 @@ class Engine(wiring.Component):
                                     ("MAP_VALUE_SIZE", "value_size"), ("MAP_ENTRIES", "entries"),
                                     ("MAP_KEYS", "keys")):
                     with m.Case(ADDR[name]):
-                        m.d.sync += getattr(entry, field).eq(bus.w_data)
+                        table.write_field(m, field, bus.w_data)
                 with m.Case(ADDR["MAP_SHAPE"]):
-                    m.d.sync += [entry.slot_bits.eq(bus.w_data[:5]), entry.record_bits.eq(bus.w_data[8:12])]
+                    table.write_field(m, "slot_bits", bus.w_data[:5])
+                    table.write_field(m, "record_bits", bus.w_data[8:12])
                 with m.Case(ADDR["MAP_USED"]):
                     m.d.sync += used[map_slot].eq(bus.w_data)
                 with m.Case(ADDR["MAP_CLOCK"]):
                     m.d.sync += clock[map_slot].eq(bus.w_data)
                 with m.Case(ADDR["MAP_FLAGS"]):
-                    m.d.sync += [entry.kind.eq(bus.w_data[:8]),
-                                 entry.readonly.eq((bus.w_data & MAP_FLAG_READONLY) != 0),
-                                 entry.lru.eq((bus.w_data & MAP_FLAG_LRU) != 0),
-                                 entry.lpm.eq((bus.w_data & MAP_FLAG_LPM) != 0)]
+                    table.write_field(m, "kind", bus.w_data[:8])
+                    for field, flag in (("readonly", MAP_FLAG_READONLY), ("lru", MAP_FLAG_LRU), ("lpm", MAP_FLAG_LPM)):
+                        table.write_field(m, field, (bus.w_data & flag) != 0)
                 with m.Case(ADDR["MAP_LENGTHS_LO"]):
-                    m.d.sync += entry.lengths[:32].eq(bus.w_data)
+                    table.write_field(m, "lengths", bus.w_data, 0, 32)
                 with m.Case(ADDR["MAP_LENGTHS_HI"]):
-                    m.d.sync += entry.lengths[32:].eq(bus.w_data)
+                    table.write_field(m, "lengths", bus.w_data, 32)
                 with m.Case(ADDR["MAP_CPU_STRIDE"]):
-                    m.d.sync += entry.cpu_stride.eq(bus.w_data)
+                    table.write_field(m, "cpu_stride", bus.w_data)
                 with m.Case(ADDR["MAP_ADDR"]):
                     m.d.sync += map_addr.eq(bus.w_data)
                 with m.Case(ADDR["MAP_WDATA_LO"]):

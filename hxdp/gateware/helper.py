@@ -1,9 +1,4 @@
-"""The helper unit and the map table it and the load/store ports read.
-
-The map table holds, for each map slot, what `hxdp.maplayout` placed
-there; the host writes it when it loads a program (docs/engine.md).
-
-The unit runs bpf_map_lookup_elem, bpf_map_update_elem,
+"""The helper unit: bpf_map_lookup_elem, bpf_map_update_elem,
 bpf_map_delete_elem, bpf_redirect_map and bpf_redirect in the cycles
 `hxdp.model.helper_timing` gives. A lookup in an array, a redirect through
 a devmap and a plain redirect read what they need in the call's cycle and
@@ -12,8 +7,7 @@ sets the packet's egress ifindex), and so do the changes of the packet's
 bounds (bpf_xdp_adjust_head, _meta and _tail; the new bounds hold from the
 row after the call); growing the tail holds the core while the unit zeroes
 the new bytes through the packet buffer's store port. On a hash map the unit
-holds the core while it
-reads the key a word a cycle, probes the key records
+holds the core while it reads the key a word a cycle, probes the key records
 (`hxdp.ebpf.hashtable`), and copies the value and writes the record through
 the map memory's store port. A call of another helper ends the packet with
 an UNSUPPORTED fault, as does moving the head of a packet that has
@@ -36,11 +30,12 @@ from ..ebpf.runtime import ETH_HLEN, FRAME_SIZE, MAX_META, XDP_FRAME_STRUCT
 from ..ebpf.maps import HANDLE_BASE, HANDLE_STEP, UpdateFlag
 from ..ebpf.memory import MAP_BASE, MAP_STRIDE
 from ..ebpf.xdp import TAILROOM, XdpAction
-from ..maplayout import DEVMAP_PRESENT, MAX_KEY_BYTES, MAX_LPM_KEY_BYTES, MapKind, MapPlacement, prefix_lengths
+from ..maplayout import DEVMAP_PRESENT, MAX_KEY_BYTES, MapKind
 from ..target import Target
 from .bits import low_ones, one_of
+from .maptable import LPM_LENGTHS, map_entry_layout
 
-__all__ = ["map_entry_layout", "map_entry", "packet_layout", "HelperUnit", "HELPERS_IN_HARDWARE", "MAP_HELPERS", "KEYED_HELPERS",
+__all__ = ["packet_layout", "HelperUnit", "HELPERS_IN_HARDWARE", "MAP_HELPERS", "KEYED_HELPERS",
            "slot_of_handle", "Space", "HANDLE_SHIFT", "MAP_SHIFT"]
 
 # Helpers the unit runs; calls to others fault.
@@ -51,7 +46,6 @@ MAP_HELPERS = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM, Hel
                          HelperId.REDIRECT_MAP})
 KEYED_HELPERS = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM, HelperId.MAP_DELETE_ELEM})
 
-LPM_LENGTHS = 8 * (MAX_LPM_KEY_BYTES - 4) + 1
 HANDLE_SHIFT = (HANDLE_STEP - 1).bit_length()
 MAP_SHIFT = (MAP_STRIDE - 1).bit_length()
 MAX_KEY_WORDS = MAX_KEY_BYTES // 8
@@ -63,39 +57,6 @@ class Space(enum.IntEnum):
     STACK = 0
     PACKET = 1
     MAP = 2
-
-
-def map_entry_layout(target: Target) -> data.StructLayout:
-    return data.StructLayout({
-        "offset": range(target.map_bytes),           # of its values in the map memory
-        "size": range(target.map_bytes + 1),         # bytes of values
-        "key_size": 16,
-        "value_size": 16,
-        "entries": 32,
-        "kind": MapKind,
-        "readonly": 1,
-        "lru": 1,                                    # hash maps: LRU (use stamps, eviction)
-        "lpm": 1,                                    # hash maps: LPM (keys cut to a prefix)
-        "lengths": LPM_LENGTHS,                      # LPM maps: bit n, prefix length n held
-        "keys": range(target.map_bytes),             # hash maps: of the key records
-        "slot_bits": 5,                              # log2 of the slots
-        "record_bits": 4,                            # log2 of a record's bytes
-        "cpu_stride": range(target.map_bytes),       # per-CPU arrays: from one core's copy to the next
-    })
-
-
-def map_entry(p: MapPlacement, image: bytes) -> dict[str, int]:
-    """Map ``p``'s table entry (the fields of `map_entry_layout`), its area
-    of the map memory holding ``image``."""
-    hashed = p.kind is MapKind.HASH
-    g = p.geometry
-    return {"offset": p.values_offset, "size": p.values, "key_size": p.map.key_size,
-            "value_size": p.map.value_size, "entries": p.map.max_entries, "kind": p.kind,
-            "readonly": int(p.map.readonly), "keys": p.records_offset,
-            "slot_bits": g.slot_bits if hashed else 0,
-            "record_bits": g.record_bytes.bit_length() - 1 if hashed else 0,
-            "lru": int(p.lru), "lpm": int(p.lpm), "lengths": prefix_lengths(p, image),
-            "cpu_stride": p.cpu_stride}
 
 
 def packet_layout() -> data.StructLayout:

@@ -16,7 +16,8 @@ from ..maplayout import CLOCK_BYTES, MapPlacement, map_image, map_layout, restor
 from ..target import MAX_CYCLES, Op, Target, encode_row
 from .core import Fault
 from .engine import row_words
-from .helper import HELPERS_IN_HARDWARE, map_entry
+from .helper import HELPERS_IN_HARDWARE
+from .maptable import map_entry
 from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, IMEM_DATA_BASE, MAP_FLAG_LPM, MAP_FLAG_LRU,
                         MAP_FLAG_READONLY, REGISTERS, Access)
 
