@@ -40,10 +40,9 @@ class Func(enum.IntEnum):
     LSH = 6
     RSH = 7
     ARSH = 8
-    MOV = 9          # a or b, the low ``bits`` sign-extended when ``signed``
-    ZEXT = 10        # a's low ``bits``
-    BSWAP = 11       # a's low ``bits``, bytes reversed
-    LDHI = 12        # a's low word, b's low word above it
+    MOV = 9          # a or b, the low ``bits`` (sign-extended when ``signed``)
+    BSWAP = 10       # a's low ``bits``, bytes reversed
+    LDHI = 11        # a's low word, b's low word above it
 
 
 _FUNC_OF = {AluOp.ADD: Func.ADD, AluOp.SUB: Func.SUB, AluOp.NEG: Func.NEG, AluOp.OR: Func.OR,
@@ -71,7 +70,8 @@ def alu_control(op: Op) -> AluControl:
     spec = ebpf_spec(op)
     if spec.kind is Kind.END:
         swap = spec.mnemonic.startswith("bswap")
-        return AluControl(Func.BSWAP if swap else Func.ZEXT, bits=spec.width)
+        # A conversion to little-endian only cuts a to its low bits: a move.
+        return AluControl(Func.BSWAP if swap else Func.MOV, bits=spec.width)
     narrow = spec.width == 32
     if spec.op == AluOp.MOV:
         return AluControl(Func.MOV, narrow, spec.off if spec.signed else 64, spec.signed,
@@ -128,15 +128,14 @@ class Alu(wiring.Component):
         m.d.comb += [left.eq(a << amount), right.eq(Cat(word, arith & word[63]).as_signed() >> amount)]
         # Moves and byte order.
         src = Mux(from_a, a, b)
-        extended, zext, swapped = Signal(64), Signal(64), Signal(64)
+        extended, swapped = Signal(64), Signal(64)
         _by_width(m, bits, extended, lambda n: Mux(signed_, _sx(src, n), src[:n]))
-        _by_width(m, bits, zext, lambda n: a[:n])
         _by_width(m, bits, swapped, lambda n: _bswap(a, n))
         value = Signal(64)
         with m.Switch(func):
             for f, expr in ((Func.ADD, total), (Func.SUB, total), (Func.NEG, total), (Func.OR, a | b),
                             (Func.AND, a & b), (Func.XOR, a ^ b), (Func.LSH, left), (Func.RSH, right),
-                            (Func.ARSH, right), (Func.MOV, extended), (Func.ZEXT, zext),
+                            (Func.ARSH, right), (Func.MOV, extended),
                             (Func.BSWAP, swapped), (Func.LDHI, Cat(a[:32], b[:32]))):
                 with m.Case(f):
                     m.d.comb += value.eq(expr)

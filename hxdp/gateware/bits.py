@@ -2,13 +2,20 @@
 
 from amaranth.hdl import Cat, Const, Mux, Value
 
-__all__ = ["low_ones", "kept_bytes", "one_of"]
+__all__ = ["low_ones", "low_bytes", "kept_bytes", "one_of"]
 
 
 def low_ones(count: Value, width: int) -> Value:
     """``width`` bits with the low ``count`` set (all of them when ``count`` >= width)."""
     shift = count[:width.bit_length()]           # only used when count < width
     return Mux(count >= width, (1 << width) - 1, (Const(1, width + 1) << shift) - 1)[:width]
+
+
+def low_bytes(count: Value, width_bytes: int) -> Value:
+    """``width_bytes`` bytes with the low ``count`` all ones: `low_ones` on
+    bytes, each bit spread over its byte (cheaper than shifting bits)."""
+    ones = low_ones(count, width_bytes)
+    return Cat(*(ones[i].replicate(8) for i in range(width_bytes)))
 
 
 def kept_bytes(data: Value, keep: Value) -> Value:

@@ -47,7 +47,7 @@ from ..errors import HxdpError
 from ..maplayout import MapKind
 from ..target import Latency, Target
 from .alu import Alu, Comparator, Divider, Multiplier
-from .bits import low_ones, one_of
+from .bits import low_bytes, low_ones, one_of
 from .bytemem import ByteMemory, read_port_signature, write_port_signature
 from .decode import Atomic, SlotDecode, decode_slot, row_layout
 from .helper import HANDLE_SHIFT, KEYED_HELPERS, MAP_HELPERS, MAP_SHIFT, HelperUnit, Space, packet_layout, slot_of_handle
@@ -405,9 +405,6 @@ class Core(wiring.Component):
         m.d.comb += [v.eq(ctx_fields[f]) for v, f in zip(field_values, XDP_MD_FIELDS)]
         m.d.comb += ctx_bytes.eq(Cat(*field_values))
 
-        def size_mask(size) -> Value:
-            return low_ones(size * 8, 64)
-
         # The p-th slot that reads memory uses load port p.
         rank = []
         seen = Const(0, 4)
@@ -453,7 +450,7 @@ class Core(wiring.Component):
                          r_atomic.eq(d["store"]), r_ctx_value.eq((ctx_bytes >> (a[:5] * 8))[:64])]
             word = _pick(r_ctx, r_ctx_value, r_stack, stack.read[p].data, r_map, self.map_read[p].data,
                          self.pkt_read[p].data)
-            raw = Mux(r_ok, word & size_mask(r_size), 0)
+            raw = Mux(r_ok, word & low_bytes(r_size, 8), 0)
             value = Signal(64, name=f"ld{p}_value")
             m.d.comb += value.eq(Mux(r_sign, _sign_extend(m, raw, r_size), raw))
             fwd_en, fwd_reg, fwd_value = fwd[p]
@@ -504,7 +501,7 @@ class Core(wiring.Component):
             s_kind.eq(Mux(st_dec["load"], st_dec["atomic"] + 1, 0)),
             s_cmp.eq(read(Array(s.dst for s in slots)[st_lane])),     # cmpxchg's expected value
         ]
-        st_mask = size_mask(s_size)
+        st_mask = low_bytes(s_size, 8)
         new = Signal(64)
         store = Signal()
         m.d.comb += store.eq(s_en)

@@ -32,7 +32,7 @@ from ..ebpf.memory import MAP_BASE, MAP_STRIDE
 from ..ebpf.xdp import TAILROOM, XdpAction
 from ..maplayout import DEVMAP_PRESENT, MAX_KEY_BYTES, MapKind
 from ..target import Target
-from .bits import low_ones, one_of
+from .bits import low_bytes, low_ones, one_of
 from .maptable import LPM_LENGTHS, map_entry_layout
 
 __all__ = ["packet_layout", "HelperUnit", "HELPERS_IN_HARDWARE", "MAP_HELPERS", "KEYED_HELPERS",
@@ -228,7 +228,7 @@ class HelperUnit(wiring.Component):
         fold = Signal(64)
         word = Signal(range(MAX_KEY_WORDS + 1))          # key word arriving
         arriving = Signal(64)
-        m.d.comb += arriving.eq(self.read_data & low_ones(8 * (entry.key_size - 8 * word), 64))
+        m.d.comb += arriving.eq(self.read_data & low_bytes(entry.key_size - 8 * word, 8))
         key_hash = Signal(32)
         probes = Signal(33)
         free, free_found = Signal(32), Signal()
