@@ -243,6 +243,12 @@ class FrameFifo(wiring.Component):
         # whatever that cycle wrote (the last place goes unused).
         room = Signal()
         wsync += room.eq((head - read)[:bits + 1] < self.depth - 1)
+        # A drop is counted a cycle later: the counter goes where its
+        # reader in the engine's clock is, far from the FIFO on a large chip.
+        dropping = Signal()
+        wsync += dropping.eq(0)
+        with m.If(dropping):
+            wsync += self.dropped.eq(self.dropped + 1)
         beat = self.w.payload
         m.d.comb += [self.w.ready.eq(room if self.backpressure else 1),
                      wp.addr.eq(head[:bits]), wp.data.eq(Cat(beat.data, beat.keep, beat.last)),
@@ -253,7 +259,7 @@ class FrameFifo(wiring.Component):
                     wsync += [start.eq(head + 1), head.eq(head + 1), frames.eq(frames + 1),
                               self.stored.eq(self.stored + 1)]
                 with m.Else():
-                    wsync += [head.eq(start), self.dropped.eq(self.dropped + 1)]
+                    wsync += [head.eq(start), dropping.eq(1)]
                 wsync += spilled.eq(0)
             with m.Elif(room & ~spilled):
                 wsync += head.eq(head + 1)
