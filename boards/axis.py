@@ -20,7 +20,8 @@ from amaranth.lib.wiring import In, Out
 from hxdp.gateware.registers import bus_signature
 from hxdp.gateware.slice import beat_layout
 
-from .framefifo import FrameCrossing, cross_counter
+from .counters import cross_counter
+from .framefifo import FrameCrossing
 
 __all__ = ["AXIS_COUNTERS", "COUNTER_BASE", "axis_signature", "axilite_signature", "AxisPort", "AxiLiteBridge"]
 

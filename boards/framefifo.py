@@ -10,8 +10,8 @@ never run dry). On receive a frame whose last beat is not good, or that
 finds the FIFO full, is dropped and counted; on transmit the writer waits
 for room instead (``backpressure``).
 
-Only counters that step by one cross the clock domains (in Gray code):
-frames stored, toward the reader; beats read, toward the writer.
+Only counters that step by one cross the clock domains (in Gray code,
+`counters`): frames stored, toward the reader; beats read, toward the writer.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from amaranth.lib.wiring import In, Out
 
 from hxdp.gateware.slice import beat_layout
 
+from .counters import from_gray, gray, tally
 from .mac import byte_layout
 
-__all__ = ["gray", "from_gray", "cross_counter", "rx_beat_layout", "BeatPacker", "BeatUnpacker", "BeatWidener",
+__all__ = ["rx_beat_layout", "BeatPacker", "BeatUnpacker", "BeatWidener",
            "BeatNarrower", "FrameFifo", "FrameCrossing"]
 
 
@@ -40,26 +41,6 @@ def _frame_layout(frame_bytes: int) -> data.StructLayout:
 def _frame_fields(to, beat) -> list:
     """A beat's data, keep and last into another layout that has them."""
     return [to.data.eq(beat.data), to.keep.eq(beat.keep), to.last.eq(beat.last)]
-
-
-def gray(value):
-    """A counter's value in Gray code: one bit changes a step, so a copy
-    sampled in another clock domain is the old value or the new."""
-    return value ^ (value >> 1)
-
-
-def from_gray(code, width: int):
-    """Bit j of the count is the XOR of the code's bits from j up."""
-    return Cat(*(code[j:width].xor() for j in range(width)))
-
-
-def cross_counter(m: Module, name: str, count, from_domain: str, out, to_domain: str) -> None:
-    """``out`` in ``to_domain`` follows ``count`` (32 bits, stepping by one)
-    in ``from_domain``, through Gray code."""
-    coded, here = Signal(32, name=f"{name}_gray"), Signal(32, name=f"{name}_here")
-    m.d[from_domain] += coded.eq(gray(count))
-    m.submodules[f"{name}_sync"] = cdc.FFSynchronizer(coded, here, o_domain=to_domain)
-    m.d[to_domain] += out.eq(from_gray(here, 32))
 
 
 class BeatPacker(wiring.Component):
@@ -243,12 +224,8 @@ class FrameFifo(wiring.Component):
         # whatever that cycle wrote (the last place goes unused).
         room = Signal()
         wsync += room.eq((head - read)[:bits + 1] < self.depth - 1)
-        # A drop is counted a cycle later: the counter goes where its
-        # reader in the engine's clock is, far from the FIFO on a large chip.
         dropping = Signal()
-        wsync += dropping.eq(0)
-        with m.If(dropping):
-            wsync += self.dropped.eq(self.dropped + 1)
+        tally(m, self.w_domain, dropping, self.dropped)
         beat = self.w.payload
         m.d.comb += [self.w.ready.eq(room if self.backpressure else 1),
                      wp.addr.eq(head[:bits]), wp.data.eq(Cat(beat.data, beat.keep, beat.last)),
@@ -259,7 +236,8 @@ class FrameFifo(wiring.Component):
                     wsync += [start.eq(head + 1), head.eq(head + 1), frames.eq(frames + 1),
                               self.stored.eq(self.stored + 1)]
                 with m.Else():
-                    wsync += [head.eq(start), dropping.eq(1)]
+                    wsync += head.eq(start)
+                    m.d.comb += dropping.eq(1)
                 wsync += spilled.eq(0)
             with m.Elif(room & ~spilled):
                 wsync += head.eq(head + 1)

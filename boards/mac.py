@@ -14,10 +14,11 @@ inter-frame gap before the next frame.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .counters import tally
 from .crc32 import INIT, RESIDUE, crc32_byte
 
 __all__ = ["MIN_FRAME", "MAX_FRAME", "JUMBO_FRAME", "PREAMBLE", "SFD", "IFG", "byte_layout", "gmii_signature",
@@ -71,7 +72,9 @@ class MacRx(wiring.Component):
         pending = Signal()          # a byte is waiting in ``out`` for the next one or the end
         out = Signal(8)
         frames = self.frames
-        m.d.comb += frames.payload.data.eq(out)
+        ending = Signal()           # the frame ends in this cycle
+        good = Signal()
+        m.d.comb += [frames.payload.data.eq(out), good.eq((crc == RESIDUE) & ~error & ~short & ~over)]
         with m.FSM(domain=self.domain):
             with m.State("IDLE"):
                 with m.If(self.rx_dv & (self.rxd == SFD)):
@@ -90,20 +93,15 @@ class MacRx(wiring.Component):
                         sync += [out.eq(held[FCS_BYTES - 1]), pending.eq(1)]
                 with m.Else():
                     # The end: the byte in ``out`` is the frame's last.
-                    good = Signal()
-                    m.d.comb += [good.eq((crc == RESIDUE) & ~error & ~short & ~over),
-                                 frames.valid.eq(pending), frames.payload.last.eq(1), frames.payload.good.eq(good)]
-                    with m.If(good):
-                        sync += self.good.eq(self.good + 1)
-                    with m.Elif(error):
-                        sync += self.errors.eq(self.errors + 1)
-                    with m.Elif(short):
-                        sync += self.runts.eq(self.runts + 1)
-                    with m.Elif(over):
-                        sync += self.too_long.eq(self.too_long + 1)
-                    with m.Else():
-                        sync += self.bad_fcs.eq(self.bad_fcs + 1)
+                    m.d.comb += [ending.eq(1), frames.valid.eq(pending), frames.payload.last.eq(1),
+                                 frames.payload.good.eq(good)]
                     m.next = "IDLE"
+        # Each ended frame is counted once, by the first reason that fits.
+        counted = Const(0)
+        for counter, reason in ((self.good, good), (self.errors, error), (self.runts, short),
+                                (self.too_long, over), (self.bad_fcs, Const(1))):
+            tally(m, self.domain, ending & reason & ~counted, counter)
+            counted = counted | reason
         return m
 
 
@@ -128,6 +126,8 @@ class MacTx(wiring.Component):
         folding = Signal()                # ``txd`` holds a frame byte (data or pad), not yet in ``crc``
         fcs = Signal(32)
         frames = self.frames
+        finished = Signal()               # the frame's last FCS byte goes out
+        tally(m, self.domain, finished, self.sent)
         # The CRC takes each byte a cycle after it is sent, from the register:
         # no logic between the incoming stream and the CRC's XOR trees.
         with m.If(folding):
@@ -163,7 +163,8 @@ class MacTx(wiring.Component):
                 value = Mux(count == 0, ~crc32_byte(crc, self.txd), fcs)
                 sync += [self.txd.eq(value[:8]), fcs.eq(value >> 8), count.eq(count + 1)]
                 with m.If(count == FCS_BYTES - 1):
-                    sync += [count.eq(0), self.sent.eq(self.sent + 1)]
+                    sync += count.eq(0)
+                    m.d.comb += finished.eq(1)
                     m.next = "GAP"
             with m.State("GAP"):
                 # With the cycle in IDLE, the line is idle for IFG bytes.

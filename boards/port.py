@@ -17,7 +17,8 @@ from amaranth.lib.wiring import In, Out, connect
 
 from hxdp.gateware.slice import beat_layout
 
-from .framefifo import BeatPacker, BeatUnpacker, FrameCrossing, cross_counter
+from .counters import cross_counter
+from .framefifo import BeatPacker, BeatUnpacker, FrameCrossing
 from .mac import MAX_FRAME, MacRx, MacTx
 from .rgmii import Rgmii, ddr_signature
 
