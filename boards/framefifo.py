@@ -252,18 +252,21 @@ class FrameFifo(wiring.Component):
         stored = Signal(bits + 1)                 # frames stored, decoded a cycle late
         rsync += stored.eq(from_gray(stored_gray, bits + 1))
         taken = Signal(bits + 1)                  # frames read
+        # A whole frame is waiting: from the counts of the cycle before, so
+        # that no compare lies on the path from the reader to the block RAM.
+        waiting = Signal()
         at = Signal(bits + 1)                     # the beat on the read port's output
         in_frame = Signal()
         out = self.r.payload
         m.d.comb += [out.data.eq(rp.data[:8 * self.frame_bytes]),
                      out.keep.eq(rp.data[8 * self.frame_bytes:-1]), out.last.eq(rp.data[-1]),
-                     self.r.valid.eq(in_frame | (stored != taken))]
+                     self.r.valid.eq(in_frame | waiting)]
         advance = self.r.valid & self.r.ready
         m.d.comb += [rp.addr.eq(Mux(advance, at + 1, at)[:bits]), rp.en.eq(1)]
+        taken_next = Mux(advance & out.last, taken + 1, taken)
+        rsync += [taken.eq(taken_next), waiting.eq(stored != taken_next)]
         with m.If(advance):
             rsync += [at.eq(at + 1), in_frame.eq(~out.last)]
-            with m.If(out.last):
-                rsync += taken.eq(taken + 1)
         rsync += read_gray_r.eq(gray(Mux(advance, at + 1, at)))
         return m
 

@@ -57,9 +57,6 @@ class EcpBoard:
     # dropped) on what the board has: `plain_leds` where it has "led"s.
     show: Callable[[Module, Platform, list[Signal]], None]
     notes: str = ""
-    # nextpnr's router: which one finishes depends on the design's crowding
-    # (docs/boards.md, Figures).
-    router: str = "router2"
     family: str = field(default="ecp5", init=False)
 
     def pll(self) -> PllPlan:

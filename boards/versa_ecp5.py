@@ -14,11 +14,7 @@ BOARD = EcpBoard(
     name="versa_ecp5", title="Lattice ECP5 Versa", platform=VersaECP5Platform, clock="clk100", ports=1,
     # One lane: the 4-lane engine needs about 74K LUTs, the part has 44K.
     # 12 registers (every example compiles as with 16) and 16-byte packet
-    # beats (1.9 Gbit/s at 15 MHz) take the design from 87% to 77-79% of
-    # the LUTs, where nextpnr routes it in some builds, not all (docs/boards.md).
+    # beats (1.9 Gbit/s at 15 MHz) leave room to route (docs/boards.md).
     target=Target.with_lanes(1, registers=12, packet_frame_bytes=16),
     engine_mhz=15.0, show=plain_leds(8),
-    # router1 routed the Versa at 77% of its LUTs in 15 minutes; router2's
-    # overuse there stalled in the thousands for half an hour.
-    router="router1",
     notes="UART on the FTDI chip's second channel; the PHYs' RGMII delays as strapped on the board.")
