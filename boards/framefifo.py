@@ -253,7 +253,9 @@ class FrameFifo(wiring.Component):
         rsync += stored.eq(from_gray(stored_gray, bits + 1))
         taken = Signal(bits + 1)                  # frames read
         # A whole frame is waiting: from the counts of the cycle before, so
-        # that no compare lies on the path from the reader to the block RAM.
+        # that no compare lies on the path from the reader to the block RAM
+        # (nor from the block RAM's output to this register: both outcomes
+        # of the beat read now are compared beforehand).
         waiting = Signal()
         at = Signal(bits + 1)                     # the beat on the read port's output
         in_frame = Signal()
@@ -263,8 +265,9 @@ class FrameFifo(wiring.Component):
                      self.r.valid.eq(in_frame | waiting)]
         advance = self.r.valid & self.r.ready
         m.d.comb += [rp.addr.eq(Mux(advance, at + 1, at)[:bits]), rp.en.eq(1)]
-        taken_next = Mux(advance & out.last, taken + 1, taken)
-        rsync += [taken.eq(taken_next), waiting.eq(stored != taken_next)]
+        ends = advance & out.last
+        rsync += [taken.eq(Mux(ends, taken + 1, taken)),
+                  waiting.eq(Mux(ends, stored != (taken + 1)[:bits + 1], stored != taken))]
         with m.If(advance):
             rsync += [at.eq(at + 1), in_frame.eq(~out.last)]
         rsync += read_gray_r.eq(gray(Mux(advance, at + 1, at)))
