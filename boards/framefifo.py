@@ -78,9 +78,16 @@ class BeatPacker(wiring.Component):
 
 class BeatUnpacker(wiring.Component):
     """Beats of a frame (from a `FrameFifo`, which gives a frame's beats a
-    cycle apart) to a MAC's bytes, one a cycle without gaps, in ``domain``."""
+    cycle apart) to a MAC's bytes, one a cycle without gaps, in ``domain``.
+
+    A spare beat is read ahead of the one being sent, so the beats' ready
+    is a register: the MAC taking a byte decides nothing on the FIFO's side
+    (whose block RAM may sit across the chip) in the same cycle. Beats of
+    two bytes or more leave the spare a cycle to refill."""
 
     def __init__(self, frame_bytes: int, domain: str = "tx"):
+        if frame_bytes < 2:
+            raise ValueError("the unpacker's beats must hold two bytes or more")
         self.frame_bytes = frame_bytes
         self.domain = domain
         super().__init__({
@@ -92,8 +99,10 @@ class BeatUnpacker(wiring.Component):
         m = Module()
         sync = m.d[self.domain]
         fb = self.frame_bytes
-        held = Signal.like(self.beats.payload)
+        held = Signal.like(self.beats.payload)    # the beat being sent
         have = Signal()
+        spare = Signal.like(self.beats.payload)   # the next one, read ahead
+        spare_have = Signal()
         index = Signal(range(fb))
         at_end = Signal()                         # the byte at ``index`` is the held beat's last
 
@@ -104,17 +113,19 @@ class BeatUnpacker(wiring.Component):
 
         out = self.bytes
         m.d.comb += [out.valid.eq(have), out.payload.data.eq(held.data.word_select(index, 8)),
-                     out.payload.last.eq(held.last & at_end), out.payload.good.eq(1)]
-        # The next beat is taken as the last byte of this one goes, or when none is held.
-        m.d.comb += self.beats.ready.eq(~have | out.ready & at_end)
-        # What the next cycle's byte is, decided now: taking the next beat
-        # waits on registers only, and a beat read from block RAM goes
-        # straight into registers (no count of its bytes on the way).
-        with m.If(self.beats.ready):
-            sync += [held.eq(self.beats.payload), have.eq(self.beats.valid), index.eq(0),
-                     at_end.eq(last_bytes(self.beats.payload.keep)[0])]
-        with m.Elif(out.ready):
-            sync += [index.eq(index + 1), at_end.eq(last_bytes(held.keep).bit_select(index + 1, 1))]
+                     out.payload.last.eq(held.last & at_end), out.payload.good.eq(1),
+                     self.beats.ready.eq(~spare_have)]
+        taking = self.beats.valid & self.beats.ready
+        with m.If(taking):
+            sync += spare.eq(self.beats.payload)
+        # The spare moves up as the last byte of the held beat goes, or when none is held.
+        with m.If(~have | out.ready & at_end):
+            sync += [held.eq(spare), have.eq(spare_have), index.eq(0),
+                     at_end.eq(last_bytes(spare.keep)[0]), spare_have.eq(taking)]
+        with m.Else():
+            sync += spare_have.eq(spare_have | taking)
+            with m.If(out.ready):
+                sync += [index.eq(index + 1), at_end.eq(last_bytes(held.keep).bit_select(index + 1, 1))]
         return m
 
 

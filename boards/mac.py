@@ -74,7 +74,10 @@ class MacRx(wiring.Component):
         frames = self.frames
         ending = Signal()           # the frame ends in this cycle
         good = Signal()
-        m.d.comb += [frames.payload.data.eq(out), good.eq((crc == RESIDUE) & ~error & ~short & ~over)]
+        m.d.comb += good.eq((crc == RESIDUE) & ~error & ~short & ~over)
+        # The stream leaves from registers: the FIFO it feeds sits by its
+        # block RAMs, across the chip from the pins.
+        sync += frames.valid.eq(0)
         with m.FSM(domain=self.domain):
             with m.State("IDLE"):
                 with m.If(self.rx_dv & (self.rxd == SFD)):
@@ -89,12 +92,14 @@ class MacRx(wiring.Component):
                              short.eq(count + 1 < MIN_FRAME), over.eq(count + 1 > self.max_frame)]
                     with m.If(count >= FCS_BYTES):
                         # The byte four back goes on; the one before it, held in ``out``, leaves now.
-                        m.d.comb += frames.valid.eq(pending)
-                        sync += [out.eq(held[FCS_BYTES - 1]), pending.eq(1)]
+                        sync += [frames.valid.eq(pending), frames.payload.data.eq(out),
+                                 frames.payload.last.eq(0), frames.payload.good.eq(0),
+                                 out.eq(held[FCS_BYTES - 1]), pending.eq(1)]
                 with m.Else():
                     # The end: the byte in ``out`` is the frame's last.
-                    m.d.comb += [ending.eq(1), frames.valid.eq(pending), frames.payload.last.eq(1),
-                                 frames.payload.good.eq(good)]
+                    m.d.comb += ending.eq(1)
+                    sync += [frames.valid.eq(pending), frames.payload.data.eq(out), frames.payload.last.eq(1),
+                             frames.payload.good.eq(good)]
                     m.next = "IDLE"
         # Each ended frame is counted once, by the first reason that fits.
         counted = Const(0)
