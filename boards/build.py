@@ -220,6 +220,7 @@ def _place_and_route(command: str, args: list[str], directory: Path, out, deadli
                     outcome(other, f"stopped, seed {attempt.seed} met timing")
                 running.clear()
                 waiting.clear()
+                break
         if running and now - shown >= SHOW_EVERY_SECONDS:
             say("; ".join(attempt.state() for attempt in running))
             shown = now

@@ -86,9 +86,9 @@ def test_each_seed_gets_the_platforms_nextpnr_command_with_files_of_its_own(tmp_
     assert args[args.index("--json") + 1] == "hxdp_nic.json"
 
 
-def _fake_tools(tmp_path, monkeypatch, seeds: dict[int, str]) -> None:
-    """yosys, nextpnr and ecppack replaced by tests/fake_ecp5_tools.py, run
-    one seed at a time, checked often."""
+def _fake_tools(tmp_path, monkeypatch, seeds: dict[int, str], cores: int = 1) -> None:
+    """yosys, nextpnr and ecppack replaced by tests/fake_ecp5_tools.py,
+    seeds run on ``cores`` at once, checked often."""
     tool = tmp_path / "fake-tool"
     tool.write_text(f"#!/bin/sh\nexec {sys.executable} {Path(__file__).parent / 'fake_ecp5_tools.py'} \"$@\"\n")
     tool.chmod(0o755)
@@ -96,7 +96,7 @@ def _fake_tools(tmp_path, monkeypatch, seeds: dict[int, str]) -> None:
         monkeypatch.setenv(var, str(tool))
     monkeypatch.setenv("FAKE_NEXTPNR", json.dumps({str(k): v for k, v in seeds.items()}))
     monkeypatch.setattr("hxdp.boards.build.POLL_SECONDS", 0.05)
-    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
 
 
 def test_a_seed_whose_router_runs_on_is_given_up_for_the_next(tmp_path, monkeypatch):
@@ -111,6 +111,14 @@ def test_a_seed_whose_router_runs_on_is_given_up_for_the_next(tmp_path, monkeypa
     assert (tmp_path / "build" / "hxdp_nic.bit").read_text() == "seed 3\n"
     assert not (tmp_path / "build" / "hxdp_nic.seed4.tim").exists()
     assert said[-1] == "packing the bitstream (ecppack)"
+
+
+def test_seeds_run_at_once_and_the_first_to_meet_timing_stops_the_others(tmp_path, monkeypatch):
+    _fake_tools(tmp_path, monkeypatch, {1: "met", 2: "stalls", 3: "met"}, cores=2)
+    report = build_ecp5(board("versa_ecp5"), None, tmp_path, seeds=3)
+    assert report.seed == 1 and report.met
+    assert report.tried == ["seed 1: routed, timing met", "seed 2: stopped, seed 1 met timing"]
+    assert (tmp_path / "hxdp_nic.seed2.tim").exists() and not (tmp_path / "hxdp_nic.seed3.tim").exists()
 
 
 def test_with_no_seed_meeting_timing_the_best_routed_one_is_kept(tmp_path, monkeypatch):
