@@ -22,7 +22,7 @@ from hxdp.image import Image
 from hxdp.toolchain import find_tool
 
 from .nic import EcpBoard, NicTop
-from .seeds import SEEDED_OPTIONS, SEEDS, ROUTE_MINUTES, TOP, overused_wires, seeded, seeded_args
+from .seeds import ROUTE_MINUTES, SEEDS, TOP, overused_wires, seeded, seeded_args, written_files
 
 __all__ = ["ClockTiming", "BoardReport", "build_ecp5", "clock_label", "script_commands"]
 
@@ -185,6 +185,8 @@ def _place_and_route(command: str, args: list[str], directory: Path, out, deadli
         while waiting and len(running) < min(seeds, os.cpu_count() or 1):
             seed = waiting.pop(0)
             say(f"placing and routing with seed {seed} (nextpnr-ecp5)")
+            for name in written_files(args):                # an earlier build's would be read as this one's
+                (directory / seeded(name, seed)).unlink(missing_ok=True)
             running.append(_Attempt(seed, directory / seeded(f"{TOP}.tim", seed),
                                     _start([command, *seeded_args(args, seed)], directory, out)))
         time.sleep(POLL_SECONDS)
@@ -229,8 +231,7 @@ def _place_and_route(command: str, args: list[str], directory: Path, out, deadli
     if best is None:
         raise HxdpError(f"nextpnr routed the design with none of {seeds} placement seeds: " + "; ".join(tried)
                         + f". Build with more seeds (--seeds), or fewer lanes; the logs are in {directory}")
-    for option in SEEDED_OPTIONS:
-        name = args[args.index(option) + 1]
+    for name in written_files(args):
         os.replace(directory / seeded(name, best[1]), directory / name)
     return best[1], tried
 
@@ -238,11 +239,11 @@ def _place_and_route(command: str, args: list[str], directory: Path, out, deadli
 def _clocks(directory: Path, seed: int | None = None) -> list[ClockTiming]:
     """Each clock's Fmax against its constraint, from nextpnr's report (of
     one seed's run, or of the build)."""
-    name = f"{TOP}.report.json" if seed is None else seeded(f"{TOP}.report.json", seed)
-    data = json.loads((directory / name).read_text())
-    log = directory / (f"{TOP}.tim" if seed is None else seeded(f"{TOP}.tim", seed))
-    clocks = data.get("fmax") or placed_fmax(log.read_text())
-    return [ClockTiming(name, c["achieved"], c["constraint"]) for name, c in sorted(clocks.items())]
+    report, log = f"{TOP}.report.json", f"{TOP}.tim"
+    if seed is not None:
+        report, log = seeded(report, seed), seeded(log, seed)
+    clocks = json.loads((directory / report).read_text()).get("fmax") or placed_fmax((directory / log).read_text())
+    return [ClockTiming(net, c["achieved"], c["constraint"]) for net, c in sorted(clocks.items())]
 
 
 def build_ecp5(board: EcpBoard, image: Image | None, directory: Path, *, run: bool = True,

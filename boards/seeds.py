@@ -7,7 +7,8 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["TOP", "SEEDS", "ROUTE_MINUTES", "SEEDED_OPTIONS", "seeded", "seeded_args", "overused_wires"]
+__all__ = ["TOP", "SEEDS", "ROUTE_MINUTES", "SEEDED_OPTIONS", "seeded", "seeded_args", "written_files",
+           "overused_wires"]
 
 TOP = "hxdp_nic"
 # router2 settles on the Versa (72% of its LUTs) in about 5 minutes, or
@@ -23,6 +24,11 @@ SEEDED_OPTIONS = ("--log", "--report", "--textcfg")
 def seeded(name: str, seed: int) -> str:
     """A file of nextpnr's run with one seed: hxdp_nic.tim -> hxdp_nic.seed2.tim."""
     return f"{TOP}.seed{seed}{name.removeprefix(TOP)}"
+
+
+def written_files(args: list[str]) -> list[str]:
+    """The files nextpnr's arguments have it write that each seed writes for itself."""
+    return [args[args.index(option) + 1] for option in SEEDED_OPTIONS]
 
 
 def seeded_args(args: list[str], seed: int) -> list[str]:
