@@ -77,8 +77,9 @@ class BeatPacker(wiring.Component):
 
 
 class BeatUnpacker(wiring.Component):
-    """Beats of a frame (from a `FrameFifo`, which gives a frame's beats a
-    cycle apart) to a MAC's bytes, one a cycle without gaps, in ``domain``.
+    """Beats of a frame (from a `FrameFifo`, which has a frame's next beat
+    ready within a few cycles) to a MAC's bytes, one a cycle without gaps,
+    in ``domain``.
 
     A spare beat is read ahead of the one being sent, so the beats' ready
     is a register: the MAC taking a byte decides nothing on the FIFO's side
