@@ -324,11 +324,14 @@ class FrameCrossing(wiring.Component):
     engine's ``tx`` beats through a `BeatNarrower` and a `FrameFifo` (the
     engine waiting for room) to ``line_tx`` (domain ``tx_domain``). Each
     FIFO holds ``depth`` line beats; ``stored`` and ``dropped`` count
-    received frames in ``rx_domain``."""
+    received frames in ``rx_domain``. With ``paced_tx`` the transmit FIFO
+    is paced (`FrameFifo`): for a line that takes a beat at most every
+    third cycle (a MAC sending a byte a cycle), not one a cycle."""
 
     def __init__(self, line_bytes: int, frame_bytes: int, depth: int, ifindex: int, *, rx_domain: str,
-                 tx_domain: str, domain: str):
+                 tx_domain: str, domain: str, paced_tx: bool = False):
         self.line_bytes, self.frame_bytes, self.depth, self.ifindex = line_bytes, frame_bytes, depth, ifindex
+        self.paced_tx = paced_tx
         self.rx_domain, self.tx_domain, self.domain = rx_domain, tx_domain, domain
         beats = stream.Signature(beat_layout(frame_bytes))
         super().__init__({"line_rx": In(stream.Signature(rx_beat_layout(line_bytes))),
@@ -347,7 +350,7 @@ class FrameCrossing(wiring.Component):
                      self.stored.eq(rx_fifo.stored), self.dropped.eq(rx_fifo.dropped)]
         m.submodules.narrower = narrower = BeatNarrower(fb, lb, self.domain)
         m.submodules.tx_fifo = tx_fifo = FrameFifo(lb, self.depth, self.domain, self.tx_domain, backpressure=True,
-                                                   paced=True)
+                                                   paced=self.paced_tx)
         m.d.comb += [narrower.i.valid.eq(self.tx.valid), self.tx.ready.eq(narrower.i.ready),
                      *_frame_fields(narrower.i.payload, self.tx.payload),
                      tx_fifo.w.valid.eq(narrower.o.valid), narrower.o.ready.eq(tx_fifo.w.ready),

@@ -59,7 +59,7 @@ class EthernetPort(wiring.Component):
         m.submodules.packer = packer = BeatPacker(LINE_BYTES, self.rx_domain)
         m.submodules.crossing = crossing = FrameCrossing(LINE_BYTES, self.frame_bytes, self.depth, self.ifindex,
                                                          rx_domain=self.rx_domain, tx_domain=self.tx_domain,
-                                                         domain=self.domain)
+                                                         domain=self.domain, paced_tx=True)
         m.submodules.unpacker = unpacker = BeatUnpacker(LINE_BYTES, self.tx_domain)
         m.submodules.mac_tx = mac_tx = MacTx(self.tx_domain)
         connect(m, mac_rx.frames, packer.bytes)
