@@ -123,11 +123,10 @@ class _Deadline:
         self.at = None if seconds is None else started + seconds
         self.seconds, self.directory = seconds, directory
 
-    def check(self, stage: str, processes: list[subprocess.Popen], detail: str = "") -> None:
+    def check(self, stage: str, detail: str = "") -> None:
+        """Raises once the time is up (the caller stops its tools)."""
         if self.at is None or time.monotonic() <= self.at:
             return
-        for process in processes:
-            _stop(process)
         raise HxdpError(f"the build was stopped after {self.seconds / 60:.0f} minutes, while {stage}"
                         + (f" ({detail})" if detail else "") + f"; the tools' logs are in {self.directory}")
 
@@ -145,9 +144,12 @@ def _start(argv: list[str], directory: Path, out) -> subprocess.Popen:
 def _run(argv: list[str], stage: str, directory: Path, out, deadline: _Deadline, logs: list[Path]) -> None:
     """One tool to its end, or a clear error."""
     process = _start(argv, directory, out)
-    while process.poll() is None:
-        deadline.check(stage, [process])
-        time.sleep(POLL_SECONDS)
+    try:
+        while process.poll() is None:
+            deadline.check(stage)
+            time.sleep(POLL_SECONDS)
+    finally:                                # interrupted: the tool is in a session of its own
+        _stop(process)
     if process.returncode:
         raise HxdpError(_failure(directory, stage, logs))
 
@@ -181,53 +183,54 @@ def _place_and_route(command: str, args: list[str], directory: Path, out, deadli
         tried.append(f"seed {attempt.seed}: {text}")
         say(tried[-1])
 
-    while waiting or running:
-        while waiting and len(running) < min(seeds, os.cpu_count() or 1):
-            seed = waiting.pop(0)
-            say(f"placing and routing with seed {seed} (nextpnr-ecp5)")
-            for name in written_files(args):                # an earlier build's would be read as this one's
-                (directory / seeded(name, seed)).unlink(missing_ok=True)
-            running.append(_Attempt(seed, directory / seeded(f"{TOP}.tim", seed),
-                                    _start([command, *seeded_args(args, seed)], directory, out)))
-        time.sleep(POLL_SECONDS)
-        now = time.monotonic()
-        for attempt in list(running):
-            wires = overused_wires(attempt.log)
-            if wires is not None and attempt.routing_since is None:
-                attempt.routing_since = now
-            if attempt.process.poll() is None:
-                if attempt.routing_since is not None and now - attempt.routing_since > route_limit:
-                    _stop(attempt.process)
-                    running.remove(attempt)
-                    outcome(attempt, f"given up, its router had not settled after {route_limit / 60:.0f} "
-                                     f"minutes ({wires:,} wires overused)")
-                continue
-            running.remove(attempt)
-            if attempt.process.returncode:
-                failure = _failure(directory, f"placing and routing with seed {attempt.seed}", [attempt.log])
-                if failure.endswith(TOO_BIG):
+    try:
+        while waiting or running:
+            while waiting and len(running) < min(seeds, os.cpu_count() or 1):
+                seed = waiting.pop(0)
+                say(f"placing and routing with seed {seed} (nextpnr-ecp5)")
+                for name in written_files(args):                # an earlier build's would be read as this one's
+                    (directory / seeded(name, seed)).unlink(missing_ok=True)
+                running.append(_Attempt(seed, directory / seeded(f"{TOP}.tim", seed),
+                                        _start([command, *seeded_args(args, seed)], directory, out)))
+            time.sleep(POLL_SECONDS)
+            now = time.monotonic()
+            for attempt in list(running):
+                wires = overused_wires(attempt.log)
+                if wires is not None and attempt.routing_since is None:
+                    attempt.routing_since = now
+                if attempt.process.poll() is None:
+                    if attempt.routing_since is not None and now - attempt.routing_since > route_limit:
+                        _stop(attempt.process)
+                        running.remove(attempt)
+                        outcome(attempt, f"given up, its router had not settled after {route_limit / 60:.0f} "
+                                         f"minutes ({wires:,} wires overused)")
+                    continue
+                running.remove(attempt)
+                if attempt.process.returncode:
+                    failure = _failure(directory, f"placing and routing with seed {attempt.seed}", [attempt.log])
+                    if failure.endswith(TOO_BIG):
+                        raise HxdpError(failure)
+                    outcome(attempt, f"nextpnr failed (its log: {attempt.log.name})")
+                    continue
+                margin = min((c.margin for c in _clocks(directory, attempt.seed)), default=0.0)
+                outcome(attempt, "routed, " + ("timing met" if margin >= 1 else
+                                               f"its slowest clock at {100 * margin:.0f}% of its constraint"))
+                if best is None or margin > best[0]:
+                    best = (margin, attempt.seed)
+                if margin >= 1:
                     for other in running:
                         _stop(other.process)
-                    raise HxdpError(failure)
-                outcome(attempt, f"nextpnr failed (its log: {attempt.log.name})")
-                continue
-            margin = min((c.margin for c in _clocks(directory, attempt.seed)), default=0.0)
-            outcome(attempt, "routed, " + ("timing met" if margin >= 1 else
-                                           f"its slowest clock at {100 * margin:.0f}% of its constraint"))
-            if best is None or margin > best[0]:
-                best = (margin, attempt.seed)
-            if margin >= 1:
-                for other in running:
-                    _stop(other.process)
-                    outcome(other, f"stopped, seed {attempt.seed} met timing")
-                running.clear()
-                waiting.clear()
-                break
-        if running and now - shown >= SHOW_EVERY_SECONDS:
-            say("; ".join(attempt.state() for attempt in running))
-            shown = now
-        deadline.check("placing and routing", [a.process for a in running],
-                       "; ".join(a.state() for a in running))
+                        outcome(other, f"stopped, seed {attempt.seed} met timing")
+                    running.clear()
+                    waiting.clear()
+                    break
+            if running and now - shown >= SHOW_EVERY_SECONDS:
+                say("; ".join(attempt.state() for attempt in running))
+                shown = now
+            deadline.check("placing and routing", "; ".join(a.state() for a in running))
+    finally:                                # interrupted: each nextpnr is in a session of its own
+        for attempt in running:
+            _stop(attempt.process)
     if best is None:
         raise HxdpError(f"nextpnr routed the design with none of {seeds} placement seeds: " + "; ".join(tried)
                         + f". Build with more seeds (--seeds), or fewer lanes; the logs are in {directory}")

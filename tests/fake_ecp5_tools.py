@@ -18,7 +18,7 @@ def option(name: str) -> str:
 if "--textcfg" in args:
     behaviour = json.loads(os.environ["FAKE_NEXTPNR"])[option("--seed")]
     with open(option("--log"), "w") as log:
-        log.write("Info: Running main analytical placer.\n")
+        log.write(f"Info: process {os.getpid()}\nInfo: Running main analytical placer.\n")
         log.flush()
         if behaviour in ("fails", "too big"):
             log.write("ERROR: Unable to place cell 'x'\n" if behaviour == "too big" else "ERROR: a net crossed\n")

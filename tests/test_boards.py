@@ -7,6 +7,8 @@ are test_board_builds.py's."""
 
 import dataclasses
 import json
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -134,6 +136,21 @@ def test_a_design_too_big_for_the_part_tries_no_other_seed(tmp_path, monkeypatch
     with pytest.raises(HxdpError, match="(?s)with seed 1.*Unable to place.*does not fit this part"):
         build_ecp5(board("versa_ecp5"), None, tmp_path, seeds=2)
     assert not (tmp_path / "hxdp_nic.seed2.tim").exists()
+
+
+def test_an_interrupted_build_leaves_no_nextpnr_running(tmp_path, monkeypatch):
+    _fake_tools(tmp_path, monkeypatch, {1: "stalls", 2: "stalls"}, cores=2)
+    monkeypatch.setattr("hxdp.boards.build.SHOW_EVERY_SECONDS", 0)
+
+    def interrupt(text: str) -> None:
+        if "routing" in text and "2: routing" in text:         # both seeds running
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        build_ecp5(board("versa_ecp5"), None, tmp_path, progress=interrupt, seeds=2)
+    for seed in (1, 2):
+        pid = int(re.search(r"process (\d+)", (tmp_path / f"hxdp_nic.seed{seed}.tim").read_text()).group(1))
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 def test_a_build_no_seed_routes_says_so(tmp_path, monkeypatch):
