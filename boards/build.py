@@ -123,12 +123,14 @@ class _Deadline:
         self.at = None if seconds is None else started + seconds
         self.seconds, self.directory = seconds, directory
 
-    def check(self, stage: str, detail: str = "") -> None:
-        """Raises once the time is up (the caller stops its tools)."""
+    def check(self, stage: str, detail: Callable[[], str] = str) -> None:
+        """Raises once the time is up (the caller stops its tools), saying
+        where the build was (``detail``, asked for only then)."""
         if self.at is None or time.monotonic() <= self.at:
             return
+        where = detail()
         raise HxdpError(f"the build was stopped after {self.seconds / 60:.0f} minutes, while {stage}"
-                        + (f" ({detail})" if detail else "") + f"; the tools' logs are in {self.directory}")
+                        + (f" ({where})" if where else "") + f"; the tools' logs are in {self.directory}")
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -212,7 +214,8 @@ def _place_and_route(command: str, args: list[str], directory: Path, out, deadli
                         raise HxdpError(failure)
                     outcome(attempt, f"nextpnr failed (its log: {attempt.log.name})")
                     continue
-                margin = min((c.margin for c in _clocks(directory, attempt.seed)), default=0.0)
+                report = json.loads((directory / seeded(f"{TOP}.report.json", attempt.seed)).read_text())
+                margin = min((c.margin for c in _clocks(report, attempt.log)), default=0.0)
                 outcome(attempt, "routed, " + ("timing met" if margin >= 1 else
                                                f"its slowest clock at {100 * margin:.0f}% of its constraint"))
                 if best is None or margin > best[0]:
@@ -227,7 +230,7 @@ def _place_and_route(command: str, args: list[str], directory: Path, out, deadli
             if running and now - shown >= SHOW_EVERY_SECONDS:
                 say("; ".join(attempt.state() for attempt in running))
                 shown = now
-            deadline.check("placing and routing", "; ".join(a.state() for a in running))
+            deadline.check("placing and routing", lambda: "; ".join(a.state() for a in running))
     finally:                                # interrupted: each nextpnr is in a session of its own
         for attempt in running:
             _stop(attempt.process)
@@ -239,13 +242,10 @@ def _place_and_route(command: str, args: list[str], directory: Path, out, deadli
     return best[1], tried
 
 
-def _clocks(directory: Path, seed: int | None = None) -> list[ClockTiming]:
-    """Each clock's Fmax against its constraint, from nextpnr's report (of
-    one seed's run, or of the build)."""
-    report, log = f"{TOP}.report.json", f"{TOP}.tim"
-    if seed is not None:
-        report, log = seeded(report, seed), seeded(log, seed)
-    clocks = json.loads((directory / report).read_text()).get("fmax") or placed_fmax((directory / log).read_text())
+def _clocks(report: dict, log: Path) -> list[ClockTiming]:
+    """Each clock's Fmax against its constraint, from nextpnr's report (or
+    its log's estimates, when it only placed)."""
+    clocks = report.get("fmax") or placed_fmax(log.read_text())
     return [ClockTiming(net, c["achieved"], c["constraint"]) for net, c in sorted(clocks.items())]
 
 
@@ -283,7 +283,7 @@ def build_ecp5(board: EcpBoard, image: Image | None, directory: Path, *, run: bo
                          board.target.lanes, image.name if image else None, seed=seed, tried=tried,
                          directory=directory)
     data = json.loads((directory / f"{TOP}.report.json").read_text())
-    report.clocks = _clocks(directory)
+    report.clocks = _clocks(data, directory / f"{TOP}.tim")
     report.used = {name: (data["utilization"].get(cell, {}).get("used", 0),
                           data["utilization"].get(cell, {}).get("available", 0))
                    for name, cell in ECP5_CELLS.items()}
