@@ -9,7 +9,12 @@ row after the call); growing the tail holds the core while the unit zeroes
 the new bytes through the packet buffer's store port. On a hash map the unit
 holds the core while it reads the key a word a cycle, probes the key records
 (`hxdp.ebpf.hashtable`), and copies the value and writes the record through
-the map memory's store port. A call of another helper ends the packet with
+the map memory's store port. The probe is a short pipeline, so that no
+cycle holds both a memory's output and a decision on it: the key's hash,
+then its home record's address, each get a cycle; a record's words are read
+a cycle each ahead of the checks, which take them from a register two
+cycles after they were asked for, and a record that is not the key's
+restarts the reads at the next. A call of another helper ends the packet with
 an UNSUPPORTED fault, as does moving the head of a packet that has
 metadata (the metadata would have to move with it); a handle that names no
 map, with a MAP fault.
@@ -188,14 +193,21 @@ class HelperUnit(wiring.Component):
             """Map memory address of word ``word`` of slot ``at``'s record."""
             return entry.keys + (at << entry.record_bits) + 8 * word
 
-        # The slot being probed; the one whose value is found or written, and
-        # that value's address.
+        # The slot being probed, whose value is found or written. What follows
+        # from it (its record's address, the next record's, its value's offset)
+        # is registered a cycle after it changes, which is never sooner than
+        # it is used.
         current = Signal(32)
-        value_slot = Signal(32)
+        record_at, next_record_at = Signal(self.map_bits), Signal(self.map_bits)
         product = Signal(48)
-        m.d.comb += [value_slot.eq(Mux(quick, self.read_data[:32], current)),
-                     product.eq(value_slot * entry.value_size)]
-        value_address = MAP_BASE + (slot << MAP_SHIFT) + product
+        m.d.sync += [record_at.eq(record(current)), next_record_at.eq(record((current + 1) & (slots - 1))),
+                     product.eq(current * entry.value_size)]
+        # An array lookup's index arrives in the cycle after the call.
+        index_product = Signal(48)
+        m.d.comb += index_product.eq(self.read_data[:32] * entry.value_size)
+
+        def value_address(offset: Value) -> Value:
+            return MAP_BASE + (slot << MAP_SHIFT) + offset
 
         # Every call reads its key's first word in its issue cycle; a
         # redirect through a devmap, the entry its r2 names.
@@ -209,7 +221,8 @@ class HelperUnit(wiring.Component):
             m.d.comb += self.done.eq(1)
             with m.Switch(number):
                 with m.Case(HelperId.MAP_LOOKUP_ELEM):
-                    m.d.comb += self.result.eq(Mux(self.read_data[:32] < entry.entries, value_address, 0))
+                    m.d.comb += self.result.eq(Mux(self.read_data[:32] < entry.entries,
+                                                   value_address(index_product), 0))
                 with m.Case(HelperId.REDIRECT_MAP):
                     present = (args[1][:32] < entry.entries) & ((self.read_data & DEVMAP_PRESENT) != 0)
                     m.d.comb += [self.result.eq(Mux(present, XdpAction.REDIRECT, args[2][:2])),
@@ -237,21 +250,15 @@ class HelperUnit(wiring.Component):
         lengths_left = Signal(LPM_LENGTHS)    # an LPM lookup's prefix lengths still to try
         cut_key = Signal(64)                  # the key cut to the length being tried
         inserting = Signal()
-        step = Signal(range(max(MAX_KEY_WORDS, 1 << 13) + 2))     # words copied or written
+        step = Signal(range(max(MAX_KEY_WORDS, 1 << 13) + 3))     # words copied, written or read
+        # Probes and evictions decide on a word read two cycles before, from a
+        # register: the word asked for in cycle t is in ``word_read`` in t + 2.
+        word_read = Signal(64)
+        m.d.sync += word_read.eq(self.read_data)
 
         def ask(space, address) -> list:
             """Read 8 bytes at ``address`` of ``space``; they come the next cycle."""
             return [self.read_en.eq(1), self.read_space.eq(space), self.read_addr.eq(address)]
-
-        def read_home(m: Module, folded: Value) -> None:
-            """Hash a key folded to 64 bits (`hashtable.key_hash`), start at its
-            home slot and read that slot's header."""
-            h = Signal(32)
-            home = Signal(32)
-            m.d.comb += [h.eq((folded[:32] ^ folded[32:]) * HASH_MULTIPLIER),
-                         home.eq(Mux(entry.slot_bits == 0, 0, h >> (32 - entry.slot_bits).as_unsigned()))]
-            m.d.sync += [key_hash.eq(h), current.eq(home)]
-            m.d.comb += ask(Space.MAP, record(home))
 
         def finish(value) -> list:
             return [self.done.eq(1), self.result.eq(value)]
@@ -274,7 +281,7 @@ class HelperUnit(wiring.Component):
                     with m.Elif(~found & entry.lpm):
                         m.next = "LPM_NEXT"
                     with m.Else():
-                        m.d.comb += finish(Mux(found, value_address, 0))
+                        m.d.comb += finish(Mux(found, value_address(product), 0))
                         m.next = "IDLE"
                 with m.Case(HelperId.MAP_DELETE_ELEM):
                     with m.If(found):
@@ -303,15 +310,14 @@ class HelperUnit(wiring.Component):
                         with m.Else():
                             m.next = "COPY"
 
-        def next_probe(m: Module, probed) -> None:
-            """The slot probed is not the key's: probe the next, unless
-            ``probed`` (all the probes so far) covered the table."""
-            with m.If(probed == slots):
-                decide(m, Const(0), Const(0))
-            with m.Else():
-                following = (current + 1) & (slots - 1)
-                m.d.sync += current.eq(following)
-                m.d.comb += ask(Space.MAP, record(following))
+        # The probe's reads run ahead of its checks: a record's header and key
+        # words are asked for a cycle each, and checked as they come back; a
+        # record that is not the key's restarts the reads at the next record.
+        asking = Signal(range(MAX_KEY_WORDS + 2))     # the record's word asked next (0: its header)
+        ask_at = Signal(self.map_bits)
+        in_flight = [(Signal(name=f"probe_valid{i}"), Signal(range(MAX_KEY_WORDS + 1), name=f"probe_word{i}"))
+                     for i in range(2)]
+        (asked_valid, asked_word), (checked_valid, checked_word) = in_flight
 
         with m.FSM():
             with m.State("IDLE"):
@@ -319,7 +325,7 @@ class HelperUnit(wiring.Component):
                     m.d.sync += [zero_at.eq(self.packet.end), zero_left.eq(bounds.delta), step.eq(0)]
                     m.next = "ZERO"
                 with m.Elif(self.start & probes_table):
-                    m.d.sync += [word.eq(0), fold.eq(0), free_found.eq(0), probes.eq(0)]
+                    m.d.sync += [word.eq(0), fold.eq(0)]
                     m.next = "KEY"
             with m.State("KEY"):
                 # One key word arrives a cycle; the next is asked for.
@@ -329,20 +335,19 @@ class HelperUnit(wiring.Component):
                 with m.If(word + 1 < key_words):
                     m.d.comb += ask(key_space, key_addr + 8 * (word + 1))
                 with m.Elif(entry.lpm):
-                    # The lengths to try: those held, up to the key's own.
-                    data_bits = (entry.key_size - 4) << 3
-                    own = arriving[:32]
-                    limit = Mux(own < data_bits, own, data_bits)
-                    m.d.sync += lengths_left.eq(entry.lengths & low_ones(limit + 1, LPM_LENGTHS))
-                    m.next = "LPM_NEXT"
+                    m.next = "LPM_LENGTHS"
                 with m.Else():
                     m.next = "HASH"
-            with m.State("HASH"):
+            with m.State("LPM_LENGTHS"):
+                # The lengths to try: those held, up to the key's own.
                 m.d.comb += self.busy.eq(1)
-                read_home(m, fold)
-                m.next = "PROBE"
+                data_bits = (entry.key_size - 4) << 3
+                own = key[0][:32]
+                limit = Mux(own < data_bits, own, data_bits)
+                m.d.sync += lengths_left.eq(entry.lengths & low_ones(limit + 1, LPM_LENGTHS))
+                m.next = "LPM_NEXT"
             with m.State("LPM_NEXT"):
-                # The longest length left: cut the key to it, read its home slot's header.
+                # The longest length left: cut the key to it, to be hashed next.
                 m.d.comb += self.busy.eq(1)
                 with m.If(lengths_left == 0):
                     m.d.comb += finish(0)
@@ -362,34 +367,59 @@ class HelperUnit(wiring.Component):
                         masks.append((Const(0xFF00, 16) >> bits.as_unsigned())[:8])
                     m.d.comb += cut.eq(Cat(prefix, Const(0, 32 - len(prefix)),
                                            *(address[8 * j:8 * j + 8] & masks[j] for j in range(4))))
-                    read_home(m, cut)          # a one-word key folds to itself
-                    m.d.sync += [cut_key.eq(cut), probes.eq(0), free_found.eq(0),
+                    m.d.sync += [cut_key.eq(cut), fold.eq(cut),      # a one-word key folds to itself
                                  lengths_left.eq(lengths_left & ~(1 << prefix))]
-                    m.next = "PROBE"
+                    m.next = "HASH"
+            with m.State("HASH"):
+                # The key folded to 64 bits, hashed (`hashtable.key_hash`).
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += key_hash.eq((fold[:32] ^ fold[32:]) * HASH_MULTIPLIER)
+                m.next = "HOME"
+            with m.State("HOME"):
+                # The home slot (the hash's top bits) and its record's address.
+                m.d.comb += self.busy.eq(1)
+                home_record = key_hash >> (32 - entry.slot_bits - entry.record_bits).as_unsigned()
+                m.d.sync += [current.eq(Mux(entry.slot_bits == 0, 0, key_hash >> (32 - entry.slot_bits).as_unsigned())),
+                             ask_at.eq(entry.keys + (home_record & ~((1 << entry.record_bits) - 1))),
+                             asking.eq(0), asked_valid.eq(0), checked_valid.eq(0),
+                             probes.eq(0), free_found.eq(0)]
+                m.next = "PROBE"
             with m.State("PROBE"):
                 m.d.comb += self.busy.eq(1)
-                state = self.read_data[:2]
-                m.d.sync += probes.eq(probes + 1)
-                with m.If(state == SlotState.EMPTY):
-                    decide(m, Const(0), Const(1))
-                with m.Elif((state == SlotState.USED) & (self.read_data[32:] == key_hash)):
-                    m.d.sync += word.eq(0)
-                    m.d.comb += ask(Space.MAP, record(current, 1))
-                    m.next = "COMPARE"
-                with m.Else():
-                    with m.If((state == SlotState.DELETED) & ~free_found):
-                        m.d.sync += [free.eq(current), free_found.eq(1)]
-                    next_probe(m, probes + 1)
-            with m.State("COMPARE"):
-                m.d.comb += self.busy.eq(1)
-                with m.If(self.read_data != Mux(entry.lpm, cut_key, key[word])):
-                    m.next = "PROBE"
-                    next_probe(m, probes)
-                with m.Elif(word + 1 == key_words):
-                    decide(m, Const(1), Const(0))
-                with m.Else():
-                    m.d.sync += word.eq(word + 1)
-                    m.d.comb += ask(Space.MAP, record(current, 1) + 8 * (word + 1))
+                restart = Signal()
+                # Check the word that comes back in this cycle.
+                checks_header = checked_valid & (checked_word == 0)
+                checks_key = checked_valid & (checked_word != 0)
+                state = word_read[:2]
+                stored = Mux(entry.lpm, cut_key, key[(checked_word - 1)[:len(word)]])
+                probed = Mux(checks_header, probes + 1, probes)
+                reject = Signal()
+                with m.If(checks_header):
+                    m.d.sync += probes.eq(probes + 1)
+                    with m.If(state == SlotState.EMPTY):
+                        decide(m, Const(0), Const(1))
+                    with m.Elif(~((state == SlotState.USED) & (word_read[32:] == key_hash))):
+                        m.d.comb += reject.eq(1)
+                        with m.If((state == SlotState.DELETED) & ~free_found):
+                            m.d.sync += [free.eq(current), free_found.eq(1)]
+                with m.If(checks_key):
+                    with m.If(word_read != stored):
+                        m.d.comb += reject.eq(1)
+                    with m.Elif(checked_word == key_words):
+                        decide(m, Const(1), Const(0))
+                with m.If(reject):
+                    with m.If(probed == slots):
+                        decide(m, Const(0), Const(0))
+                    with m.Else():
+                        m.d.comb += restart.eq(1)
+                        m.d.sync += current.eq((current + 1) & (slots - 1))
+                # Ask for the record's next word, or the next record's header.
+                address = Mux(restart, next_record_at, ask_at)
+                m.d.comb += ask(Space.MAP, address)
+                asks = restart | (asking <= key_words)
+                m.d.sync += [ask_at.eq(address + 8), asking.eq(Mux(restart, 1, asking + asks)),
+                             asked_valid.eq(asks), asked_word.eq(Mux(restart, 0, asking)),
+                             checked_valid.eq(asked_valid & ~restart), checked_word.eq(asked_word)]
             with m.State("COPY"):
                 # Value word ``step`` is asked for; word step - 1 arrives and is written.
                 m.d.comb += self.busy.eq(1)
@@ -413,7 +443,7 @@ class HelperUnit(wiring.Component):
             with m.State("RECORD"):
                 # The header, then the key's words.
                 m.d.comb += [self.busy.eq(1), self.write_en.eq(1), self.write_mask.eq(0xFF),
-                             self.write_addr.eq(record(current) + 8 * step),
+                             self.write_addr.eq(record_at + 8 * step),
                              self.write_data.eq(Mux(step == 0, header(SlotState.USED, Mux(entry.lru, clock, 0)),
                                                     key[(step - 1)[:len(word)]]))]
                 m.d.sync += step.eq(step + 1)
@@ -423,21 +453,22 @@ class HelperUnit(wiring.Component):
             with m.State("TOUCH"):
                 # An LRU key found: its header gets the next use stamp.
                 m.d.comb += [self.busy.eq(1), self.write_en.eq(1), self.write_mask.eq(0xFF),
-                             self.write_addr.eq(record(current)), self.write_data.eq(header(SlotState.USED, clock)),
+                             self.write_addr.eq(record_at), self.write_data.eq(header(SlotState.USED, clock)),
                              self.clock_tick.eq(1),
-                             finish(Mux(number == HelperId.MAP_LOOKUP_ELEM, value_address, 0))]
+                             finish(Mux(number == HelperId.MAP_LOOKUP_ELEM, value_address(product), 0))]
                 m.next = "IDLE"
             with m.State("EVICT"):
-                # A full LRU map: read every header, keep the oldest used one.
+                # A full LRU map: read every header, keep the oldest used one
+                # (header ``step - 2`` is checked in step ``step``).
                 m.d.comb += self.busy.eq(1)
                 with m.If(step < slots):
                     m.d.comb += ask(Space.MAP, record(step))
                 m.d.sync += step.eq(step + 1)
-                with m.If(step != 0):
-                    stamp = self.read_data[2:2 + STAMP_BITS]
-                    with m.If((self.read_data[:2] == SlotState.USED) & (~seen | (stamp < oldest))):
-                        m.d.sync += [oldest.eq(stamp), victim.eq(step - 1), seen.eq(1)]
-                    with m.If(step == slots):
+                with m.If(step >= 2):
+                    stamp = word_read[2:2 + STAMP_BITS]
+                    with m.If((word_read[:2] == SlotState.USED) & (~seen | (stamp < oldest))):
+                        m.d.sync += [oldest.eq(stamp), victim.eq(step - 2), seen.eq(1)]
+                    with m.If(step == slots + 1):
                         m.next = "EVICTED"
             with m.State("EVICTED"):
                 m.d.comb += [self.busy.eq(1), self.write_en.eq(1), self.write_mask.eq(0xFF),
@@ -459,7 +490,7 @@ class HelperUnit(wiring.Component):
                         m.next = "IDLE"
             with m.State("DELETE"):
                 m.d.comb += [self.busy.eq(1), self.write_en.eq(1), self.write_mask.eq(0xFF),
-                             self.write_addr.eq(record(current)), self.write_data.eq(SlotState.DELETED),
+                             self.write_addr.eq(record_at), self.write_data.eq(SlotState.DELETED),
                              self.used_change.eq(-1)]
                 m.d.comb += finish(0)
                 m.next = "IDLE"

@@ -6,10 +6,16 @@ meanwhile (the bounds are new for the row after the call). A hash map's lookup, 
 hold the core (no row issues) until r0 is written, in cycles counted from
 the call's issue (cycle 0), one memory word a cycle:
 
-* cycles 0 to w-1 read the key's w words; cycle w+1 reads its home slot's
-  header; each probe costs a cycle for the header and one for each stored
-  key word compared (`hashtable.Probe.reads`); the probe that finds the key
-  or an empty slot decides in cycle T = w + 1 + all the probes' reads;
+* cycles 0 to w-1 read the key's w words; cycle w+1 hashes them and cycle
+  w+2 finds the home slot's record; from cycle w+3 the unit reads a record's
+  header and then its key words, one a cycle, and checks each word two
+  cycles after it is read: a probe's header is checked in cycle w+5, and
+  each stored key word compared in the cycles after (`hashtable.Probe.reads`
+  counts both); a probe that is not the key's (another key's header, a
+  deleted slot, a key word that differs) restarts the reads at the next
+  slot, whose header is checked two cycles after the one that differed; the
+  probe that finds the key or an empty slot, or the last of all S slots,
+  decides in cycle T = w + 3 + (every probe's reads) + (the probes);
 * a lookup, an update that fails (its flags, or a full map) and a delete
   of a missing key write r0 at the end of T;
 * a delete writes the slot's header in T+1; an update copies the value's v
@@ -17,14 +23,16 @@ the call's issue (cycle 0), one memory word a cycle:
   and the key's w words; r0 is written with the last write;
 * an LRU map also writes the header of a key it finds (with its new use
   stamp): in T+1 for a lookup, after the value for an update; an insert
-  into a full LRU map first reads every one of the S headers (from T+1)
-  and marks the oldest deleted, S + 2 cycles, before it copies the value;
-* an LPM map's lookup tries the prefix lengths the map holds, longest
-  first, from the key's own: a round takes a cycle to cut the key to the
-  length and read its home slot's header (from cycle w+1), then its
-  probes; the round that finds the key decides, or a last cycle that finds
-  no length left. (The helper unit does not update or delete LPM keys: the
-  host does, between packets.)
+  into a full LRU map first reads every one of the S headers (from T+1,
+  each checked two cycles after it is read) and marks the oldest deleted,
+  S + 3 cycles, before it copies the value;
+* an LPM map's lookup (w = 1) takes cycle w+1 to find the prefix lengths
+  to try, those the map holds up to the key's own, longest first; a round
+  takes a cycle to cut the key to the length, one to hash it, one to find
+  the home record, then its probes as above (decided in cycle c + 3 + reads
+  + probes for a round begun in cycle c); the round that finds the key
+  decides, or a last cycle that finds no length left. (The helper unit does
+  not update or delete LPM keys: the host does, between packets.)
 
 bpf_xdp_adjust_tail growing the packet holds the core while it zeroes the
 new bytes, 8 a cycle from cycle 2 (after the call row's own stores); r0
@@ -36,6 +44,7 @@ the call).
 
 from __future__ import annotations
 
+from ..ebpf.hashtable import Probe
 from ..ebpf.helpers import HelperId
 from ..ebpf.isa import sign_extend
 from ..ebpf.maps import HashMap, LpmTrieMap, UpdateFlag
@@ -68,7 +77,7 @@ def helper_hold(number: int, env, regs: list[int], memory: Memory) -> int | None
     if isinstance(m, LpmTrieMap):
         return _lpm_lookup_hold(m, key, words) if number == HelperId.MAP_LOOKUP_ELEM else None
     probe = m.table.probe(key)
-    decided = words + 1 + sum(probe.reads)
+    decided = words + 3 + _probe_cycles(probe)
     found = probe.slot is not None
     if number == HelperId.MAP_LOOKUP_ELEM:
         return decided + (2 if found and m.lru else 1)
@@ -85,7 +94,7 @@ def helper_hold(number: int, env, regs: list[int], memory: Memory) -> int | None
         fails = flags not in (UpdateFlag.ANY, UpdateFlag.NOEXIST) or full and not m.lru
         writes = value_words + 1 + words
         if full and m.lru:
-            evicts = m.table.geometry.slots + 2
+            evicts = m.table.geometry.slots + 3
     return decided + 1 if fails else decided + 1 + evicts + 1 + writes
 
 
@@ -98,13 +107,18 @@ def _grow_tail_hold(packet, delta: int) -> int | None:
     return -(-delta // 8) + 2
 
 
+def _probe_cycles(probe: Probe) -> int:
+    """From the cycle before the key is hashed to the probe's decision."""
+    return sum(probe.reads) + len(probe.reads)
+
+
 def _lpm_lookup_hold(m: LpmTrieMap, key: bytes, words: int) -> int:
-    cycle = words
+    cycle = words + 1
     for prefix in m.lengths():
         if prefix <= m.limit(key):
             cycle += 1
             probe = m.table.probe(m.masked(key, prefix))
-            cycle += sum(probe.reads)
+            cycle += 3 + _probe_cycles(probe)
             if probe.slot is not None:
                 return cycle + 1
     return cycle + 2
