@@ -492,11 +492,15 @@ def test_lpm_lookups_find_the_longest_prefix_in_the_models_cycles():
         address = (int.from_bytes(near, "big") ^ (1 << flip if flip < 32 else 0)).to_bytes(4, "big")
         packets.append(address + bytes(60))
     placed, = map_layout(image.name, image.maps, target)
-    want = [model.run(XdpInput(p)) for p in packets]
-    (job,) = simulate(target, [Job(image, [Packet(p) for p in packets],
-                                   maps={"routes": map_image(placed, model.maps["routes"])})])
-    assert [(o.action, o.cycles, o.fault) for o in job.outcomes] == [(w.action, w.cycles, Fault.NONE) for w in want]
+    empty = ModelEngine(image)              # no prefix length to try
+    want = [model.run(XdpInput(p)) for p in packets] + [empty.run(XdpInput(p)) for p in packets[:3]]
+    jobs = simulate(target, [Job(image, [Packet(p) for p in packets],
+                                 maps={"routes": map_image(placed, model.maps["routes"])}),
+                             Job(image, [Packet(p) for p in packets[:3]])])
+    got = [o for job in jobs for o in job.outcomes]
+    assert [(o.action, o.cycles, o.fault) for o in got] == [(w.action, w.cycles, Fault.NONE) for w in want]
     assert len({w.action for w in want}) >= 6 and len({w.cycles for w in want}) >= 3
+    assert {w.action for w in want[-3:]} == {99}
 
 
 @pytest.mark.parametrize("name", ["xdp1", "router_ipv4"])

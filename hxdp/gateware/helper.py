@@ -11,10 +11,11 @@ holds the core while it reads the key a word a cycle, probes the key records
 (`hxdp.ebpf.hashtable`), and copies the value and writes the record through
 the map memory's store port. The probe is a short pipeline, so that no
 cycle holds both a memory's output and a decision on it: the key's hash,
-then its home record's address, each get a cycle; a record's words are read
-a cycle each ahead of the checks, which take them from a register two
-cycles after they were asked for, and a record that is not the key's
-restarts the reads at the next. A call of another helper ends the packet with
+then its home record's address, each get a cycle (an LPM lookup's rounds,
+one a prefix length, are prepared so while the round before probes); a
+record's words are read a cycle each ahead of the checks, which take them
+from a register two cycles after they were asked for, and a record that is
+not the key's restarts the reads at the next. A call of another helper ends the packet with
 an UNSUPPORTED fault, as does moving the head of a packet that has
 metadata (the metadata would have to move with it); a handle that names no
 map, with a MAP fault.
@@ -269,6 +270,67 @@ class HelperUnit(wiring.Component):
         def header(state, stamp) -> Value:
             return Cat(Const(state, 2), stamp, key_hash)
 
+        # The probe's reads run ahead of its checks: a record's header and key
+        # words are asked for a cycle each, and checked as they come back; a
+        # record that is not the key's restarts the reads at the next record.
+        asking = Signal(range(MAX_KEY_WORDS + 2))     # the record's word asked next (0: its header)
+        ask_at = Signal(self.map_bits)
+        in_flight = [(Signal(name=f"probe_valid{i}"), Signal(range(MAX_KEY_WORDS + 1), name=f"probe_word{i}"))
+                     for i in range(2)]
+        (asked_valid, asked_word), (checked_valid, checked_word) = in_flight
+        restart = Signal()            # the next slot's header is asked for
+        new_round = Signal()          # the prepared round's home header is asked for
+
+        def asker(m: Module) -> None:
+            address = Mux(new_round, ready_at, Mux(restart, next_record_at, ask_at))
+            jumps = new_round | restart
+            asks = jumps | (asking <= key_words)
+            m.d.comb += ask(Space.MAP, address)
+            m.d.sync += [ask_at.eq(address + 8), asking.eq(Mux(jumps, 1, asking + asks)),
+                         asked_valid.eq(asks), asked_word.eq(Mux(jumps, 0, asking)),
+                         checked_valid.eq(asked_valid & ~jumps), checked_word.eq(asked_word)]
+
+        # Rounds are prepared ahead of the probe, a stage a cycle: the key to
+        # look for (the folded key, or an LPM key cut to the longest prefix
+        # length left), its hash, then its home slot and record. An LPM lookup
+        # finds its next round ready when a round ends without the key.
+        cut_valid, hash_valid, ready = Signal(), Signal(), Signal()
+        cut_value, hash_key, ready_key = Signal(64), Signal(64), Signal(64)
+        hash_value, ready_hash, ready_slot = Signal(32), Signal(32), Signal(32)
+        ready_at = Signal(self.map_bits)
+        ready_free = ~ready | new_round
+        hash_free = ~hash_valid | ready_free
+        cut_free = ~cut_valid | hash_free
+        with m.If(ready_free):
+            home_record = hash_value >> (32 - entry.slot_bits - entry.record_bits).as_unsigned()
+            m.d.sync += [ready.eq(hash_valid), ready_key.eq(hash_key), ready_hash.eq(hash_value),
+                         ready_slot.eq(Mux(entry.slot_bits == 0, 0, hash_value >> (32 - entry.slot_bits).as_unsigned())),
+                         ready_at.eq(entry.keys + (home_record & ~((1 << entry.record_bits) - 1)))]
+        with m.If(hash_free):
+            m.d.sync += [hash_valid.eq(cut_valid), hash_key.eq(cut_value),
+                         hash_value.eq((cut_value[:32] ^ cut_value[32:]) * HASH_MULTIPLIER)]
+        with m.If(cut_free):
+            prefix = Signal(range(LPM_LENGTHS))
+            for n in range(LPM_LENGTHS):
+                with m.If(lengths_left[n]):
+                    m.d.comb += prefix.eq(n)
+            # The address bytes are big-endian: byte j keeps its top
+            # prefix - 8j bits (none to all eight). A one-word key folds to itself.
+            address = key[0][32:]
+            masks = []
+            for j in range(4):
+                bits = Mux(prefix >= 8 * (j + 1), 8, Mux(prefix > 8 * j, prefix - 8 * j, 0))
+                masks.append((Const(0xFF00, 16) >> bits.as_unsigned())[:8])
+            m.d.sync += [cut_valid.eq(lengths_left != 0), lengths_left.eq(lengths_left & ~(1 << prefix)),
+                         cut_value.eq(Cat(prefix, Const(0, 32 - len(prefix)),
+                                          *(address[8 * j:8 * j + 8] & masks[j] for j in range(4))))]
+
+        def start_round(m: Module) -> None:
+            """Probe the prepared round's key from its home slot."""
+            m.d.comb += new_round.eq(1)
+            m.d.sync += [current.eq(ready_slot), cut_key.eq(ready_key), key_hash.eq(ready_hash),
+                         probes.eq(0), free_found.eq(0)]
+
         def decide(m: Module, found, empty) -> None:
             """The probe ended in this cycle: the key is at ``current``, or
             absent (and ``current`` is ``empty``, or every slot was probed)."""
@@ -278,8 +340,8 @@ class HelperUnit(wiring.Component):
                 with m.Case(HelperId.MAP_LOOKUP_ELEM):
                     with m.If(found & entry.lru):
                         m.next = "TOUCH"
-                    with m.Elif(~found & entry.lpm):
-                        m.next = "LPM_NEXT"
+                    with m.Elif(~found & entry.lpm & ready):
+                        start_round(m)
                     with m.Else():
                         m.d.comb += finish(Mux(found, value_address(product), 0))
                         m.next = "IDLE"
@@ -310,34 +372,27 @@ class HelperUnit(wiring.Component):
                         with m.Else():
                             m.next = "COPY"
 
-        # The probe's reads run ahead of its checks: a record's header and key
-        # words are asked for a cycle each, and checked as they come back; a
-        # record that is not the key's restarts the reads at the next record.
-        asking = Signal(range(MAX_KEY_WORDS + 2))     # the record's word asked next (0: its header)
-        ask_at = Signal(self.map_bits)
-        in_flight = [(Signal(name=f"probe_valid{i}"), Signal(range(MAX_KEY_WORDS + 1), name=f"probe_word{i}"))
-                     for i in range(2)]
-        (asked_valid, asked_word), (checked_valid, checked_word) = in_flight
-
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.start & bounds.grows):
                     m.d.sync += [zero_at.eq(self.packet.end), zero_left.eq(bounds.delta), step.eq(0)]
                     m.next = "ZERO"
                 with m.Elif(self.start & probes_table):
-                    m.d.sync += [word.eq(0), fold.eq(0)]
+                    m.d.sync += [word.eq(0), fold.eq(0), lengths_left.eq(0),
+                                 cut_valid.eq(0), hash_valid.eq(0), ready.eq(0)]
                     m.next = "KEY"
             with m.State("KEY"):
                 # One key word arrives a cycle; the next is asked for.
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [key[word].eq(arriving), word.eq(word + 1),
-                             fold.eq(Cat(fold[64 - HASH_ROTATE:], fold[:64 - HASH_ROTATE]) ^ arriving)]
+                folded = Cat(fold[64 - HASH_ROTATE:], fold[:64 - HASH_ROTATE]) ^ arriving
+                m.d.sync += [key[word].eq(arriving), word.eq(word + 1), fold.eq(folded)]
                 with m.If(word + 1 < key_words):
                     m.d.comb += ask(key_space, key_addr + 8 * (word + 1))
                 with m.Elif(entry.lpm):
                     m.next = "LPM_LENGTHS"
                 with m.Else():
-                    m.next = "HASH"
+                    m.d.sync += [cut_valid.eq(1), cut_value.eq(folded)]
+                    m.next = "WAIT"
             with m.State("LPM_LENGTHS"):
                 # The lengths to try: those held, up to the key's own.
                 m.d.comb += self.busy.eq(1)
@@ -345,48 +400,19 @@ class HelperUnit(wiring.Component):
                 own = key[0][:32]
                 limit = Mux(own < data_bits, own, data_bits)
                 m.d.sync += lengths_left.eq(entry.lengths & low_ones(limit + 1, LPM_LENGTHS))
-                m.next = "LPM_NEXT"
-            with m.State("LPM_NEXT"):
-                # The longest length left: cut the key to it, to be hashed next.
+                m.next = "WAIT"
+            with m.State("WAIT"):
+                # For the first round to be prepared; an LPM key with no length to try is not found.
                 m.d.comb += self.busy.eq(1)
-                with m.If(lengths_left == 0):
+                with m.If(ready):
+                    start_round(m)
+                    asker(m)
+                    m.next = "PROBE"
+                with m.Elif(~cut_valid & ~hash_valid & (lengths_left == 0)):
                     m.d.comb += finish(0)
                     m.next = "IDLE"
-                with m.Else():
-                    prefix = Signal(range(LPM_LENGTHS))
-                    for n in range(LPM_LENGTHS):
-                        with m.If(lengths_left[n]):
-                            m.d.comb += prefix.eq(n)
-                    # The address bytes are big-endian: byte j keeps its top
-                    # prefix - 8j bits (none to all eight).
-                    cut = Signal(64)
-                    address = key[0][32:]
-                    masks = []
-                    for j in range(4):
-                        bits = Mux(prefix >= 8 * (j + 1), 8, Mux(prefix > 8 * j, prefix - 8 * j, 0))
-                        masks.append((Const(0xFF00, 16) >> bits.as_unsigned())[:8])
-                    m.d.comb += cut.eq(Cat(prefix, Const(0, 32 - len(prefix)),
-                                           *(address[8 * j:8 * j + 8] & masks[j] for j in range(4))))
-                    m.d.sync += [cut_key.eq(cut), fold.eq(cut),      # a one-word key folds to itself
-                                 lengths_left.eq(lengths_left & ~(1 << prefix))]
-                    m.next = "HASH"
-            with m.State("HASH"):
-                # The key folded to 64 bits, hashed (`hashtable.key_hash`).
-                m.d.comb += self.busy.eq(1)
-                m.d.sync += key_hash.eq((fold[:32] ^ fold[32:]) * HASH_MULTIPLIER)
-                m.next = "HOME"
-            with m.State("HOME"):
-                # The home slot (the hash's top bits) and its record's address.
-                m.d.comb += self.busy.eq(1)
-                home_record = key_hash >> (32 - entry.slot_bits - entry.record_bits).as_unsigned()
-                m.d.sync += [current.eq(Mux(entry.slot_bits == 0, 0, key_hash >> (32 - entry.slot_bits).as_unsigned())),
-                             ask_at.eq(entry.keys + (home_record & ~((1 << entry.record_bits) - 1))),
-                             asking.eq(0), asked_valid.eq(0), checked_valid.eq(0),
-                             probes.eq(0), free_found.eq(0)]
-                m.next = "PROBE"
             with m.State("PROBE"):
                 m.d.comb += self.busy.eq(1)
-                restart = Signal()
                 # Check the word that comes back in this cycle.
                 checks_header = checked_valid & (checked_word == 0)
                 checks_key = checked_valid & (checked_word != 0)
@@ -413,13 +439,8 @@ class HelperUnit(wiring.Component):
                     with m.Else():
                         m.d.comb += restart.eq(1)
                         m.d.sync += current.eq((current + 1) & (slots - 1))
-                # Ask for the record's next word, or the next record's header.
-                address = Mux(restart, next_record_at, ask_at)
-                m.d.comb += ask(Space.MAP, address)
-                asks = restart | (asking <= key_words)
-                m.d.sync += [ask_at.eq(address + 8), asking.eq(Mux(restart, 1, asking + asks)),
-                             asked_valid.eq(asks), asked_word.eq(Mux(restart, 0, asking)),
-                             checked_valid.eq(asked_valid & ~restart), checked_word.eq(asked_word)]
+                # Ask for the record's next word, the next record's header or the next round's.
+                asker(m)
             with m.State("COPY"):
                 # Value word ``step`` is asked for; word step - 1 arrives and is written.
                 m.d.comb += self.busy.eq(1)

@@ -27,12 +27,15 @@ the call's issue (cycle 0), one memory word a cycle:
   each checked two cycles after it is read) and marks the oldest deleted,
   S + 3 cycles, before it copies the value;
 * an LPM map's lookup (w = 1) takes cycle w+1 to find the prefix lengths
-  to try, those the map holds up to the key's own, longest first; a round
-  takes a cycle to cut the key to the length, one to hash it, one to find
-  the home record, then its probes as above (decided in cycle c + 3 + reads
-  + probes for a round begun in cycle c); the round that finds the key
-  decides, or a last cycle that finds no length left. (The helper unit does
-  not update or delete LPM keys: the host does, between packets.)
+  to try, those the map holds up to the key's own, longest first. Rounds
+  are prepared ahead, a stage a cycle (the key cut to a length, its hash,
+  its home record): the first round's home header is read in cycle w+5 and
+  decides w+5 + reads + probes; each next round's home header is read in
+  the cycle the round before it decided without the key, and decides as
+  many cycles after. The round that finds the key, or the last, decides
+  the lookup; with no length to try, r0 is written in cycle w+2. (The
+  helper unit does not update or delete LPM keys: the host does, between
+  packets.)
 
 bpf_xdp_adjust_tail growing the packet holds the core while it zeroes the
 new bytes, 8 a cycle from cycle 2 (after the call row's own stores); r0
@@ -77,7 +80,7 @@ def helper_hold(number: int, env, regs: list[int], memory: Memory) -> int | None
     if isinstance(m, LpmTrieMap):
         return _lpm_lookup_hold(m, key, words) if number == HelperId.MAP_LOOKUP_ELEM else None
     probe = m.table.probe(key)
-    decided = words + 3 + _probe_cycles(probe)
+    decided = words + 3 + _probe_cycles(probe)      # the home header is read in cycle w+3
     found = probe.slot is not None
     if number == HelperId.MAP_LOOKUP_ELEM:
         return decided + (2 if found and m.lru else 1)
@@ -108,17 +111,18 @@ def _grow_tail_hold(packet, delta: int) -> int | None:
 
 
 def _probe_cycles(probe: Probe) -> int:
-    """From the cycle before the key is hashed to the probe's decision."""
+    """From the cycle the home header is read to the probe's decision."""
     return sum(probe.reads) + len(probe.reads)
 
 
 def _lpm_lookup_hold(m: LpmTrieMap, key: bytes, words: int) -> int:
-    cycle = words + 1
-    for prefix in m.lengths():
-        if prefix <= m.limit(key):
-            cycle += 1
-            probe = m.table.probe(m.masked(key, prefix))
-            cycle += 3 + _probe_cycles(probe)
-            if probe.slot is not None:
-                return cycle + 1
-    return cycle + 2
+    lengths = words + 1
+    rounds = [prefix for prefix in m.lengths() if prefix <= m.limit(key)]
+    asked = lengths + 4                 # the first round's home header
+    for n, prefix in enumerate(rounds, 1):
+        probe = m.table.probe(m.masked(key, prefix))
+        decided = asked + _probe_cycles(probe)
+        if probe.slot is not None or n == len(rounds):
+            return decided + 1
+        asked = decided
+    return lengths + 2
