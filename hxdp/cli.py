@@ -140,9 +140,10 @@ def _plugin_args(p: argparse.ArgumentParser) -> None:
          "example:\n  bpf_conformance_runner --test_file_directory tests \\\n"
          "      --plugin_path hxdp --plugin_options conformance-plugin")(_plugin_args)
 def cmd_conformance_plugin(args: argparse.Namespace) -> int:
-    from .ebpf.conformance import decode_program_hex, engine_runner
+    from .ebpf.conformance import engine_runner
+    from .ebpf.isa import decode_hex
     runner = engine_runner(args.engine, args.lanes)
-    insns = decode_program_hex(sys.stdin.readline())
+    insns = decode_hex(sys.stdin.readline(), "<stdin>")
     try:
         memory = bytes.fromhex("".join(args.memory.split()))
     except ValueError:
