@@ -587,9 +587,10 @@ def cmd_load(args: argparse.Namespace) -> int:
 def cmd_maps(args: argparse.Namespace) -> int:
     from .boards.control import read_back
     from .run import format_maps
+    board, program = _board(args), _load(args)
     link = _link(args)
     try:
-        state = read_back(link, _board(args), _load(args))
+        state = read_back(link, board, program)
     finally:
         link.close()
     print("engine:")
@@ -598,7 +599,7 @@ def cmd_maps(args: argparse.Namespace) -> int:
     print("ports:")
     for name, value in state.ports.items():
         print(f"  {name:<16} {value:>12,}")
-    print("\n".join(format_maps(state.maps)))
+    print("\n".join(format_maps(state.maps, program.maps)))
     return 0
 
 
