@@ -90,7 +90,7 @@ def _render(heads: list[str], cells: list[list[str]], markdown: bool) -> str:
     if markdown:
         lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
         return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
-    width = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
+    width = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(heads)]
 
     def line(items: list[str]) -> str:
         return "  ".join(x.ljust(width[0]) if i == 0 else x.rjust(width[i]) for i, x in enumerate(items))

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import os
+import shlex
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, NoReturn
 
 from . import __version__
 from .boards.seeds import ROUTE_MINUTES, SEEDS
 from .errors import HxdpError
+from .files import decode_text, output_problem, read_text, write_file
 from .sim import DEFAULT_FIFO_BYTES, LineRate
-from .target import REFERENCE_CLOCK_MHZ
+from .target import REFERENCE_CLOCK_MHZ, Target
 
 Handler = Callable[[argparse.Namespace], int]
+STDIN = "<stdin>"
+INTERNAL_ERROR = 70     # sysexits' EX_SOFTWARE: hxdp failed, not its input
 COMMANDS: list[tuple[str, str, str, Callable[[argparse.ArgumentParser], None], Handler]] = []
 
 
@@ -26,6 +34,90 @@ def command(name: str, summary: str, epilog: str = ""):
             return handler
         return register
     return wrap
+
+
+# -- option types: a bad value is refused by the option's name before any work
+
+@dataclass(frozen=True)
+class Number:
+    """A number option's type: finite, of ``kind``, within the bounds given."""
+    kind: type[int] | type[float] = int
+    least: float | None = None
+    above: float | None = None
+    most: float | None = None
+
+    def __call__(self, text: str) -> int | float:
+        try:
+            value = self.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {self._noun}") from None
+        if not (math.isfinite(value) and (self.least is None or value >= self.least)
+                and (self.above is None or value > self.above) and (self.most is None or value <= self.most)):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: give {self._noun} {self._bounds}")
+        return value
+
+    @property
+    def _noun(self) -> str:
+        return "a whole number" if self.kind is int else "a number"
+
+    @property
+    def _bounds(self) -> str:
+        return " and ".join(f"{sign} {bound}" for sign, bound in ((">=", self.least), (">", self.above),
+                                                                 ("<=", self.most)) if bound is not None)
+
+
+COUNT = Number(int, least=0)
+POSITIVE_COUNT = Number(int, least=1)
+POSITIVE = Number(float, above=0)
+
+
+def _lanes(text: str) -> int:
+    """--lanes: a core's lanes, as many as `Target` (where the limits live) takes."""
+    return _target_takes(text, lambda n: Target.with_lanes(n))
+
+
+def _cores(text: str) -> int:
+    """--cores: an engine's cores, as many as `Target` takes."""
+    return _target_takes(text, lambda n: Target(cores=n))
+
+
+def _target_takes(text: str, make: Callable[[int], Target]) -> int:
+    """A whole number ``make`` turns into a `Target` without complaint."""
+    value = Number(int)(text)
+    try:
+        make(value)
+    except HxdpError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("target: ")) from None
+    return value
+
+
+def _span(text: str) -> tuple[int, int]:
+    """LOW:HIGH, whole numbers with 0 <= LOW <= HIGH."""
+    try:
+        low, high = (int(n) for n in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give LOW:HIGH") from None
+    if not 0 <= low <= high:
+        raise argparse.ArgumentTypeError(f"{text!r}: give LOW:HIGH with 0 <= LOW <= HIGH")
+    return low, high
+
+
+def _output_file(text: str) -> Path:
+    """An output file: refused at once where it cannot be written, rather
+    than after the run that makes it."""
+    return _output(Path(text), directory=False)
+
+
+def _output_dir(text: str) -> Path:
+    """A directory for outputs, made if missing: refused at once where it cannot be."""
+    return _output(Path(text), directory=True)
+
+
+def _output(path: Path, directory: bool) -> Path:
+    problem = output_problem(path, directory=directory)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{path}: {problem}")
+    return path
 
 
 def _prog_args(p: argparse.ArgumentParser) -> None:
@@ -43,7 +135,7 @@ def _load(args: argparse.Namespace):
 
 def _engine_args(p: argparse.ArgumentParser, engines: str) -> None:
     p.add_argument("--engine", default="interp", help=f"engine to run on: {engines} (default: interp)")
-    p.add_argument("--lanes", type=int, default=4, help="lanes of the compiled engines' core (1-8, default 4)")
+    p.add_argument("--lanes", type=_lanes, default=4, help="lanes of the compiled engines' core (1-8, default 4)")
 
 
 # -- asm ---------------------------------------------------------------------
@@ -60,13 +152,9 @@ def cmd_asm(args: argparse.Namespace) -> int:
     from .ebpf.disasm import disassemble
     from .ebpf.isa import encode
     if args.file:
-        try:
-            text = args.file.read_text()
-        except OSError as err:
-            raise HxdpError(f"cannot read {args.file}: {err.strerror}") from None
-        name = str(args.file)
+        text, name = read_text(args.file), str(args.file)
     else:
-        text, name = sys.stdin.read(), "<stdin>"
+        text, name = decode_text(sys.stdin.buffer.read(), STDIN), STDIN
     insns = assemble(text, name)
     print(encode(insns).hex() if args.hex else disassemble(insns))
     return 0
@@ -140,13 +228,14 @@ def _plugin_args(p: argparse.ArgumentParser) -> None:
          "example:\n  bpf_conformance_runner --test_file_directory tests \\\n"
          "      --plugin_path hxdp --plugin_options conformance-plugin")(_plugin_args)
 def cmd_conformance_plugin(args: argparse.Namespace) -> int:
-    from .ebpf.conformance import decode_program_hex, engine_runner
+    from .ebpf.conformance import engine_runner
+    from .ebpf.isa import decode_hex
     runner = engine_runner(args.engine, args.lanes)
-    insns = decode_program_hex(sys.stdin.readline())
+    insns = decode_hex(decode_text(sys.stdin.buffer.readline(), STDIN), STDIN)
     try:
         memory = bytes.fromhex("".join(args.memory.split()))
     except ValueError:
-        raise HxdpError("MEMORY_HEX is not hex bytes") from None
+        raise HxdpError(f"MEMORY_HEX {args.memory!r} is not hex bytes") from None
     print(f"{runner(insns, memory):x}")
     return 0
 
@@ -156,61 +245,53 @@ def cmd_conformance_plugin(args: argparse.Namespace) -> int:
 def _traffic_args(p: argparse.ArgumentParser, engine: str) -> None:
     _prog_args(p)
     p.add_argument("--pcap", type=Path, help="input packets (default: the example's built-in traffic)")
-    p.add_argument("-o", "--output", type=Path, metavar="OUT.pcap",
+    p.add_argument("-o", "--output", type=_output_file, metavar="OUT.pcap",
                    help="write the packets that leave (TX, PASS, REDIRECT) to a pcap")
     p.add_argument("--engine", default=engine, choices=("interp", "model", "kernel", "rtl"),
                    help=f"interp (reference interpreter), model (cycle-accurate model), kernel (Linux), "
                         f"rtl (the Verilog under Verilator); default {engine}")
-    p.add_argument("--lanes", type=int, default=4, help="lanes of the compiled engines' core (1-8, default 4)")
+    p.add_argument("--lanes", type=_lanes, default=4, help="lanes of the compiled engines' core (1-8, default 4)")
     _cores_arg(p)
     p.add_argument("--routes", type=Path, metavar="FILE",
                    help="routes for bpf_fib_lookup, one a line: PREFIX IFINDEX SMAC DMAC [MTU]")
-    p.add_argument("--packets", type=int, default=8, metavar="N",
+    p.add_argument("--packets", type=COUNT, default=8, metavar="N",
                    help="how many packets to list (default 8)")
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary")
     g = p.add_argument_group("generated traffic (instead of the built-in or a pcap)")
-    g.add_argument("--flows", type=int, metavar="N", help="UDP packets of N random flows, numbered in their "
-                                                          "payload")
-    g.add_argument("--count", type=int, default=10000, metavar="N", help="packets to generate (default 10000)")
-    g.add_argument("--sizes", default="60:60", metavar="MIN:MAX",
+    g.add_argument("--flows", type=POSITIVE_COUNT, metavar="N",
+                   help="UDP packets of N random flows, numbered in their payload")
+    g.add_argument("--count", type=POSITIVE_COUNT, default=10000, metavar="N",
+                   help="packets to generate (default 10000)")
+    g.add_argument("--sizes", type=_span, default="60:60", metavar="MIN:MAX",
                    help="frame sizes without the FCS, drawn evenly (default 60:60, 64-byte frames)")
     t = p.add_argument_group("packet simulation (engines model and rtl)")
     t.add_argument("--rate", default=LineRate.MAX.value, choices=[r.value for r in LineRate],
                    help="the line packets arrive on: 1g, 10g, 25g Ethernet, or max: as fast as the engine "
                         "takes them (default max)")
-    t.add_argument("--clock", type=float, default=REFERENCE_CLOCK_MHZ, metavar="MHZ",
+    t.add_argument("--clock", type=POSITIVE, default=REFERENCE_CLOCK_MHZ, metavar="MHZ",
                    help=f"the engine's clock, for line timing and Mpps (default {REFERENCE_CLOCK_MHZ})")
-    t.add_argument("--fifo", type=int, default=DEFAULT_FIFO_BYTES, metavar="BYTES",
+    t.add_argument("--fifo", type=COUNT, default=DEFAULT_FIFO_BYTES, metavar="BYTES",
                    help="the ingress FIFO on a line; a packet finding it full is dropped and counted "
                         f"(default {DEFAULT_FIFO_BYTES}; 0: no limit)")
-    t.add_argument("--tx-ready", type=float, default=1.0, metavar="P",
+    t.add_argument("--tx-ready", type=Number(float, above=0, most=1), default=1.0, metavar="P",
                    help="the chance the tx side takes a beat in a cycle: backpressure (default 1)")
-    t.add_argument("--seed", type=int, default=0, help="seed of the tx readiness draws (default 0)")
-    t.add_argument("--table", type=Path, metavar="FILE",
+    t.add_argument("--seed", type=Number(int, least=0, most=2**64 - 1), default=0,
+                   help="seed of the tx readiness draws (default 0)")
+    t.add_argument("--table", type=_output_file, metavar="FILE",
                    help="every packet's verdict, cycles and latency as .csv or .json")
-    t.add_argument("--vcd", type=Path, metavar="FILE", help="waves of the rtl engine (GTKWave), for --vcd-packets")
-    t.add_argument("--vcd-packets", default="0:0", metavar="FIRST:LAST",
+    t.add_argument("--vcd", type=_output_file, metavar="FILE",
+                   help="waves of the rtl engine (GTKWave), for --vcd-packets")
+    t.add_argument("--vcd-packets", type=_span, default="0:0", metavar="FIRST:LAST",
                    help="the packets whose passage the waves cover (default 0:0)")
 
 
 def _cores_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cores", type=int, default=1,
+    p.add_argument("--cores", type=_cores, default=1,
                    help="cores of the engine, behind its flow dispatcher (1-16, default 1)")
 
 
-def _target(args: argparse.Namespace):
-    from .target import Target
+def _target(args: argparse.Namespace) -> Target:
     return Target.with_lanes(args.lanes, cores=getattr(args, "cores", 1))
-
-
-def _range(text: str, what: str) -> tuple[int, int]:
-    try:
-        low, high = (int(n) for n in text.split(":"))
-    except ValueError:
-        raise HxdpError(f"{what} {text!r}: give LOW:HIGH") from None
-    if not 0 <= low <= high:
-        raise HxdpError(f"{what} {text!r}: give LOW:HIGH with 0 <= LOW <= HIGH")
-    return low, high
 
 
 def _sim_config(args: argparse.Namespace):
@@ -218,18 +299,22 @@ def _sim_config(args: argparse.Namespace):
     (which refuse the simulation's options)."""
     from .sim import SIM_ENGINES, SimConfig
     if args.engine not in SIM_ENGINES:
-        given = [flag for flag, value, default in (("--rate", args.rate, LineRate.MAX.value),
-                                                    ("--table", args.table, None),
-                                                    ("--vcd", args.vcd, None), ("--tx-ready", args.tx_ready, 1.0),
-                                                    ("--cores", args.cores, 1))
-                 if value != default]
+        given = [flag for flag, value, default in (
+            ("--rate", args.rate, LineRate.MAX.value), ("--clock", args.clock, REFERENCE_CLOCK_MHZ),
+            ("--fifo", args.fifo, DEFAULT_FIFO_BYTES), ("--tx-ready", args.tx_ready, 1.0), ("--seed", args.seed, 0),
+            ("--table", args.table, None), ("--vcd", args.vcd, None), ("--vcd-packets", args.vcd_packets, (0, 0)),
+            ("--cores", args.cores, 1)) if value != default]
         if given:
             raise HxdpError(f"{', '.join(given)}: packet simulation needs --engine model or rtl")
         return None
-    first, last = _range(args.vcd_packets, "--vcd-packets")
-    return SimConfig(engine=args.engine, lanes=args.lanes, cores=args.cores, rate=LineRate(args.rate),
-                     clock_mhz=args.clock, fifo_bytes=args.fifo, tx_ready=args.tx_ready, seed=args.seed, vcd=args.vcd,
-                     vcd_packets=(first, last))
+    if args.table:
+        from .sim.report import check_table_path
+        check_table_path(args.table)
+    config = SimConfig(engine=args.engine, lanes=args.lanes, cores=args.cores, rate=LineRate(args.rate),
+                       clock_mhz=args.clock, fifo_bytes=args.fifo, tx_ready=args.tx_ready, seed=args.seed,
+                       vcd=args.vcd, vcd_packets=args.vcd_packets)
+    config.check()
+    return config
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
@@ -248,15 +333,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .run import format_summary, load_traffic, run_traffic, write_output
     config = _sim_config(args)
     program = _load(args)
-    flows = None if args.flows is None else (args.flows, args.count, _range(args.sizes, "--sizes"))
+    flows = None if args.flows is None else (args.flows, args.count, args.sizes)
     packets, setup, routes, origin = load_traffic(args.prog, args.pcap, flows)
     if args.routes:
         from .ebpf.fib import RouteTable
         routes = RouteTable.from_file(args.routes)
     print(f"traffic: {origin}")
-    run = run_traffic(program, packets, engine=args.engine, setup=setup, routes=routes,
-                      progress=_progress(len(packets), always=config is not None),
-                      target=_target(args), config=config)
+    with _packet_progress(len(packets), always=config is not None) as progress:
+        run = run_traffic(program, packets, engine=args.engine, setup=setup, routes=routes, progress=progress,
+                          target=_target(args), config=config)
     print(format_summary(run, show_packets=0 if args.quiet else args.packets,
                          show_entries=0 if args.quiet else 8))
     if config is not None:
@@ -267,7 +352,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             write_table(run, args.table)
             print(f"wrote the packet table to {args.table}")
         if args.vcd:
-            print(f"wrote waves of packets {args.vcd_packets} to {args.vcd}")
+            first, last = config.vcd_packets
+            print(f"wrote waves of packets {first}:{last} to {args.vcd}")
     if args.output:
         count = write_output(run, args.output)
         print(f"wrote {count} packets to {args.output}")
@@ -284,26 +370,34 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return cmd_run(args)
 
 
-def _progress(total: int, always: bool = False):
-    """A progress line on a terminal for long runs (``always``: any run);
-    nothing otherwise."""
+@contextlib.contextmanager
+def _packet_progress(total: int, always: bool = False) -> Iterator[Callable[[int], None] | None]:
+    """A progress line on a terminal's stderr for long runs (``always``: any
+    run), ended however the run ends, so that what follows starts a line."""
     if total < 1000 and not always or not sys.stderr.isatty():
-        return None
+        yield None
+        return
     step = max(total // 100, 1)
+    shown = False
 
     def show(done: int) -> None:
+        nonlocal shown
         if done % step == 0 or done == total:
-            print(f"\r{done}/{total} packets ({100 * done // total}%)", end="" if done < total else "\n",
-                  file=sys.stderr, flush=True)
-    return show
+            print(f"\r{done}/{total} packets ({100 * done // total}%)", end="", file=sys.stderr, flush=True)
+            shown = True
+    try:
+        yield show
+    finally:
+        if shown:
+            print(file=sys.stderr)
 
 
 # -- compile / bench ---------------------------------------------------------
 
 def _compile_args(p: argparse.ArgumentParser) -> None:
     _prog_args(p)
-    p.add_argument("--lanes", type=int, default=4, help="lanes of the core (1-8, default 4)")
-    p.add_argument("-o", "--output", type=Path, metavar="OUT.json", help="write the image here")
+    p.add_argument("--lanes", type=_lanes, default=4, help="lanes of the core (1-8, default 4)")
+    p.add_argument("-o", "--output", type=_output_file, metavar="OUT.json", help="write the image here")
     p.add_argument("--show", action="store_true", help="print the schedule, row by row")
 
 
@@ -333,7 +427,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", type=Path, metavar="PROG|DIR",
                    help="programs (C with built-in traffic) or directories of them")
-    p.add_argument("--lanes", type=int, default=4, help="lanes for the main table (default 4)")
+    p.add_argument("--lanes", type=_lanes, default=4, help="lanes for the main table (default 4)")
     p.add_argument("--pcap", type=Path, help="traffic for every program instead of the built-in")
     p.add_argument("--no-sweep", action="store_true", help="skip the lane sweep 1..8")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
@@ -355,17 +449,16 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
          "  hxdp bench examples/ --engine rtl --cores 2 --no-sweep")(_bench_args)
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import bench_program, bench_stream, format_streams, format_sweep, format_table, programs_in, to_json
+    if args.cores != 1 and args.engine != "rtl":
+        raise HxdpError(f"--cores {args.cores}: the model times one core; give --engine rtl for the engine's cores")
     paths = programs_in(args.paths)
     lanes = [args.lanes] + ([] if args.no_sweep else [n for n in range(1, 9) if n != args.lanes])
     rows, streams = [], []
     for i, path in enumerate(paths):
-        if not args.json:
-            print(f"\r[{i + 1}/{len(paths)}] {path.name}" + " " * 20, end="", file=sys.stderr, flush=True)
+        print(f"[{i + 1}/{len(paths)}] {path}", file=sys.stderr, flush=True)
         rows += [bench_program(path, n, args.pcap) for n in lanes]
         if args.engine == "rtl":
             streams.append(bench_stream(path, args.lanes, args.cores, args.pcap))
-    if not args.json:
-        print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
     if args.json:
         print(to_json([r for r in rows if r.lanes == args.lanes], streams))
         return 0
@@ -388,12 +481,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 # -- gateware -----------------------------------------------------------------
 
 def _verilog_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--lanes", type=int, default=4, help="lanes of the core (1-8, default 4)")
+    p.add_argument("--lanes", type=_lanes, default=4, help="lanes of the core (1-8, default 4)")
     _cores_arg(p)
     p.add_argument("--program", type=Path, metavar="PROG",
                    help="build this program (C, object, assembly) into instruction memory; "
                         "without it the host loads programs through the control bus")
-    p.add_argument("-o", "--output", type=Path, metavar="OUT.v", help="Verilog file to write")
+    p.add_argument("-o", "--output", type=_output_file, metavar="OUT.v", help="Verilog file to write")
     p.add_argument("--ports", action="store_true", help="also print the top level's port list")
     p.add_argument("--doc", action="store_true",
                    help="print the Markdown reference of ports, streams and registers (docs/engine.md)")
@@ -419,7 +512,7 @@ def cmd_verilog(args: argparse.Namespace) -> int:
     print(f"generating {TOP_NAME} ({args.lanes} lanes, {args.cores} core{'s' * (args.cores > 1)}"
           + (f", {image.name} built in" if image else "") + ")...", file=sys.stderr)
     text = generate(target, image)
-    args.output.write_text(text)
+    write_file(args.output, text)
     print(f"wrote {args.output} ({len(text.splitlines())} lines)")
     if args.ports:
         print(port_table(target), end="")
@@ -436,16 +529,16 @@ def _stages() -> Callable[[str], None]:
 
 
 def _synth_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--lanes", type=int, default=4, help="lanes of the core (1-8, default 4)")
+    p.add_argument("--lanes", type=_lanes, default=4, help="lanes of the core (1-8, default 4)")
     _cores_arg(p)
     p.add_argument("--family", choices=("ecp5", "xilinx"), default="ecp5",
                    help="ecp5: yosys + nextpnr on LFE5UM-85F speed 8, with Fmax; "
                         "xilinx: synth_xilinx estimate for 7-series")
-    p.add_argument("--freq", type=float, default=125.0, help="ECP5 clock constraint in MHz (default 125)")
+    p.add_argument("--freq", type=POSITIVE, default=125.0, help="ECP5 clock constraint in MHz (default 125)")
     p.add_argument("--no-route", action="store_true",
                    help="ECP5: place only, and give nextpnr's Fmax estimate (routing a large engine "
                         "takes long)")
-    p.add_argument("--dir", type=Path, help="keep the work files (netlist, logs, report) here")
+    p.add_argument("--dir", type=_output_dir, help="keep the work files (netlist, logs, report) here")
 
 
 @command("synth", "synthesise the engine alone and print its resources and Fmax",
@@ -467,7 +560,7 @@ def _board(args: argparse.Namespace):
     import dataclasses
     from .boards.catalog import board
     found = board(args.board)
-    if getattr(args, "lanes", None):
+    if args.lanes is not None:
         target = dataclasses.replace(found.target, lanes=args.lanes, branch_slots=args.lanes)
         found = dataclasses.replace(found, target=target)
     return found
@@ -481,19 +574,19 @@ def _build_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--section", help="ELF section of the program, when the object has several")
     p.add_argument("--program", dest="function", metavar="NAME",
                    help="function name of the program, when a section holds several")
-    p.add_argument("-o", "--output", type=Path, metavar="DIR", help="where the build goes (default build/BOARD)")
-    p.add_argument("--lanes", type=int, help="lanes of the engine's core (default: the board's)")
+    p.add_argument("-o", "--output", type=_output_dir, metavar="DIR", help="where the build goes (default build/BOARD)")
+    p.add_argument("--lanes", type=_lanes, help="lanes of the engine's core (default: the board's)")
     p.add_argument("--no-run", action="store_true",
                    help="write the design and the build scripts, and run no vendor tool (Xilinx boards: the "
                         "Vivado project and a synth_xilinx estimate)")
     p.add_argument("--no-estimate", action="store_true",
                    help="Xilinx boards: skip the synth_xilinx estimate (it takes tens of minutes)")
-    p.add_argument("--time-limit", type=float, metavar="MINUTES",
+    p.add_argument("--time-limit", type=POSITIVE, metavar="MINUTES",
                    help="ECP5 boards: stop the build after this many minutes")
-    p.add_argument("--seeds", type=int, default=SEEDS, metavar="N",
+    p.add_argument("--seeds", type=POSITIVE_COUNT, default=SEEDS, metavar="N",
                    help=f"ECP5 boards: placement seeds nextpnr may try, as many at once as there are cores, "
                         f"until one meets timing (default {SEEDS})")
-    p.add_argument("--route-minutes", type=float, default=ROUTE_MINUTES, metavar="MINUTES",
+    p.add_argument("--route-minutes", type=POSITIVE, default=ROUTE_MINUTES, metavar="MINUTES",
                    help=f"ECP5 boards: give up a seed whose router has not settled after this many minutes "
                         f"(default {ROUTE_MINUTES})")
 
@@ -524,8 +617,6 @@ def cmd_build(args: argparse.Namespace) -> int:
         project = write_project(board, image, out, estimate=not args.no_estimate, progress=progress)
         print("\n".join(project.lines()))
         return 0
-    if args.seeds < 1 or args.route_minutes <= 0:
-        raise HxdpError("--seeds and --route-minutes must be positive")
     limit = args.time_limit * 60 if args.time_limit is not None else None
     report = build_ecp5(board, image, out, run=not args.no_run, progress=progress, time_limit=limit,
                         seeds=args.seeds, route_limit=args.route_minutes * 60)
@@ -552,8 +643,8 @@ def _link_args(p: argparse.ArgumentParser) -> None:
     _prog_args(p)
     p.add_argument("--board", required=True, help="the board (hxdp boards lists them)")
     p.add_argument("--serial", required=True, metavar="DEVICE", help="the board's UART, e.g. /dev/ttyUSB1")
-    p.add_argument("--baud", type=int, default=None, help="the UART's baud rate (default 115200)")
-    p.add_argument("--lanes", type=int, help="lanes of the board's engine, if built with --lanes")
+    p.add_argument("--baud", type=POSITIVE_COUNT, default=None, help="the UART's baud rate (default 115200)")
+    p.add_argument("--lanes", type=_lanes, help="lanes of the board's engine, if built with --lanes")
 
 
 def _link(args: argparse.Namespace):
@@ -566,15 +657,11 @@ def _link(args: argparse.Namespace):
          "example:\n  hxdp load --board versa_ecp5 --serial /dev/ttyUSB1 examples/firewall.c")(_link_args)
 def cmd_load(args: argparse.Namespace) -> int:
     from .boards.control import load_onto
-    from .run import load_traffic
-    program = _load(args)
-    try:
-        _, setup, _, _ = load_traffic(args.prog, None)
-    except HxdpError:
-        setup = []
+    from .scenario import load_scenario
+    board, program, scenario = _board(args), _load(args), load_scenario(args.prog)
     link = _link(args)
     try:
-        image = load_onto(link, _board(args), program, setup)
+        image = load_onto(link, board, program, scenario.setup if scenario else [])
     finally:
         link.close()
     print(f"loaded {image.name} ({len(image.rows)} rows, {len(image.maps)} maps) onto {args.serial}")
@@ -586,9 +673,10 @@ def cmd_load(args: argparse.Namespace) -> int:
 def cmd_maps(args: argparse.Namespace) -> int:
     from .boards.control import read_back
     from .run import format_maps
+    board, program = _board(args), _load(args)
     link = _link(args)
     try:
-        state = read_back(link, _board(args), _load(args))
+        state = read_back(link, board, program)
     finally:
         link.close()
     print("engine:")
@@ -597,14 +685,14 @@ def cmd_maps(args: argparse.Namespace) -> int:
     print("ports:")
     for name, value in state.ports.items():
         print(f"  {name:<16} {value:>12,}")
-    print("\n".join(format_maps(state.maps)))
+    print("\n".join(format_maps(state.maps, program.maps)))
     return 0
 
 
 # -- target ------------------------------------------------------------------
 
 def _target_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--lanes", type=int, default=4, help="lanes of the core (1-8, default 4)")
+    p.add_argument("--lanes", type=_lanes, default=4, help="lanes of the core (1-8, default 4)")
     p.add_argument("--doc", action="store_true",
                    help="print the Markdown reference of the encoding (docs/isa.md)")
 
@@ -625,31 +713,76 @@ def cmd_target(args: argparse.Namespace) -> int:
 
 # -- main --------------------------------------------------------------------
 
+class UsageError(Exception):
+    """A command line the parser refuses, with the usage of its command."""
+
+    def __init__(self, message: str, usage: str):
+        super().__init__(message)
+        self.usage = usage
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, its refusals reported as every other error is (the
+    subcommands' parsers are of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.format_usage())
+
+
+def _debug_arg(p: argparse.ArgumentParser, default: object) -> None:
+    p.add_argument("--debug", action="store_true", default=default,
+                   help="show the traceback of an error (also: HXDP_DEBUG=1), for reporting a bug")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="hxdp", description="Run XDP/eBPF programs on FPGA NICs: front end, interpreter, "
                                  "kernel oracle, conformance, VLIW compiler, cycle-accurate model, gateware.")
     parser.add_argument("--version", action="version", version=f"hxdp {__version__}")
+    _debug_arg(parser, False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, summary, epilog, configure, handler in COMMANDS:
         p = sub.add_parser(name, help=summary, description=summary[0].upper() + summary[1:] + ".",
                            epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
         configure(p)
+        _debug_arg(p, argparse.SUPPRESS)
         p.set_defaults(handler=handler)
     return parser
 
 
+def _debugging(argv: list[str]) -> bool:
+    """--debug anywhere on the command line, or HXDP_DEBUG set (not to 0):
+    known before parsing, so that a failure of the parsing shows too."""
+    return "--debug" in argv or os.environ.get("HXDP_DEBUG", "0") not in ("", "0")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """The ``hxdp`` command. A user's error is one ``hxdp: error:`` line; an
+    unexpected exception is a bug, reported as one line that asks for a
+    report; --debug lets either through with its traceback."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        args = build_parser().parse_args(argv)
         return args.handler(args)
-    except HxdpError as err:
+    except UsageError as err:
+        print(err.usage, end="", file=sys.stderr)
         print(f"hxdp: error: {err}", file=sys.stderr)
-        return 1
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+    except HxdpError as err:
+        if _debugging(argv):
+            raise
+        print(f"hxdp: error: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:
+        if _debugging(argv):
+            raise
+        print(f"hxdp: internal error: {type(err).__name__}: {err} (command: {shlex.join(['hxdp', *argv])}); "
+              "this is a bug in hxdp: please report it with the traceback that --debug shows", file=sys.stderr)
+        return INTERNAL_ERROR
 
 
 if __name__ == "__main__":

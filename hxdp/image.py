@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .ebpf.program import MapDef, MapType, SourceLine
 from .errors import HxdpError
+from .files import read_text, write_file
 from .target import Slot, Target, decode_row, encode_row, target_from_dict, target_to_dict
 
 __all__ = ["Image", "ImageStats", "FORMAT", "VERSION"]
@@ -74,8 +75,9 @@ class Image:
 
     @classmethod
     def from_json(cls, data: dict, origin: str = "image") -> "Image":
-        if data.get("format") != FORMAT:
-            raise HxdpError(f"{origin}: not an hxdp image (format is {data.get('format')!r})")
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise HxdpError(f"{origin}: not an hxdp image (format is {found!r})")
         if data.get("version") != VERSION:
             raise HxdpError(f"{origin}: image version {data.get('version')}; this hxdp reads "
                             f"version {VERSION}: compile the program again")
@@ -90,14 +92,14 @@ class Image:
             raise HxdpError(f"{origin}: damaged image ({err})") from None
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        write_file(path, json.dumps(self.to_json(), indent=1) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> "Image":
         try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise HxdpError(f"{path}: cannot read the image: {err}") from None
+            data = json.loads(read_text(path))
+        except json.JSONDecodeError as err:
+            raise HxdpError(f"{path}: not an image (not JSON: {err})") from None
         return cls.from_json(data, str(path))
 
 

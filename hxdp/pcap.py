@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import HxdpError
+from .files import read_bytes, write_file
 
 __all__ = ["PcapRecord", "read_pcap", "write_pcap", "LINKTYPE_ETHERNET"]
 
@@ -30,11 +31,7 @@ class PcapRecord:
 
 def read_pcap(path: Path) -> list[PcapRecord]:
     """Every frame of a pcap file; errors name the file and the record."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise HxdpError(f"cannot read {path}: {err.strerror}") from None
+    raw = read_bytes(path)
     if len(raw) < 24:
         raise HxdpError(f"{path}: too short for a pcap file header")
     for order in "<>":
@@ -72,8 +69,5 @@ def write_pcap(path: Path, frames: Iterable[bytes | PcapRecord]) -> int:
         usec = int(round((rec.timestamp - sec) * 1e6))
         out += struct.pack("<IIII", sec, usec, len(rec.data), rec.orig_len or len(rec.data)) + rec.data
         count += 1
-    try:
-        Path(path).write_bytes(bytes(out))
-    except OSError as err:
-        raise HxdpError(f"cannot write {path}: {err.strerror}") from None
+    write_file(path, bytes(out))
     return count

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .ebpf.program import Program
+from .ebpf.program import MapDef, Program
 from .ebpf.xdp import LEAVING, MapDump, MapEntry, XdpAction, XdpEngine, XdpInput, XdpResult
 from .errors import HxdpError
 from .target import REFERENCE_CLOCK_MHZ
@@ -21,6 +21,9 @@ from .target import REFERENCE_CLOCK_MHZ
 __all__ = ["ENGINES", "make_engine", "TrafficRun", "run_traffic", "format_summary", "format_maps", "load_traffic"]
 
 ENGINES = ("interp", "model", "kernel", "rtl")
+
+# Map values of these sizes are shown as numbers too.
+NUMBER_SIZES = (4, 8)
 
 
 def make_engine(program: Program, name: str, routes=None, target=None) -> XdpEngine:
@@ -134,12 +137,14 @@ def format_summary(run: TrafficRun, *, show_packets: int = 8, show_entries: int 
     if run.faults:
         lines.append(f"faults: {len(run.faults)} (first: packet {run.faults[0][0]}: {run.faults[0][1]})")
     if run.maps:
-        lines += ["", *format_maps(run.maps, show_entries)]
+        lines += ["", *format_maps(run.maps, p.maps, show_entries)]
     return "\n".join(lines)
 
 
-def format_maps(maps: MapDump, show_entries: int = 8) -> list[str]:
-    """Each map's non-zero entries, the first ``show_entries`` of each shown."""
+def format_maps(maps: MapDump, defs: Iterable[MapDef], show_entries: int = 8) -> list[str]:
+    """Each map's non-zero entries, the first ``show_entries`` of each shown;
+    ``defs``, the program's maps, tell which are per-CPU."""
+    per_cpu = {d.name: d.value_size for d in defs if d.per_cpu}
     lines = ["maps:"]
     for name, entries in maps.items():
         live = {k: v for k, v in entries.items() if any(v)}
@@ -150,13 +155,26 @@ def format_maps(maps: MapDump, show_entries: int = 8) -> list[str]:
             if i >= show_entries:
                 lines.append(f"    … {len(live) - show_entries} more")
                 break
-            lines.append(f"    {key.hex()} -> {_value_text(value)}")
+            lines.append(f"    {key.hex()} -> {_entry_text(value, per_cpu.get(name))}")
     return lines
+
+
+def _entry_text(value: bytes, cpu_value_size: int | None) -> str:
+    """A value as `_value_text` gives it; a per-CPU map's from several CPUs
+    (the kernel's, or an engine's of several cores) CPU by CPU, leaving out
+    the CPUs whose value is zero, with the sum."""
+    if cpu_value_size is None or len(value) <= cpu_value_size:
+        return _value_text(value)
+    cpus = [value[at:at + cpu_value_size] for at in range(0, len(value), cpu_value_size)]
+    text = ", ".join(f"cpu{cpu} {_value_text(part)}" for cpu, part in enumerate(cpus) if any(part))
+    if cpu_value_size in NUMBER_SIZES:
+        text += f"; sum {sum(int.from_bytes(part, 'little') for part in cpus)}"
+    return text
 
 
 def _value_text(value: bytes, limit: int = 48) -> str:
     text = value.hex()
-    if len(value) in (4, 8):
+    if len(value) in NUMBER_SIZES:
         text += f" ({int.from_bytes(value, 'little')})"
     return text if len(text) <= 2 * limit else text[:2 * limit] + "…"
 
@@ -179,8 +197,7 @@ def load_traffic(program_path: Path, pcap: Path | None,
         packets = flow_traffic(count, flows=number, sizes=sizes)
         return packets, setup, routes, f"{count} generated UDP packets of {number} flows, {sizes[0]}-{sizes[1]} bytes"
     if pcap is not None:
-        from .pcap import read_pcap
-        packets = [XdpInput(frame) for frame in _frames(read_pcap(pcap))]
+        packets = _pcap_packets(pcap)
         return packets, setup, routes, f"{len(packets)} packets from {pcap}"
     if scenario is None:
         raise HxdpError(f"{program_path} has no built-in traffic (no {program_path.with_suffix('.py').name} "
@@ -189,8 +206,20 @@ def load_traffic(program_path: Path, pcap: Path | None,
         f"{len(scenario.packets)} built-in packets ({program_path.with_suffix('.py')})"
 
 
-def _frames(records) -> list[bytes]:
-    return [getattr(r, "data", r) for r in records]
+def _pcap_packets(pcap: Path) -> list[XdpInput]:
+    """A pcap's frames as packets; a pcap without any, or with one no XDP
+    frame holds, is refused by its name before a run."""
+    from .ebpf.runtime import check_packet_size
+    from .pcap import read_pcap
+    packets = [XdpInput(record.data) for record in read_pcap(pcap)]
+    if not packets:
+        raise HxdpError(f"{pcap}: no packets in it")
+    try:
+        for i, packet in enumerate(packets):
+            check_packet_size(i, packet.packet)
+    except HxdpError as err:
+        raise HxdpError(f"{pcap}: {err}") from None
+    return packets
 
 
 def write_output(run: TrafficRun, path: Path) -> int:

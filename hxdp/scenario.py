@@ -8,12 +8,13 @@ behaviour, independently of any engine.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
+from typing import Callable, Iterator
 
 from .ebpf.fib import RouteTable
 from .ebpf.xdp import MapDump, MapEntry, XdpAction, XdpInput, XdpResult
@@ -90,11 +91,19 @@ def load_module(module_path: Path) -> ModuleType:
     module_path = Path(module_path)
     spec = importlib.util.spec_from_file_location(f"hxdp_example_{module_path.stem}", module_path)
     module = importlib.util.module_from_spec(spec)
-    try:
+    with _traffic_code(module_path):
         spec.loader.exec_module(module)
-    except Exception as err:
-        raise HxdpError(f"{module_path}: cannot load the example's traffic: {err}") from err
     return module
+
+
+@contextlib.contextmanager
+def _traffic_code(module_path: Path) -> Iterator[None]:
+    """A traffic module is the user's code: what it raises is their error,
+    named by the module (--debug shows where in it)."""
+    try:
+        yield
+    except Exception as err:
+        raise HxdpError(f"{module_path}: the example's traffic failed: {type(err).__name__}: {err}") from err
 
 
 def load_scenario(program_path: Path) -> Scenario | None:
@@ -106,7 +115,8 @@ def load_scenario(program_path: Path) -> Scenario | None:
     module = load_module(module_path)
     if not callable(getattr(module, "scenario", None)):
         raise HxdpError(f"{module_path}: has no scenario() function returning a Scenario")
-    scenario = module.scenario()
+    with _traffic_code(module_path):
+        scenario = module.scenario()
     if not isinstance(scenario, Scenario):
         raise HxdpError(f"{module_path}: scenario() returned {type(scenario).__name__}, not a Scenario")
     if len(scenario.expect) != len(scenario.packets):

@@ -156,9 +156,9 @@ def _digest(source: Path, deps: list[Path], compiler: CCompiler, extra: tuple[st
 def compile_c(source: Path, output: Path | None = None, *, extra_flags: tuple[str, ...] = ()) -> Path:
     """Compile an XDP program to a BPF object, reusing a cached object when the
     source, the headers it includes and the compiler are unchanged."""
-    source = Path(source).resolve()
+    given, source = Path(source), Path(source).resolve()
     if not source.is_file():
-        raise HxdpError(f"{source}: no such C file")
+        raise HxdpError(f"{given}: no such C file")
     compiler = find_c_compiler()
     cache = cache_dir() / "cc"
     cache.mkdir(exist_ok=True)
@@ -176,7 +176,7 @@ def compile_c(source: Path, output: Path | None = None, *, extra_flags: tuple[st
     argv = compiler.argv(source, scratch, (*extra_flags, "-MD", "-MF", str(scratch_dep)))
     result = subprocess.run(argv, capture_output=True, text=True)
     if result.returncode != 0:
-        raise HxdpError(f"{source}: {compiler.name} failed:\n{result.stderr.strip()}")
+        raise HxdpError(f"{given}: {compiler.name} failed:\n{result.stderr.strip()}")
     key = _digest(source, _dependencies(scratch_dep), compiler, extra_flags)
     cached = cache / f"{stem}-{key}.o"
     scratch.replace(cached)

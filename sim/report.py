@@ -4,6 +4,7 @@ JSON) and a summary of throughput, latency and drops."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from collections import Counter
@@ -12,9 +13,11 @@ from pathlib import Path
 
 from ..ebpf.xdp import LEAVING
 from ..errors import HxdpError
+from ..files import write_file
 from .session import PacketRecord, SimRun
 
-__all__ = ["TABLE_COLUMNS", "table_rows", "write_table", "Summary", "summarize", "format_summary"]
+__all__ = ["TABLE_COLUMNS", "table_rows", "check_table_path", "write_table", "Summary", "summarize",
+           "format_summary"]
 
 TABLE_COLUMNS = ("packet", "length", "ingress_ifindex", "rx_queue", "arrival", "start", "verdict_cycle", "done",
                  "latency_cycles", "latency_ns", "verdict", "program_cycles", "fault", "egress", "out_length")
@@ -36,21 +39,25 @@ def table_rows(run: SimRun) -> list[dict]:
     return [_row(record, run.config.clock_mhz) for record in run.records]
 
 
+def check_table_path(path: Path) -> None:
+    """Refuse a table file hxdp has no writer for, before the run it would end."""
+    if path.suffix not in (".csv", ".json"):
+        raise HxdpError(f"{path}: a table is written as .csv or .json")
+
+
 def write_table(run: SimRun, path: Path) -> None:
     """Every packet's row, as CSV (``.csv``) or JSON (``.json``, with the summary)."""
+    check_table_path(path)
     rows = table_rows(run)
-    try:
-        if path.suffix == ".json":
-            path.write_text(json.dumps({"summary": asdict(summarize(run)), "packets": rows}, indent=1) + "\n")
-        elif path.suffix == ".csv":
-            with open(path, "w", newline="") as f:
-                writer = csv.DictWriter(f, TABLE_COLUMNS)
-                writer.writeheader()
-                writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
-        else:
-            raise HxdpError(f"{path}: a table is written as .csv or .json")
-    except OSError as err:
-        raise HxdpError(f"cannot write {path}: {err.strerror}") from None
+    if path.suffix == ".json":
+        text = json.dumps({"summary": asdict(summarize(run)), "packets": rows}, indent=1) + "\n"
+    else:
+        out = io.StringIO(newline="")
+        writer = csv.DictWriter(out, TABLE_COLUMNS)
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+        text = out.getvalue()
+    write_file(path, text)
 
 
 @dataclass

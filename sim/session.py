@@ -5,6 +5,7 @@ ports and every packet's cycles."""
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,7 @@ class SimConfig:
             raise HxdpError(f"tx readiness {self.tx_ready} must be above 0 and at most 1")
         if self.fifo_bytes < 0:
             raise HxdpError(f"an ingress FIFO of {self.fifo_bytes} bytes: give 0 (no limit) or more")
-        if self.clock_mhz <= 0:
+        if not 0 < self.clock_mhz < math.inf:
             raise HxdpError(f"clock {self.clock_mhz} MHz: give a positive frequency")
         if self.cores != 1 and self.engine != "rtl":
             raise HxdpError(f"the model times one core; run {self.cores} cores on the Verilog (--engine rtl)")

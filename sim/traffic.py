@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import struct
 
+from ..ebpf.runtime import MAX_PACKET
 from ..ebpf.xdp import XdpInput
 from ..errors import HxdpError
 from ..packets import udp_frame
@@ -15,6 +16,7 @@ __all__ = ["flow_traffic", "sequence_of", "SEQUENCE"]
 
 SEQUENCE = struct.Struct("!IQ")       # the flow's number and the packet's number in the whole run
 _UDP_PAYLOAD_AT = 14 + 20 + 8
+SMALLEST_FRAME = _UDP_PAYLOAD_AT + SEQUENCE.size
 
 
 def flow_traffic(count: int, *, flows: int = 256, sizes: tuple[int, int] = (60, 60), ingress: int = 1,
@@ -25,6 +27,9 @@ def flow_traffic(count: int, *, flows: int = 256, sizes: tuple[int, int] = (60, 
     if flows < 1 or count < 0:
         raise HxdpError(f"generated traffic: {count} packets of {flows} flows; give at least one flow "
                         "and no fewer than 0 packets")
+    if not SMALLEST_FRAME <= sizes[0] <= sizes[1] <= MAX_PACKET:
+        raise HxdpError(f"generated traffic: frame sizes {sizes[0]}:{sizes[1]}; give sizes from {SMALLEST_FRAME} "
+                        f"(the headers and the packet's numbers) to {MAX_PACKET} bytes (an XDP frame's most)")
     rng = random.Random(seed)
     tuples = [(f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
                f"192.168.{rng.randrange(256)}.{rng.randrange(1, 255)}", rng.randrange(1024, 65536),
@@ -34,7 +39,7 @@ def flow_traffic(count: int, *, flows: int = 256, sizes: tuple[int, int] = (60, 
         flow = rng.randrange(flows)
         size = rng.randint(*sizes)
         payload = SEQUENCE.pack(flow, n)
-        payload += bytes(max(0, size - _UDP_PAYLOAD_AT - len(payload)))
+        payload += bytes(size - SMALLEST_FRAME)
         out.append(XdpInput(udp_frame(*tuples[flow], payload), ingress))
     return out
 

@@ -3,15 +3,23 @@
 
 from __future__ import annotations
 
+import io
+import json
 import re
 import subprocess
 import sys
 
 import pytest
 
-from hxdp.cli import COMMANDS, build_parser, main
+from hxdp.bench import format_table
+from hxdp.cli import COMMANDS, INTERNAL_ERROR, build_parser, main
+from hxdp.ebpf.program import MapDef, MapType
+from hxdp.errors import HxdpError
 from hxdp.pcap import read_pcap
+from hxdp.run import format_maps
 from hxdp.scenario import load_scenario
+from hxdp.target import Target
+from hxdp.toolchain import compile_c
 
 from .conftest import EXAMPLES
 
@@ -64,3 +72,79 @@ def test_errors_are_one_line_without_traceback(tmp_path):
                           text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr.strip() == f"hxdp: error: {bad}:2: unknown mnemonic 'frob'"
+
+
+def test_an_unexpected_exception_is_an_internal_error_to_report(capsys, monkeypatch):
+    monkeypatch.setattr(Target, "describe", _fails)
+    monkeypatch.delenv("HXDP_DEBUG", raising=False)
+    assert main(["target", "--lanes", "2"]) == INTERNAL_ERROR
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert captured.err == ("hxdp: internal error: RuntimeError: describing failed (command: hxdp target --lanes 2); "
+                            "this is a bug in hxdp: please report it with the traceback that --debug shows\n")
+
+
+@pytest.mark.parametrize("argv, environment", [(["--debug", "target"], "0"), (["target", "--debug"], ""),
+                                               (["target"], "1")])
+def test_debugging_lets_the_exception_through(argv, environment, monkeypatch):
+    monkeypatch.setattr(Target, "describe", _fails)
+    monkeypatch.setenv("HXDP_DEBUG", environment)
+    with pytest.raises(RuntimeError, match="describing failed"):
+        main(argv)
+
+
+def test_debugging_shows_where_a_user_error_comes_from(monkeypatch):
+    monkeypatch.setenv("HXDP_DEBUG", "1")
+    with pytest.raises(HxdpError, match="missing.c: no such file"):
+        main(["disasm", "missing.c"])
+
+
+def _fails(*args) -> None:
+    raise RuntimeError("describing failed")
+
+
+BENCH_HEADS = ["program", "lanes", "eBPF", "ops", "rows", "IPC", "bound", "cyc", "min", "cyc", "mean", "cyc", "max",
+               "Mpps"]
+
+
+def test_bench_prints_progress_on_stderr_and_only_the_table_on_stdout(capsys, tmp_path):
+    obj = tmp_path / "xdp1.o"
+    compile_c(EXAMPLES / "xdp1.c", obj)
+    pcap = EXAMPLES / "pcaps" / "xdp1.pcap"
+    assert main(["bench", str(obj), "--pcap", str(pcap), "--no-sweep"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == f"[1/1] {obj}\n"
+    assert captured.out.splitlines()[0].split() == BENCH_HEADS
+    assert main(["bench", str(obj), "--pcap", str(pcap), "--no-sweep", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert [row["program"] for row in json.loads(captured.out)] == ["xdp1"] and captured.err == f"[1/1] {obj}\n"
+
+
+def test_a_bench_table_without_rows_is_its_header():
+    assert format_table([]).split() == BENCH_HEADS
+
+
+def test_per_cpu_values_show_each_cpu_and_their_sum():
+    counts = MapDef("counts", MapType.PERCPU_ARRAY, 4, 8, 4)
+    tags = MapDef("tags", MapType.PERCPU_HASH, 4, 3, 4)
+    key = bytes(4)
+    dump = {"counts": {key: (0).to_bytes(8, "little") + (5).to_bytes(8, "little") + (2).to_bytes(8, "little")},
+            "tags": {key: b"abc" + bytes(3)}}
+    assert format_maps(dump, [counts, tags])[2:] == [
+        "    00000000 -> cpu1 0500000000000000 (5), cpu2 0200000000000000 (2); sum 7",
+        "  tags: 1 non-zero of 1 entries", "    00000000 -> cpu0 616263"]
+    one_cpu = {"counts": {key: (5).to_bytes(8, "little")}}
+    assert format_maps(one_cpu, [counts])[2] == "    00000000 -> 0500000000000000 (5)"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_packet_count_on_a_terminal_ends_its_line(monkeypatch, capsys):
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["run", str(EXAMPLES / "xdp1.c"), "--engine", "model", "-q"]) == 0
+    assert terminal.getvalue().endswith("\r17/17 packets (100%)\n")
+    assert capsys.readouterr().out.startswith("traffic: 17 built-in packets")

@@ -9,16 +9,20 @@ where the kernel cannot run XDP programs.
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from hxdp.cli import main
 from hxdp.ebpf.asm import assemble
-from hxdp.ebpf.kernel import KernelEngine
+from hxdp.ebpf.kernel import KernelEngine, possible_cpus
 from hxdp.ebpf.program import MapDef, MapType, Program
 from hxdp.ebpf.runtime import XdpRuntime
 from hxdp.ebpf.xdp import XdpInput
 from hxdp.errors import HxdpError
+
+from .conftest import EXAMPLES
 
 pytestmark = pytest.mark.kernel
 
@@ -216,3 +220,21 @@ def test_engines_release_their_descriptors(kernel):
         with KernelEngine(program) as kern:
             kern.run(XdpInput(bytes(60)))
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_run_on_the_kernel_shows_per_cpu_maps_as_the_interpreter_does(kernel, capsys):
+    """Each CPU's count and their sum, the sums the interpreter's counts."""
+    counts = {}
+    for engine in ("interp", "kernel"):
+        assert main(["run", str(EXAMPLES / "xdp1.c"), "--engine", engine, "--packets", "0"]) == 0
+        entries = re.findall(r"^    ([0-9a-f]{8}) -> (.*)$", capsys.readouterr().out, re.MULTILINE)
+        counts[engine] = {key: _shown_count(value) for key, value in entries}
+        if engine == "kernel" and possible_cpus() > 1:
+            assert all(re.fullmatch(r"(cpu\d+ [0-9a-f]{16} \(\d+\)(, )?)+; sum \d+", value) for _, value in entries)
+    assert counts["kernel"] == counts["interp"] and counts["interp"]
+
+
+def _shown_count(value: str) -> int:
+    """The count a map line shows: its sum over CPUs, or its one value."""
+    total = re.search(r"; sum (\d+)$", value) or re.search(r"\((\d+)\)$", value)
+    return int(total.group(1))

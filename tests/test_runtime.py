@@ -92,6 +92,15 @@ def test_fib_lookup_fills_the_parameters():
     assert XdpRuntime(prog, routes=routes).run(XdpInput(bytes(60))).action == 0 | 5 << 8
 
 
+def test_route_files_give_routes(tmp_path):
+    text = ("# prefix ifindex smac dmac [mtu]\n10.0.0.0/8 5 02:00:00:00:00:01 020000000002\n\n"
+            "2001:db8::/32 7 020000000003 - 9000  # neighbour unknown\n")
+    (tmp_path / "routes.txt").write_text(text)
+    assert RouteTable.from_file(tmp_path / "routes.txt").routes == [
+        Route("10.0.0.0/8", 5, bytes.fromhex("020000000001"), bytes.fromhex("020000000002")),
+        Route("2001:db8::/32", 7, bytes.fromhex("020000000003"), None, 9000)]
+
+
 def test_redirect_records_the_target():
     prog = program("mov %r1, 9\nmov %r2, 0\ncall 23\nexit")
     result = XdpRuntime(prog).run(XdpInput(bytes(60)))

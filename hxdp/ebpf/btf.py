@@ -13,9 +13,13 @@ from dataclasses import dataclass, field
 
 from ..errors import HxdpError
 
-__all__ = ["Kind", "Member", "BtfType", "Btf", "LineInfo", "parse_btf", "parse_line_info"]
+__all__ = ["BtfError", "Kind", "Member", "BtfType", "Btf", "LineInfo", "parse_btf", "parse_line_info"]
 
 BTF_MAGIC = 0xEB9F
+
+
+class BtfError(HxdpError):
+    """BTF that hxdp cannot use; the loader names the object it came from."""
 
 
 class Kind(enum.IntEnum):
@@ -80,11 +84,14 @@ class Btf:
         return self.types[type_id]
 
     def resolve(self, type_id: int) -> BtfType:
-        """Look through typedefs and qualifiers."""
+        """Look through typedefs and qualifiers (a chain no longer than the
+        types there are: a longer one loops)."""
         t = self.types[type_id]
-        while t.kind in _QUALIFIERS:
+        for _ in self.types:
+            if t.kind not in _QUALIFIERS:
+                return t
             t = self.types[t.size_or_type]
-        return t
+        raise BtfError(f"BTF type {type_id} is a loop of typedefs and qualifiers")
 
     def size(self, type_id: int) -> int:
         t = self.resolve(type_id)
@@ -95,7 +102,7 @@ class Btf:
             return 8
         if t.kind is Kind.ARRAY:
             return self.size(t.elem_type) * t.nelems
-        raise HxdpError(f"BTF type {t.id} ({t.kind.name}) has no size")
+        raise BtfError(f"BTF type {t.id} ({t.kind.name}) has no size")
 
     def string(self, offset: int) -> str:
         end = self.strings.index(b"\0", offset)
@@ -111,10 +118,10 @@ _HEADER = struct.Struct("<HBBIIIII")
 def parse_btf(data: bytes) -> Btf:
     """The types and strings of a .BTF section."""
     if len(data) < _HEADER.size:
-        raise HxdpError(".BTF section is too short")
+        raise BtfError(".BTF section is too short")
     magic, version, _flags, hdr_len, type_off, type_len, str_off, str_len = _HEADER.unpack_from(data)
     if magic != BTF_MAGIC:
-        raise HxdpError(f".BTF has magic {magic:#x}, not {BTF_MAGIC:#x} (big-endian object?)")
+        raise BtfError(f".BTF has magic {magic:#x}, not {BTF_MAGIC:#x} (big-endian object?)")
     strings = data[hdr_len + str_off:hdr_len + str_off + str_len]
     btf = Btf([BtfType(0, Kind.UNKN, "void", 0)], strings)
     pos, end = hdr_len + type_off, hdr_len + type_off + type_len
@@ -177,6 +184,7 @@ class LineInfo:
 
 
 _EXT_HEADER = struct.Struct("<HBBIIIII")
+_LINE_INFO = struct.Struct("<IIII")
 
 
 def parse_line_info(ext: bytes, btf: Btf) -> list[LineInfo]:
@@ -189,6 +197,8 @@ def parse_line_info(ext: bytes, btf: Btf) -> list[LineInfo]:
     pos = hdr_len + li_off
     end = pos + li_len
     rec_size = struct.unpack_from("<I", ext, pos)[0]
+    if rec_size < _LINE_INFO.size:
+        raise BtfError(f".BTF.ext: line info records of {rec_size} bytes (a record is {_LINE_INFO.size})")
     pos += 4
     out: list[LineInfo] = []
     while pos < end:
@@ -196,7 +206,7 @@ def parse_line_info(ext: bytes, btf: Btf) -> list[LineInfo]:
         pos += 8
         section = btf.string(sec_off)
         for _ in range(count):
-            insn_off, file_off, line_off, line_col = struct.unpack_from("<IIII", ext, pos)
+            insn_off, file_off, line_off, line_col = _LINE_INFO.unpack_from(ext, pos)
             out.append(LineInfo(section, insn_off // 8, btf.string(file_off), line_col >> 10,
                                 line_col & 0x3FF, btf.string(line_off)))
             pos += rec_size

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from ..errors import HxdpError
-from ..files import expand_paths
+from ..files import expand_paths, read_text
 from .asm import assemble
 from .isa import Insn, decode
 from .interp import ExecutionFault, run_raw
 
 __all__ = ["DataFile", "parse_data_file", "program_of", "Outcome", "Check", "check", "find_conformance_dir",
-           "collect", "ENGINES", "engine_runner", "decode_program_hex"]
+           "collect", "ENGINES", "engine_runner"]
 
 Runner = Callable[[Sequence[Insn], bytes], int]
 
@@ -88,10 +88,7 @@ def _raw_bytes(text: str, path: Path) -> bytes:
 
 def parse_data_file(path: Path) -> DataFile:
     """The sections of a conformance data file."""
-    try:
-        text = Path(path).read_text()
-    except OSError as err:
-        raise HxdpError(f"cannot read {path}: {err.strerror}") from None
+    text = read_text(path)
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in text.splitlines():
@@ -195,17 +192,3 @@ def find_conformance_dir() -> Path | None:
         return Path(env) if Path(env).is_dir() else None
     candidate = Path(__file__).resolve().parents[3] / "shared" / "conformance"
     return candidate if candidate.is_dir() else None
-
-
-def decode_program_hex(text: str) -> list[Insn]:
-    """A program given as hex bytes (whitespace ignored), as the plugin protocol sends it."""
-    digits = "".join(text.split())
-    if digits.lower().startswith("0x"):
-        digits = digits[2:]
-    try:
-        code = bytes.fromhex(digits)
-    except ValueError:
-        raise HxdpError("program is not hex bytes") from None
-    if not code:
-        raise HxdpError("empty program")
-    return decode(code)

@@ -11,10 +11,13 @@ referenced with ``Pseudo.MAP_VALUE``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
@@ -22,8 +25,10 @@ from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import Section, SymbolTableSection
 
 from ..errors import HxdpError
-from .btf import Btf, Kind, parse_btf, parse_line_info
+from ..files import read_bytes
+from .btf import Btf, BtfError, Kind, parse_btf, parse_line_info
 from .isa import Form, Insn, Pseudo, decode
+from .maps import MAX_MAP_BYTES
 from .program import SUPPORTED_MAP_TYPES, MapDef, MapType, Program, SourceLine
 
 __all__ = ["load_elf", "list_programs", "R_BPF_64_64", "R_BPF_64_32"]
@@ -48,23 +53,26 @@ class _Function:
 
 
 class _Object:
-    """One opened ELF object: sections, symbols, BTF, maps."""
+    """One opened ELF object: sections, symbols, BTF, maps. ``name`` is the
+    file messages name: the C source an object was compiled from, or the
+    object itself."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, name: Path):
+        self.path = name
+        data = read_bytes(path)
         try:
-            self.file = open(path, "rb")
-            self.elf = ELFFile(self.file)
-        except (OSError, ELFError) as err:
-            raise HxdpError(f"{path}: not a readable ELF object ({err})") from None
+            self.elf = ELFFile(io.BytesIO(data))
+        except ELFError as err:
+            raise HxdpError(f"{name}: not a readable ELF object ({err})") from None
         if self.elf["e_machine"] not in ("EM_BPF", EM_BPF):
-            raise HxdpError(f"{path}: ELF machine is {self.elf['e_machine']}, not BPF; "
+            raise HxdpError(f"{name}: ELF machine is {self.elf['e_machine']}, not BPF; "
                             "compile with clang -target bpf")
         if not self.elf.little_endian:
-            raise HxdpError(f"{path}: big-endian BPF objects are not supported (use -target bpfel)")
-        self.symtab: SymbolTableSection | None = self.elf.get_section_by_name(".symtab")
-        if self.symtab is None:
-            raise HxdpError(f"{path}: no symbol table")
+            raise HxdpError(f"{name}: big-endian BPF objects are not supported (use -target bpfel)")
+        self._check_extents(len(data))
+        self.symtab = self.elf.get_section_by_name(".symtab")
+        if not isinstance(self.symtab, SymbolTableSection):
+            raise HxdpError(f"{name}: no symbol table")
         btf_sec = self.elf.get_section_by_name(".BTF")
         self.btf: Btf | None = parse_btf(btf_sec.data()) if btf_sec else None
         self.code: dict[str, list[Insn]] = {}
@@ -73,8 +81,15 @@ class _Object:
         self.map_index: dict[tuple[str, int], int] = {}   # (section, offset) -> map index
         self._load_maps()
 
-    def close(self) -> None:
-        self.file.close()
+    def _check_extents(self, size: int) -> None:
+        """Refuse an object whose headers reach past its ``size`` bytes: a
+        truncated file, said so rather than left to what parsing it raises."""
+        if self.elf["e_shoff"] + self.elf.num_sections() * self.elf["e_shentsize"] > size:
+            raise HxdpError(f"{self.path}: the file ends before its section headers (a truncated object?)")
+        for sec in self.elf.iter_sections():
+            if sec["sh_type"] != "SHT_NOBITS" and sec["sh_offset"] + sec["sh_size"] > size:
+                raise HxdpError(f"{self.path}: section {sec.name} runs past the end of the file "
+                                "(a truncated object?)")
 
     def where(self, section: str, slot: int | None = None) -> str:
         return f"{self.path}: section {section}" + (f", instruction {slot}" if slot is not None else "")
@@ -96,9 +111,10 @@ class _Object:
             sec = self.elf.get_section(sym["st_shndx"])
             if not sec["sh_flags"] & SHF_EXECINSTR:
                 continue
-            size = sym["st_size"] or sec["sh_size"] - sym["st_value"]
-            out.append(_Function(sec.name, sym.name, sym["st_value"] // 8,
-                                 (sym["st_value"] + size) // 8))
+            end = sym["st_value"] + (sym["st_size"] or sec["sh_size"] - sym["st_value"])
+            if not sym["st_value"] < end <= sec["sh_size"]:
+                raise HxdpError(f"{self.path}: function {sym.name} lies outside its section {sec.name}")
+            out.append(_Function(sec.name, sym.name, sym["st_value"] // 8, end // 8))
         return sorted(out, key=lambda f: (f.section, f.start))
 
     def programs(self) -> list[_Function]:
@@ -121,6 +137,9 @@ class _Object:
                 self._legacy_maps(sec)
             elif sec.name.startswith(GLOBAL_DATA) and sec["sh_type"] in ("SHT_PROGBITS", "SHT_NOBITS") \
                     and sec["sh_size"]:
+                if sec["sh_size"] > MAX_MAP_BYTES:
+                    raise HxdpError(f"{self.path}: section {sec.name} holds {sec['sh_size']} bytes, more than a map "
+                                    f"the interpreter holds ({MAX_MAP_BYTES >> 20} MiB)")
                 data = bytes(sec["sh_size"]) if sec["sh_type"] == "SHT_NOBITS" else sec.data()
                 readonly = sec.name.startswith(".rodata")
                 self._add_map(MapDef(sec.name, MapType.ARRAY, 4, len(data), 1,
@@ -308,38 +327,62 @@ def _link(obj: _Object, entry: _Function) -> tuple[list[Insn], dict[int, str], d
     return insns, functions, new_pc
 
 
+# What the parsers raise on a damaged object: pyelftools' errors, and the
+# struct, index and lookup errors of reading fields the object lies about.
+_DAMAGE = (ELFError, struct.error, ValueError, IndexError, KeyError, OverflowError, UnicodeDecodeError,
+           RecursionError)
+
+
+@contextlib.contextmanager
+def _reading(name: Path) -> Iterator[None]:
+    """Name the object in what its bytes make the parsers raise: a damaged
+    object is the user's error, not a crash."""
+    try:
+        yield
+    except BtfError as err:
+        raise HxdpError(f"{name}: {err}") from err
+    except HxdpError:
+        raise
+    except _DAMAGE as err:
+        raise HxdpError(f"{name}: damaged ELF object ({type(err).__name__}: {err})") from err
+
+
 def list_programs(path: Path) -> list[tuple[str, str]]:
     """(section, function) of every program in an object."""
-    obj = _Object(Path(path))
-    try:
-        return [(f.section, f.name) for f in obj.programs()]
-    finally:
-        obj.close()
+    with _reading(Path(path)):
+        return [(f.section, f.name) for f in _Object(Path(path), Path(path)).programs()]
 
 
-def load_elf(path: Path, section: str | None = None, program: str | None = None) -> Program:
-    """Load one program; ``section``/``program`` choose when the object has several."""
-    path = Path(path)
-    obj = _Object(path)
-    try:
-        candidates = [f for f in obj.programs()
-                      if (section is None or f.section == section) and (program is None or f.name == program)]
-        if len(candidates) != 1:
-            listing = ", ".join(f"{f.name} (section {f.section})" for f in obj.programs()) or "none"
-            what = "no program matches" if not candidates else "several programs match"
-            raise HxdpError(f"{path}: {what}; choose with --section/--program. Programs: {listing}")
-        entry = candidates[0]
-        insns, functions, new_pc = _link(obj, entry)
-        license_sec = obj.elf.get_section_by_name("license")
-        license_text = license_sec.data().split(b"\0", 1)[0].decode() if license_sec else ""
-        lines: dict[int, SourceLine] = {}
-        ext = obj.elf.get_section_by_name(".BTF.ext")
-        if ext is not None and obj.btf is not None:
-            for info in parse_line_info(ext.data(), obj.btf):
-                pc = new_pc.get((info.section, info.insn))
-                if pc is not None:
-                    lines[pc] = SourceLine(info.file, info.line, info.text)
-        return Program(entry.name, insns, list(obj.maps), entry.section, license_text, path,
-                       lines, functions)
-    finally:
-        obj.close()
+def load_elf(path: Path, section: str | None = None, program: str | None = None,
+             source: Path | None = None) -> Program:
+    """Load one program; ``section``/``program`` choose when the object has
+    several. ``source``: the C file the object was compiled from, which
+    messages name and the program keeps as its path."""
+    name = Path(source or path)
+    with _reading(name):
+        return _program(_Object(Path(path), name), section, program)
+
+
+def _program(obj: _Object, section: str | None, program: str | None) -> Program:
+    """The program chosen from ``obj``, linked, with its license and source lines."""
+    if not obj.programs():
+        raise HxdpError(f"{obj.path}: holds no program; an XDP program is a function in a section of its "
+                        'own, e.g. SEC("xdp")')
+    candidates = [f for f in obj.programs()
+                  if (section is None or f.section == section) and (program is None or f.name == program)]
+    if len(candidates) != 1:
+        listing = ", ".join(f"{f.name} (section {f.section})" for f in obj.programs())
+        what = "no program matches" if not candidates else "several programs match"
+        raise HxdpError(f"{obj.path}: {what}; choose with --section/--program. Programs: {listing}")
+    entry = candidates[0]
+    insns, functions, new_pc = _link(obj, entry)
+    license_sec = obj.elf.get_section_by_name("license")
+    license_text = license_sec.data().split(b"\0", 1)[0].decode() if license_sec else ""
+    lines: dict[int, SourceLine] = {}
+    ext = obj.elf.get_section_by_name(".BTF.ext")
+    if ext is not None and obj.btf is not None:
+        for info in parse_line_info(ext.data(), obj.btf):
+            pc = new_pc.get((info.section, info.insn))
+            if pc is not None:
+                lines[pc] = SourceLine(info.file, info.line, info.text)
+    return Program(entry.name, insns, list(obj.maps), entry.section, license_text, obj.path, lines, functions)

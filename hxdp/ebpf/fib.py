@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import HxdpError
+from ..files import read_text
 
 __all__ = ["Route", "RouteTable", "FibResult", "FIB_PARAMS_SIZE", "fib_lookup", "AF_INET", "AF_INET6"]
 
@@ -59,22 +60,14 @@ class RouteTable:
         """Routes from a text file, one a line: ``PREFIX IFINDEX SMAC DMAC [MTU]``
         (DMAC ``-`` when the neighbour is unknown); ``#`` starts a comment."""
         routes = []
-        try:
-            lines = Path(path).read_text().splitlines()
-        except OSError as err:
-            raise HxdpError(f"cannot read {path}: {err.strerror}") from None
-        for number, line in enumerate(lines, 1):
+        for number, line in enumerate(read_text(path).splitlines(), 1):
             words = line.split("#", 1)[0].split()
             if not words:
                 continue
             try:
-                prefix, ifindex, smac, dmac, *rest = words
-                ipaddress.ip_network(prefix, strict=False)
-                routes.append(Route(prefix, int(ifindex), bytes.fromhex(smac.replace(":", "")),
-                                    None if dmac == "-" else bytes.fromhex(dmac.replace(":", "")),
-                                    int(rest[0]) if rest else 1500))
-            except (ValueError, IndexError):
-                raise HxdpError(f"{path}:{number}: expected 'PREFIX IFINDEX SMAC DMAC [MTU]', "
+                routes.append(_route(words))
+            except ValueError as err:
+                raise HxdpError(f"{path}:{number}: {err}; a route is 'PREFIX IFINDEX SMAC DMAC [MTU]', "
                                 f"got {line.strip()!r}") from None
         return cls(routes)
 
@@ -86,6 +79,34 @@ class RouteTable:
                 if best is None or net.prefixlen > best.network.prefixlen:
                     best = route
         return best
+
+
+def _route(words: list[str]) -> Route:
+    """One route line's fields; a ValueError says which is wrong."""
+    if not 4 <= len(words) <= 5:
+        raise ValueError(f"{len(words)} fields")
+    prefix, ifindex, smac, dmac, *mtu = words
+    ipaddress.ip_network(prefix, strict=False)
+    return Route(prefix, _field_number(ifindex, "IFINDEX", 1, 0xFFFF_FFFF), _mac(smac, "SMAC"),
+                 None if dmac == "-" else _mac(dmac, "DMAC"), _field_number(mtu[0], "MTU", 68, 0xFFFF) if mtu else 1500)
+
+
+def _mac(text: str, name: str) -> bytes:
+    """Six bytes, written with or without colons."""
+    try:
+        mac = bytes.fromhex(text.replace(":", ""))
+    except ValueError:
+        mac = b""
+    if len(mac) != 6:
+        raise ValueError(f"{name} {text!r} is not a MAC address")
+    return mac
+
+
+def _field_number(text: str, name: str, low: int, high: int) -> int:
+    """A whole number within what its field in bpf_fib_lookup's parameters holds."""
+    if not text.isdecimal() or not low <= int(text) <= high:
+        raise ValueError(f"{name} {text!r} is not a number from {low} to {high}")
+    return int(text)
 
 
 def fib_lookup(table: RouteTable, params: bytearray, flags: int) -> int:

@@ -19,7 +19,7 @@ from ..errors import HxdpError
 
 __all__ = [
     "Cls", "Src", "AluOp", "JmpOp", "Size", "Mode", "AtomicOp", "Pseudo", "Form", "Kind",
-    "OpSpec", "OPS", "Insn", "DecodeError", "decode", "decode_one", "encode",
+    "OpSpec", "OPS", "Insn", "DecodeError", "decode", "decode_one", "decode_hex", "encode",
     "lookup", "by_mnemonic", "sign_extend", "SIZE_BYTES", "NUM_REGS", "FRAME_POINTER",
 ]
 
@@ -452,6 +452,25 @@ def decode(code: bytes) -> list[Insn]:
         insns.append(insn)
         pc += insn.slots
     return insns
+
+
+def decode_hex(text: str, name: str) -> list[Insn]:
+    """A program written as hex bytes (whitespace and a leading ``0x``
+    ignored), as files and the conformance plugin protocol give it; its
+    faults are named by ``name``, the file or stream it came from."""
+    digits = "".join(text.split())
+    if digits.lower().startswith("0x"):
+        digits = digits[2:]
+    try:
+        code = bytes.fromhex(digits)
+    except ValueError:
+        raise HxdpError(f"{name}: expected hex bytes of a program") from None
+    if not code:
+        raise HxdpError(f"{name}: no instructions")
+    try:
+        return decode(code)
+    except DecodeError as err:
+        raise HxdpError(f"{name}: {err}") from None
 
 
 def _pack(opcode: int, dst: int, src: int, off: int, imm: int) -> bytes:

@@ -42,7 +42,6 @@ BPF_PROG_TYPE_XDP = 6
 BPF_F_RDONLY_PROG = 1 << 7
 ATTR_SIZE = 144
 LOG_SIZE = 1 << 20
-PER_CPU_TYPES = (MapType.PERCPU_ARRAY, MapType.PERCPU_HASH, MapType.LRU_PERCPU_HASH)
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -96,7 +95,7 @@ class _Map:
         name = "".join(c for c in d.name if c.isalnum() or c in "._")[:15].encode()
         attr = _attr("<7I16s", d.type, d.key_size, d.value_size, d.max_entries, flags, inner_fd, 0, name)
         self.fd = _bpf(Cmd.MAP_CREATE, attr, f"creating map {d.name} ({d.type.name.lower()})")
-        self.per_cpu = d.type in PER_CPU_TYPES
+        self.per_cpu = d.per_cpu
         self.stride = (d.value_size + 7) // 8 * 8 if self.per_cpu else d.value_size
         self.value_len = self.stride * possible_cpus() if self.per_cpu else d.value_size
 

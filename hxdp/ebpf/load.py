@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import HxdpError
+from ..files import decode_text, read_bytes
+from .isa import decode_hex
 from .program import Program
 
 __all__ = ["load_program"]
@@ -20,23 +22,17 @@ def load_program(path: Path | str, section: str | None = None, program: str | No
     if path.suffix == ".c":
         from ..toolchain import compile_c
         from .elf import load_elf
-        prog = load_elf(compile_c(path), section, program)
-        prog.path = path
-        return prog
-    head = path.read_bytes()[:4]
-    if head == ELF_MAGIC:
+        return load_elf(compile_c(path), section, program, source=path)
+    data = read_bytes(path)
+    if data.startswith(ELF_MAGIC):
         from .elf import load_elf
         return load_elf(path, section, program)
-    text = path.read_text(errors="replace")
+    if path.suffix == ".o":
+        raise HxdpError(f"{path}: not an ELF object (it does not begin with the ELF magic)")
     if path.suffix in (".s", ".S", ".asm"):
         from .asm import assemble
-        return Program(path.stem, assemble(text, str(path)), path=path)
+        return Program(path.stem, assemble(decode_text(data, str(path)), str(path)), path=path)
     if path.suffix in (".hex", ".txt", ""):
-        from .isa import decode
-        digits = "".join(text.split())
-        try:
-            code = bytes.fromhex(digits)
-        except ValueError:
-            raise HxdpError(f"{path}: expected hex bytes of a program") from None
-        return Program(path.stem, decode(code), path=path)
+        return Program(path.stem, decode_hex(decode_text(data, str(path)), str(path)), path=path)
     raise HxdpError(f"{path}: unknown program kind {path.suffix!r}; give a .c, .o, .s or .hex file")
+

@@ -31,6 +31,11 @@ __all__ = ["BpfMap", "ArrayMap", "HashMap", "LpmTrieMap", "ProgArray", "MapOfMap
 
 BPF_F_NO_PREALLOC = 1 << 0
 
+# The largest map the interpreter makes: its keys and values are allocated
+# at once (a CPU's values in one bytearray) and its free slots listed.
+MAX_ENTRIES = 1 << 24
+MAX_MAP_BYTES = 1 << 30
+
 # Handles are the values ``lddw rX, map`` gives a program: opaque numbers
 # that helpers turn back into maps, not addresses of any memory. The n-th
 # map made has handle HANDLE_BASE + n * HANDLE_STEP (the hardware decodes it).
@@ -373,7 +378,11 @@ class MapOfMaps(BpfMap):
 
 
 def make_map(d: MapDef, nr_cpus: int = 1) -> BpfMap:
-    """The runtime map for a definition; unsupported types are a clear error."""
+    """The runtime map for a definition; unsupported types and sizes are a clear error."""
+    if d.max_entries > MAX_ENTRIES or d.max_entries * (d.key_size + d.value_size) > MAX_MAP_BYTES:
+        raise HxdpError(f"map {d.name}: {d.max_entries} entries of {d.key_size}-byte keys and {d.value_size}-byte "
+                        f"values; the interpreter holds up to {MAX_ENTRIES} entries and {MAX_MAP_BYTES >> 20} MiB "
+                        "a map: lower max_entries")
     t = d.type
     if t in (MapType.ARRAY, MapType.DEVMAP, MapType.CPUMAP, MapType.XSKMAP):
         return ArrayMap(d, nr_cpus)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .isa import Insn, encode
 
-__all__ = ["MapType", "MapDef", "SourceLine", "Program", "SUPPORTED_MAP_TYPES"]
+__all__ = ["MapType", "MapDef", "SourceLine", "Program", "SUPPORTED_MAP_TYPES", "PER_CPU_TYPES"]
 
 
 class MapType(enum.IntEnum):
@@ -60,6 +60,9 @@ SUPPORTED_MAP_TYPES = frozenset({
     MapType.HASH_OF_MAPS, MapType.DEVMAP, MapType.CPUMAP, MapType.XSKMAP, MapType.DEVMAP_HASH,
 })
 
+# The map types that keep a value a CPU (a `MapDump` holds every CPU's).
+PER_CPU_TYPES = frozenset({MapType.PERCPU_ARRAY, MapType.PERCPU_HASH, MapType.LRU_PERCPU_HASH})
+
 
 @dataclass
 class MapDef:
@@ -78,6 +81,10 @@ class MapDef:
     inner: MapDef | None = None
     initial: bytes | None = None
     readonly: bool = False
+
+    @property
+    def per_cpu(self) -> bool:
+        return self.type in PER_CPU_TYPES
 
     def describe(self) -> str:
         return (f"{self.name}: {self.type.name.lower()} key {self.key_size} B, value "
