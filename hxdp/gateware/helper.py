@@ -100,7 +100,7 @@ class HelperUnit(wiring.Component):
     unit's port on the memories (the data comes the cycle after, from the
     space asked), ``write_*`` its way into the map memory's store port.
     ``done``: r0 = ``result`` at the end of this cycle; ``busy``: the core
-    must not issue."""
+    must not issue; ``holds``: the call starting keeps it busy until done."""
 
     def __init__(self, target: Target, addr_bits: int, packet_bits: int):
         self.target = target
@@ -127,6 +127,7 @@ class HelperUnit(wiring.Component):
             "write_addr": Out(self.map_bits),
             "write_data": Out(64),
             "write_mask": Out(8),
+            "holds": Out(1),                             # the call starting holds the core until it is done
             "busy": Out(1),
             "done": Out(1),
             "result": Out(64),
@@ -183,6 +184,7 @@ class HelperUnit(wiring.Component):
         m.d.comb += probes_table.eq((self.entry.kind == MapKind.HASH) & ~self.conformance &
                                     one_of(self.number, KEYED_HELPERS))
         m.d.sync += quick.eq(self.start & ~bounds.grows & ~probes_table)
+        m.d.comb += self.holds.eq(bounds.grows | probes_table)
 
         key_words = Signal(range(MAX_KEY_WORDS + 1))
         value_words = Signal(14)

@@ -89,7 +89,7 @@ class CoreSlice(wiring.Component):
         with m.If(done_packet):
             m.d.sync += [busy.eq(0), ended.eq(0), full.eq(0)]
         m.d.comb += [
-            self.rx.ready.eq(receiving | (~busy | done_packet) & self.enabled),
+            self.rx.ready.eq(receiving | (~busy | done_packet) & self.enabled & core.booted),
             accept.eq(self.rx.valid & self.rx.ready),
             first.eq(accept & ~receiving),
         ]

@@ -25,11 +25,15 @@ from ..toolchain import find_tool
 from .engine import Engine
 from .verilog import TOP_NAME
 
-__all__ = ["SynthReport", "synthesize", "xilinx_estimate", "run_tool", "placed_fmax", "critical_path", "ECP5_DEFAULT",
+__all__ = ["ROUTER", "SynthReport", "synthesize", "xilinx_estimate", "run_tool", "placed_fmax", "critical_path", "ECP5_DEFAULT",
            "ECP5_CELLS", "FAMILIES"]
 
 ECP5_DEFAULT = ("85k", "CABGA381", 8)
 FAMILIES = ("ecp5", "xilinx")
+# router2 settles where router1 stalls on the engine and on the Versa; with
+# timing-driven rip-up it settled less often (docs/boards.md, Figures).
+ROUTER = "--router router2"
+
 # nextpnr-ecp5's cells for each resource, as its report names them.
 ECP5_CELLS = {"LUT": "TRELLIS_COMB", "FF": "TRELLIS_FF", "BRAM": "DP16KD", "DSP": "MULT18X18D"}
 
@@ -168,6 +172,7 @@ def synthesize(target: Target, family: str = "ecp5", *, freq_mhz: float = 125.0,
     say("placing and routing with nextpnr-ecp5" if route else "placing with nextpnr-ecp5")
     run_tool([*nextpnr, f"--{size}", "--package", package, "--speed", str(speed), "--out-of-context",
               "--json", "engine.json", "--freq", str(freq_mhz), "--report", "report.json", "--timing-allow-fail",
+              *ROUTER.split(),
               *([] if route else ["--no-route"])],
              work, "nextpnr-ecp5", work / "nextpnr.log")
     data = json.loads((work / "report.json").read_text())
