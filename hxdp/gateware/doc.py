@@ -120,4 +120,50 @@ not use; STATUS bit 2 is set until MAP_RDATA holds the bytes. While
 packets run the host may write any array entry and the values of a hash
 map's keys; adding or removing hash keys (their records and MAP_USED) is
 for a stopped engine, as a program load does it.
+
+## The core's pipeline
+
+```
+            fetch                 decode                       issue
+  pc ──▶ instruction ──▶ row ──▶ decode, scoreboard ──▶ row, operands ──▶ ALU, address add,
+         memory (BRAM)          register read from              packet waits, faults,
+             ▲                  the registers' next             loads and stores, helper call,
+             │                  values (this cycle's            branch decision
+             │                  writes included)                     │
+             └──────── next row, or a branch's target ◀──────────────┘ (a cycle later)
+```
+
+A row issues from registers: its operation and the values of the registers
+it reads were latched by the decode stage in the cycle before, so no cycle
+holds both the register file's read multiplexers and what issue does with
+the values. The hazards and what they cost (the model's `Latency`, one
+definition in `hxdp/target.py`):
+
+- **Read after write.** Decode reads the values registers will hold at the
+  start of the next cycle, with the writes at the end of this one, so an
+  ALU result feeds the very next row ({target.latency.alu} cycle). Loads,
+  from any memory, write their value at the end of the cycle after their
+  row and are read by a row decoded then ({target.latency.load_stack} cycles); multiplies
+  {target.latency.mul}, the divider {target.latency.div}, helper calls
+  {target.latency.helper} (hash maps: as long as the helper unit holds the core).
+- **The scoreboard** counts, for each register, the cycles until its newest
+  value is written. Decode passes a row to issue only when none of the
+  registers it reads or writes will still be counting then, and no helper
+  call holds the core or is starting to: a row at issue never waits for a
+  register, so its latched operands never go stale while it waits for
+  anything else.
+- **At issue** a row waits for the packet bytes it reaches (a store, or a
+  call that moves the packet's bounds, for the whole packet), for the
+  divider, and on several cores for the map lock; decode holds the next row
+  meanwhile.
+- **Branches** are decided at issue, in lane order; a taken one drops the
+  row being decoded, and its target is fetched in the next cycle and
+  decoded in the one after: {target.latency.branch_penalty} cycles lost. An exit ends the packet at issue.
+- **Faults** (an access outside every memory, an unsupported operation, a
+  bad map handle, control past the program, the watchdog) end the packet in
+  the cycle the row would issue.
+- **Between packets** instruction memory reads row 0, also in the cycle a
+  packet ends, so that the next packet's first row is decoded in the cycle
+  it starts; the slice takes no first beat in the first cycle after reset,
+  before that read has happened.
 """
