@@ -596,7 +596,9 @@ class Core(wiring.Component):
         # -- register writes and the scoreboard ------------------------------------------
         # The winning write of each register is found on one bit a source;
         # the value is then an AND-OR of the sources, not a chain of muxes.
-        def newest(sources, index, otherwise, gate=1):
+        def newest(sources: list[tuple], index, otherwise: Value, gate=1) -> Value:
+            """Register ``index`` after the writes of ``sources`` (enabled
+            with ``gate``), the last of them winning; ``otherwise`` if none."""
             written = Const(0)
             picked = []
             for en, reg, value in reversed(sources):
@@ -627,7 +629,9 @@ class Core(wiring.Component):
             # of 1 is this cycle's write, which decode reads.
             m.d.comb += free_next[i].eq((count[i] <= 1) & ~(e_valid & slow[i]))
 
-        def operand(index):
+        def operand(index) -> Value:
+            """Decode's read: the row at issue's results count, as that row
+            issues whenever decode passes its row on."""
             return newest(writes, index, regs_early[index], e_valid & ~self.start)
 
         with m.If(take):
@@ -644,10 +648,10 @@ class Core(wiring.Component):
             waits_free += [d.uses_a & ~free_next[s.a], d.uses_b & ~free_next[s.b],
                            (d.reads_dst | d.writes_dst) & ~free_next[s.dst]]
         d_calls = Cat(*(d.helper for d in d_dec)).any()
-        late = [d.mul | d.div | d.load & d.writes_dst for d in d_dec]       # ALU results come in a cycle
+        writes_late = [d.mul | d.div | d.load & d.writes_dst for d in d_dec]     # ALU results come in a cycle
         with m.If(take):
             for i in range(nregs):
-                m.d.sync += slow[i].eq(Cat(*(w & (s.dst == i) for w, s in zip(late, d_slots))).any()
+                m.d.sync += slow[i].eq(Cat(*(w & (s.dst == i) for w, s in zip(writes_late, d_slots))).any()
                                        | (d_calls if i == 0 and t.latency.helper > 1 else 0))
         waits_free += [d_calls & ~free_next[i] for i in range(6)]
         held = (helper.busy & ~helper.done) | (e_valid & calls & helper.holds)
