@@ -6,7 +6,7 @@ fill 93% of the part's LUTs and nextpnr does not route them."""
 
 from amaranth_boards.versa_ecp5 import VersaECP5Platform
 
-from hxdp.target import Target
+from hxdp.target import ENGINE_CLOCK_MHZ, Target
 
 from .nic import EcpBoard, plain_leds
 
@@ -14,7 +14,8 @@ BOARD = EcpBoard(
     name="versa_ecp5", title="Lattice ECP5 Versa", platform=VersaECP5Platform, clock="clk100", ports=1,
     # One lane: the 4-lane engine needs about 74K LUTs, the part has 44K.
     # 12 registers (every example compiles as with 16) and 16-byte packet
-    # beats (1.9 Gbit/s at 15 MHz) leave room to route (docs/boards.md).
+    # beats (3.2 Gbit/s at 25 MHz) leave room to route (docs/boards.md). The
+    # engine's clock is the one Mpps are figured at (ENGINE_CLOCK_MHZ).
     target=Target.with_lanes(1, registers=12, packet_frame_bytes=16),
-    engine_mhz=15.0, show=plain_leds(8),
+    engine_mhz=ENGINE_CLOCK_MHZ, show=plain_leds(8),
     notes="UART on the FTDI chip's second channel; the PHYs' RGMII delays as strapped on the board.")

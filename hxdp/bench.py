@@ -3,7 +3,8 @@
 Per program: eBPF instructions, operations after the compiler's passes,
 VLIW rows, static IPC (eBPF instructions per row), the critical-path lower
 bound on rows, cycles per packet on the program's traffic (min, mean, max)
-on the model, and packets per second at 156.25 MHz; then the same for
+on the model, and packets per second at the engine's clock (by default
+`ENGINE_CLOCK_MHZ`, the one a board meets); then the same for
 every lane count from 1 to 8. With the rtl engine, the traffic also goes
 through the Verilog (`hxdp.sim`): packets a second with the packets back
 to back, and the latency when they come at 1 GbE.
@@ -21,7 +22,7 @@ from .ebpf.load import load_program
 from .files import expand_paths
 from .model.engine import ModelEngine
 from .run import load_traffic
-from .target import REFERENCE_CLOCK_MHZ, Target
+from .target import ENGINE_CLOCK_MHZ, Target
 
 __all__ = ["BenchRow", "StreamRow", "bench_program", "bench_stream", "programs_in", "format_table",
            "format_sweep", "format_streams", "to_json"]
@@ -63,7 +64,8 @@ def programs_in(paths: Iterable[Path]) -> list[Path]:
     return expand_paths(paths, ".c", "program")
 
 
-def bench_program(path: Path, lanes: int, pcap: Path | None = None) -> BenchRow:
+def bench_program(path: Path, lanes: int, pcap: Path | None = None,
+                  clock_mhz: float = ENGINE_CLOCK_MHZ) -> BenchRow:
     program = load_program(path)
     image = compile_program(program, Target.with_lanes(lanes))
     packets, setup, routes, _ = load_traffic(path, pcap)
@@ -75,7 +77,7 @@ def bench_program(path: Path, lanes: int, pcap: Path | None = None) -> BenchRow:
     rows = len(image.rows)
     return BenchRow(program.name, lanes, image.stats.insns, image.stats.ops, rows,
                     round(image.stats.insns / rows, 2), image.stats.bound_rows, len(cycles),
-                    min(cycles), round(mean, 1), max(cycles), round(REFERENCE_CLOCK_MHZ / mean, 2))
+                    min(cycles), round(mean, 1), max(cycles), round(clock_mhz / mean, 2))
 
 
 COLUMNS = (("program", "program", "{}"), ("lanes", "lanes", "{}"), ("insns", "eBPF", "{}"),
@@ -121,13 +123,13 @@ def to_json(rows: list[BenchRow], streams: list[StreamRow] = ()) -> str:
 
 
 def bench_stream(path: Path, lanes: int, cores: int = 1, pcap: Path | None = None,
-                 engine: str = "rtl") -> StreamRow:
+                 clock_mhz: float = ENGINE_CLOCK_MHZ, engine: str = "rtl") -> StreamRow:
     from .sim import LineRate, SimConfig, simulate_traffic
     from .sim.report import summarize
     program = load_program(path)
     packets, setup, routes, _ = load_traffic(path, pcap)
     runs = [summarize(simulate_traffic(program, packets, setup=setup, routes=routes,
-                                       config=SimConfig(engine, lanes, cores, rate)))
+                                       config=SimConfig(engine, lanes, cores, rate, clock_mhz)))
             for rate in (LineRate.MAX, LineRate.GBE1)]
     busy, calm = runs
     return StreamRow(program.name, lanes, cores, busy.processed, busy.mpps, round(busy.cycles / busy.processed, 1),

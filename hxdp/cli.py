@@ -18,7 +18,7 @@ from .boards.seeds import ROUTE_MINUTES, SEEDS
 from .errors import HxdpError
 from .files import decode_text, output_problem, read_text, write_file
 from .sim import DEFAULT_FIFO_BYTES, LineRate
-from .target import REFERENCE_CLOCK_MHZ, Target
+from .target import ENGINE_CLOCK_MHZ, Target
 
 Handler = Callable[[argparse.Namespace], int]
 STDIN = "<stdin>"
@@ -268,8 +268,7 @@ def _traffic_args(p: argparse.ArgumentParser, engine: str) -> None:
     t.add_argument("--rate", default=LineRate.MAX.value, choices=[r.value for r in LineRate],
                    help="the line packets arrive on: 1g, 10g, 25g Ethernet, or max: as fast as the engine "
                         "takes them (default max)")
-    t.add_argument("--clock", type=POSITIVE, default=REFERENCE_CLOCK_MHZ, metavar="MHZ",
-                   help=f"the engine's clock, for line timing and Mpps (default {REFERENCE_CLOCK_MHZ})")
+    _clock_arg(t, "for line timing and Mpps")
     t.add_argument("--fifo", type=COUNT, default=DEFAULT_FIFO_BYTES, metavar="BYTES",
                    help="the ingress FIFO on a line; a packet finding it full is dropped and counted "
                         f"(default {DEFAULT_FIFO_BYTES}; 0: no limit)")
@@ -283,6 +282,12 @@ def _traffic_args(p: argparse.ArgumentParser, engine: str) -> None:
                    help="waves of the rtl engine (GTKWave), for --vcd-packets")
     t.add_argument("--vcd-packets", type=_span, default="0:0", metavar="FIRST:LAST",
                    help="the packets whose passage the waves cover (default 0:0)")
+
+
+def _clock_arg(p, what: str) -> None:
+    p.add_argument("--clock", type=POSITIVE, default=ENGINE_CLOCK_MHZ, metavar="MHZ",
+                   help=f"the engine's clock, {what} (default {ENGINE_CLOCK_MHZ:g}: what the Versa board's "
+                        "engine meets)")
 
 
 def _cores_arg(p: argparse.ArgumentParser) -> None:
@@ -300,7 +305,7 @@ def _sim_config(args: argparse.Namespace):
     from .sim import SIM_ENGINES, SimConfig
     if args.engine not in SIM_ENGINES:
         given = [flag for flag, value, default in (
-            ("--rate", args.rate, LineRate.MAX.value), ("--clock", args.clock, REFERENCE_CLOCK_MHZ),
+            ("--rate", args.rate, LineRate.MAX.value), ("--clock", args.clock, ENGINE_CLOCK_MHZ),
             ("--fifo", args.fifo, DEFAULT_FIFO_BYTES), ("--tx-ready", args.tx_ready, 1.0), ("--seed", args.seed, 0),
             ("--table", args.table, None), ("--vcd", args.vcd, None), ("--vcd-packets", args.vcd_packets, (0, 0)),
             ("--cores", args.cores, 1)) if value != default]
@@ -435,13 +440,14 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=("model", "rtl"), default="model",
                    help="rtl: also run the traffic through the Verilog under Verilator, back to back and "
                         "at 1 GbE, for measured Mpps and latency (default model: the model's cycles only)")
+    _clock_arg(p, "for Mpps and the line's timing")
     _cores_arg(p)
 
 
 @command("bench", "compile programs and measure them on the cycle-accurate model",
          "Columns: eBPF instructions, operations after the passes, VLIW rows, static IPC\n"
          "(eBPF instructions per row), critical-path bound on rows, cycles per packet on\n"
-         "the program's traffic (min/mean/max) and Mpps at 156.25 MHz.\n\n"
+         "the program's traffic (min/mean/max) and Mpps at the engine's clock (--clock).\n\n"
          "With --engine rtl, a second table: the traffic through the Verilog, back to back\n"
          "(Mpps, cycles a packet from first in to last out) and at 1 GbE (latency from a\n"
          "packet whole in the ingress FIFO to its last byte out).\n\n"
@@ -456,13 +462,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     rows, streams = [], []
     for i, path in enumerate(paths):
         print(f"[{i + 1}/{len(paths)}] {path}", file=sys.stderr, flush=True)
-        rows += [bench_program(path, n, args.pcap) for n in lanes]
+        rows += [bench_program(path, n, args.pcap, args.clock) for n in lanes]
         if args.engine == "rtl":
-            streams.append(bench_stream(path, args.lanes, args.cores, args.pcap))
+            streams.append(bench_stream(path, args.lanes, args.cores, args.pcap, args.clock))
     if args.json:
         print(to_json([r for r in rows if r.lanes == args.lanes], streams))
         return 0
     main = [r for r in rows if r.lanes == args.lanes]
+    print(f"model, {args.lanes} lane{'s' * (args.lanes > 1)}; Mpps at {args.clock:g} MHz:")
     print(format_table(main, args.markdown))
     if len(main) > 1:
         n = len(main)
@@ -473,7 +480,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(format_sweep(rows, args.markdown))
     if streams:
         print(f"\nthrough the engine (rtl, {args.lanes} lanes, {args.cores} core{'s' * (args.cores > 1)}, "
-              f"156.25 MHz):")
+              f"{args.clock:g} MHz):")
         print(format_streams(streams, args.markdown))
     return 0
 

@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 from .ebpf.program import MapDef, Program
 from .ebpf.xdp import LEAVING, MapDump, MapEntry, XdpAction, XdpEngine, XdpInput, XdpResult
 from .errors import HxdpError
-from .target import REFERENCE_CLOCK_MHZ
+from .target import ENGINE_CLOCK_MHZ
 
 __all__ = ["ENGINES", "make_engine", "TrafficRun", "run_traffic", "format_summary", "format_maps", "load_traffic"]
 
@@ -64,6 +64,11 @@ class TrafficRun:
     @property
     def faults(self) -> list[tuple[int, str]]:
         return [(i, r.fault) for i, r in enumerate(self.results) if r.fault]
+
+    @property
+    def clock_mhz(self) -> float:
+        """The clock the run's cycles are figured at."""
+        return ENGINE_CLOCK_MHZ
 
     def leaving(self) -> list[tuple[int, bytes]]:
         """The packets that leave the program (TX, PASS, REDIRECT), each
@@ -133,7 +138,7 @@ def format_summary(run: TrafficRun, *, show_packets: int = 8, show_entries: int 
     if cycles:
         mean = sum(cycles) / len(cycles)
         lines.append(f"cycles per packet: min {min(cycles)}, mean {mean:.1f}, max {max(cycles)} "
-                     f"({REFERENCE_CLOCK_MHZ / mean:.2f} Mpps at {REFERENCE_CLOCK_MHZ} MHz)")
+                     f"({run.clock_mhz / mean:.2f} Mpps at {run.clock_mhz:g} MHz)")
     if run.faults:
         lines.append(f"faults: {len(run.faults)} (first: packet {run.faults[0][0]}: {run.faults[0][1]})")
     if run.maps:

@@ -22,7 +22,7 @@ from .errors import HxdpError
 
 __all__ = ["Unit", "Space", "Operand", "OpInfo", "Op", "OPS_BY_CODE", "SlotField", "SLOT_FIELDS",
            "SLOT_BITS", "Slot", "ebpf_spec", "non_faulting", "encode_slot", "decode_slot", "encode_row", "decode_row",
-           "Latency", "DIVIDERS", "MAX_CYCLES", "Target", "REFERENCE_CLOCK_MHZ", "markdown", "target_to_dict", "target_from_dict"]
+           "Latency", "DIVIDERS", "MAX_CYCLES", "Target", "ENGINE_CLOCK_MHZ", "markdown", "target_to_dict", "target_from_dict"]
 
 
 class Unit(enum.Enum):
@@ -316,9 +316,11 @@ MAX_CYCLES = 1_000_000
 # (radix-4, two quotient bits a cycle), so at most one starts in a row.
 DIVIDERS = 1
 
-# The clock speeds are quoted at: hXDP's on the NetFPGA-SUME, so that cycle
-# counts compare with its published figures.
-REFERENCE_CLOCK_MHZ = 156.25
+# The engine clock packets a second are figured at, unless a command's
+# --clock gives another: the clock the Versa board's engine is built for
+# and meets (1 lane; docs/boards.md), so that no figure claims a clock the
+# hardware does not reach. (hXDP's published figures are at 156.25 MHz.)
+ENGINE_CLOCK_MHZ = 25.0
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from ..model.engine import ModelEngine
 from ..model.stream import Ingress, StreamTiming
 from ..passage import Passage
 from ..run import TrafficRun
-from ..target import MAX_CYCLES, REFERENCE_CLOCK_MHZ, Target
+from ..target import MAX_CYCLES, ENGINE_CLOCK_MHZ, Target
 from .wire import DEFAULT_FIFO_BYTES, LineRate, arrivals
 
 __all__ = ["SIM_ENGINES", "SimConfig", "PacketRecord", "SimRun", "simulate_traffic"]
@@ -35,7 +35,7 @@ class SimConfig:
     lanes: int = 4
     cores: int = 1
     rate: LineRate = LineRate.MAX
-    clock_mhz: float = REFERENCE_CLOCK_MHZ
+    clock_mhz: float = ENGINE_CLOCK_MHZ
     fifo_bytes: int = DEFAULT_FIFO_BYTES      # on a line; with LineRate.MAX the source waits instead
     tx_ready: float = 1.0                     # the chance tx takes a beat in a cycle
     seed: int = 0
@@ -83,6 +83,10 @@ class SimRun(TrafficRun):
     cycles: int = 0          # cycles the run lasted
     evaluated: int = 0       # cycles the simulator evaluated (rtl: without idle ones skipped)
     seconds: float = 0.0     # and the time that took (not counting a Verilator build)
+
+    @property
+    def clock_mhz(self) -> float:
+        return self.config.clock_mhz
 
     def _left(self) -> list[PacketRecord]:
         return [r for r in self.records if r.result is not None and r.result.action in LEAVING]

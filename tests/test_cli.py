@@ -18,7 +18,7 @@ from hxdp.errors import HxdpError
 from hxdp.pcap import read_pcap
 from hxdp.run import format_maps
 from hxdp.scenario import load_scenario
-from hxdp.target import Target
+from hxdp.target import ENGINE_CLOCK_MHZ, Target
 from hxdp.toolchain import compile_c
 
 from .conftest import EXAMPLES
@@ -114,10 +114,23 @@ def test_bench_prints_progress_on_stderr_and_only_the_table_on_stdout(capsys, tm
     assert main(["bench", str(obj), "--pcap", str(pcap), "--no-sweep"]) == 0
     captured = capsys.readouterr()
     assert captured.err == f"[1/1] {obj}\n"
-    assert captured.out.splitlines()[0].split() == BENCH_HEADS
+    caption, heads = captured.out.splitlines()[:2]
+    assert caption == f"model, 4 lanes; Mpps at {ENGINE_CLOCK_MHZ:g} MHz:" and heads.split() == BENCH_HEADS
     assert main(["bench", str(obj), "--pcap", str(pcap), "--no-sweep", "--json"]) == 0
     captured = capsys.readouterr()
     assert [row["program"] for row in json.loads(captured.out)] == ["xdp1"] and captured.err == f"[1/1] {obj}\n"
+
+
+def test_bench_figures_packets_a_second_at_the_clock_given(capsys):
+    """By default at the clock the boards meet, not one they do not reach."""
+    figures = {}
+    for clock in (None, 200.0):
+        assert main(["bench", str(EXAMPLES / "xdp_tx.c"), "--no-sweep", "--json",
+                     *(["--clock", str(clock)] if clock else [])]) == 0
+        [row] = json.loads(capsys.readouterr().out)
+        figures[clock] = row
+    for clock, row in figures.items():
+        assert row["mpps"] == pytest.approx((clock or ENGINE_CLOCK_MHZ) / row["cycles_mean"], rel=0.01)
 
 
 def test_a_bench_table_without_rows_is_its_header():

@@ -122,7 +122,7 @@ def test_summary_and_table_count_every_packet(verilator):
 def test_sim_command_writes_pcap_table_and_waves(verilator, tmp_path):
     out, table, waves = tmp_path / "out.pcap", tmp_path / "packets.json", tmp_path / "waves.vcd"
     argv = [sys.executable, "-m", "hxdp.cli", "sim", str(EXAMPLES / "xdp_tx.c"), "-o", str(out), "--table",
-            str(table), "--vcd", str(waves), "--vcd-packets", "1:2", "--rate", "10g", "-q"]
+            str(table), "--vcd", str(waves), "--vcd-packets", "1:2", "--rate", "10g", "--clock", "156.25", "-q"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
     assert "throughput" in done.stdout and "latency ns" in done.stdout
@@ -132,7 +132,8 @@ def test_sim_command_writes_pcap_table_and_waves(verilator, tmp_path):
     text = waves.read_text()
     assert text.startswith("$date") or "$timescale" in text
     # The waves cover packets 1 and 2 only: from when packet 1's first beat
-    # is offered (it is in the FIFO, at its head) to packet 2's end.
+    # is offered (it is in the FIFO, at its head) to packet 2's end, in
+    # cycles of the clock given (6400 ps).
     one, two = report["packets"][1], report["packets"][2]
     stamps = [int(line[1:]) for line in text.splitlines() if line.startswith("#")]
     assert one["arrival"] * 6400 <= stamps[0] <= one["start"] * 6400

@@ -19,9 +19,10 @@ Timing, as the model states it, and how the hardware keeps it:
   before their latency runs out: ALU results in the issue cycle, multiplies,
   loads and atomics a cycle later (every load has latency 2: decode reads
   it then), the divider 33 cycles later.
-* Stores are written a cycle after their row (atomics: once the old value
-  has been read); the memories' read ports see writes in the same cycle, so
-  every row sees every earlier row's stores, and none of its own.
+* Stores are written a cycle after their row; atomics read the old value
+  then and write the cycle after, and the next row issues no sooner. The
+  memories' read ports see writes in the same cycle, so every row sees every
+  earlier row's stores, and none of its own.
 * A helper call reads its key through a port of its own from the issue
   cycle on; the helper unit gives r0 at the end of the next (arrays) or
   holds the core until it is done (hash maps; `helper`).
@@ -140,10 +141,11 @@ class Core(wiring.Component):
             # The map lock, shared by the engine's cores: a row storing to
             # the map memory or a call to a hash map issues only with the
             # lock (``lock_want``: it would issue now but for the lock); a
-            # hash call keeps it while ``helper_busy``.
+            # hash call keeps it while the helper unit is busy, an atomic on
+            # a map value until it has written (``keeps_lock``).
             "lock_want": Out(1),
             "lock_grant": In(1),
-            "helper_busy": Out(1),
+            "keeps_lock": Out(1),
             # The outcome, in the cycle after the exit or fault.
             "finished": Out(1),
             "action": Out(64),
@@ -189,20 +191,30 @@ class Core(wiring.Component):
 
         # -- register file and scoreboard ----------------------------------------------
         # The decode stage reads a row's registers as they will be at the start
-        # of its issue cycle (``regs_next``: with this cycle's writes), and
-        # passes the row on only when none of them still waits for a result
-        # (``free_next``), so a row at issue never meets a register changing.
+        # of its issue cycle: the file with this cycle's writes of earlier rows
+        # (``regs_early``), then the row at issue's ALU results forwarded
+        # past it, so the ALU meets one multiplexer on its way back to decode.
+        # Decode passes the row on only when none of its registers still waits
+        # for a result (``free_next``), so a row at issue never meets a
+        # register changing.
         regs = Array(Signal(64, name=f"r{i}") for i in range(nregs))
         count = Array(Signal(range(t.latency.div + 1), name=f"count_r{i}") for i in range(nregs))
+        regs_early = Array(Signal(64, name=f"r{i}_early") for i in range(nregs))
         regs_next = Array(Signal(64, name=f"r{i}_next") for i in range(nregs))
         free_next = Array(Signal(name=f"r{i}_free_next") for i in range(nregs))
+        # Registers the row at issue writes more than a cycle after it (loads,
+        # multiplies, divisions, calls), should it issue: found when decode
+        # passes it on, so decode's check does not wait for issue's decision.
+        slow = Signal(nregs)
 
         # Writes at the end of this cycle: (enable, register, value), of the
-        # rows before this one and of this one (the scoreboard keeps two
-        # writes of a register in different cycles).
+        # rows before this one, and of the row at issue (``writes``: the
+        # condition without the issue itself); the scoreboard keeps two writes
+        # of a register in different cycles.
         earlier_writes: list[tuple] = []
         writes: list[tuple] = []
-        claims: list[tuple] = []          # (enable, register, latency) at issue
+        # What the row at issue claims, should it issue: (condition, register, latency).
+        claims: list[tuple] = []
 
         # -- decode and operands --------------------------------------------------
         d_dec = [SlotDecode(f"d_lane{l}") for l in range(lanes)]
@@ -221,11 +233,6 @@ class Core(wiring.Component):
         for l in reversed(range(lanes)):
             with m.If(d_dec[l].store):
                 m.d.comb += d_st_lane.eq(l)
-        with m.If(take):
-            m.d.sync += [row.eq(d_row), e_pc.eq(d_pc), *(v.eq(regs_next[i]) for v, i in zip(args, (1, 2, 3, 4))),
-                         cmp_value.eq(regs_next[Array(s.dst for s in d_slots)[d_st_lane]])]
-            for l, s in enumerate(d_slots):
-                m.d.sync += [a_val[l].eq(regs_next[s.a]), b_reg[l].eq(regs_next[s.b])]
         imm = [Signal(64, name=f"imm{l}") for l in range(lanes)]
         b_val = [Signal(64, name=f"b{l}") for l in range(lanes)]
         for l, s in enumerate(slots):
@@ -348,8 +355,9 @@ class Core(wiring.Component):
         div_count = Signal(range(t.latency.div + 1))
         m.d.comb += divider_free.eq(div_count == 0)
         stall = Signal()
+        atomic_pending = Signal()       # the row before is an atomic: it reads now and writes next cycle
         conflicts = [d.div & ~divider_free for d in dec]
-        conflicts.append(helper.busy)
+        conflicts += [helper.busy, atomic_pending]
         held_up = Signal()          # by anything but the map lock
         needs_lock = Signal()
         m.d.comb += [
@@ -358,7 +366,6 @@ class Core(wiring.Component):
                               calls & on_map & (entry.kind == MapKind.HASH)).any()),
             self.lock_want.eq(running & e_valid & needs_lock & ~held_up),
             stall.eq(held_up | needs_lock & ~self.lock_grant),
-            self.helper_busy.eq(helper.busy),
         ]
         active = Signal()
         past_end = Signal()
@@ -391,11 +398,11 @@ class Core(wiring.Component):
             map_ref = Signal(64, name=f"map_ref{l}")
             m.d.comb += map_ref.eq(Mux(d.ldmap, HANDLE_BASE + (s.imm.as_unsigned() << HANDLE_SHIFT),
                                        MAP_BASE + (s.imm.as_unsigned() << MAP_SHIFT) + s.off.as_signed()))
-            claims.append((issue & d.alu & d.writes_dst, s.dst, t.latency.alu))
-            writes.append((issue & d.alu & d.writes_dst, s.dst, Mux(d.ldmap | d.ldmapv, map_ref, alu.result)))
+            claims.append((d.alu & d.writes_dst, s.dst, t.latency.alu))
+            writes.append((d.alu & d.writes_dst, s.dst, Mux(d.ldmap | d.ldmapv, map_ref, alu.result)))
             mul_en, mul_dst = Signal(name=f"mul_en{l}"), Signal(range(nregs), name=f"mul_dst{l}")
             m.d.sync += [mul_en.eq(issue & d.mul), mul_dst.eq(s.dst)]
-            claims.append((issue & d.mul, s.dst, t.latency.mul))
+            claims.append((d.mul, s.dst, t.latency.mul))
             earlier_writes.append((mul_en, mul_dst, mul.result))
         div_dst = Signal(range(nregs))
         for l in reversed(range(lanes)):
@@ -403,7 +410,7 @@ class Core(wiring.Component):
                 m.d.comb += [divider.op.eq(slots[l].op), divider.a.eq(a_val[l]), divider.b.eq(b_val[l])]
                 with m.If(issue):
                     m.d.sync += div_dst.eq(slots[l].dst)
-            claims.append((issue & dec[l].div, slots[l].dst, t.latency.div))
+            claims.append((dec[l].div, slots[l].dst, t.latency.div))
         starts_div = issue & Cat(*(d.div for d in dec)).any()
         m.d.comb += divider.start.eq(starts_div)
         with m.If(starts_div):
@@ -457,7 +464,7 @@ class Core(wiring.Component):
             # every load's value is written in the cycle after its row, and a
             # row reading it is decoded then.
             fast = space_stack | space_ctx | ~ok
-            claims.append((go & writes_dst, dst, Mux(d["store"] | space_map, t.latency.load_map,
+            claims.append((use & writes_dst, dst, Mux(d["store"] | space_map, t.latency.load_map,
                                                      Mux(fast, t.latency.load_stack, t.latency.load_packet))))
             # Every load's value is there a cycle later: from block RAM, or
             # (the context) from the packet's state as it was at issue.
@@ -494,7 +501,7 @@ class Core(wiring.Component):
                      helper.read_data.eq(_pick(asked == Space.STACK, stack.read[kp].data,
                                                asked == Space.MAP, self.map_read[kp].data,
                                                self.pkt_read[kp].data))]
-        claims.append((starts_helper & ((entry.kind != MapKind.HASH) | ~on_map), 0, t.latency.helper))
+        claims.append((calls & ((entry.kind != MapKind.HASH) | ~on_map), 0, t.latency.helper))
         with m.If(self.start):
             m.d.sync += self.egress.eq(0)
         with m.Elif(helper.redirect):
@@ -533,10 +540,28 @@ class Core(wiring.Component):
                     m.d.comb += new.eq(expr)
             with m.Case(Atomic.CMPXCHG + 1):
                 m.d.comb += [new.eq(s_data), store.eq(s_en & (atomic_old == (s_cmp & st_mask)))]
-        for port, at, here in ((stack.write, s_addr, s_stack), (self.map_write, s_map_addr, s_map),
-                               (self.pkt_write, s_addr, ~s_stack & ~s_map)):
-            m.d.comb += [port.addr.eq(at[:len(port.addr)]), port.data.eq(new),
-                         port.mask.eq(low_ones(s_size, 8)), port.en.eq(store & here)]
+        # An atomic writes from registers in the cycle after it read the old
+        # value, so that no cycle holds a memory's read, the operation and the
+        # write; the next row issues no sooner (``atomic_pending``), so no
+        # store meets it and that row reads what it wrote. A new packet starting
+        # meanwhile drops the write to its stack or packet, not to the maps.
+        late_en, late_stack, late_map, late_addr, late_map_addr, late_data, late_size = (
+            Signal(name=f"atomic_{n}", shape=w) for n, w in
+            (("en", 1), ("stack", 1), ("map", 1), ("addr", 64), ("map_addr", self.map_bits), ("data", 64),
+             ("size", range(9))))
+        m.d.comb += [atomic_pending.eq(s_en & (s_kind != 0)), self.keeps_lock.eq(helper.busy | atomic_pending & s_map)]
+        m.d.sync += [late_en.eq(store & atomic_pending & (s_map | ~self.start)), late_stack.eq(s_stack),
+                     late_map.eq(s_map), late_addr.eq(s_addr), late_map_addr.eq(s_map_addr), late_data.eq(new),
+                     late_size.eq(s_size)]
+        plain = store & ~atomic_pending
+        for port, at, here, late_at, late_here in (
+                (stack.write, s_addr, s_stack, late_addr, late_stack),
+                (self.map_write, s_map_addr, s_map, late_map_addr, late_map),
+                (self.pkt_write, s_addr, ~s_stack & ~s_map, late_addr, ~late_stack & ~late_map)):
+            m.d.comb += [port.addr.eq(Mux(late_en, late_at, at)[:len(port.addr)]),
+                         port.data.eq(Mux(late_en, late_data, s_data)),
+                         port.mask.eq(low_ones(Mux(late_en, late_size, s_size), 8)),
+                         port.en.eq(Mux(late_en, late_here, plain & here))]
         # The helper unit writes the memories while the core waits for it.
         with m.If(helper.zero_en):
             m.d.comb += [self.pkt_write.addr.eq(helper.zero_addr), self.pkt_write.data.eq(0),
@@ -571,28 +596,49 @@ class Core(wiring.Component):
         # -- register writes and the scoreboard ------------------------------------------
         # The winning write of each register is found on one bit a source;
         # the value is then an AND-OR of the sources, not a chain of muxes.
-        sources = earlier_writes + writes
-        for i in range(nregs):
+        def newest(sources: list[tuple], index, otherwise: Value, gate=1) -> Value:
+            """Register ``index`` after the writes of ``sources`` (enabled
+            with ``gate``), the last of them winning; ``otherwise`` if none."""
             written = Const(0)
             picked = []
             for en, reg, value in reversed(sources):
-                hit = en & (reg == i)
+                hit = gate & en & (reg == index)
                 picked.append(Mux(hit & ~written, value, 0))
                 written = written | hit
+            return Mux(written, functools.reduce(operator.or_, picked), otherwise) if picked else otherwise
+
+        for i in range(nregs):
             initial = {1: self.r1, 2: self.r2, 10: STACK_BASE + t.stack_bytes}.get(i, 0)
-            m.d.comb += regs_next[i].eq(Mux(self.start, initial,
-                                            Mux(written, functools.reduce(operator.or_, picked), regs[i])))
+            m.d.comb += [regs_early[i].eq(Mux(self.start, initial, newest(earlier_writes, i, regs[i]))),
+                         regs_next[i].eq(newest(writes, i, regs_early[i], issue))]
             m.d.sync += regs[i].eq(regs_next[i])
             later = Const(0, range(t.latency.div + 1))
             claimed = Const(0)
-            for en, reg, latency in claims:
-                hit = en & (reg == i)
+            for would, reg, latency in claims:
+                hit = would & (reg == i)
                 later = Mux(hit, latency - 1, later)
                 claimed = claimed | hit
-            count_next = Signal.like(count[i], name=f"count_r{i}_next")
-            m.d.comb += [count_next.eq(Mux(self.start, 0, Mux(claimed, later, Mux(count[i] != 0, count[i] - 1, 0)))),
-                         free_next[i].eq(count_next == 0)]
-            m.d.sync += count[i].eq(count_next)
+            with m.If(self.start):
+                m.d.sync += count[i].eq(0)
+            with m.Elif(issue & claimed):
+                m.d.sync += count[i].eq(later)
+            with m.Elif(count[i] != 0):
+                m.d.sync += count[i].eq(count[i] - 1)
+            # Decode passes a row on only when the row at issue issues (or
+            # there is none), so it counts that row's writes as made; a count
+            # of 1 is this cycle's write, which decode reads.
+            m.d.comb += free_next[i].eq((count[i] <= 1) & ~(e_valid & slow[i]))
+
+        def operand(index) -> Value:
+            """Decode's read: the row at issue's results count, as that row
+            issues whenever decode passes its row on."""
+            return newest(writes, index, regs_early[index], e_valid & ~self.start)
+
+        with m.If(take):
+            m.d.sync += [row.eq(d_row), e_pc.eq(d_pc), *(v.eq(operand(i)) for v, i in zip(args, (1, 2, 3, 4))),
+                         cmp_value.eq(operand(Array(s.dst for s in d_slots)[d_st_lane]))]
+            for l, s in enumerate(d_slots):
+                m.d.sync += [a_val[l].eq(operand(s.a)), b_reg[l].eq(operand(s.b))]
 
         # -- the decode stage: its row goes to issue when its registers are free ------------
         # (a call reads r1 to r5 and writes r0) and no helper call holds the
@@ -602,8 +648,13 @@ class Core(wiring.Component):
             waits_free += [d.uses_a & ~free_next[s.a], d.uses_b & ~free_next[s.b],
                            (d.reads_dst | d.writes_dst) & ~free_next[s.dst]]
         d_calls = Cat(*(d.helper for d in d_dec)).any()
+        writes_late = [d.mul | d.div | d.load & d.writes_dst for d in d_dec]     # ALU results come in a cycle
+        with m.If(take):
+            for i in range(nregs):
+                m.d.sync += slow[i].eq(Cat(*(w & (s.dst == i) for w, s in zip(writes_late, d_slots))).any()
+                                       | (d_calls if i == 0 and t.latency.helper > 1 else 0))
         waits_free += [d_calls & ~free_next[i] for i in range(6)]
-        held = (helper.busy & ~helper.done) | (starts_helper & helper.holds)
+        held = (helper.busy & ~helper.done) | (e_valid & calls & helper.holds)
         d_ready = Signal()
         m.d.comb += [d_ready.eq((d_pc >= self.program_rows) | ~(Cat(*waits_free).any() | held)),
                      take.eq(self.start | running & d_valid & d_ready & (~e_valid | issue & ~decided))]

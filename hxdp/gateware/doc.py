@@ -128,8 +128,9 @@ for a stopped engine, as a program load does it.
   pc ──▶ instruction ──▶ row ──▶ decode, scoreboard ──▶ row, operands ──▶ ALU, address add,
          memory (BRAM)          register read from              packet waits, faults,
              ▲                  the registers' next             loads and stores, helper call,
-             │                  values (this cycle's            branch decision
-             │                  writes included)                     │
+             │                  values (earlier rows'           branch decision
+             │                  writes, then issue's ◀── ALU results ┤
+             │                  ALU results past them)               │
              └──────── next row, or a branch's target ◀──────────────┘ (a cycle later)
 ```
 
@@ -141,7 +142,10 @@ definition in `hxdp/target.py`):
 
 - **Read after write.** Decode reads the values registers will hold at the
   start of the next cycle, with the writes at the end of this one, so an
-  ALU result feeds the very next row ({target.latency.alu} cycle). Loads,
+  ALU result feeds the very next row ({target.latency.alu} cycle): the row at
+  issue's ALU results are forwarded past the register file's read
+  multiplexers (which see earlier rows' writes), so the ALU meets one
+  multiplexer on its way back to decode. Loads,
   from any memory, write their value at the end of the cycle after their
   row and are read by a row decoded then ({target.latency.load_stack} cycles); multiplies
   {target.latency.mul}, the divider {target.latency.div}, helper calls
@@ -151,11 +155,20 @@ definition in `hxdp/target.py`):
   registers it reads or writes will still be counting then, and no helper
   call holds the core or is starting to: a row at issue never waits for a
   register, so its latched operands never go stale while it waits for
-  anything else.
+  anything else. Decode passes a row on only in a cycle the row at issue
+  issues, so it counts that row's writes as made; which registers that row
+  writes later than the next cycle was found when it left decode, so
+  decode's check does not wait for issue's decision.
 - **At issue** a row waits for the packet bytes it reaches (a store, or a
   call that moves the packet's bounds, for the whole packet), for the
   divider, and on several cores for the map lock; decode holds the next row
   meanwhile.
+- **Stores** write in the cycle after their row. An atomic reads the old
+  value then and writes the new one from a register in the cycle after
+  that, so no cycle holds a memory's read, the operation and the write;
+  the row after an atomic issues a cycle later (and, on several cores, the
+  map lock stays with the core until the write), so no store meets it on
+  the port and that row reads what it wrote.
 - **Branches** are decided at issue, in lane order; a taken one drops the
   row being decoded, and its target is fetched in the next cycle and
   decoded in the one after: {target.latency.branch_penalty} cycles lost. An exit ends the packet at issue.

@@ -253,7 +253,8 @@ class Engine(wiring.Component):
     def _lock(self, m: Module, cores) -> None:
         """The map lock: each cycle it goes to one core that wants it, the
         first from a place that moves round the cores a cycle at a time, unless
-        the core that had it last is still in a hash-map helper call."""
+        the core that had it last keeps it (a hash-map helper call, an atomic
+        still to write)."""
         n = len(cores)
         if n == 1:
             m.d.comb += cores[0].lock_grant.eq(1)     # its own helper calls stall it anyway
@@ -262,7 +263,7 @@ class Engine(wiring.Component):
         first = Signal(range(n))
         held = Signal()
         m.d.sync += first.eq(Mux(first == n - 1, 0, first + 1))
-        m.d.comb += held.eq(Cat(*((holder == i) & c.helper_busy for i, c in enumerate(cores))).any())
+        m.d.comb += held.eq(Cat(*((holder == i) & c.keeps_lock for i, c in enumerate(cores))).any())
         with m.Switch(first):
             for start in range(n):
                 with m.Case(start):

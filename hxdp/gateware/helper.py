@@ -202,15 +202,21 @@ class HelperUnit(wiring.Component):
         # it is used.
         current = Signal(32)
         record_at, next_record_at = Signal(self.map_bits), Signal(self.map_bits)
-        product = Signal(48)
+        # A value's offset lies inside map memory (its map's values are
+        # there), so the map memory's width is enough for it.
+        product = Signal(self.map_bits)
         m.d.sync += [record_at.eq(record(current)), next_record_at.eq(record((current + 1) & (slots - 1))),
                      product.eq(current * entry.value_size)]
-        # An array lookup's index arrives in the cycle after the call.
-        index_product = Signal(48)
-        m.d.comb += index_product.eq(self.read_data[:32] * entry.value_size)
+        # An array lookup's index arrives in the cycle after the call; only an
+        # index in range gives an address, so its low bits are enough, and
+        # the multiply is one DSP with no adders behind it.
+        index_product = Signal(self.map_bits)
+        m.d.comb += index_product.eq(self.read_data[:self.map_bits] * entry.value_size)
 
         def value_address(offset: Value) -> Value:
-            return MAP_BASE + (slot << MAP_SHIFT) + offset
+            """Offsets are far below MAP_STRIDE: the slot's base and the
+            offset take separate bits, joined without a carry chain."""
+            return (MAP_BASE + (slot << MAP_SHIFT)) | offset
 
         # Every call reads its key's first word in its issue cycle; a
         # redirect through a devmap, the entry its r2 names.

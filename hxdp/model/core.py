@@ -17,6 +17,7 @@ Timing rules (docs/model.md explains them with examples):
 * A helper call's r0 is usable ``latency.helper`` cycles after it, except
   for calls that hold the core (hash maps; `helper_timing` gives their
   cycles): the next row issues when they are done.
+* An atomic lets the next row issue two cycles after it, not one.
 * A row reads all its registers and memory before anything in it writes.
   Its branches are tried in lane order and the first taken one (or an exit)
   decides; a taken branch costs ``branch_penalty`` extra cycles.
@@ -86,7 +87,7 @@ class Core:
         self.regs = [0] * self.target.registers
         self.tail_calls = 0
         self.cycles = 0
-        self.held_until = 0           # the cycle a holding helper call lets the next row issue
+        self.held_until = 0           # the cycle a holding helper call or an atomic lets the next row issue
         self.insns_executed = 0
         self.stall_cycles = 0
         self.stack = memory.allocate("stack", bytearray(self.target.stack_bytes), base=STACK_BASE)
@@ -211,7 +212,8 @@ class Core:
         for e in stores:
             s = e.slot
             addr = (regs[s.a] + s.off) & M64
-            if e.info.reads_memory:       # an atomic
+            if e.info.reads_memory:       # an atomic: it writes a cycle later, and the next row waits for it
+                self.held_until = max(self.held_until, cycle + 2)
                 old = atomic_access(memory, e.template.imm, e.info.width, addr, regs[s.b], regs[s.dst], e.pc)
                 if e.writes is not None:
                     results.append((s.dst, old, cycle + lat.load_map))
