@@ -108,7 +108,11 @@ class ByteMemory(wiring.Component):
         written = Signal(words)
 
         def is_valid(word) -> Value:
-            return valid_next.bit_select(word, 1) if self.zeroed else Const(1)
+            """``clear`` comes late in its cycle (a packet's start): it meets
+            the word's bit after the address has picked it."""
+            if not self.zeroed:
+                return Const(1)
+            return ~self.clear & valid.bit_select(word, 1) | written.bit_select(word, 1)
 
         # Store port: the bytes split over word w and w + 1.
         wr = self.write

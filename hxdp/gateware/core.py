@@ -553,7 +553,7 @@ class Core(wiring.Component):
         m.d.sync += [late_en.eq(store & atomic_pending & (s_map | ~self.start)), late_stack.eq(s_stack),
                      late_map.eq(s_map), late_addr.eq(s_addr), late_map_addr.eq(s_map_addr), late_data.eq(new),
                      late_size.eq(s_size)]
-        plain = store & ~atomic_pending
+        plain = s_en & (s_kind == 0)          # not behind cmpxchg's compare of the word read
         for port, at, here, late_at, late_here in (
                 (stack.write, s_addr, s_stack, late_addr, late_stack),
                 (self.map_write, s_map_addr, s_map, late_map_addr, late_map),
@@ -607,10 +607,15 @@ class Core(wiring.Component):
                 written = written | hit
             return Mux(written, functools.reduce(operator.or_, picked), otherwise) if picked else otherwise
 
+        # A packet's start comes late in its cycle (the packet before may
+        # leave in it), so it picks the registers' first values after the
+        # forwarding and the read multiplexers, not before them. The core is
+        # idle when a packet starts: no row issues then.
+        initial = Array(Const(0, 64) for _ in range(nregs))
+        initial[1], initial[2], initial[10] = self.r1, self.r2, Const(STACK_BASE + t.stack_bytes, 64)
         for i in range(nregs):
-            initial = {1: self.r1, 2: self.r2, 10: STACK_BASE + t.stack_bytes}.get(i, 0)
-            m.d.comb += [regs_early[i].eq(Mux(self.start, initial, newest(earlier_writes, i, regs[i]))),
-                         regs_next[i].eq(newest(writes, i, regs_early[i], issue))]
+            m.d.comb += [regs_early[i].eq(newest(earlier_writes, i, regs[i])),
+                         regs_next[i].eq(Mux(self.start, initial[i], newest(writes, i, regs_early[i], issue)))]
             m.d.sync += regs[i].eq(regs_next[i])
             later = Const(0, range(t.latency.div + 1))
             claimed = Const(0)
@@ -632,7 +637,7 @@ class Core(wiring.Component):
         def operand(index) -> Value:
             """Decode's read: the row at issue's results count, as that row
             issues whenever decode passes its row on."""
-            return newest(writes, index, regs_early[index], e_valid & ~self.start)
+            return Mux(self.start, initial[index], newest(writes, index, regs_early[index], e_valid))
 
         with m.If(take):
             m.d.sync += [row.eq(d_row), e_pc.eq(d_pc), *(v.eq(operand(i)) for v, i in zip(args, (1, 2, 3, 4))),

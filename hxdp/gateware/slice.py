@@ -156,7 +156,10 @@ class CoreSlice(wiring.Component):
         """Stream ``length`` bytes from frame offset ``start`` out, a frame a
         beat: each beat is cut from two consecutive frames of the buffer
         (``low``, then the one on the read port), shifted by ``start``'s
-        place in its frame."""
+        place in its frame. A beat's ``last`` and ``keep`` come from
+        registers, set from the bytes left after the beat before: the
+        handshake that ends a packet lets the next one start in the same
+        cycle, so nothing in front of it may wait for a subtraction."""
         fb = self.target.packet_frame_bytes
         tx = self.tx
         frames = FRAME_SIZE // fb
@@ -166,20 +169,23 @@ class CoreSlice(wiring.Component):
         arriving = Signal()                         # a frame is on the read port from this cycle
         high = Signal()                             # the beat's second frame stays on the read port
         have_high = Signal()
-        sent = Signal.like(length)
+        remaining = Signal.like(length)             # bytes not yet sent
+        last, keep = Signal(), Signal(fb)           # of the beat on ``tx``
+        after_beat = Signal.like(length)            # what remains after it
         shift = start[:(fb - 1).bit_length()] if fb > 1 else Const(0, 1)
-        remaining = length - sent
         read = Signal()
+        m.d.comb += after_beat.eq(remaining - fb)
         m.d.comb += [buf.frame_read_en.eq(read), buf.frame_read_index.eq(next_frame)]
         m.d.comb += [
             have_high.eq(high | arriving & primed),
             tx.valid.eq(sending & have_high),
             tx.payload.data.eq((Cat(low, buf.frame_read_data) >> (shift * 8))[:8 * fb]),
-            tx.payload.last.eq(remaining <= fb),
-            tx.payload.keep.eq(low_ones(remaining, fb)),
+            tx.payload.last.eq(last),
+            tx.payload.keep.eq(keep),
         ]
         with m.If(~sending):
-            m.d.sync += [next_frame.eq(start // fb), primed.eq(0), arriving.eq(0), high.eq(0), sent.eq(0)]
+            m.d.sync += [next_frame.eq(start // fb), primed.eq(0), arriving.eq(0), high.eq(0),
+                         remaining.eq(length), last.eq(length <= fb), keep.eq(low_ones(length, fb))]
         with m.Else():
             m.d.sync += arriving.eq(read)
             with m.If(~primed & ~arriving):
@@ -189,8 +195,9 @@ class CoreSlice(wiring.Component):
                 m.d.comb += read.eq(1)                        # and the second
             m.d.sync += high.eq(have_high)
             with m.If(tx.valid & tx.ready):
-                m.d.sync += [sent.eq(sent + fb), low.eq(buf.frame_read_data), high.eq(0)]
-                with m.If(remaining > fb):
+                m.d.sync += [remaining.eq(after_beat), last.eq(after_beat <= fb), keep.eq(low_ones(after_beat, fb)),
+                             low.eq(buf.frame_read_data), high.eq(0)]
+                with m.If(~last):
                     m.d.comb += read.eq(1)
             with m.If(read):
                 m.d.sync += next_frame.eq(next_frame + 1)
