@@ -5,7 +5,9 @@ VLIW rows, static IPC (eBPF instructions per row), the critical-path lower
 bound on rows, cycles per packet on the program's traffic (min, mean, max)
 on the model, and packets per second at the engine's clock (by default
 `ENGINE_CLOCK_MHZ`, the one a board meets); then the same for
-every lane count from 1 to 8. With the rtl engine, the traffic also goes
+every lane count from 1 to 8; with --explain, where each packet's cycles
+go (rows issuing, and the waits by cause, `hxdp.model.waits`), and the
+cycles the engine's streams add around them. With the rtl engine, the traffic also goes
 through the Verilog (`hxdp.sim`): packets a second with the packets back
 to back, and the latency when they come at 1 GbE.
 """
@@ -21,11 +23,15 @@ from .compiler.driver import compile_program
 from .ebpf.load import load_program
 from .files import expand_paths
 from .model.engine import ModelEngine
+from .model.stream import StreamTiming
+from .model.waits import CycleSplit, Wait
 from .run import load_traffic
 from .target import ENGINE_CLOCK_MHZ, Target
 
 __all__ = ["BenchRow", "StreamRow", "bench_program", "bench_stream", "programs_in", "format_table",
-           "format_sweep", "format_streams", "to_json"]
+           "format_sweep", "format_explain", "format_streams", "to_json"]
+
+STREAMS = "stream in/out"
 
 
 @dataclass
@@ -42,6 +48,9 @@ class BenchRow:
     cycles_mean: float
     cycles_max: int
     mpps: float
+    # Mean cycles a packet by `Wait` (they add up to cycles_mean), and
+    # STREAMS: the cycles the engine holds a packet beyond them, back to back.
+    split: dict[str, float]
 
 
 @dataclass
@@ -72,12 +81,20 @@ def bench_program(path: Path, lanes: int, pcap: Path | None = None,
     engine = ModelEngine(image, routes=routes)
     for entry in setup:
         engine.update_map(entry.map, entry.key, entry.value)
-    cycles = [engine.run(p).cycles for p in packets]
+    cycles, split, streams = [], CycleSplit(), 0
+    for p in packets:
+        result = engine.run(p)
+        cycles.append(result.cycles)
+        split.update(engine.machine.split)
+        alone = StreamTiming(image.target.packet_frame_bytes).passage(0, len(p.packet), result.cycles, result.sent)
+        streams += alone.done - result.cycles
     mean = sum(cycles) / len(cycles)
     rows = len(image.rows)
+    means = {w.value: round(split[w] / len(cycles), 1) for w in Wait}
+    means[STREAMS] = round(streams / len(cycles), 1)
     return BenchRow(program.name, lanes, image.stats.insns, image.stats.ops, rows,
                     round(image.stats.insns / rows, 2), image.stats.bound_rows, len(cycles),
-                    min(cycles), round(mean, 1), max(cycles), round(clock_mhz / mean, 2))
+                    min(cycles), round(mean, 1), max(cycles), round(clock_mhz / mean, 2), means)
 
 
 COLUMNS = (("program", "program", "{}"), ("lanes", "lanes", "{}"), ("insns", "eBPF", "{}"),
@@ -112,6 +129,14 @@ def format_sweep(rows: list[BenchRow], markdown: bool = False) -> str:
     heads = ["program"] + [f"{n} lanes" for n in range(1, 9)]
     cells = [[name] + [f"{by[n].rows}/{by[n].cycles_mean:.1f}" for n in range(1, 9)]
              for name, by in by_program.items()]
+    return _render(heads, cells, markdown)
+
+
+def format_explain(rows: list[BenchRow], markdown: bool = False) -> str:
+    """Mean cycles a packet: the core's, split by what they went on, then
+    those the streams add."""
+    heads = ["program", "cycles"] + [w.value for w in Wait] + [STREAMS]
+    cells = [[r.program, f"{r.cycles_mean:.1f}"] + [f"{r.split[h]:.1f}" for h in heads[2:]] for r in rows]
     return _render(heads, cells, markdown)
 
 

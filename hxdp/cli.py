@@ -437,6 +437,8 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-sweep", action="store_true", help="skip the lane sweep 1..8")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    p.add_argument("--explain", action="store_true",
+                   help="also print where each packet's cycles go: rows issuing, waits by cause, streams")
     p.add_argument("--engine", choices=("model", "rtl"), default="model",
                    help="rtl: also run the traffic through the Verilog under Verilator, back to back and "
                         "at 1 GbE, for measured Mpps and latency (default model: the model's cycles only)")
@@ -448,13 +450,21 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
          "Columns: eBPF instructions, operations after the passes, VLIW rows, static IPC\n"
          "(eBPF instructions per row), critical-path bound on rows, cycles per packet on\n"
          "the program's traffic (min/mean/max) and Mpps at the engine's clock (--clock).\n\n"
+         "With --explain, mean cycles a packet by what they went on: a row issuing, an empty\n"
+         "row (the schedule waiting out a latency), a taken\n"
+         "branch's penalty, an operand from a load, the ALU, the divider or a helper, a call\n"
+         "that holds the core, an atomic's write, packet bytes not yet arrived (these add up\n"
+         "to the cycles); then the cycles the engine's streams add (bytes in before the\n"
+         "verdict, bytes out after it), with the packets back to back on one core.\n\n"
          "With --engine rtl, a second table: the traffic through the Verilog, back to back\n"
          "(Mpps, cycles a packet from first in to last out) and at 1 GbE (latency from a\n"
          "packet whole in the ingress FIFO to its last byte out).\n\n"
          "examples:\n  hxdp bench examples/\n  hxdp bench examples/firewall.c --lanes 8 --json\n"
+         "  hxdp bench examples/firewall.c --explain --no-sweep\n"
          "  hxdp bench examples/ --engine rtl --cores 2 --no-sweep")(_bench_args)
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import bench_program, bench_stream, format_streams, format_sweep, format_table, programs_in, to_json
+    from .bench import (bench_program, bench_stream, format_explain, format_streams, format_sweep, format_table,
+                        programs_in, to_json)
     if args.cores != 1 and args.engine != "rtl":
         raise HxdpError(f"--cores {args.cores}: the model times one core; give --engine rtl for the engine's cores")
     paths = programs_in(args.paths)
@@ -475,6 +485,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         n = len(main)
         print(f"\nmean static IPC at {args.lanes} lanes: {sum(r.static_ipc for r in main) / n:.2f}; "
               f"rows over bound: {sum(r.rows for r in main) / sum(r.bound_rows for r in main) - 1:+.1%}")
+    if args.explain:
+        print(f"\nwhere the cycles go (mean a packet, {args.lanes} lane{'s' * (args.lanes > 1)}):")
+        print(format_explain(main, args.markdown))
     if not args.no_sweep:
         print("\nlane sweep (rows / mean cycles per packet):")
         print(format_sweep(rows, args.markdown))

@@ -141,8 +141,7 @@ def _on_model(runtime, target: Target, packets: Sequence[XdpInput], due: list[in
     for i, (packet, arrival) in enumerate(zip(packets, due)):
         if timing.admits(arrival, len(packet.packet)):
             result = runtime.run(packet)
-            sent = len(result.packet) if result.action in LEAVING and not result.fault and result.packet else None
-            passages.append(timing.passage(arrival, len(packet.packet), result.cycles, sent))
+            passages.append(timing.passage(arrival, len(packet.packet), result.cycles, result.sent))
             results.append(result)
         else:
             passages.append(Passage.dropped_at(arrival))

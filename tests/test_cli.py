@@ -133,6 +133,17 @@ def test_bench_figures_packets_a_second_at_the_clock_given(capsys):
         assert row["mpps"] == pytest.approx((clock or ENGINE_CLOCK_MHZ) / row["cycles_mean"], rel=0.01)
 
 
+def test_bench_explains_where_the_cycles_go(capsys):
+    assert main(["bench", str(EXAMPLES / "firewall.c"), "--no-sweep", "--explain"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    at = out.index("where the cycles go (mean a packet, 4 lanes):")
+    heads, row = out[at + 1].split("  "), out[at + 2].split()
+    assert [h.strip() for h in heads if h.strip()][:3] == ["program", "cycles", "rows"]
+    assert heads[-1].strip() == "stream in/out"
+    cycles, *causes, streams = (float(x) for x in row[1:])
+    assert row[0] == "firewall" and sum(causes) == pytest.approx(cycles, abs=0.3) and streams > 0
+
+
 def test_a_bench_table_without_rows_is_its_header():
     assert format_table([]).split() == BENCH_HEADS
 

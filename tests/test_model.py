@@ -19,6 +19,7 @@ from hxdp.ebpf.runtime import XdpRuntime
 from hxdp.ebpf.xdp import XdpInput
 from hxdp.image import Image
 from hxdp.model.engine import ModelEngine
+from hxdp.model.waits import Wait
 from hxdp.scenario import load_scenario
 from hxdp.target import Op, Target
 
@@ -165,6 +166,8 @@ def test_random_programs_on_the_model_match_the_interpreter(text, packets, lanes
     for packet in packets:
         want, got = interp.run(XdpInput(packet)), model.run(XdpInput(packet))
         assert (got.action, got.packet.hex(), got.fault) == (want.action, want.packet.hex(), want.fault), text
+        if got.fault is None:
+            assert model.machine.split.total() == got.cycles, text
     assert model.dump_maps() == interp.dump_maps()
 
 
@@ -240,7 +243,24 @@ def test_drop_takes_one_cycle_and_a_load_waits_for_its_frame():
     # (cycle 8); the exit that returns it issues two cycles later (a load's
     # latency).
     half = compile_program(Program("half", assemble("ldxh %r0, [%r1+4]\nexit")), Target())
-    assert ModelEngine(half).run(XdpInput(bytes(256))).cycles == 10
+    engine = ModelEngine(half)
+    assert engine.run(XdpInput(bytes(256))).cycles == 10
+    assert engine.machine.split == {Wait.ROW: 2, Wait.EMPTY: 1, Wait.PACKET: 7}
+
+
+def test_a_packets_cycles_by_cause_add_up_to_its_cycles():
+    """The firewall's hash-map calls hold the core: those cycles are the helper's."""
+    path = EXAMPLES / "firewall.c"
+    scenario = load_scenario(path)
+    engine = ModelEngine(compile_program(load_program(path), Target()), routes=scenario.routes)
+    for entry in scenario.setup:
+        engine.update_map(entry.map, entry.key, entry.value)
+    held = 0
+    for packet in scenario.packets:
+        result = engine.run(packet)
+        assert engine.machine.split.total() == result.cycles
+        held += engine.machine.split[Wait.HELPER]
+    assert held > 0
 
 
 def test_a_bounds_check_waits_for_the_bytes_it_asks_for_not_the_whole_packet():
@@ -261,6 +281,9 @@ def test_a_bounds_check_waits_for_the_bytes_it_asks_for_not_the_whole_packet():
     # comes with the second 32-byte frame (cycle 2) however long the packet,
     # and the exit shares the check's row. A 30-byte packet, one frame, is
     # known to be short by then; the taken branch costs two cycles.
-    long, short = engine.run(XdpInput(bytes(1500))), engine.run(XdpInput(bytes(30)))
+    long = engine.run(XdpInput(bytes(1500)))
     assert (long.action, long.cycles) == (2, 3)
+    assert engine.machine.split == {Wait.ROW: 2, Wait.EMPTY: 1}
+    short = engine.run(XdpInput(bytes(30)))
     assert (short.action, short.cycles) == (1, 6)
+    assert engine.machine.split == {Wait.ROW: 3, Wait.EMPTY: 1, Wait.BRANCH: 2}

@@ -97,6 +97,11 @@ class XdpResult:
     def action_name(self) -> str:
         return XdpAction.name_of(self.action)
 
+    @property
+    def sent(self) -> int | None:
+        """The bytes the packet leaves with on tx; None when it does not leave."""
+        return len(self.packet) if self.action in LEAVING and not self.fault and self.packet else None
+
 
 @dataclass(frozen=True)
 class MapEntry:

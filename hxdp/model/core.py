@@ -32,6 +32,7 @@ from typing import Callable
 
 from ..ebpf.helpers import PACKET_HELPERS, argument_reads
 from .helper_timing import helper_hold
+from .waits import CycleSplit, Wait
 from ..ebpf.interp import M64, Environment, ExecutionFault, alu, atomic_access, condition
 from ..ebpf.isa import Insn, sign_extend
 from ..ebpf.memory import PACKET_BASE, STACK_BASE, Memory, MemoryFault
@@ -53,6 +54,7 @@ class _Exec:
     info: OpInfo
     reads: tuple[int, ...]
     writes: int | None
+    needs: tuple[int, ...]  # registers that must hold their latest value: those read and the one written
     template: Insn | None
     pc: int                 # eBPF pc, for fault messages
 
@@ -67,13 +69,15 @@ def _decode(slot: Slot, pc: int) -> _Exec:
     if info.unit is Unit.HELPER:
         reads += [1, 2, 3, 4, 5]
     writes = 0 if info.unit is Unit.HELPER else slot.dst if Operand.DST in info.operands else None
-    return _Exec(slot, info, tuple(reads), writes, template, pc)
+    needs = tuple(reads) + ((writes,) if writes is not None else ())
+    return _Exec(slot, info, tuple(reads), writes, needs, template, pc)
 
 
 class Core:
     """Runs an image on ``memory`` with ``env`` providing helpers and maps.
     Offers what helpers expect of a machine: ``regs``, ``memory``, ``fault``,
-    ``tail_calls``; and after each run ``cycles`` and ``insns_executed``."""
+    ``tail_calls``; and after each run ``cycles``, ``insns_executed`` and
+    ``split``, the cycles by what they were spent on."""
 
     def __init__(self, image: Image, memory: Memory, env: Environment, *,
                  arrival: Arrival | None = None, max_cycles: int = MAX_CYCLES):
@@ -88,8 +92,9 @@ class Core:
         self.tail_calls = 0
         self.cycles = 0
         self.held_until = 0           # the cycle a holding helper call or an atomic lets the next row issue
+        self.held_by = Wait.HELPER
         self.insns_executed = 0
-        self.stall_cycles = 0
+        self.split = CycleSplit()
         self.stack = memory.allocate("stack", bytearray(self.target.stack_bytes), base=STACK_BASE)
         self.rows: list[list[_Exec]] = []
         for r, row in enumerate(image.rows):
@@ -115,10 +120,19 @@ class Core:
         regs[10] = self.stack.base + len(self.stack.data)
         self.context = r1 if self.image.context_in_r1 else None
         ready = [0] * len(regs)
+        made_by = [Wait.ALU] * len(regs)       # what a register's pending value waits on
         divider_free = 0
         cycle, row = 1, 0
-        self.stall_cycles = 0
+        split = self.split = CycleSplit()
         rows = self.rows
+        issue = cycle
+
+        def wait(until: int, cause: Wait) -> None:
+            """The row issues no sooner than ``until``, waiting for ``cause``."""
+            nonlocal issue
+            if until > issue:
+                split[cause] += until - issue
+                issue = until
         while True:
             if row >= len(rows):
                 self.cycles = cycle
@@ -127,40 +141,38 @@ class Core:
             issue = cycle
             divides = False
             for e in ops:
-                for r in e.reads:
-                    issue = max(issue, ready[r])
-                if e.writes is not None:
-                    issue = max(issue, ready[e.writes])
+                for r in e.needs:
+                    wait(ready[r], made_by[r])
                 divides |= e.info.unit is Unit.DIV
             if divides:
-                issue = max(issue, divider_free)
+                wait(divider_free, Wait.DIVIDE)
             if self.arrival is not None:
                 for e in ops:
                     if e.info.unit is Unit.LSU:
                         addr = (regs[e.slot.a] + e.slot.off) & M64
-                        issue = max(issue, self.arrival(addr, e.info.width, e.info.writes_memory))
+                        wait(self.arrival(addr, e.info.width, e.info.writes_memory), Wait.PACKET)
                     elif e.info.reads_packet_end:
                         wanted = min((regs[e.slot.a] + e.slot.imm) & M64, self._packet_end(e))
-                        issue = max(issue, self.arrival(wanted - 1, 1, False))
+                        wait(self.arrival(wanted - 1, 1, False), Wait.PACKET)
                     elif e.info.unit is Unit.HELPER:
                         number = regs[e.slot.a] if e.slot.op is Op.CALLR else e.slot.imm
                         for addr, size in argument_reads(number, regs, getattr(self.env, "maps", None)):
                             if size > 0:
-                                issue = max(issue, self.arrival(addr, size, False))
+                                wait(self.arrival(addr, size, False), Wait.PACKET)
                         if number in PACKET_HELPERS:
-                            issue = max(issue, self.arrival(PACKET_BASE + HEADROOM, 1, True))
+                            wait(self.arrival(PACKET_BASE + HEADROOM, 1, True), Wait.PACKET)
             if issue > self.max_cycles:
                 self.cycles = self.max_cycles + 1
                 raise self.fault(ops[0].pc if ops else -1,
                                  f"more than {self.max_cycles} cycles: runaway loop?")
-            self.stall_cycles += issue - cycle
+            split[Wait.ROW if ops else Wait.EMPTY] += 1
             self.insns_executed += len(ops)
             self.cycles = issue
             if divides:
                 divider_free = issue + lat.div
             self.held_until = 0
             try:
-                outcome = self._execute(ops, issue, ready, lat)
+                outcome = self._execute(ops, issue, ready, made_by, lat)
             except MemoryFault as err:
                 raise self.fault(err.pc if err.pc is not None else -1, err.reason) from None
             if outcome is None:
@@ -169,12 +181,16 @@ class Core:
                 return outcome[1]
             else:
                 row, cycle = outcome[1], issue + 1 + lat.branch_penalty
-            cycle = max(cycle, self.held_until)
+                split[Wait.BRANCH] += lat.branch_penalty
+            if self.held_until > cycle:
+                split[self.held_by] += self.held_until - cycle
+                cycle = self.held_until
 
-    def _execute(self, ops: list[_Exec], cycle: int, ready: list[int], lat) -> tuple[str, int] | None:
+    def _execute(self, ops: list[_Exec], cycle: int, ready: list[int], made_by: list[Wait],
+                 lat) -> tuple[str, int] | None:
         regs = self.regs
         memory = self.memory
-        results: list[tuple[int, int, int]] = []      # (register, value, ready cycle)
+        results: list[tuple[int, int, int, Wait]] = []      # (register, value, ready cycle, its unit)
         stores: list[_Exec] = []
         decision: tuple[str, int] | None = None
         helper: _Exec | None = None
@@ -195,34 +211,36 @@ class Core:
                         region, value = None, 0
                     if e.info.sign_extends:
                         value = sign_extend(value, 8 * e.info.width) & M64
-                    results.append((s.dst, value, cycle + self._load_latency(region, lat)))
+                    results.append((s.dst, value, cycle + self._load_latency(region, lat), Wait.LOAD))
                 else:
                     stores.append(e)
             elif unit is Unit.HELPER:
                 helper = e
             else:
-                results.append((s.dst, self._alu(e), cycle + lat.of(s.info)))
+                results.append((s.dst, self._alu(e), cycle + lat.of(s.info),
+                                Wait.DIVIDE if unit is Unit.DIV else Wait.ALU))
         if helper is not None:
             number = regs[helper.slot.a] if helper.slot.op is Op.CALLR else helper.slot.imm
             hold = helper_hold(number, self.env, regs, memory)
             value = self.env.call_helper(self, number, helper.pc) & M64
             if hold is not None:
-                self.held_until = cycle + hold
-            results.append((0, value, cycle + (lat.helper if hold is None else hold)))
+                self.held_until, self.held_by = cycle + hold, Wait.HELPER
+            results.append((0, value, cycle + (lat.helper if hold is None else hold), Wait.HELPER))
         for e in stores:
             s = e.slot
             addr = (regs[s.a] + s.off) & M64
             if e.info.reads_memory:       # an atomic: it writes a cycle later, and the next row waits for it
-                self.held_until = max(self.held_until, cycle + 2)
+                if cycle + 2 > self.held_until:
+                    self.held_until, self.held_by = cycle + 2, Wait.ATOMIC
                 old = atomic_access(memory, e.template.imm, e.info.width, addr, regs[s.b], regs[s.dst], e.pc)
                 if e.writes is not None:
-                    results.append((s.dst, old, cycle + lat.load_map))
+                    results.append((s.dst, old, cycle + lat.load_map, Wait.LOAD))
             else:
                 value = regs[s.b] if Operand.B in s.info.operands else s.imm
                 memory.write(addr, e.info.width, value, e.pc)
-        for reg, value, when in results:
+        for reg, value, when, unit in results:
             regs[reg] = value
-            ready[reg] = when
+            ready[reg], made_by[reg] = when, unit
         return decision
 
     def _load_latency(self, region, lat) -> int:
