@@ -26,5 +26,5 @@ def show(m: Module, platform, lights) -> None:
 
 BOARD = EcpBoard(
     name="ecpix5", title="LambdaConcept ECPIX-5 (85K)", platform=ECPIX585Platform, clock="clk100", ports=1,
-    target=Target.with_lanes(1), engine_mhz=18.0, show=show,
+    target=Target.with_lanes(1), engine_mhz=30.0, show=show,
     notes="The 85K part would hold the 4-lane engine alone (74K LUTs), not with the ports and a routable margin.")
