@@ -52,7 +52,6 @@ class _Exec:
     """A decoded slot, ready to run."""
     slot: Slot
     info: OpInfo
-    reads: tuple[int, ...]
     writes: int | None
     needs: tuple[int, ...]  # registers that must hold their latest value: those read and the one written
     template: Insn | None
@@ -70,7 +69,7 @@ def _decode(slot: Slot, pc: int) -> _Exec:
         reads += [1, 2, 3, 4, 5]
     writes = 0 if info.unit is Unit.HELPER else slot.dst if Operand.DST in info.operands else None
     needs = tuple(reads) + ((writes,) if writes is not None else ())
-    return _Exec(slot, info, tuple(reads), writes, needs, template, pc)
+    return _Exec(slot, info, writes, needs, template, pc)
 
 
 class Core:
