@@ -192,6 +192,19 @@ def non_faulting(op: Op) -> Op:
     return Op[op.name + "N"]
 
 
+_INVERSE_TESTS = {"eq": "ne", "gt": "le", "ge": "lt", "sgt": "sle", "sge": "slt", "out": "in"}
+_INVERSE_TESTS.update({v: k for k, v in _INVERSE_TESTS.items()})
+
+
+def inverse_branch(op: Op) -> Op | None:
+    """The branch taken exactly when ``op`` is not (same operands), or None
+    where the instruction set has none (``bset``)."""
+    name = op.name.lower()
+    test = name[1:].removesuffix("i").removesuffix("32") if name not in ("bout", "bin") else name[1:]
+    inverse = _INVERSE_TESTS.get(test)
+    return None if inverse is None else Op[("b" + inverse + name[1 + len(test):]).upper()]
+
+
 def ebpf_spec(op: Op) -> OpSpec | None:
     """The eBPF table entry ``op`` computes like (see OpInfo.ebpf)."""
     return _EBPF_SPECS[op]

@@ -12,6 +12,7 @@ from hxdp.compiler.hoist import hoist_control_equivalent
 from hxdp.compiler.inline import frame_bytes, inline_calls
 from hxdp.compiler.lower import lower
 from hxdp.compiler.mir import MIR
+from hxdp.compiler.orient import orient_branches
 from hxdp.compiler.regalloc import allocate_registers
 from hxdp.compiler.rename import rename_registers
 from hxdp.compiler.schedule import schedule
@@ -234,3 +235,34 @@ def test_a_load_above_its_bounds_check_becomes_non_faulting():
     image = compile_program(Program("t", assemble(text)), Target())
     names = [s.op for row in image.rows for s in row]
     assert Op.LD2N in names and Op.LD2 not in names
+
+
+def _oriented(text: str) -> list[str]:
+    cfg = mir(text)
+    infer_spaces(cfg, context_in_r1=True)
+    fuse_bounds_checks(cfg, True)
+    orient_branches(cfg)
+    return [str(m) for trace in form_traces(cfg) for m in trace.ops]
+
+
+def test_a_passed_bounds_check_falls_through():
+    text = """ldxw %r2, [%r1+0]
+              ldxw %r3, [%r1+4]
+              mov %r4, %r2
+              add %r4, 14
+              jle %r4, %r3, ok
+              mov %r0, 1
+              exit
+              ok:
+              ldxh %r0, [%r2+12]
+              exit"""
+    code = _oriented(text)
+    assert code[4:6] == ["bout r4, 0, b1", "ld2 r0, r2, 12"]
+
+
+def test_the_way_with_more_work_ahead_falls_through_and_loops_keep_theirs():
+    text = "jeq %r2, 0, long\nmov %r0, 1\nexit\nlong:\nmov %r0, %r2\nadd %r0, 3\nmul %r0, 5\nexit"
+    assert _oriented(text)[:2] == ["bnei r2, 0, b1", "mov r0, r2"]
+    assert _oriented(text.replace("add %r0, 3\nmul %r0, 5\n", ""))[0] == "beqi r2, 0, b2"       # a tie: as laid out
+    loop = "mov %r0, 0\ntop:\nadd %r0, 3\njlt %r0, 20, top\nmov %r0, 1\nadd %r0, 2\nmul %r0, 3\nexit"
+    assert "blti r0, 20, b1" in _oriented(loop)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
+from hxdp.ebpf.interp import condition
+from hxdp.ebpf.isa import Insn
 from hxdp.errors import HxdpError
-from hxdp.target import (OPS_BY_CODE, SLOT_BITS, SLOT_FIELDS, Op, Operand, Slot, Target, decode_row,
-                         decode_slot, encode_row, encode_slot, markdown)
+from hxdp.target import (OPS_BY_CODE, SLOT_BITS, SLOT_FIELDS, Op, Operand, Slot, Target, Unit, decode_row,
+                         decode_slot, ebpf_spec, encode_row, encode_slot, inverse_branch, markdown)
 
 from .conftest import REPO
 
@@ -65,3 +67,19 @@ def test_bad_parameters_are_named(kwargs, message):
 def test_isa_document_is_generated_from_the_target():
     assert (REPO / "docs" / "isa.md").read_text() == markdown(Target.with_lanes(4)), \
         "docs/isa.md is stale: regenerate it with 'hxdp target --doc > docs/isa.md'"
+
+
+@given(st.sampled_from([op for op in Op if OPS_BY_CODE[op].unit is Unit.BRANCH and op is not Op.JUMP]),
+       st.integers(0, (1 << 64) - 1), st.integers(0, (1 << 64) - 1))
+def test_an_inverted_branch_is_taken_exactly_when_the_branch_is_not(op, a, b):
+    inverse = inverse_branch(op)
+    if inverse is None:
+        assert op.name.startswith("BSET")
+        return
+    assert inverse_branch(inverse) is op
+    if op in (Op.BOUT, Op.BIN):
+        assert {op, inverse} == {Op.BOUT, Op.BIN}
+        return
+    spec, inverse_spec = ebpf_spec(op), ebpf_spec(inverse)
+    taken = condition(Insn(spec, 0, 0, 0, 0, 0), a, b)
+    assert condition(Insn(inverse_spec, 0, 0, 0, 0, 0), a, b) is not taken

@@ -27,6 +27,7 @@ from .liveness import liveness
 from .lower import CompileError, lower
 from .mir import MIR, MOp
 from .optimize import optimize
+from .orient import orient_branches
 from .regalloc import allocate_registers
 from .rename import rename_registers
 from .schedule import schedule
@@ -56,6 +57,7 @@ def compile_program(program: Program, target: Target, *, context_in_r1: bool = T
         if not changed:
             break
     allocate_registers(cfg, target.registers)
+    orient_branches(cfg)
     ops = sum(len(b.insns) for b in cfg.blocks)
     live = liveness(cfg, MIR)
     traces = form_traces(cfg)
