@@ -6,8 +6,10 @@ from __future__ import annotations
 from hxdp.compiler.bounds import fuse_bounds_checks
 from hxdp.compiler.copyprop import propagate_copies
 from hxdp.compiler.dce import eliminate_dead_code
+from hxdp.compiler.deadstores import remove_dead_stack_stores
 from hxdp.compiler.ddg import build_ddg
 from hxdp.compiler.exits import fold_exit_actions
+from hxdp.compiler.forward import forward_stack_values
 from hxdp.compiler.hoist import hoist_control_equivalent
 from hxdp.compiler.inline import frame_bytes, inline_calls
 from hxdp.compiler.lower import lower
@@ -266,3 +268,28 @@ def test_the_way_with_more_work_ahead_falls_through_and_loops_keep_theirs():
     assert _oriented(text.replace("add %r0, 3\nmul %r0, 5\n", ""))[0] == "beqi r2, 0, b2"       # a tie: as laid out
     loop = "mov %r0, 0\ntop:\nadd %r0, 3\njlt %r0, 20, top\nmov %r0, 1\nadd %r0, 2\nmul %r0, 3\nexit"
     assert "blti r0, 20, b1" in _oriented(loop)
+
+
+def test_a_value_stored_to_the_stack_and_loaded_back_is_moved_and_its_store_dies():
+    cfg = mir("ldxw %r2, [%r1+0]\nstxw [%r10-8], %r2\nldxw %r3, [%r10-8]\nstxdw [%r10-16], %r1\n"
+              "ldxw %r4, [%r10-16]\nldxdw %r5, [%r10-16]\nmov %r0, %r3\nadd %r0, %r4\nadd %r0, %r5\nexit")
+    infer_spaces(cfg, context_in_r1=True)
+    assert forward_stack_values(cfg) == 3
+    # r2 holds 4 bytes (zero above): a plain move; r1 is wider: mov32 for the 4-byte load.
+    assert ops(cfg)[:6] == ["ld4 r2, r1, 0", "st4 r10, r2, -8", "mov r3, r2", "st8 r10, r1, -16",
+                            "mov32 r4, r1", "mov r5, r1"]
+    assert remove_dead_stack_stores(cfg, 512) == 2
+    assert not any(o.startswith("st") for o in ops(cfg))
+
+
+def test_stack_values_are_not_forwarded_past_what_may_change_them():
+    for between in ("stxb [%r10-7], %r3", "mov %r2, 1", "mov %r6, %r10\nstxb [%r6-5], %r3",
+                    "lddw %r1, 0\nmov %r2, %r10\nadd %r2, -8\nmov %r3, %r10\nmov %r4, 0\ncall 44"):
+        cfg = mir(f"ldxw %r2, [%r1+0]\nstxw [%r10-8], %r2\n{between}\nldxw %r0, [%r10-8]\nexit")
+        infer_spaces(cfg, context_in_r1=True)
+        assert forward_stack_values(cfg) == 0, between
+    # A store a helper reads through its key pointer, or a later block loads, stays.
+    kept = mir("stxw [%r10-4], %r2\nlddw %r1, 0\nmov %r2, %r10\nadd %r2, -4\ncall 1\nexit")
+    assert remove_dead_stack_stores(kept, 512) == 0
+    kept = mir("stxw [%r10-4], %r2\njeq %r2, 0, out\nldxw %r0, [%r10-4]\nexit\nout:\nexit")
+    assert remove_dead_stack_stores(kept, 512) == 0

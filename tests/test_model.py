@@ -89,8 +89,9 @@ def _op(draw, i: int) -> list[str]:
         off = draw(st.integers(0, CHECKED - SIZES[size]))
         return [f"stx{size} [%r6+{off}], %r{r()}"]
     if kind == 6:
-        slot = 8 * draw(st.integers(2, 8))
-        return [draw(st.sampled_from([f"stxdw [%r10-{slot}], %r{r()}", f"ldxdw %r{r()}, [%r10-{slot}]"]))]
+        size = draw(st.sampled_from(list(SIZES)))
+        off = SIZES[size] * draw(st.integers(1, 64 // SIZES[size]))
+        return [draw(st.sampled_from([f"stx{size} [%r10-{off}], %r{r()}", f"ldx{size} %r{r()}, [%r10-{off}]"]))]
     if kind == 7:
         b = f"%r{r()}" if draw(st.booleans()) else str(draw(st.integers(-2**31, 2**31 - 1)))
         return [f"{draw(st.sampled_from(JUMPS))}{draw(st.sampled_from(['', '32']))} %r{r()}, {b}, skip{i}"]

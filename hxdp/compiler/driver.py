@@ -2,10 +2,11 @@
 
 eBPF-level passes (`optimize`), lowering to machine IR, inlining, memory
 spaces, the machine-IR passes to a fixed point (copies, exits, wide
-accesses, bounds checks, hoisting, stack zeroing, dead code), register
-allocation, superblock formation, renaming within superblocks, dependence
-graphs and list scheduling, and finally the rows with branch targets
-resolved and a source map to the pcs of the program as loaded.
+accesses, bounds checks, hoisting, stack zeroing, stack forwarding, dead
+stack stores, dead code), register allocation, branch senses (the likelier
+way falls through), superblock formation, renaming within superblocks,
+dependence graphs and list scheduling, and finally the rows with branch
+targets resolved and a source map to the pcs of the program as loaded.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from ..target import Slot, Target
 from .bounds import fuse_bounds_checks
 from .copyprop import propagate_copies
 from .dce import eliminate_dead_code
+from .deadstores import remove_dead_stack_stores
 from .ddg import build_ddg, is_control
 from .exits import fold_exit_actions
+from .forward import forward_stack_values
 from .hoist import hoist_control_equivalent
 from .inline import inline_calls
 from .liveness import liveness
@@ -53,7 +56,8 @@ def compile_program(program: Program, target: Target, *, context_in_r1: bool = T
     for _ in range(MAX_ROUNDS):
         changed = (propagate_copies(cfg) + fold_exit_actions(cfg) + widen_accesses(cfg)
                    + fuse_bounds_checks(cfg, context_in_r1) + hoist_control_equivalent(cfg)
-                   + remove_stack_zeroing(cfg, target.stack_bytes) + eliminate_dead_code(cfg, MIR))
+                   + remove_stack_zeroing(cfg, target.stack_bytes) + forward_stack_values(cfg)
+                   + remove_dead_stack_stores(cfg, target.stack_bytes) + eliminate_dead_code(cfg, MIR))
         if not changed:
             break
     allocate_registers(cfg, target.registers)
