@@ -20,6 +20,7 @@ from hxdp.compiler.rename import rename_registers
 from hxdp.compiler.schedule import schedule
 from hxdp.compiler.spaces import infer_spaces
 from hxdp.compiler.stackzero import remove_stack_zeroing
+from hxdp.compiler.taildup import MAX_TAIL_OPS, duplicate_tails
 from hxdp.compiler.traces import form_traces
 from hxdp.compiler.widen import widen_accesses
 from hxdp.ebpf.asm import assemble
@@ -293,3 +294,45 @@ def test_stack_values_are_not_forwarded_past_what_may_change_them():
     assert remove_dead_stack_stores(kept, 512) == 0
     kept = mir("stxw [%r10-4], %r2\njeq %r2, 0, out\nldxw %r0, [%r10-4]\nexit\nout:\nexit")
     assert remove_dead_stack_stores(kept, 512) == 0
+
+
+_SHARED_TAIL = """jeq %r2, 0, other
+                  mov %r3, 1
+                  ja tail
+                  other:
+                  mov %r3, 2
+                  tail:
+                  stxdw [%r10-8], %r3
+                  ldxdw %r0, [%r10-8]
+                  add %r0, 7
+                  exit"""
+
+
+def test_a_short_shared_tail_is_copied_into_each_way_and_no_jump_is_left():
+    cfg = mir(_SHARED_TAIL)
+    assert duplicate_tails(cfg) == 1
+    traces = form_traces(cfg)
+    assert len(traces) == 2 and all(t.ops[-1].op is Op.EXIT for t in traces)
+    assert not any(m.op is Op.JUMP for t in traces for m in t.ops)
+    long_tail = _SHARED_TAIL.replace("add %r0, 7", "\n".join(["add %r0, 7"] * MAX_TAIL_OPS))
+    assert duplicate_tails(mir(long_tail)) == 0
+    assert duplicate_tails(mir("mov %r0, 0\ntop:\nadd %r0, 3\njlt %r0, 20, top\nexit")) == 0
+
+
+def test_tail_copies_that_do_not_fit_the_instruction_memory_are_dropped():
+    from hxdp.compiler.driver import compile_program
+    program = Program("t", assemble(_SHARED_TAIL))
+    copied = compile_program(program, Target())
+    assert not any(s.op is Op.JUMP for row in copied.rows for s in row)
+    tight = compile_program(program, Target(imem_rows=len(copied.rows) - 1))
+    assert len(tight.rows) < len(copied.rows)
+    assert any(s.op is Op.JUMP for row in tight.rows for s in row)
+
+
+def test_an_exit_comes_a_row_after_a_helper_call_or_an_atomic():
+    from hxdp.compiler.driver import compile_program
+    for effect in ("call 5", "mov %r2, 1\nlock add [%r10-8], %r2"):
+        image = compile_program(Program("t", assemble(f"stdw [%r10-8], 0\n{effect}\nmov %r0, 2\nexit")), Target())
+        row_of = {s.op: r for r, row in enumerate(image.rows) for s in row}
+        busy = next(op for op in row_of if op.name in ("CALL", "ATOMIC_ADD"))
+        assert row_of[Op.EXITI] > row_of[busy], effect
