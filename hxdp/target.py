@@ -305,7 +305,8 @@ class Latency:
     load_packet: int = 2
     load_map: int = 2
     helper: int = 2
-    branch_penalty: int = 2      # rows lost when a branch is taken
+    branch_penalty: int = 1      # rows lost when a row's first branch is taken (its target is read ahead)
+    late_branch_penalty: int = 2  # rows lost when a branch in a later lane is taken
 
     def of(self, info: OpInfo, space: Space | None = None) -> int:
         if info.unit is Unit.MUL:

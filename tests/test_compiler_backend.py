@@ -6,8 +6,10 @@ from __future__ import annotations
 from hxdp.compiler.bounds import fuse_bounds_checks
 from hxdp.compiler.copyprop import propagate_copies
 from hxdp.compiler.dce import eliminate_dead_code
+from hxdp.compiler.deadstores import remove_dead_stack_stores
 from hxdp.compiler.ddg import build_ddg
 from hxdp.compiler.exits import fold_exit_actions
+from hxdp.compiler.forward import forward_stack_values
 from hxdp.compiler.hoist import hoist_control_equivalent
 from hxdp.compiler.inline import frame_bytes, inline_calls
 from hxdp.compiler.lower import lower
@@ -18,6 +20,7 @@ from hxdp.compiler.rename import rename_registers
 from hxdp.compiler.schedule import schedule
 from hxdp.compiler.spaces import infer_spaces
 from hxdp.compiler.stackzero import remove_stack_zeroing
+from hxdp.compiler.taildup import MAX_TAIL_OPS, duplicate_tails
 from hxdp.compiler.traces import form_traces
 from hxdp.compiler.widen import widen_accesses
 from hxdp.ebpf.asm import assemble
@@ -266,3 +269,70 @@ def test_the_way_with_more_work_ahead_falls_through_and_loops_keep_theirs():
     assert _oriented(text.replace("add %r0, 3\nmul %r0, 5\n", ""))[0] == "beqi r2, 0, b2"       # a tie: as laid out
     loop = "mov %r0, 0\ntop:\nadd %r0, 3\njlt %r0, 20, top\nmov %r0, 1\nadd %r0, 2\nmul %r0, 3\nexit"
     assert "blti r0, 20, b1" in _oriented(loop)
+
+
+def test_a_value_stored_to_the_stack_and_loaded_back_is_moved_and_its_store_dies():
+    cfg = mir("ldxw %r2, [%r1+0]\nstxw [%r10-8], %r2\nldxw %r3, [%r10-8]\nstxdw [%r10-16], %r1\n"
+              "ldxw %r4, [%r10-16]\nldxdw %r5, [%r10-16]\nmov %r0, %r3\nadd %r0, %r4\nadd %r0, %r5\nexit")
+    infer_spaces(cfg, context_in_r1=True)
+    assert forward_stack_values(cfg) == 3
+    # r2 holds 4 bytes (zero above): a plain move; r1 is wider: mov32 for the 4-byte load.
+    assert ops(cfg)[:6] == ["ld4 r2, r1, 0", "st4 r10, r2, -8", "mov r3, r2", "st8 r10, r1, -16",
+                            "mov32 r4, r1", "mov r5, r1"]
+    assert remove_dead_stack_stores(cfg, 512) == 2
+    assert not any(o.startswith("st") for o in ops(cfg))
+
+
+def test_stack_values_are_not_forwarded_past_what_may_change_them():
+    for between in ("stxb [%r10-7], %r3", "mov %r2, 1", "mov %r6, %r10\nstxb [%r6-5], %r3",
+                    "lddw %r1, 0\nmov %r2, %r10\nadd %r2, -8\nmov %r3, %r10\nmov %r4, 0\ncall 44"):
+        cfg = mir(f"ldxw %r2, [%r1+0]\nstxw [%r10-8], %r2\n{between}\nldxw %r0, [%r10-8]\nexit")
+        infer_spaces(cfg, context_in_r1=True)
+        assert forward_stack_values(cfg) == 0, between
+    # A store a helper reads through its key pointer, or a later block loads, stays.
+    kept = mir("stxw [%r10-4], %r2\nlddw %r1, 0\nmov %r2, %r10\nadd %r2, -4\ncall 1\nexit")
+    assert remove_dead_stack_stores(kept, 512) == 0
+    kept = mir("stxw [%r10-4], %r2\njeq %r2, 0, out\nldxw %r0, [%r10-4]\nexit\nout:\nexit")
+    assert remove_dead_stack_stores(kept, 512) == 0
+
+
+_SHARED_TAIL = """jeq %r2, 0, other
+                  mov %r3, 1
+                  ja tail
+                  other:
+                  mov %r3, 2
+                  tail:
+                  stxdw [%r10-8], %r3
+                  ldxdw %r0, [%r10-8]
+                  add %r0, 7
+                  exit"""
+
+
+def test_a_short_shared_tail_is_copied_into_each_way_and_no_jump_is_left():
+    cfg = mir(_SHARED_TAIL)
+    assert duplicate_tails(cfg) == 1
+    traces = form_traces(cfg)
+    assert len(traces) == 2 and all(t.ops[-1].op is Op.EXIT for t in traces)
+    assert not any(m.op is Op.JUMP for t in traces for m in t.ops)
+    long_tail = _SHARED_TAIL.replace("add %r0, 7", "\n".join(["add %r0, 7"] * MAX_TAIL_OPS))
+    assert duplicate_tails(mir(long_tail)) == 0
+    assert duplicate_tails(mir("mov %r0, 0\ntop:\nadd %r0, 3\njlt %r0, 20, top\nexit")) == 0
+
+
+def test_tail_copies_that_do_not_fit_the_instruction_memory_are_dropped():
+    from hxdp.compiler.driver import compile_program
+    program = Program("t", assemble(_SHARED_TAIL))
+    copied = compile_program(program, Target())
+    assert not any(s.op is Op.JUMP for row in copied.rows for s in row)
+    tight = compile_program(program, Target(imem_rows=len(copied.rows) - 1))
+    assert len(tight.rows) < len(copied.rows)
+    assert any(s.op is Op.JUMP for row in tight.rows for s in row)
+
+
+def test_an_exit_comes_a_row_after_a_helper_call_or_an_atomic():
+    from hxdp.compiler.driver import compile_program
+    for effect in ("call 5", "mov %r2, 1\nlock add [%r10-8], %r2"):
+        image = compile_program(Program("t", assemble(f"stdw [%r10-8], 0\n{effect}\nmov %r0, 2\nexit")), Target())
+        row_of = {s.op: r for r, row in enumerate(image.rows) for s in row}
+        busy = next(op for op in row_of if op.name in ("CALL", "ATOMIC_ADD"))
+        assert row_of[Op.EXITI] > row_of[busy], effect

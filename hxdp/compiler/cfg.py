@@ -78,6 +78,30 @@ class Cfg:
                 order.append(block)
         return order[::-1]
 
+    def way_ahead(self) -> dict[int, int]:
+        """For each reachable block, the most instructions on a path from its
+        start to an exit, edges back against the reverse postorder left out."""
+        order = self.reverse_postorder()
+        rank = {bid: i for i, bid in enumerate(order)}
+        ahead: dict[int, int] = {}
+        for bid in reversed(order):
+            block = self.blocks[bid]
+            forward = [ahead[s] for s in block.succs if rank[s] > rank[bid]]
+            ahead[bid] = len(block.insns) + max(forward, default=0)
+        return ahead
+
+    def on_cycle(self, start: int) -> bool:
+        """Whether control can come back to block ``start``."""
+        seen, stack = set(), list(self.blocks[start].succs)
+        while stack:
+            bid = stack.pop()
+            if bid == start:
+                return True
+            if bid not in seen:
+                seen.add(bid)
+                stack += self.blocks[bid].succs
+        return False
+
 
 def flatten(cfg: Cfg) -> tuple[list[Insn], list[int]]:
     """The instructions of the blocks reachable from the entry, in block order,

@@ -77,6 +77,12 @@ def _touches_memory(m: MOp) -> bool:
         or m.info.unit is Unit.HELPER and m.imm not in NO_MEMORY_HELPERS
 
 
+def _outlives_issue(m: MOp) -> bool:
+    """A helper call or an atomic: busy after its row (holding the core, on
+    several cores the map lock), so the packet's exit comes a row later."""
+    return m.info.unit is Unit.HELPER or m.info.reads_memory and m.info.writes_memory
+
+
 def _speculable(m: MOp) -> bool:
     """Safe to execute on a path that did not ask for it: no effect, and no
     fault (a load moved above a branch becomes the target's non-faulting load)."""
@@ -117,7 +123,7 @@ def build_ddg(ops: list[MOp], target: Target, live_at_exit: list[frozenset[int]]
         for i in range(j):
             p = ops[i]
             if is_control(m):
-                g.edge(i, j, 0)
+                g.edge(i, j, 1 if m.info.unit is Unit.EXIT and _outlives_issue(p) else 0)
             elif is_control(p) and not (_speculable(m) and not written & live_at_exit[i]):
                 g.edge(i, j, 1)
         # Values for the next accesses.

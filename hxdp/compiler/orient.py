@@ -22,31 +22,6 @@ from .cfg import Block, Cfg
 __all__ = ["orient_branches"]
 
 
-def _on_cycle(cfg: Cfg, start: int) -> bool:
-    """Whether control can come back to block ``start``."""
-    seen, stack = set(), list(cfg.blocks[start].succs)
-    while stack:
-        bid = stack.pop()
-        if bid == start:
-            return True
-        if bid not in seen:
-            seen.add(bid)
-            stack += cfg.blocks[bid].succs
-    return False
-
-
-def _way_ahead(cfg: Cfg, order: list[int]) -> dict[int, int]:
-    """For each block, the most operations on a path from its start to an
-    exit, edges back along ``order`` left out."""
-    rank = {bid: i for i, bid in enumerate(order)}
-    ahead: dict[int, int] = {}
-    for bid in reversed(order):
-        block = cfg.blocks[bid]
-        forward = [ahead[s] for s in block.succs if rank[s] > rank[bid]]
-        ahead[bid] = len(block.insns) + max(forward, default=0)
-    return ahead
-
-
 def _likelier(block: Block, ahead: dict[int, int]) -> int | None:
     taken, falls = block.succs
     test = block.insns[-1].op
@@ -60,12 +35,12 @@ def _likelier(block: Block, ahead: dict[int, int]) -> int | None:
 def orient_branches(cfg: Cfg) -> int:
     """Invert the branches whose taken successor is the likelier; returns how many."""
     order = cfg.reverse_postorder()
-    ahead = _way_ahead(cfg, order)
+    ahead = cfg.way_ahead()
     inverted = 0
     for bid in order:
         block = cfg.blocks[bid]
         last = block.insns[-1] if block.insns else None
-        if len(block.succs) != 2 or last is None or last.unit is not Unit.BRANCH or _on_cycle(cfg, bid):
+        if len(block.succs) != 2 or last is None or last.unit is not Unit.BRANCH or cfg.on_cycle(bid):
             continue
         taken, falls = block.succs
         inverse = inverse_branch(last.op)

@@ -286,6 +286,12 @@ PACKET_HELPERS = frozenset({HelperId.XDP_ADJUST_HEAD, HelperId.XDP_ADJUST_META, 
 # stack, for instance); the others leave the program's memory alone.
 WRITES_THROUGH_ARGUMENTS = frozenset({HelperId.FIB_LOOKUP})
 
+# The helpers that read memory through a pointer argument (`argument_reads`
+# says which bytes); the others read only their registers.
+READS_THROUGH_ARGUMENTS = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM,
+                                     HelperId.MAP_DELETE_ELEM, HelperId.CSUM_DIFF, HelperId.FIB_LOOKUP,
+                                     HelperId.TRACE_PRINTK})
+
 
 def argument_reads(helper_id: int, regs: list[int], maps) -> list[tuple[int, int]]:
     """The memory (address, bytes) a helper reads through its pointer

@@ -6,9 +6,11 @@ Timing, as the model states it, and how the hardware keeps it:
   row the decode stage holds in the next cycle. Decode reads the row's
   registers as they will be when it issues (with the writes at the end of
   this cycle) into registers of the issue stage, so no cycle holds both a
-  register read and what issue does with it. A taken branch is decided at
-  issue and its target fetched in the next cycle: two cycles lost, the
-  model's ``branch_penalty`` of 2.
+  register read and what issue does with it. A branch is decided at issue.
+  The row's first branch had its target read by a second port as the row
+  went to issue, so that target is decoded in the next cycle: one cycle
+  lost, the model's ``branch_penalty``. A later lane's branch has its
+  target fetched in the next cycle: two lost, ``late_branch_penalty``.
 * A scoreboard counts, per register, the cycles until its newest value is
   usable. Decode passes a row to issue when none of its registers will be
   counting then (so its operands never go stale while it waits at issue)
@@ -163,11 +165,15 @@ class Core(wiring.Component):
         # -- fetch and decode ---------------------------------------------------------
         # Instruction memory is read for the row the decode stage holds in the
         # next cycle: the row after its own when it passes that on to issue, its
-        # own again when it waits, a branch's target in the cycle after the branch.
+        # own again when it waits, a later lane's branch target in the cycle
+        # after the branch. A second port reads the target of the row's first
+        # branch as the row goes to issue and holds it, so a taken first branch
+        # has its target decoded in the next cycle.
         imem = memory.Memory(shape=t.row_bits, depth=t.imem_rows, init=self.program)
         m.submodules.imem = imem
         iw = imem.write_port()
         ir = imem.read_port(transparent_for=(iw,))
+        ir_target = imem.read_port(transparent_for=(iw,))
         m.d.sync += self.booted.eq(1)
         m.d.comb += [iw.addr.eq(self.imem_addr), iw.data.eq(self.imem_data), iw.en.eq(self.imem_en)]
 
@@ -177,7 +183,8 @@ class Core(wiring.Component):
         take = Signal()                 # the decode stage's row goes to issue in the next cycle
         d_pc = Signal(range(t.imem_rows + 1))
         d_valid = Signal()
-        redirect = Signal()             # a branch was taken: fetch its target now
+        redirect = Signal()             # a later lane's branch was taken: fetch its target now
+        from_target = Signal()          # a first branch was taken: decode the row ir_target holds
         redirect_pc = Signal(16)
         e_pc = Signal(range(t.imem_rows + 1))
         e_valid = Signal()
@@ -186,7 +193,7 @@ class Core(wiring.Component):
         # Between packets, and in the cycle one ends, row 0 is read, for a
         # packet that may start in the next cycle.
         m.d.comb += ir.addr.eq(Mux(self.start, 1, Mux(running & ~ending, fetch, 0)))
-        d_row = data.View(row_layout(lanes), ir.data)
+        d_row = data.View(row_layout(lanes), Mux(from_target, ir_target.data, ir.data))
         row = Signal(row_layout(lanes))
 
         # -- register file and scoreboard ----------------------------------------------
@@ -221,6 +228,11 @@ class Core(wiring.Component):
         d_slots = [d_row[l] for l in range(lanes)]
         for l in range(lanes):
             decode_slot(m, d_slots[l].op, d_dec[l])
+        first_target = Signal(16)
+        for l in reversed(range(lanes)):
+            with m.If(d_dec[l].branch | d_dec[l].jump | d_dec[l].bounds):
+                m.d.comb += first_target.eq(d_slots[l].off)
+        m.d.comb += [ir_target.addr.eq(first_target), ir_target.en.eq(take)]
         dec = [SlotDecode(f"lane{l}") for l in range(lanes)]
         slots = [row[l] for l in range(lanes)]
         for l in range(lanes):
@@ -586,11 +598,14 @@ class Core(wiring.Component):
             exits.append(d.exit)
         target_row = Signal(16)
         is_exit = Signal()
+        first_taken = Signal()          # the deciding branch is the row's first: ir_target read its target
         action = Signal(64)
         decided = Signal()
+        jumps = [d.branch | d.jump | d.bounds for d in dec]
         for l in reversed(range(lanes)):
             with m.If(taken[l]):
                 m.d.comb += [decided.eq(1), is_exit.eq(exits[l]), target_row.eq(slots[l].off),
+                             first_taken.eq(~Cat(*jumps[:l]).any() if l else 1),
                              action.eq(Mux(dec[l].uses_imm, imm[l], a_val[l]))]
 
         # -- register writes and the scoreboard ------------------------------------------
@@ -666,7 +681,7 @@ class Core(wiring.Component):
 
         # -- packet start and end -------------------------------------------------------
         m.d.comb += ending.eq(running & (active & (row_fault != Fault.NONE) | watchdog | issue & decided & is_exit))
-        m.d.sync += self.finished.eq(0)
+        m.d.sync += [self.finished.eq(0), from_target.eq(0)]
         with m.If(self.start):
             m.d.sync += [running.eq(1), cycle.eq(1), div_count.eq(0), d_pc.eq(1), d_valid.eq(1),
                          e_pc.eq(0), e_valid.eq(1), redirect.eq(0)]
@@ -678,8 +693,11 @@ class Core(wiring.Component):
             with m.Elif(issue & decided & is_exit):
                 m.d.sync += [running.eq(0), self.finished.eq(1), self.fault.eq(Fault.NONE),
                              self.action.eq(action), self.cycles.eq(cycle)]
+            with m.Elif(issue & decided & first_taken):
+                # A taken first branch: the row behind it is dropped, its target decoded next.
+                m.d.sync += [from_target.eq(1), d_pc.eq(target_row), d_valid.eq(1), e_valid.eq(0)]
             with m.Elif(issue & decided):
-                # A taken branch: the rows fetched behind it are dropped.
+                # A later lane's branch: the rows fetched behind it are dropped.
                 m.d.sync += [redirect.eq(1), redirect_pc.eq(target_row), d_valid.eq(0), e_valid.eq(0)]
             with m.Else():
                 m.d.sync += [redirect.eq(0), d_pc.eq(fetch), d_valid.eq(d_valid | redirect),

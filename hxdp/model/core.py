@@ -20,7 +20,8 @@ Timing rules (docs/model.md explains them with examples):
 * An atomic lets the next row issue two cycles after it, not one.
 * A row reads all its registers and memory before anything in it writes.
   Its branches are tried in lane order and the first taken one (or an exit)
-  decides; a taken branch costs ``branch_penalty`` extra cycles.
+  decides; a taken branch costs ``branch_penalty`` extra cycles if it is the
+  row's first branch, ``late_branch_penalty`` if an earlier lane holds one.
 * A packet's cycle count is the cycle its exit issues, or the cycle of the
   row that faults (``max_cycles`` + 1 for a runaway program).
 """
@@ -179,25 +180,30 @@ class Core:
             elif outcome[0] == "exit":
                 return outcome[1]
             else:
-                row, cycle = outcome[1], issue + 1 + lat.branch_penalty
-                split[Wait.BRANCH] += lat.branch_penalty
+                penalty = lat.branch_penalty if outcome[2] else lat.late_branch_penalty
+                row, cycle = outcome[1], issue + 1 + penalty
+                split[Wait.BRANCH] += penalty
             if self.held_until > cycle:
                 split[self.held_by] += self.held_until - cycle
                 cycle = self.held_until
 
     def _execute(self, ops: list[_Exec], cycle: int, ready: list[int], made_by: list[Wait],
-                 lat) -> tuple[str, int] | None:
+                 lat) -> tuple[str, int, bool] | None:
+        """The row's effects; what decides it, if anything: ("exit", action,
+        _) or ("branch", row, whether the branch is the row's first)."""
         regs = self.regs
         memory = self.memory
         results: list[tuple[int, int, int, Wait]] = []      # (register, value, ready cycle, its unit)
         stores: list[_Exec] = []
-        decision: tuple[str, int] | None = None
+        decision: tuple[str, int, bool] | None = None
+        first = True
         helper: _Exec | None = None
         for e in ops:
             s, unit = e.slot, e.info.unit
             if unit is Unit.BRANCH or unit is Unit.EXIT:
-                if decision is None:
-                    decision = self._control(e)
+                if decision is None and (outcome := self._control(e)) is not None:
+                    decision = (*outcome, first)
+                first &= unit is not Unit.BRANCH
             elif unit is Unit.LSU:
                 if not e.info.writes_memory:
                     addr = (regs[s.a] + s.off) & M64
