@@ -223,19 +223,19 @@ def test_lanes_and_ports_limit_a_row():
     assert [len(r) for r in _rows(text, Target.with_lanes(2))] == [2, 2, 2, 1]
 
 
+def _guarded_load(jump_if_short: bool) -> str:
+    """A load of a packet field behind a bounds check, laid out with the
+    short packet's way after the check or after the load."""
+    head = "ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nmov %r4, %r2\nadd %r4, 14\n"
+    load, short = "ldxh %r0, [%r2+12]\nexit", "mov %r0, 1\nexit"
+    if jump_if_short:
+        return head + f"jgt %r4, %r3, away\n{load}\naway:\n{short}"
+    return head + f"jle %r4, %r3, away\n{short}\naway:\n{load}"
+
+
 def test_a_load_above_its_bounds_check_becomes_non_faulting():
-    text = """ldxw %r2, [%r1+0]
-              ldxw %r3, [%r1+4]
-              mov %r4, %r2
-              add %r4, 14
-              jgt %r4, %r3, out
-              ldxh %r0, [%r2+12]
-              exit
-              out:
-              mov %r0, 1
-              exit"""
     from hxdp.compiler.driver import compile_program
-    image = compile_program(Program("t", assemble(text)), Target())
+    image = compile_program(Program("t", assemble(_guarded_load(True))), Target())
     names = [s.op for row in image.rows for s in row]
     assert Op.LD2N in names and Op.LD2 not in names
 
@@ -249,17 +249,7 @@ def _oriented(text: str) -> list[str]:
 
 
 def test_a_passed_bounds_check_falls_through():
-    text = """ldxw %r2, [%r1+0]
-              ldxw %r3, [%r1+4]
-              mov %r4, %r2
-              add %r4, 14
-              jle %r4, %r3, ok
-              mov %r0, 1
-              exit
-              ok:
-              ldxh %r0, [%r2+12]
-              exit"""
-    code = _oriented(text)
+    code = _oriented(_guarded_load(False))
     assert code[4:6] == ["bout r4, 0, b1", "ld2 r0, r2, 12"]
 
 
