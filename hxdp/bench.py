@@ -9,7 +9,8 @@ every lane count from 1 to 8; with --explain, where each packet's cycles
 go (rows issuing, and the waits by cause, `hxdp.model.waits`), and the
 cycles the engine's streams add around them. With the rtl engine, the traffic also goes
 through the Verilog (`hxdp.sim`): packets a second with the packets back
-to back, and the latency when they come at 1 GbE.
+to back, and the latency when they come at 1 GbE. Programs of a class
+hXDP measured get its published figures beside theirs (`hxdp.published`).
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from .files import expand_paths
 from .model.engine import ModelEngine
 from .model.stream import StreamTiming
 from .model.waits import CycleSplit, Wait
+from .published import HXDP_MHZ, published_for
 from .run import load_traffic
 from .target import ENGINE_CLOCK_MHZ, Target
 
 __all__ = ["BenchRow", "StreamRow", "bench_program", "bench_stream", "programs_in", "format_table",
-           "format_sweep", "format_explain", "format_streams", "to_json"]
+           "format_sweep", "format_explain", "format_beside_hxdp", "format_streams", "to_json"]
 
 STREAMS = "stream in/out"
 
@@ -137,6 +139,27 @@ def format_explain(rows: list[BenchRow], markdown: bool = False) -> str:
     those the streams add."""
     heads = ["program", "cycles"] + [w.value for w in Wait] + [STREAMS]
     cells = [[r.program, f"{r.cycles_mean:.1f}"] + [f"{r.split[h]:.1f}" for h in heads[2:]] for r in rows]
+    return _render(heads, cells, markdown)
+
+
+def format_beside_hxdp(rows: list[BenchRow], clock_mhz: float, markdown: bool = False) -> str | None:
+    """hXDP's published figures beside ours, for the programs of a class it
+    measured (None if none is): each cell hXDP's / ours; hXDP's cycles are
+    for 64-byte packets, ours the mean over the program's traffic."""
+    def pair(theirs, ours: str) -> str:
+        return f"{'—' if theirs is None else theirs} / {ours}"
+    cells = []
+    for r in rows:
+        p = published_for(r.program)
+        if p is None:
+            continue
+        ipc = None if p.static_ipc is None else f"{p.static_ipc:.2f}"
+        cells.append([r.program, p.program, pair(p.insns, str(r.insns)), pair(p.rows, str(r.rows)),
+                      pair(ipc, f"{r.static_ipc:.2f}"), pair(f"{p.cycles:.1f}", f"{r.cycles_mean:.1f}"),
+                      pair(f"{p.mpps:g}", f"{r.mpps:.2f}")])
+    if not cells:
+        return None
+    heads = ["program", "hXDP's", "eBPF", "rows", "IPC", "cycles", f"Mpps ({HXDP_MHZ:g} / {clock_mhz:g} MHz)"]
     return _render(heads, cells, markdown)
 
 

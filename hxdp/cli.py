@@ -449,7 +449,9 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
 @command("bench", "compile programs and measure them on the cycle-accurate model",
          "Columns: eBPF instructions, operations after the passes, VLIW rows, static IPC\n"
          "(eBPF instructions per row), critical-path bound on rows, cycles per packet on\n"
-         "the program's traffic (min/mean/max) and Mpps at the engine's clock (--clock).\n\n"
+         "the program's traffic (min/mean/max) and Mpps at the engine's clock (--clock).\n"
+         "Programs of a class hXDP (OSDI 2020) measured get its published figures beside\n"
+         "theirs: eBPF instructions, rows, IPC, cycles a packet, Mpps at 156.25 MHz.\n\n"
          "With --explain, mean cycles a packet by what they went on: a row issuing, an empty\n"
          "row (the schedule waiting out a latency), a taken\n"
          "branch's penalty, an operand from a load, the ALU, the divider or a helper, a call\n"
@@ -463,8 +465,9 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
          "  hxdp bench examples/firewall.c --explain --no-sweep\n"
          "  hxdp bench examples/ --engine rtl --cores 2 --no-sweep")(_bench_args)
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import (bench_program, bench_stream, format_explain, format_streams, format_sweep, format_table,
-                        programs_in, to_json)
+    from .bench import (bench_program, bench_stream, format_beside_hxdp, format_explain, format_streams,
+                        format_sweep, format_table, programs_in, to_json)
+    from .published import HXDP_LANES, HXDP_MHZ
     if args.cores != 1 and args.engine != "rtl":
         raise HxdpError(f"--cores {args.cores}: the model times one core; give --engine rtl for the engine's cores")
     paths = programs_in(args.paths)
@@ -485,6 +488,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         n = len(main)
         print(f"\nmean static IPC at {args.lanes} lanes: {sum(r.static_ipc for r in main) / n:.2f}; "
               f"rows over bound: {sum(r.rows for r in main) / sum(r.bound_rows for r in main) - 1:+.1%}")
+    beside = format_beside_hxdp(main, args.clock, args.markdown)
+    if beside is not None:
+        print(f"\nbeside hXDP (OSDI 2020, {HXDP_LANES} lanes at {HXDP_MHZ:g} MHz; hXDP's / ours, "
+              f"ours at {args.lanes} lane{'s' * (args.lanes > 1)}):")
+        print(beside)
     if args.explain:
         print(f"\nwhere the cycles go (mean a packet, {args.lanes} lane{'s' * (args.lanes > 1)}):")
         print(format_explain(main, args.markdown))

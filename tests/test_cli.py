@@ -144,6 +144,20 @@ def test_bench_explains_where_the_cycles_go(capsys):
     assert row[0] == "firewall" and sum(causes) == pytest.approx(cycles, abs=0.3) and streams > 0
 
 
+def test_bench_sets_hxdps_published_figures_beside_a_program_of_a_class_it_measured(capsys):
+    from hxdp.published import PUBLISHED
+    assert main(["bench", str(EXAMPLES / "firewall.c"), "--no-sweep"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    [caption] = [line for line in out if line.startswith("beside hXDP")]
+    row = out[out.index(caption) + 2].split()
+    theirs = PUBLISHED["simple_firewall"]
+    assert row[:5] == ["firewall", "simple_firewall", str(theirs.insns), "/", "151"]
+    assert row[-3:-1] == [f"{theirs.mpps:g}", "/"]
+    # A program of no class hXDP measured gets no such table.
+    assert main(["bench", str(EXAMPLES / "xdp_pass.c"), "--no-sweep"]) == 0
+    assert not any(line.startswith("beside hXDP") for line in capsys.readouterr().out.splitlines())
+
+
 def test_a_bench_table_without_rows_is_its_header():
     assert format_table([]).split() == BENCH_HEADS
 
