@@ -535,3 +535,21 @@ def test_what_the_helper_unit_leaves_to_the_host_ends_the_packet_loudly():
     simulate(target, jobs)
     assert [job.outcomes[0].fault for job in jobs] == [Fault.UNSUPPORTED, Fault.UNSUPPORTED]
     assert jobs[-1].counters["FAULTS"] == 2
+
+
+def test_a_branch_to_the_next_row_costs_nothing_the_one_read_ahead_one_cycle_and_others_two():
+    """Row 0's branches in lane order: to the next row (decode holds it), the
+    row's first elsewhere (its target read ahead), a later one; model and
+    gateware alike."""
+    target = Target.with_lanes(4)
+    rows = [[Slot(Op.BEQI, a=2, imm=1, off=1), Slot(Op.BEQI, a=2, imm=2, off=3),
+             Slot(Op.BEQI, a=2, imm=3, off=4), Slot(Op.EXITI, imm=0)],
+            [Slot(Op.EXITI, imm=11)], [Slot(Op.EXITI, imm=99)], [Slot(Op.EXITI, imm=22)], [Slot(Op.EXITI, imm=33)]]
+    image = Image("lane order", target, rows, context_in_r1=False)
+    sizes = (0, 1, 2, 3)
+    want = [_model_conformance(image, bytes(n)) for n in sizes]
+    lat = target.latency
+    assert want == [(0, 1, False), (11, 2, False), (22, 2 + lat.branch_penalty, False),
+                    (33, 2 + lat.late_branch_penalty, False)]
+    jobs = simulate(target, [Job(image, [Packet(bytes(n))], conformance=True) for n in sizes])
+    assert [(o.action, o.cycles, o.fault is not Fault.NONE) for job in jobs for o in job.outcomes] == want

@@ -18,7 +18,7 @@ from hxdp.ebpf.program import MapDef, MapType, Program
 from hxdp.ebpf.runtime import XdpRuntime
 from hxdp.ebpf.xdp import XdpInput
 from hxdp.image import Image
-from hxdp.model.engine import ModelEngine, conformance_core
+from hxdp.model.engine import ModelEngine
 from hxdp.model.waits import Wait
 from hxdp.scenario import load_scenario
 from hxdp.target import Op, Target
@@ -281,24 +281,13 @@ def test_a_bounds_check_waits_for_the_bytes_it_asks_for_not_the_whole_packet():
     # The check issues in cycle 3, two cycles after the load of data: byte 39
     # comes with the second 32-byte frame (cycle 2) however long the packet,
     # and the exit shares the check's row. A 30-byte packet, one frame, is
-    # known to be short by then; the taken branch, the row's first, costs one.
+    # known to be short by then; the taken branch goes to the next row, which
+    # costs nothing.
     long = engine.run(XdpInput(bytes(1500)))
     assert (long.action, long.cycles) == (2, 3)
     assert engine.machine.split == {Wait.ROW: 2, Wait.EMPTY: 1}
     short = engine.run(XdpInput(bytes(30)))
-    assert (short.action, short.cycles) == (1, 5)
-    assert engine.machine.split == {Wait.ROW: 3, Wait.EMPTY: 1, Wait.BRANCH: 1}
+    assert image.rows[2][0].op is Op.BOUT and image.rows[2][0].off == 3
+    assert (short.action, short.cycles) == (1, 4)
+    assert engine.machine.split == {Wait.ROW: 3, Wait.EMPTY: 1}
 
-
-def test_a_rows_first_branch_costs_one_cycle_taken_and_a_later_lanes_two():
-    text = "jeq %r2, 1, one\njeq %r2, 2, two\nmov %r0, 0\nexit\n" \
-           "one:\nmov %r0, 11\nexit\ntwo:\nmov %r0, 22\nexit"
-    image = compile_program(Program("lanes", assemble(text)), Target(), context_in_r1=False)
-    assert [s.op for s in image.rows[0][:3]] == [Op.BEQI, Op.BEQI, Op.EXITI]
-    runs = {}
-    for size in (0, 1, 2):
-        core, r1, r2 = conformance_core(image, bytes(size))
-        runs[size] = (core.run(r1, r2), core.cycles, core.split[Wait.BRANCH])
-    latency = Target().latency
-    assert runs == {0: (0, 1, 0), 1: (11, 2 + latency.branch_penalty, 1),
-                    2: (22, 2 + latency.late_branch_penalty, 2)}

@@ -7,10 +7,11 @@ Timing, as the model states it, and how the hardware keeps it:
   registers as they will be when it issues (with the writes at the end of
   this cycle) into registers of the issue stage, so no cycle holds both a
   register read and what issue does with it. A branch is decided at issue.
-  The row's first branch had its target read by a second port as the row
-  went to issue, so that target is decoded in the next cycle: one cycle
-  lost, the model's ``branch_penalty``. A later lane's branch has its
-  target fetched in the next cycle: two lost, ``late_branch_penalty``.
+  One to the next row costs nothing: decode holds that row. The row's first
+  branch elsewhere had its target read by a second port as the row went
+  to issue, so that target is decoded in the next cycle: one cycle lost,
+  the model's ``branch_penalty``. Another branch has its target fetched in
+  the next cycle: two lost, ``late_branch_penalty``.
 * A scoreboard counts, per register, the cycles until its newest value is
   usable. Decode passes a row to issue when none of its registers will be
   counting then (so its operands never go stale while it waits at issue)
@@ -228,11 +229,19 @@ class Core(wiring.Component):
         d_slots = [d_row[l] for l in range(lanes)]
         for l in range(lanes):
             decode_slot(m, d_slots[l].op, d_dec[l])
+        # The target read ahead is that of the row's first branch to anywhere
+        # but the next row, which decode holds anyway when the row issues.
         first_target = Signal(16)
+        d_next = Mux(self.start, 1, d_pc + 1)      # the row after decode's (row 0's as a packet starts)
+        ahead = [(d.branch | d.jump | d.bounds) & (s.off.as_unsigned() != d_next) for d, s in zip(d_dec, d_slots)]
+        ahead_lane = Signal(lanes)      # one-hot: the lane whose target is read ahead
+        e_ahead_lane = Signal(lanes)    # the same, for the row at issue
         for l in reversed(range(lanes)):
-            with m.If(d_dec[l].branch | d_dec[l].jump | d_dec[l].bounds):
-                m.d.comb += first_target.eq(d_slots[l].off)
+            with m.If(ahead[l]):
+                m.d.comb += [first_target.eq(d_slots[l].off), ahead_lane.eq(1 << l)]
         m.d.comb += [ir_target.addr.eq(first_target), ir_target.en.eq(take)]
+        with m.If(take):
+            m.d.sync += e_ahead_lane.eq(ahead_lane)
         dec = [SlotDecode(f"lane{l}") for l in range(lanes)]
         slots = [row[l] for l in range(lanes)]
         for l in range(lanes):
@@ -598,15 +607,18 @@ class Core(wiring.Component):
             exits.append(d.exit)
         target_row = Signal(16)
         is_exit = Signal()
-        first_taken = Signal()          # the deciding branch is the row's first: ir_target read its target
+        first_taken = Signal()          # the deciding branch's target was read ahead (ir_target)
+        to_next = Signal()              # the deciding branch goes to the next row: control carries on
         action = Signal(64)
         decided = Signal()
-        jumps = [d.branch | d.jump | d.bounds for d in dec]
+        leaves = Signal()               # an exit, or a branch elsewhere than the next row
         for l in reversed(range(lanes)):
             with m.If(taken[l]):
                 m.d.comb += [decided.eq(1), is_exit.eq(exits[l]), target_row.eq(slots[l].off),
-                             first_taken.eq(~Cat(*jumps[:l]).any() if l else 1),
+                             first_taken.eq(e_ahead_lane[l]),
+                             to_next.eq(~exits[l] & (slots[l].off.as_unsigned() == e_pc + 1)),
                              action.eq(Mux(dec[l].uses_imm, imm[l], a_val[l]))]
+        m.d.comb += leaves.eq(decided & ~to_next)
 
         # -- register writes and the scoreboard ------------------------------------------
         # The winning write of each register is found on one bit a source;
@@ -677,7 +689,7 @@ class Core(wiring.Component):
         held = (helper.busy & ~helper.done) | (e_valid & calls & helper.holds)
         d_ready = Signal()
         m.d.comb += [d_ready.eq((d_pc >= self.program_rows) | ~(Cat(*waits_free).any() | held)),
-                     take.eq(self.start | running & d_valid & d_ready & (~e_valid | issue & ~decided))]
+                     take.eq(self.start | running & d_valid & d_ready & (~e_valid | issue & ~leaves))]
 
         # -- packet start and end -------------------------------------------------------
         m.d.comb += ending.eq(running & (active & (row_fault != Fault.NONE) | watchdog | issue & decided & is_exit))
@@ -693,10 +705,10 @@ class Core(wiring.Component):
             with m.Elif(issue & decided & is_exit):
                 m.d.sync += [running.eq(0), self.finished.eq(1), self.fault.eq(Fault.NONE),
                              self.action.eq(action), self.cycles.eq(cycle)]
-            with m.Elif(issue & decided & first_taken):
+            with m.Elif(issue & leaves & first_taken):
                 # A taken first branch: the row behind it is dropped, its target decoded next.
                 m.d.sync += [from_target.eq(1), d_pc.eq(target_row), d_valid.eq(1), e_valid.eq(0)]
-            with m.Elif(issue & decided):
+            with m.Elif(issue & leaves):
                 # A later lane's branch: the rows fetched behind it are dropped.
                 m.d.sync += [redirect.eq(1), redirect_pc.eq(target_row), d_valid.eq(0), e_valid.eq(0)]
             with m.Else():

@@ -128,11 +128,11 @@ for a stopped engine, as a program load does it.
   pc ──▶ instruction memory ──▶ row ──▶ decode, scoreboard ──▶ row, operands ──▶ ALU, address add,
          port 1: the next row    │      register read from              packet waits, faults,
          port 2: the target of ◀─┘      the registers' next             loads and stores, helper call,
-         the first branch of the        values (earlier rows'           branch decision
-         row going to issue, held       writes, then issue's ◀── ALU results ┤
-             ▲                          ALU results past them)               │
-             │     a taken first branch: port 2's row decoded next cycle ◀───┤
-             └──────── next row, or a later lane's branch target ◀───────────┘ (a cycle later)
+         the first branch (not to       values (earlier rows'           branch decision
+         the next row) of the row       writes, then issue's ◀── ALU results ┤
+         going to issue, held           ALU results past them)               │
+             ▲     that branch taken: port 2's row decoded next cycle ◀──────┤
+             └──────── next row, or another branch's target ◀────────────────┘ (a cycle later)
 ```
 
 A row issues from registers: its operation and the values of the registers
@@ -170,13 +170,15 @@ definition in `hxdp/target.py`):
   the row after an atomic issues a cycle later (and, on several cores, the
   map lock stays with the core until the write), so no store meets it on
   the port and that row reads what it wrote.
-- **Branches** are decided at issue, in lane order; a taken one drops the
-  row being decoded. As a row goes to issue, a second read port of the
-  instruction memory reads the target of its first branch and holds it, so
-  a taken first branch has its target decoded in the next cycle:
-  {target.latency.branch_penalty} cycle lost. A taken branch in a later
-  lane has its target fetched in the next cycle and decoded in the one
-  after: {target.latency.late_branch_penalty} cycles lost. An exit ends the packet at issue.
+- **Branches** are decided at issue, in lane order. A taken branch to the
+  next row costs nothing: the row being decoded is that row. Any other
+  taken branch drops the row being decoded. As a row goes to issue, a
+  second read port of the instruction memory reads the target of its first
+  branch to anywhere but the next row and holds it, so that branch, taken,
+  has its target decoded in the next cycle: {target.latency.branch_penalty}
+  cycle lost. Another taken branch has its target fetched in the next
+  cycle and decoded in the one after: {target.latency.late_branch_penalty}
+  cycles lost. An exit ends the packet at issue.
 - **Faults** (an access outside every memory, an unsupported operation, a
   bad map handle, control past the program, the watchdog) end the packet in
   the cycle the row would issue.

@@ -20,8 +20,9 @@ Timing rules (docs/model.md explains them with examples):
 * An atomic lets the next row issue two cycles after it, not one.
 * A row reads all its registers and memory before anything in it writes.
   Its branches are tried in lane order and the first taken one (or an exit)
-  decides; a taken branch costs ``branch_penalty`` extra cycles if it is the
-  row's first branch, ``late_branch_penalty`` if an earlier lane holds one.
+  decides; a taken branch to the next row costs nothing, one elsewhere
+  ``branch_penalty`` extra cycles if it is the row's first branch to
+  anywhere but the next row, ``late_branch_penalty`` if not.
 * A packet's cycle count is the cycle its exit issues, or the cycle of the
   row that faults (``max_cycles`` + 1 for a runaway program).
 """
@@ -172,7 +173,7 @@ class Core:
                 divider_free = issue + lat.div
             self.held_until = 0
             try:
-                outcome = self._execute(ops, issue, ready, made_by, lat)
+                outcome = self._execute(ops, row, issue, ready, made_by, lat)
             except MemoryFault as err:
                 raise self.fault(err.pc if err.pc is not None else -1, err.reason) from None
             if outcome is None:
@@ -180,17 +181,20 @@ class Core:
             elif outcome[0] == "exit":
                 return outcome[1]
             else:
-                penalty = lat.branch_penalty if outcome[2] else lat.late_branch_penalty
+                penalty = 0 if outcome[1] == row + 1 else lat.branch_penalty if outcome[2] \
+                    else lat.late_branch_penalty
                 row, cycle = outcome[1], issue + 1 + penalty
-                split[Wait.BRANCH] += penalty
+                if penalty:
+                    split[Wait.BRANCH] += penalty
             if self.held_until > cycle:
                 split[self.held_by] += self.held_until - cycle
                 cycle = self.held_until
 
-    def _execute(self, ops: list[_Exec], cycle: int, ready: list[int], made_by: list[Wait],
+    def _execute(self, ops: list[_Exec], row: int, cycle: int, ready: list[int], made_by: list[Wait],
                  lat) -> tuple[str, int, bool] | None:
-        """The row's effects; what decides it, if anything: ("exit", action,
-        _) or ("branch", row, whether the branch is the row's first)."""
+        """Row ``row``'s effects; what decides it, if anything: ("exit",
+        action, _) or ("branch", target, whether it is the row's first branch
+        to anywhere but the next row, whose target the core reads ahead)."""
         regs = self.regs
         memory = self.memory
         results: list[tuple[int, int, int, Wait]] = []      # (register, value, ready cycle, its unit)
@@ -203,7 +207,7 @@ class Core:
             if unit is Unit.BRANCH or unit is Unit.EXIT:
                 if decision is None and (outcome := self._control(e)) is not None:
                     decision = (*outcome, first)
-                first &= unit is not Unit.BRANCH
+                first &= unit is not Unit.BRANCH or s.off == row + 1
             elif unit is Unit.LSU:
                 if not e.info.writes_memory:
                     addr = (regs[s.a] + s.off) & M64
