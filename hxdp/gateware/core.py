@@ -166,10 +166,10 @@ class Core(wiring.Component):
         # -- fetch and decode ---------------------------------------------------------
         # Instruction memory is read for the row the decode stage holds in the
         # next cycle: the row after its own when it passes that on to issue, its
-        # own again when it waits, a later lane's branch target in the cycle
-        # after the branch. A second port reads the target of the row's first
-        # branch as the row goes to issue and holds it, so a taken first branch
-        # has its target decoded in the next cycle.
+        # own again when it waits, a taken branch's target in the cycle after
+        # the branch. A second port reads the target of the row's first branch
+        # to anywhere but the next row as the row goes to issue and holds it, so
+        # that branch, taken, has its target decoded in the next cycle.
         imem = memory.Memory(shape=t.row_bits, depth=t.imem_rows, init=self.program)
         m.submodules.imem = imem
         iw = imem.write_port()
@@ -184,8 +184,8 @@ class Core(wiring.Component):
         take = Signal()                 # the decode stage's row goes to issue in the next cycle
         d_pc = Signal(range(t.imem_rows + 1))
         d_valid = Signal()
-        redirect = Signal()             # a later lane's branch was taken: fetch its target now
-        from_target = Signal()          # a first branch was taken: decode the row ir_target holds
+        redirect = Signal()             # a branch was taken whose target was not read ahead: fetch it now
+        from_target = Signal()          # one whose target was read ahead: decode the row ir_target holds
         redirect_pc = Signal(16)
         e_pc = Signal(range(t.imem_rows + 1))
         e_valid = Signal()
@@ -706,10 +706,10 @@ class Core(wiring.Component):
                 m.d.sync += [running.eq(0), self.finished.eq(1), self.fault.eq(Fault.NONE),
                              self.action.eq(action), self.cycles.eq(cycle)]
             with m.Elif(issue & leaves & first_taken):
-                # A taken first branch: the row behind it is dropped, its target decoded next.
+                # A branch whose target was read ahead: the row behind it is dropped, the target decoded next.
                 m.d.sync += [from_target.eq(1), d_pc.eq(target_row), d_valid.eq(1), e_valid.eq(0)]
             with m.Elif(issue & leaves):
-                # A later lane's branch: the rows fetched behind it are dropped.
+                # Another branch: the rows fetched behind it are dropped.
                 m.d.sync += [redirect.eq(1), redirect_pc.eq(target_row), d_valid.eq(0), e_valid.eq(0)]
             with m.Else():
                 m.d.sync += [redirect.eq(0), d_pc.eq(fetch), d_valid.eq(d_valid | redirect),
