@@ -11,24 +11,11 @@ passed through the stack once `forward_stack_values` has forwarded it.
 from __future__ import annotations
 
 from ..ebpf.helpers import READS_THROUGH_ARGUMENTS
-from ..target import Op, Space, Unit
+from ..target import Op, Unit
 from .cfg import Cfg
-from .mir import FP, MOp
+from .mir import NOT_STACK, WHOLE_FRAME, MOp, frame_mask
 
 __all__ = ["remove_dead_stack_stores"]
-
-ALL = -1          # every byte (as a bit mask, all ones)
-_OTHER_MEMORY = (Space.PACKET, Space.MAP, Space.CONTEXT)
-
-
-def _frame_bytes(m: MOp, stack_bytes: int) -> int | None:
-    """The mask of frame bytes ``m`` reaches through r10, if it does."""
-    if m.op is None or m.info.unit is not Unit.LSU or m.a != FP:
-        return None
-    start = stack_bytes + m.off
-    if start < 0 or start + m.info.width > stack_bytes:
-        return None
-    return ((1 << m.info.width) - 1) << start
 
 
 def _plain_store(m: MOp) -> bool:
@@ -39,15 +26,15 @@ def _before(m: MOp, later: int, stack_bytes: int) -> int:
     """The stack bytes read after the point before ``m``, given ``later``
     read after it."""
     if m.op is None:
-        return ALL
+        return WHOLE_FRAME
     info = m.info
     if info.unit is Unit.HELPER:
-        return ALL if m.op is Op.CALLR or m.imm in READS_THROUGH_ARGUMENTS else later
+        return WHOLE_FRAME if m.op is Op.CALLR or m.imm in READS_THROUGH_ARGUMENTS else later
     if not info.reads_memory and not info.writes_memory:
         return later
-    mask = _frame_bytes(m, stack_bytes)
+    mask = frame_mask(m, stack_bytes)
     if mask is None:
-        return ALL if info.reads_memory and m.space not in _OTHER_MEMORY else later
+        return WHOLE_FRAME if info.reads_memory and m.space not in NOT_STACK else later
     if _plain_store(m):
         return later & ~mask
     return later | mask
@@ -79,7 +66,7 @@ def remove_dead_stack_stores(cfg: Cfg, stack_bytes: int) -> int:
         block = cfg.blocks[bid]
         state, keep = live_out(bid), []
         for m in reversed(block.insns):
-            mask = _frame_bytes(m, stack_bytes)
+            mask = frame_mask(m, stack_bytes)
             if mask is not None and _plain_store(m) and not state & mask:
                 removed += 1
                 continue

@@ -17,15 +17,14 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ..ebpf.helpers import WRITES_THROUGH_ARGUMENTS
-from ..target import Op, Operand, Space, Unit
+from ..target import Op, Operand, Unit
 from .cfg import Cfg
-from .mir import FP, MOp, defs, is_load
+from .mir import FP, NOT_STACK, MOp, defs, is_load
 
 __all__ = ["forward_stack_values"]
 
 # A move that keeps a register's low ``width`` bytes and clears the others.
 _ZERO_EXTEND = {8: (Op.MOV, 0), 4: (Op.MOV32, 0), 2: (Op.ZEXT16, 0), 1: (Op.AND32I, 0xFF)}
-_OTHER_MEMORY = (Space.PACKET, Space.MAP, Space.CONTEXT)
 
 
 def _may_write_stack(m: MOp) -> bool:
@@ -34,7 +33,7 @@ def _may_write_stack(m: MOp) -> bool:
         return True
     if m.info.unit is Unit.HELPER:
         return m.op is Op.CALLR or m.imm in WRITES_THROUGH_ARGUMENTS
-    return m.info.writes_memory and (m.a != FP or m.info.reads_memory) and m.space not in _OTHER_MEMORY
+    return m.info.writes_memory and (m.a != FP or m.info.reads_memory) and m.space not in NOT_STACK
 
 
 def forward_stack_values(cfg: Cfg) -> int:

@@ -17,12 +17,15 @@ from ..ebpf.xdp import XDP_MD
 from ..target import OpInfo, Operand, Op, OPS_BY_CODE, Slot, Space, Unit
 from .liveness import Dialect
 
-__all__ = ["VIRTUAL_BASE", "FP", "MOp", "uses", "defs", "is_pure", "is_load", "rename", "CALL_CLOBBERS", "MIR"]
+__all__ = ["VIRTUAL_BASE", "FP", "MOp", "uses", "defs", "is_pure", "is_load", "rename", "frame_mask",
+           "WHOLE_FRAME", "CALL_CLOBBERS", "NOT_STACK", "MIR"]
 
 VIRTUAL_BASE = 32
 FP = 10
 ARGS = tuple(range(1, 6))
 CALL_CLOBBERS = frozenset(range(0, 6))
+NOT_STACK = (Space.PACKET, Space.MAP, Space.CONTEXT)     # memories known not to be the stack
+WHOLE_FRAME = -1          # every byte of the frame, as a `frame_mask` (all ones)
 
 
 @dataclass(eq=False)
@@ -122,6 +125,18 @@ def is_pure(m: MOp) -> bool:
     if m.info.unit is Unit.LSU:
         return is_load(m) and m.space is Space.CONTEXT and 0 <= m.off <= XDP_MD.size - m.info.width
     return m.info.unit in (Unit.ALU, Unit.MUL, Unit.DIV) and m.op is not Op.NOP
+
+
+def frame_mask(m: MOp, stack_bytes: int) -> int | None:
+    """The bytes of the stack frame ``m`` reaches through r10 (a bit mask,
+    bit 0 the frame's lowest byte), or None if it is no access through r10
+    inside the frame."""
+    if m.op is None or m.info.unit is not Unit.LSU or m.a != FP:
+        return None
+    start = stack_bytes + m.off
+    if start < 0 or start + m.info.width > stack_bytes:
+        return None
+    return ((1 << m.info.width) - 1) << start
 
 
 MIR = Dialect(uses, defs, is_pure)

@@ -12,31 +12,25 @@ from __future__ import annotations
 from ..target import Unit
 from .cfg import Cfg
 from .dataflow import solve_forward
-from .mir import FP, MOp
+from .mir import WHOLE_FRAME, MOp, frame_mask
 
 __all__ = ["remove_stack_zeroing"]
-
-ALL = -1          # every byte (as a bit mask, all ones)
 
 
 def _bytes(m: MOp, stack_bytes: int) -> int | None:
     """The mask of frame bytes ``m`` writes through r10, or None if it is not such a store."""
-    info = m.info
-    if not info.writes_memory or info.reads_memory or m.a != FP:
+    if m.op is None or not m.info.writes_memory or m.info.reads_memory:
         return None
-    start = stack_bytes + m.off
-    if start < 0 or start + info.width > stack_bytes:
-        return None
-    return ((1 << info.width) - 1) << start
+    return frame_mask(m, stack_bytes)
 
 
 def _written(m: MOp, stack_bytes: int) -> int:
     if m.op is None or m.info.unit is Unit.HELPER:
-        return ALL
+        return WHOLE_FRAME
     if not m.info.writes_memory:
         return 0
     mask = _bytes(m, stack_bytes)
-    return ALL if mask is None else mask
+    return WHOLE_FRAME if mask is None else mask
 
 
 def remove_stack_zeroing(cfg: Cfg, stack_bytes: int) -> int:
