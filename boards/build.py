@@ -248,8 +248,10 @@ def _clocks(report: dict, log: Path) -> list[ClockTiming]:
 
 def build_ecp5(board: EcpBoard, image: Image | None, directory: Path, *, run: bool = True,
                progress: Callable[[str], None] | None = None, time_limit: float | None = None,
-               seeds: int = SEEDS, route_limit: float = ROUTE_MINUTES * 60) -> BoardReport | None:
-    """Write the board's build files into ``directory`` and, with ``run``,
+               seeds: int = SEEDS, route_limit: float = ROUTE_MINUTES * 60,
+               maps: dict[str, bytes] | None = None) -> BoardReport | None:
+    """Write the board's build files (``image``'s maps holding ``maps``,
+    see `Engine`) into ``directory`` and, with ``run``,
     build the bitstream and read its timing and utilisation: the platform's
     yosys, then nextpnr with up to ``seeds`` placement seeds (see
     `_place_and_route`), then ecppack. A build still running after
@@ -259,7 +261,7 @@ def build_ecp5(board: EcpBoard, image: Image | None, directory: Path, *, run: bo
     started = time.monotonic()
     say("elaborating the design")
     platform = board.platform()
-    plan = platform.prepare(NicTop(board, image), name=TOP,
+    plan = platform.prepare(NicTop(board, image, maps=maps), name=TOP,
                             nextpnr_opts=f"--timing-allow-fail {ROUTER} --report {TOP}.report.json")
     plan.extract(str(directory))
     if not run:

@@ -13,8 +13,8 @@ from hxdp.ebpf.program import Program
 from hxdp.ebpf.runtime import XdpRuntime
 from hxdp.ebpf.xdp import MapDump, MapEntry
 from hxdp.errors import HxdpError
-from hxdp.gateware.host import (BusRead, Job, check_supported, load_writes, maps_from_runtime, maps_to_runtime,
-                               readback_steps, take_readback)
+from hxdp.gateware.host import (BusRead, Job, check_supported, load_writes, maps_to_runtime, readback_steps,
+                               starting_maps, take_readback)
 from hxdp.gateware.registers import ADDR, Params
 from hxdp.image import Image
 from hxdp.target import Target
@@ -49,10 +49,7 @@ def load_onto(link: BoardLink, board: EcpBoard, program: Program, setup: Iterabl
     """Stop the engine, load ``program`` with its maps holding ``setup``, start it."""
     _check_params(link, board.target)
     image = compile_for(board, program)
-    runtime = XdpRuntime(program)
-    for entry in setup:
-        runtime.update_map(entry.map, entry.key, entry.value)
-    job = Job(image, [], maps=maps_from_runtime(board.target, image, runtime.maps))
+    job = Job(image, [], maps=starting_maps(board.target, image, program, setup))
     writes = load_writes(board.target, job)
     # The bridge takes requests in order: the read's answer says every write is done.
     (ctrl,) = link.run([*writes, BusRead(ADDR["CTRL"])], "the program's load")

@@ -66,10 +66,12 @@ class EcpBoard:
 
 class NicTop(wiring.Component):
     """The board's top level: ``image``, if given, is built into the engine
-    (it runs from power-up); the host can load another over the UART."""
+    (it runs from power-up, its maps holding ``maps``: see `Engine`); the
+    host can load another over the UART."""
 
-    def __init__(self, board: EcpBoard, image: Image | None = None, baud: int = DEFAULT_BAUD):
-        self.board, self.image, self.baud = board, image, baud
+    def __init__(self, board: EcpBoard, image: Image | None = None, baud: int = DEFAULT_BAUD,
+                 maps: dict[str, bytes] | None = None):
+        self.board, self.image, self.baud, self.maps = board, image, baud, maps
         super().__init__({})
 
     def elaborate(self, platform) -> Module:
@@ -92,7 +94,7 @@ class NicTop(wiring.Component):
         platform.add_clock_constraint(engine_clock, plan.secondary_mhz * 1e6)
 
         # -- ports and engine --------------------------------------------------------
-        m.submodules.engine = engine = Engine(target, self.image)
+        m.submodules.engine = engine = Engine(target, self.image, self.maps)
         ports = []
         for n in range(board.ports):
             pins = platform.request("eth_rgmii", n, dir="-")

@@ -65,8 +65,8 @@ class XilinxNicTop(wiring.Component):
     MAC's). Ports: ``rx<n>_*`` (an AXI-Stream slave), ``tx<n>_*`` (a master),
     ``s_axil_*``."""
 
-    def __init__(self, board: XilinxBoard, image: Image | None = None):
-        self.board, self.image = board, image
+    def __init__(self, board: XilinxBoard, image: Image | None = None, maps: dict[str, bytes] | None = None):
+        self.board, self.image, self.maps = board, image, maps
         fb = board.mac_bytes
         # Flat names (s_axil_awaddr, rx0_tdata), as Vivado infers its interfaces from.
         self.buses = {"s_axil": axilite_signature().flip(),
@@ -93,7 +93,7 @@ class XilinxNicTop(wiring.Component):
         board, target = self.board, self.board.target
         m.domains.sync = ClockDomain()
         m.d.comb += [ClockSignal("sync").eq(self.clk), ResetSignal("sync").eq(self.rst)]
-        m.submodules.engine = engine = Engine(target, self.image)
+        m.submodules.engine = engine = Engine(target, self.image, self.maps)
         ports = []
         for n in range(board.ports):
             for side in ("rx", "tx"):
@@ -187,12 +187,13 @@ def _readme(board: XilinxBoard) -> str:
 
 
 def write_project(board: XilinxBoard, image: Image | None, directory: Path, *, estimate: bool = True,
-                  progress: Callable[[str], None] | None = None) -> XilinxProject:
+                  progress: Callable[[str], None] | None = None,
+                  maps: dict[str, bytes] | None = None) -> XilinxProject:
     say = progress or (lambda text: None)
     started = time.monotonic()
     directory.mkdir(parents=True, exist_ok=True)
     say("generating Verilog")
-    top = XilinxNicTop(board, image)
+    top = XilinxNicTop(board, image, maps)
     files = {f"{TOP}.v": verilog.convert(top, name=TOP), f"{TOP}.xdc": _xdc(board),
              "create_project.tcl": _tcl(board), "README.md": _readme(board)}
     for name, text in files.items():
@@ -200,7 +201,7 @@ def write_project(board: XilinxBoard, image: Image | None, directory: Path, *, e
     project = XilinxProject(board.name, directory, [directory / name for name in files])
     if estimate:
         say("estimating resources with yosys synth_xilinx")
-        (directory / f"{TOP}.il").write_text(rtlil.convert(XilinxNicTop(board, image), name=TOP))
+        (directory / f"{TOP}.il").write_text(rtlil.convert(XilinxNicTop(board, image, maps), name=TOP))
         project.estimate = xilinx_estimate(directory, f"{TOP}.il", TOP, board.synth_family)
         (directory / "estimate.txt").write_text("\n".join(project.lines()) + "\n")
     project.seconds = time.monotonic() - started

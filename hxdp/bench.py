@@ -23,6 +23,7 @@ from typing import Iterable
 from .compiler.driver import compile_program
 from .ebpf.load import load_program
 from .files import expand_paths
+from .mapfile import MapSetting
 from .model.engine import ModelEngine
 from .model.stream import StreamTiming
 from .model.waits import CycleSplit, Wait
@@ -76,15 +77,15 @@ def programs_in(paths: Iterable[Path]) -> list[Path]:
 
 
 def bench_program(path: Path, lanes: int, pcap: Path | None = None,
-                  clock_mhz: float = ENGINE_CLOCK_MHZ) -> BenchRow:
-    program = load_program(path)
+                  clock_mhz: float = ENGINE_CLOCK_MHZ, settings: Iterable[MapSetting] = ()) -> BenchRow:
+    traffic = load_traffic(load_program(path), path, pcap, settings=settings)
+    program = traffic.program
     image = compile_program(program, Target.with_lanes(lanes))
-    packets, setup, routes, _ = load_traffic(path, pcap)
-    engine = ModelEngine(image, routes=routes)
-    for entry in setup:
+    engine = ModelEngine(image, routes=traffic.routes)
+    for entry in traffic.setup:
         engine.update_map(entry.map, entry.key, entry.value)
     cycles, split, streams = [], CycleSplit(), 0
-    for p in packets:
+    for p in traffic.packets:
         result = engine.run(p)
         cycles.append(result.cycles)
         split.update(engine.machine.split)
@@ -171,12 +172,13 @@ def to_json(rows: list[BenchRow], streams: list[StreamRow] = ()) -> str:
 
 
 def bench_stream(path: Path, lanes: int, cores: int = 1, pcap: Path | None = None,
-                 clock_mhz: float = ENGINE_CLOCK_MHZ, engine: str = "rtl") -> StreamRow:
+                 clock_mhz: float = ENGINE_CLOCK_MHZ, engine: str = "rtl",
+                 settings: Iterable[MapSetting] = ()) -> StreamRow:
     from .sim import LineRate, SimConfig, simulate_traffic
     from .sim.report import summarize
-    program = load_program(path)
-    packets, setup, routes, _ = load_traffic(path, pcap)
-    runs = [summarize(simulate_traffic(program, packets, setup=setup, routes=routes,
+    t = load_traffic(load_program(path), path, pcap, settings=settings)
+    program = t.program
+    runs = [summarize(simulate_traffic(program, t.packets, setup=t.setup, routes=t.routes,
                                        config=SimConfig(engine, lanes, cores, rate, clock_mhz)))
             for rate in (LineRate.MAX, LineRate.GBE1)]
     busy, calm = runs

@@ -138,6 +138,33 @@ def _engine_args(p: argparse.ArgumentParser, engines: str) -> None:
     p.add_argument("--lanes", type=_lanes, default=4, help="lanes of the compiled engines' core (1-8, default 4)")
 
 
+def _map_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("map contents (docs/maps.md), set after the example's own")
+    g.add_argument("--maps", type=Path, action="append", default=[], dest="map_files", metavar="FILE",
+                   help="set maps as a map file (JSON, as hxdp maps -o writes) says; may be given again")
+    g.add_argument("--map", nargs=2, action="append", default=[], dest="map_entries", metavar=("NAME", "KEY=VALUE"),
+                   help="set one entry, after the files: --map blocked 10.0.0.1=1, --map .rodata max_len=1500, "
+                        "--map routes '{\"prefixlen\": 24, \"addr\": \"10.1.0.0\"}={\"ifindex\": 2}'")
+
+
+def _settings(args: argparse.Namespace) -> list:
+    """The map settings of --maps and --map, in order."""
+    from .mapfile import parse_map_option, read_map_file
+    return [s for path in args.map_files for s in read_map_file(path)] + \
+        [parse_map_option(name, text) for name, text in args.map_entries]
+
+
+def _set_up(args: argparse.Namespace):
+    """The program and the entries its maps start with: the built-in
+    scenario's, then --maps's and --map's (its global data set by them)."""
+    from .mapfile import apply_settings
+    from .scenario import load_scenario
+    program, scenario = _load(args), load_scenario(args.prog)
+    before = list(scenario.setup) if scenario else []
+    program, setup = apply_settings(program, _settings(args), before)
+    return program, before + setup
+
+
 # -- asm ---------------------------------------------------------------------
 
 def _asm_args(p: argparse.ArgumentParser) -> None:
@@ -257,6 +284,9 @@ def _traffic_args(p: argparse.ArgumentParser, engine: str) -> None:
     p.add_argument("--packets", type=COUNT, default=8, metavar="N",
                    help="how many packets to list (default 8)")
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary")
+    p.add_argument("--save-maps", type=_output_file, metavar="FILE.json",
+                   help="write the maps the traffic leaves as a map file (--maps reads it back)")
+    _map_args(p)
     g = p.add_argument_group("generated traffic (instead of the built-in or a pcap)")
     g.add_argument("--flows", type=POSITIVE_COUNT, metavar="N",
                    help="UDP packets of N random flows, numbered in their payload")
@@ -339,14 +369,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _sim_config(args)
     program = _load(args)
     flows = None if args.flows is None else (args.flows, args.count, args.sizes)
-    packets, setup, routes, origin = load_traffic(args.prog, args.pcap, flows)
+    traffic = load_traffic(program, args.prog, args.pcap, flows, _settings(args))
     if args.routes:
         from .ebpf.fib import RouteTable
-        routes = RouteTable.from_file(args.routes)
-    print(f"traffic: {origin}")
-    with _packet_progress(len(packets), always=config is not None) as progress:
-        run = run_traffic(program, packets, engine=args.engine, setup=setup, routes=routes, progress=progress,
-                          target=_target(args), config=config)
+        traffic.routes = RouteTable.from_file(args.routes)
+    print(f"traffic: {traffic.origin}")
+    with _packet_progress(len(traffic.packets), always=config is not None) as progress:
+        run = run_traffic(traffic.program, traffic.packets, engine=args.engine, setup=traffic.setup,
+                          routes=traffic.routes, progress=progress, target=_target(args), config=config)
     print(format_summary(run, show_packets=0 if args.quiet else args.packets,
                          show_entries=0 if args.quiet else 8))
     if config is not None:
@@ -362,6 +392,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.output:
         count = write_output(run, args.output)
         print(f"wrote {count} packets to {args.output}")
+    if args.save_maps:
+        from .mapfile import write_map_file
+        write_map_file(args.save_maps, traffic.program, run.maps)
+        print(f"wrote the maps to {args.save_maps}")
     return 0
 
 
@@ -444,6 +478,7 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
                         "at 1 GbE, for measured Mpps and latency (default model: the model's cycles only)")
     _clock_arg(p, "for Mpps and the line's timing")
     _cores_arg(p)
+    _map_args(p)
 
 
 @command("bench", "compile programs and measure them on the cycle-accurate model",
@@ -471,13 +506,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.cores != 1 and args.engine != "rtl":
         raise HxdpError(f"--cores {args.cores}: the model times one core; give --engine rtl for the engine's cores")
     paths = programs_in(args.paths)
+    settings = _settings(args)
     lanes = [args.lanes] + ([] if args.no_sweep else [n for n in range(1, 9) if n != args.lanes])
     rows, streams = [], []
     for i, path in enumerate(paths):
         print(f"[{i + 1}/{len(paths)}] {path}", file=sys.stderr, flush=True)
-        rows += [bench_program(path, n, args.pcap, args.clock) for n in lanes]
+        rows += [bench_program(path, n, args.pcap, args.clock, settings) for n in lanes]
         if args.engine == "rtl":
-            streams.append(bench_stream(path, args.lanes, args.cores, args.pcap, args.clock))
+            streams.append(bench_stream(path, args.lanes, args.cores, args.pcap, args.clock, settings=settings))
     if args.json:
         print(to_json([r for r in rows if r.lanes == args.lanes], streams))
         return 0
@@ -617,6 +653,7 @@ def _build_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--route-minutes", type=POSITIVE, default=ROUTE_MINUTES, metavar="MINUTES",
                    help=f"ECP5 boards: give up a seed whose router has not settled after this many minutes "
                         f"(default {ROUTE_MINUTES})")
+    _map_args(p)
 
 
 @command("build", "build a board's bitstream (ECP5) or its vendor project (Xilinx NIC boards)",
@@ -630,10 +667,15 @@ def _build_args(p: argparse.ArgumentParser) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     from .boards.build import build_ecp5
     board = _board(args)
-    image = None
+    image, maps = None, None
     if args.prog:
         from .boards.control import compile_for
-        image = compile_for(board, _load(args))
+        from .gateware.host import starting_maps
+        program, setup = _set_up(args)
+        image = compile_for(board, program)
+        maps = starting_maps(board.target, image, program, setup)
+    elif args.map_files or args.map_entries:
+        raise HxdpError("--maps and --map set a program's maps: give the program (PROG) too")
     out = args.output or Path("build") / board.name
     progress = _stages()
 
@@ -642,12 +684,12 @@ def cmd_build(args: argparse.Namespace) -> int:
         if not args.no_run:
             raise HxdpError(f"{board.name} is built with Vivado, which hxdp does not run: give --no-run for its "
                             "project (Verilog, constraints, TCL) and a resource estimate")
-        project = write_project(board, image, out, estimate=not args.no_estimate, progress=progress)
+        project = write_project(board, image, out, estimate=not args.no_estimate, progress=progress, maps=maps)
         print("\n".join(project.lines()))
         return 0
     limit = args.time_limit * 60 if args.time_limit is not None else None
     report = build_ecp5(board, image, out, run=not args.no_run, progress=progress, time_limit=limit,
-                        seeds=args.seeds, route_limit=args.route_minutes * 60)
+                        seeds=args.seeds, route_limit=args.route_minutes * 60, maps=maps)
     if report is None:
         print(f"wrote the design and its build script to {out}")
         return 0
@@ -667,10 +709,10 @@ def cmd_boards(args: argparse.Namespace) -> int:
     return 0
 
 
-def _link_args(p: argparse.ArgumentParser) -> None:
+def _link_args(p: argparse.ArgumentParser, required: bool = True) -> None:
     _prog_args(p)
-    p.add_argument("--board", required=True, help="the board (hxdp boards lists them)")
-    p.add_argument("--serial", required=True, metavar="DEVICE", help="the board's UART, e.g. /dev/ttyUSB1")
+    p.add_argument("--board", required=required, help="the board (hxdp boards lists them)")
+    p.add_argument("--serial", required=required, metavar="DEVICE", help="the board's UART, e.g. /dev/ttyUSB1")
     p.add_argument("--baud", type=POSITIVE_COUNT, default=None, help="the UART's baud rate (default 115200)")
     p.add_argument("--lanes", type=_lanes, help="lanes of the board's engine, if built with --lanes")
 
@@ -680,40 +722,78 @@ def _link(args: argparse.Namespace):
     return BoardLink(args.serial, args.baud or DEFAULT_BAUD)
 
 
+def _load_args(p: argparse.ArgumentParser) -> None:
+    _link_args(p)
+    _map_args(p)
+
+
 @command("load", "load a program into a board's running engine over its UART",
-         "The program's maps start as its built-in scenario (PROG.py) sets them.\n\n"
-         "example:\n  hxdp load --board versa_ecp5 --serial /dev/ttyUSB1 examples/firewall.c")(_link_args)
+         "The program's maps start as its built-in scenario (PROG.py) sets them, then as\n"
+         "--maps and --map do.\n\n"
+         "examples:\n  hxdp load --board versa_ecp5 --serial /dev/ttyUSB1 examples/firewall.c\n"
+         "  hxdp load --board versa_ecp5 --serial /dev/ttyUSB1 router.o --maps routes.json")(_load_args)
 def cmd_load(args: argparse.Namespace) -> int:
     from .boards.control import load_onto
-    from .scenario import load_scenario
-    board, program, scenario = _board(args), _load(args), load_scenario(args.prog)
+    board, (program, setup) = _board(args), _set_up(args)
     link = _link(args)
     try:
-        image = load_onto(link, board, program, scenario.setup if scenario else [])
+        image = load_onto(link, board, program, setup)
     finally:
         link.close()
     print(f"loaded {image.name} ({len(image.rows)} rows, {len(image.maps)} maps) onto {args.serial}")
     return 0
 
 
-@command("maps", "read a board's counters and the running program's maps over its UART",
-         "example:\n  hxdp maps --board versa_ecp5 --serial /dev/ttyUSB1 examples/firewall.c")(_link_args)
+def _maps_args(p: argparse.ArgumentParser) -> None:
+    _link_args(p, required=False)
+    _map_args(p)
+    p.add_argument("-o", "--output", type=_output_file, metavar="FILE.json",
+                   help="also write the maps as a map file (--maps reads it back)")
+    p.add_argument("--entries", type=COUNT, metavar="N", help="show at most N entries a map (default: all)")
+
+
+@command("maps", "show a program's maps by their C types: as set up, or as a board's engine holds them",
+         "Without --board, the maps as the program starts with them: its global data, the\n"
+         "built-in scenario's entries, then --maps's and --map's. With --board and --serial,\n"
+         "the board's counters and the maps of the program it runs, read over its UART.\n"
+         "Keys and values are shown by their BTF types (docs/maps.md): structs by field,\n"
+         "__be32 as IPv4 addresses, 6-byte arrays as MAC addresses, enums by name.\n\n"
+         "examples:\n  hxdp maps examples/router_ipv4.c -o routes.json\n"
+         "  hxdp maps prog.o --maps setup.json --map .rodata max_len=1500\n"
+         "  hxdp maps --board versa_ecp5 --serial /dev/ttyUSB1 examples/firewall.c")(_maps_args)
 def cmd_maps(args: argparse.Namespace) -> int:
-    from .boards.control import read_back
-    from .run import format_maps
-    board, program = _board(args), _load(args)
-    link = _link(args)
-    try:
-        state = read_back(link, board, program)
-    finally:
-        link.close()
-    print("engine:")
-    for name, value in state.counters.items():
-        print(f"  {name:<16} {value:>12,}")
-    print("ports:")
-    for name, value in state.ports.items():
-        print(f"  {name:<16} {value:>12,}")
-    print("\n".join(format_maps(state.maps, program.maps)))
+    from .mapfile import format_maps, write_map_file
+    if (args.board is None) != (args.serial is None):
+        raise HxdpError("give --board and --serial together (a board's maps), or neither (the maps as set up)")
+    if args.board is None:
+        from .ebpf.runtime import XdpRuntime
+        program, setup = _set_up(args)
+        runtime = XdpRuntime(program)
+        for entry in setup:
+            runtime.update_map(entry.map, entry.key, entry.value)
+        maps = runtime.dump_maps()
+    else:
+        from .boards.control import read_back
+        if args.map_files or args.map_entries:
+            raise HxdpError("--maps and --map set maps up; a board's maps are read as they are (hxdp load sets them)")
+        board, program = _board(args), _load(args)
+        link = _link(args)
+        try:
+            state = read_back(link, board, program)
+        finally:
+            link.close()
+        print("engine:")
+        for name, value in state.counters.items():
+            print(f"  {name:<16} {value:>12,}")
+        print("ports:")
+        for name, value in state.ports.items():
+            print(f"  {name:<16} {value:>12,}")
+        maps = state.maps
+    shown = args.entries if args.entries is not None else max((len(e) for e in maps.values()), default=0)
+    print("\n".join(format_maps(maps, program.maps, shown)))
+    if args.output:
+        write_map_file(args.output, program, maps)
+        print(f"wrote the maps to {args.output}")
     return 0
 
 

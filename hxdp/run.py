@@ -13,17 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .ebpf.program import MapDef, Program
+from .ebpf.program import Program
 from .ebpf.xdp import LEAVING, MapDump, MapEntry, XdpAction, XdpEngine, XdpInput, XdpResult
 from .errors import HxdpError
+from .mapfile import MapSetting, apply_settings, format_maps
 from .target import ENGINE_CLOCK_MHZ
 
-__all__ = ["ENGINES", "make_engine", "TrafficRun", "run_traffic", "format_summary", "format_maps", "load_traffic"]
+__all__ = ["ENGINES", "make_engine", "TrafficRun", "Traffic", "run_traffic", "format_summary", "load_traffic"]
 
 ENGINES = ("interp", "model", "kernel", "rtl")
-
-# Map values of these sizes are shown as numbers too.
-NUMBER_SIZES = (4, 8)
 
 
 def make_engine(program: Program, name: str, routes=None, target=None) -> XdpEngine:
@@ -146,53 +144,30 @@ def format_summary(run: TrafficRun, *, show_packets: int = 8, show_entries: int 
     return "\n".join(lines)
 
 
-def format_maps(maps: MapDump, defs: Iterable[MapDef], show_entries: int = 8) -> list[str]:
-    """Each map's non-zero entries, the first ``show_entries`` of each shown;
-    ``defs``, the program's maps, tell which are per-CPU."""
-    per_cpu = {d.name: d.value_size for d in defs if d.per_cpu}
-    lines = ["maps:"]
-    for name, entries in maps.items():
-        live = {k: v for k, v in entries.items() if any(v)}
-        lines.append(f"  {name}: {len(live)} non-zero of {len(entries)} entries")
-        for i, (key, value) in enumerate(live.items()):
-            if not show_entries:
-                break
-            if i >= show_entries:
-                lines.append(f"    … {len(live) - show_entries} more")
-                break
-            lines.append(f"    {key.hex()} -> {_entry_text(value, per_cpu.get(name))}")
-    return lines
+@dataclass
+class Traffic:
+    """What a run needs besides the engine: the program (its global data as
+    the map settings set them), the packets, the map entries to install
+    first, the routes, and where the packets came from."""
+    program: Program
+    packets: list[XdpInput]
+    setup: list[MapEntry]
+    routes: object
+    origin: str
 
 
-def _entry_text(value: bytes, cpu_value_size: int | None) -> str:
-    """A value as `_value_text` gives it; a per-CPU map's from several CPUs
-    (the kernel's, or an engine's of several cores) CPU by CPU, leaving out
-    the CPUs whose value is zero, with the sum."""
-    if cpu_value_size is None or len(value) <= cpu_value_size:
-        return _value_text(value)
-    cpus = [value[at:at + cpu_value_size] for at in range(0, len(value), cpu_value_size)]
-    text = ", ".join(f"cpu{cpu} {_value_text(part)}" for cpu, part in enumerate(cpus) if any(part))
-    if cpu_value_size in NUMBER_SIZES:
-        text += f"; sum {sum(int.from_bytes(part, 'little') for part in cpus)}"
-    return text
-
-
-def _value_text(value: bytes, limit: int = 48) -> str:
-    text = value.hex()
-    if len(value) in NUMBER_SIZES:
-        text += f" ({int.from_bytes(value, 'little')})"
-    return text if len(text) <= 2 * limit else text[:2 * limit] + "…"
-
-
-def load_traffic(program_path: Path, pcap: Path | None,
-                 flows: tuple[int, int, tuple[int, int]] | None = None
-                 ) -> tuple[list[XdpInput], list[MapEntry], object, str]:
-    """Packets, map setup, routes and a description of where they came from:
-    the program's built-in traffic, a pcap, or ``flows`` (flows, packets,
-    (smallest, largest) frame) of generated UDP traffic (`hxdp.sim.traffic`)."""
+def load_traffic(program: Program, program_path: Path, pcap: Path | None,
+                 flows: tuple[int, int, tuple[int, int]] | None = None,
+                 settings: Iterable[MapSetting] = ()) -> Traffic:
+    """The program's built-in traffic, a pcap's, or ``flows`` (flows,
+    packets, (smallest, largest) frame) of generated UDP traffic
+    (`hxdp.sim.traffic`); the maps set up as the built-in scenario sets
+    them, then as ``settings`` (map files, --map) do."""
     from .scenario import load_scenario
     scenario = load_scenario(program_path)
     setup = list(scenario.setup) if scenario else []
+    program, settled = apply_settings(program, settings, before=setup)
+    setup += settled
     routes = scenario.routes if scenario else None
     if pcap is not None and flows is not None:
         raise HxdpError("give packets one way: --pcap or --flows")
@@ -200,15 +175,17 @@ def load_traffic(program_path: Path, pcap: Path | None,
         from .sim.traffic import flow_traffic
         number, count, sizes = flows
         packets = flow_traffic(count, flows=number, sizes=sizes)
-        return packets, setup, routes, f"{count} generated UDP packets of {number} flows, {sizes[0]}-{sizes[1]} bytes"
-    if pcap is not None:
+        origin = f"{count} generated UDP packets of {number} flows, {sizes[0]}-{sizes[1]} bytes"
+    elif pcap is not None:
         packets = _pcap_packets(pcap)
-        return packets, setup, routes, f"{len(packets)} packets from {pcap}"
-    if scenario is None:
+        origin = f"{len(packets)} packets from {pcap}"
+    elif scenario is None:
         raise HxdpError(f"{program_path} has no built-in traffic (no {program_path.with_suffix('.py').name} "
                         "beside it); give packets with --pcap FILE")
-    return list(scenario.packets), setup, routes, \
-        f"{len(scenario.packets)} built-in packets ({program_path.with_suffix('.py')})"
+    else:
+        packets = list(scenario.packets)
+        origin = f"{len(scenario.packets)} built-in packets ({program_path.with_suffix('.py')})"
+    return Traffic(program, packets, setup, routes, origin)
 
 
 def _pcap_packets(pcap: Path) -> list[XdpInput]:

@@ -27,9 +27,11 @@ from hxdp.ebpf.asm import assemble
 from hxdp.ebpf.load import load_program
 from hxdp.ebpf.program import Program
 from hxdp.ebpf.runtime import XdpRuntime
-from hxdp.ebpf.xdp import XdpAction, XdpInput
+from hxdp.ebpf.xdp import MapEntry, XdpAction, XdpInput
 from hxdp.errors import HxdpError
+from hxdp.gateware.host import starting_maps
 from hxdp.gateware.registers import ADDR, ID_MAGIC
+from hxdp.mapfile import apply_settings, parse_map_option
 from hxdp.target import Target
 
 from .conftest import EXAMPLES
@@ -197,11 +199,14 @@ def _frame(n: int) -> bytes:
     return bytes([0x02, 0, 0, 0, 0, n, 0x02, 0, 0, 0, 1, n, 0x08, 0x00]) + bytes(range(n, n + 50))
 
 
-def _run_nic(program: Program, sends: list[tuple[int, bytes, bool]], reads: list[int]):
+def _run_nic(program: Program, sends: list[tuple[int, bytes, bool]], reads: list[int],
+             setup: list[MapEntry] | None = None):
     """Frames (port, bytes, bad) into the core's AXI-Streams; what leaves
-    each port, and the AXI4-Lite reads of ``reads`` (byte addresses)."""
+    each port, and the AXI4-Lite reads of ``reads`` (byte addresses). With
+    ``setup``, the engine is built with its maps holding those entries."""
     image = compile_program(program, TEST_BOARD.target)
-    dut = XilinxNicTop(TEST_BOARD, image)
+    maps = starting_maps(TEST_BOARD.target, image, program, setup) if setup is not None else None
+    dut = XilinxNicTop(TEST_BOARD, image, maps)
     fb = TEST_BOARD.mac_bytes
     out: dict[int, list[bytes]] = {0: [], 1: []}
     values: list[int] = []
@@ -276,6 +281,36 @@ def test_xdp_tx_frames_leave_by_their_own_port_and_bad_ones_are_dropped():
     assert values[:2] == [ID_MAGIC, 3]
     # port 0: rx_good, rx_dropped, tx_sent; port 1 the same
     assert values[2:] == [2, 0, 2, 1, 1, 1]
+
+
+TO_PORT_C = """
+#include <linux/bpf.h>
+#include <hxdp/bpf_helpers.h>
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} out SEC(".maps");
+SEC("xdp")
+int to_port(struct xdp_md *ctx)
+{
+	__u32 zero = 0, *ifindex = bpf_map_lookup_elem(&out, &zero);
+	return ifindex ? bpf_redirect(*ifindex, 0) : XDP_ABORTED;
+}
+char _license[] SEC("license") = "GPL";
+"""
+
+
+def test_an_engine_built_with_maps_holds_them_from_reset(tmp_path):
+    """A build's --maps: the program's array says the port from power-up, no load over the bus."""
+    source = tmp_path / "to_port.c"
+    source.write_text(TO_PORT_C)
+    built = load_program(source)
+    for port in (1, 0):
+        program, setup = apply_settings(built, [parse_map_option("out", f"0={port + 1}")])
+        out, _ = _run_nic(program, [(0, _frame(7), False)], [], setup)
+        assert out == {port: [_frame(7)], 1 - port: []}
 
 
 def test_redirected_frames_leave_by_the_port_of_their_ifindex():

@@ -15,8 +15,8 @@ from hxdp.bench import format_table
 from hxdp.cli import COMMANDS, INTERNAL_ERROR, build_parser, main
 from hxdp.ebpf.program import MapDef, MapType
 from hxdp.errors import HxdpError
+from hxdp.mapfile import format_maps
 from hxdp.pcap import read_pcap
-from hxdp.run import format_maps
 from hxdp.scenario import load_scenario
 from hxdp.target import ENGINE_CLOCK_MHZ, Target
 from hxdp.toolchain import compile_c
@@ -169,10 +169,10 @@ def test_per_cpu_values_show_each_cpu_and_their_sum():
     dump = {"counts": {key: (0).to_bytes(8, "little") + (5).to_bytes(8, "little") + (2).to_bytes(8, "little")},
             "tags": {key: b"abc" + bytes(3)}}
     assert format_maps(dump, [counts, tags])[2:] == [
-        "    00000000 -> cpu1 0500000000000000 (5), cpu2 0200000000000000 (2); sum 7",
-        "  tags: 1 non-zero of 1 entries", "    00000000 -> cpu0 616263"]
+        "    00000000 (0) -> cpu1 0500000000000000 (5), cpu2 0200000000000000 (2); sum 7",
+        "  tags (percpu_hash, 4 bytes -> 3 bytes): 1 entries", "    00000000 (0) -> cpu0 616263"]
     one_cpu = {"counts": {key: (5).to_bytes(8, "little")}}
-    assert format_maps(one_cpu, [counts])[2] == "    00000000 -> 0500000000000000 (5)"
+    assert format_maps(one_cpu, [counts])[2] == "    00000000 (0) -> 0500000000000000 (5)"
 
 
 class _Terminal(io.StringIO):

@@ -56,6 +56,7 @@ class Member:
     type: int = 0
     offset: int = 0     # bits for members, bytes for datasec entries
     size: int = 0       # datasec entries
+    bits: int = 0       # a bitfield member's width (0: not a bitfield)
     value: int = 0      # enum values
 
 
@@ -141,7 +142,8 @@ def parse_btf(data: bytes) -> Btf:
             for _ in range(vlen):
                 m_name, m_type, m_off = struct.unpack_from("<III", data, pos)
                 t.members.append(Member(btf.string(m_name), m_type,
-                                        m_off & 0xFFFFFF if t.kind_flag else m_off))
+                                        m_off & 0xFFFFFF if t.kind_flag else m_off,
+                                        bits=m_off >> 24 if t.kind_flag else 0))
                 pos += 12
         elif kind is Kind.ENUM:
             for _ in range(vlen):

@@ -27,6 +27,7 @@ from elftools.elf.sections import Section, SymbolTableSection
 from ..errors import HxdpError
 from ..files import read_bytes
 from .btf import Btf, BtfError, Kind, parse_btf, parse_line_info
+from .ctype import CType, Scalar, from_btf, variables
 from .isa import Form, Insn, Pseudo, decode
 from .maps import MAX_MAP_BYTES
 from .program import SUPPORTED_MAP_TYPES, MapDef, MapType, Program, SourceLine
@@ -41,6 +42,8 @@ R_BPF_64_ABS32 = 3
 R_BPF_64_32 = 10
 SHF_EXECINSTR = 0x4
 GLOBAL_DATA = (".data", ".rodata", ".bss")
+# A global-data map's one key.
+GLOBAL_DATA_KEY = Scalar(4, "__u32")
 LEGACY_MAP_DEF = struct.Struct("<5I")
 
 
@@ -142,8 +145,17 @@ class _Object:
                                     f"the interpreter holds ({MAX_MAP_BYTES >> 20} MiB)")
                 data = bytes(sec["sh_size"]) if sec["sh_type"] == "SHT_NOBITS" else sec.data()
                 readonly = sec.name.startswith(".rodata")
-                self._add_map(MapDef(sec.name, MapType.ARRAY, 4, len(data), 1,
-                                     initial=data, readonly=readonly), sec.name, None)
+                self._add_map(MapDef(sec.name, MapType.ARRAY, 4, len(data), 1, initial=data, readonly=readonly,
+                                     key_type=GLOBAL_DATA_KEY, value_type=self._variables(sec)),
+                              sec.name, None)
+
+    def _variables(self, sec: Section) -> CType | None:
+        """A global-data section's value: its variables, where BTF describes them."""
+        datasec = self.btf.datasec(sec.name) if self.btf else None
+        if datasec is None:
+            return None
+        offsets = {s.name: s["st_value"] for s in self._symbols_in(sec)}
+        return variables(self.btf, datasec, offsets, sec["sh_size"])
 
     def _add_map(self, d: MapDef, section: str, offset: int | None) -> None:
         self.map_index[(section, offset)] = len(self.maps)
@@ -197,11 +209,13 @@ class _Object:
         if t.kind is not Kind.STRUCT:
             raise HxdpError(f"{self.path}: map {name} is not a struct in BTF")
         fields: dict[str, int] = {}
+        types: dict[str, CType] = {}
         inner: MapDef | None = None
         for m in t.members:
             mt = btf.resolve(m.type)
             if m.name in ("key", "value") and mt.kind is Kind.PTR:
                 fields[m.name + "_size"] = btf.size(mt.size_or_type)
+                types[m.name] = from_btf(btf, mt.size_or_type)
             elif m.name == "values" and mt.kind is Kind.ARRAY:
                 target = btf.resolve(mt.elem_type)
                 if target.kind is Kind.PTR:
@@ -220,7 +234,8 @@ class _Object:
         if mtype in (MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS) and not value_size:
             value_size = 4
         return MapDef(name, mtype, fields.get("key_size", 4 if mtype is not MapType.HASH_OF_MAPS else 0),
-                      value_size, fields.get("max_entries", 0), fields.get("map_flags", 0), inner)
+                      value_size, fields.get("max_entries", 0), fields.get("map_flags", 0), inner,
+                      key_type=types.get("key"), value_type=types.get("value"))
 
     # -- relocations ---------------------------------------------------------
 

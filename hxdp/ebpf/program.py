@@ -16,6 +16,7 @@ import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .ctype import CType
 from .isa import Insn, encode
 
 __all__ = ["MapType", "MapDef", "SourceLine", "Program", "SUPPORTED_MAP_TYPES", "PER_CPU_TYPES"]
@@ -81,6 +82,10 @@ class MapDef:
     inner: MapDef | None = None
     initial: bytes | None = None
     readonly: bool = False
+    # The C types of keys and values, where the object's BTF gives them
+    # (`hxdp.ebpf.ctype`): how entries are shown and written.
+    key_type: CType | None = field(default=None, compare=False, repr=False)
+    value_type: CType | None = field(default=None, compare=False, repr=False)
 
     @property
     def per_cpu(self) -> bool:

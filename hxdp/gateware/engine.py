@@ -54,12 +54,14 @@ def engine_signature(target: Target) -> wiring.Signature:
 
 class Engine(wiring.Component):
     """``image``, if given, is built into instruction memory and the engine
-    accepts packets from reset; otherwise the host loads a program."""
+    accepts packets from reset, its maps' areas holding ``maps`` (by name, as
+    `hxdp.gateware.host.starting_maps` gives them; a map not named starts as
+    the image defines it); otherwise the host loads a program."""
 
-    def __init__(self, target: Target, image: Image | None = None):
+    def __init__(self, target: Target, image: Image | None = None, maps: dict[str, bytes] | None = None):
         if image is not None and image.target != target:
             raise HxdpError(f"{image.name} was compiled for another target; compile it for this one")
-        self.image = image
+        self.image, self.maps = image, maps or {}
         if FRAME_SIZE % target.packet_frame_bytes or HEADROOM % target.packet_frame_bytes:
             raise HxdpError("gateware: packet_frame_bytes must divide the frame and its headroom")
         self.target = target
@@ -88,7 +90,7 @@ class Engine(wiring.Component):
         # through the frame port. One store port, under the map lock.
         ports = len(t.load_ports) + 1            # a core's loads' and its helper's
         placed = map_layout(self.image.name, self.image.maps, t) if self.image else []
-        images = [map_image(p) for p in placed]
+        images = [self.maps.get(p.map.name) or map_image(p) for p in placed]
         maps = ByteMemory(t.map_bytes, ports * t.cores, init=b"".join(images))
         m.submodules.maps = maps
         for i, c in enumerate(cores):

@@ -7,9 +7,11 @@ packets the same way as docs/engine.md describes.
 """
 
 from dataclasses import dataclass, field
-from typing import NamedTuple, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 from ..ebpf.interp import CONFORMANCE_IDENTITY
+from ..ebpf.program import Program
+from ..ebpf.xdp import MapEntry
 from ..errors import HxdpError
 from ..image import Image
 from ..maplayout import CLOCK_BYTES, MapPlacement, map_image, map_layout, restore_map, use_clock, used_entries
@@ -22,7 +24,7 @@ from .registers import (ADDR, CTRL_CONFORMANCE, CTRL_ENABLE, IMEM_DATA_BASE, MAP
                         MAP_FLAG_READONLY, REGISTERS, Access)
 
 __all__ = ["Packet", "Outcome", "Job", "BusWrite", "BusRead", "load_writes", "map_reads", "map_area_bytes",
-           "readback_steps", "take_readback", "maps_from_runtime", "maps_to_runtime",
+           "readback_steps", "take_readback", "maps_from_runtime", "maps_to_runtime", "starting_maps",
            "beats", "COUNTERS", "check_supported"]
 
 
@@ -171,6 +173,16 @@ def maps_from_runtime(target: Target, image: Image, maps) -> dict[str, bytes]:
     """Each of ``image``'s map areas holding what the runtime's maps
     (an interpreter's `MapSet`) hold: a `Job`'s ``maps``."""
     return {p.map.name: map_image(p, maps[p.map.name]) for p in map_layout(image.name, image.maps, target)}
+
+
+def starting_maps(target: Target, image: Image, program: Program, setup: Iterable[MapEntry]) -> dict[str, bytes]:
+    """Each of ``image``'s map areas holding what ``program``'s maps hold
+    once ``setup`` is installed: the maps a board starts or loads with."""
+    from ..ebpf.runtime import XdpRuntime
+    runtime = XdpRuntime(program)
+    for entry in setup:
+        runtime.update_map(entry.map, entry.key, entry.value)
+    return maps_from_runtime(target, image, runtime.maps)
 
 
 def maps_to_runtime(target: Target, job: Job, maps) -> None:

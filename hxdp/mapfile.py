@@ -1,0 +1,331 @@
+"""Map files: a program's maps set up as its loader would set them, and
+maps shown and saved by their C types.
+
+A map file is JSON (docs/maps.md)::
+
+    {"maps": {
+        "routes": [{"key": {"prefixlen": 24, "addr": "10.1.0.0"},
+                    "value": {"ifindex": 2, "dmac": "02:00:00:00:00:02"}}],
+        ".rodata": {"max_len": 1500}
+    }}
+
+A map's entries are a list of ``key``/``value`` objects written as
+`hxdp.ebpf.ctype` reads them (a per-CPU map may give ``values``, one for
+each CPU, instead of one ``value`` for all); a global-data section
+(``.rodata``, ``.data``, ``.bss``) is an object of its variables, set
+before the program loads as libbpf's skeletons set them. The same entries
+come from the command line as ``--map NAME KEY=VALUE``. Every entry is
+tried on the reference interpreter's maps before any engine sees it, so a
+bad one is refused by where it was written, whatever the engine.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterable
+
+from .ebpf.ctype import CType, CTypeError, Opaque, Struct, decode, encode, type_name
+from .ebpf.program import MapDef, MapType, Program
+from .ebpf.xdp import MapDump, MapEntry
+from .errors import HxdpError
+from .files import read_text, write_file
+
+__all__ = ["MapSetting", "read_map_file", "parse_map_option", "apply_settings", "map_file", "write_map_file",
+           "format_maps", "SKIPPED_TYPES"]
+
+# Untyped values of these sizes are shown as numbers too.
+NUMBER_SIZES = (4, 8)
+
+# Maps whose values are programs or maps, which a map file does not hold.
+SKIPPED_TYPES = frozenset({MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS})
+
+
+
+@dataclass(frozen=True)
+class MapSetting:
+    """One entry as written, and where: ``key`` is a variable's name for a
+    global-data section; ``values`` is True when ``value`` lists per-CPU values."""
+    map: str
+    key: object
+    value: object
+    origin: str
+    values: bool = False
+
+
+def read_map_file(path: Path) -> list[MapSetting]:
+    """The entries of a map file, in order."""
+    try:
+        data = json.loads(read_text(path))
+    except json.JSONDecodeError as err:
+        raise HxdpError(f"{path}: not JSON: {err}") from None
+    maps = data.get("maps") if isinstance(data, dict) else None
+    if not isinstance(maps, dict):
+        raise HxdpError(f"{path}: a map file is an object with \"maps\": {{NAME: [entries] or {{variables}}}} "
+                        "(docs/maps.md)")
+    out = []
+    for name, entries in maps.items():
+        where = f"{path}: maps.{name}"
+        if isinstance(entries, dict):
+            out += [MapSetting(name, var, value, f"{where}.{var}") for var, value in entries.items()]
+        elif isinstance(entries, list):
+            out += [_entry(name, entry, f"{where}[{i}]") for i, entry in enumerate(entries)]
+        else:
+            raise HxdpError(f"{where}: give a list of {{\"key\": ..., \"value\": ...}} entries "
+                            "(or, for .rodata, .data and .bss, an object of variables)")
+    return out
+
+
+def _entry(name: str, entry: object, where: str) -> MapSetting:
+    if not isinstance(entry, dict) or "key" not in entry or ("value" in entry) == ("values" in entry) \
+            or set(entry) - {"key", "value", "values"}:
+        raise HxdpError(f"{where}: an entry is {{\"key\": ..., \"value\": ...}} "
+                        f"(or \"values\": [one a CPU] for a per-CPU map), not {json.dumps(entry)}")
+    if "values" in entry and not (isinstance(entry["values"], list) and entry["values"]):
+        raise HxdpError(f"{where}: \"values\" lists one value for each CPU")
+    return MapSetting(name, entry["key"], entry.get("value", entry.get("values")), where, "values" in entry)
+
+
+def parse_map_option(name: str, text: str) -> MapSetting:
+    """``--map NAME KEY=VALUE``: KEY and VALUE are JSON where they parse as
+    JSON (numbers, objects, lists), else text (10.0.0.1, a MAC, hex)."""
+    origin = f"--map {name} {text}"
+    key_text, value_text = _split(text, origin)
+    return MapSetting(name, _json_or_text(key_text), _json_or_text(value_text), origin)
+
+
+def _split(text: str, origin: str) -> tuple[str, str]:
+    """KEY=VALUE at the first '=' outside quotes and brackets."""
+    depth, quoted = 0, False
+    for i, c in enumerate(text):
+        if c == '"':
+            quoted = not quoted
+        elif not quoted and c in "{[":
+            depth += 1
+        elif not quoted and c in "}]":
+            depth -= 1
+        elif c == "=" and not quoted and depth == 0:
+            return text[:i], text[i + 1:]
+    raise HxdpError(f"{origin}: give KEY=VALUE")
+
+
+def _json_or_text(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+# -- setting maps ---------------------------------------------------------------------
+
+def apply_settings(program: Program, settings: Iterable[MapSetting],
+                   before: Iterable[MapEntry] = ()) -> tuple[Program, list[MapEntry]]:
+    """``program`` with its global data as ``settings`` set them, and the
+    entries to install in its other maps after those ``before`` (a
+    scenario's), in order: each tried first on the interpreter's maps, so
+    that a bad one is named."""
+    defs = {d.name: d for d in program.maps}
+    initial = {d.name: d.initial for d in program.maps if d.initial is not None}
+    entries: list[tuple[MapSetting, MapEntry]] = []
+    for s in settings:
+        d = defs.get(s.map)
+        if d is None:
+            raise HxdpError(f"{s.origin}: {program.name} has no map {s.map!r}; its maps: "
+                            f"{', '.join(defs) or 'none'}")
+        if d.type in SKIPPED_TYPES:
+            raise HxdpError(f"{s.origin}: {s.map} is a {d.type.name.lower()}, whose values are programs or maps: "
+                            "a map file does not set it")
+        try:
+            if d.name in initial:
+                initial[d.name] = _set_global(d, s, initial[d.name])
+            else:
+                entries.append((s, MapEntry(d.name, _key(d, s.key), _value(d, s))))
+        except CTypeError as err:
+            raise HxdpError(f"{s.origin}: {err}") from None
+    program = replace(program, maps=[replace(d, initial=initial[d.name]) if d.name in initial else d
+                                     for d in program.maps])
+    _try(program, list(before), entries)
+    return program, [entry for _, entry in entries]
+
+
+def _set_global(d: MapDef, s: MapSetting, data: bytes) -> bytes:
+    """A global-data section's bytes with one variable set (the key names
+    it), or all of them (key 0, as for any array)."""
+    if isinstance(s.key, str) and s.key.isidentifier():
+        if not isinstance(d.value_type, Struct):
+            raise CTypeError(f"{d.name} has no BTF description of its variables (compile with -g); "
+                             "give [{\"key\": 0, \"value\": HEX}]")
+        return encode(d.value_type, {s.key: s.value}, d.name, data)
+    if _key(d, s.key) != bytes(4):
+        raise CTypeError("key: a global-data section has one entry, key 0")
+    return _value(d, s, data)
+
+
+def _key(d: MapDef, key: object) -> bytes:
+    return encode(d.key_type or Opaque(d.key_size), key, "key")
+
+
+def _value(d: MapDef, s: MapSetting, base: bytes | None = None) -> bytes:
+    t = d.value_type or Opaque(d.value_size)
+    if s.values:
+        return b"".join(encode(t, v, f"values[{cpu}]") for cpu, v in enumerate(s.value))
+    return encode(t, s.value, "value", base)
+
+
+def _try(program: Program, before: list[MapEntry], entries: list[tuple[MapSetting, MapEntry]]) -> None:
+    """Install ``before`` and then ``entries`` in the interpreter's maps,
+    naming the first of ``entries`` that fails."""
+    from .ebpf.runtime import XdpRuntime
+    if not entries:
+        return
+    cpus = max((len(s.value) for s, _ in entries if s.values), default=1)
+    maps = XdpRuntime(program, nr_cpus=cpus).maps
+    for e in before:
+        maps.update(e.map, e.key, e.value)
+    for s, e in entries:
+        m = maps[e.map]
+        d = m.d
+        if s.values and not d.per_cpu:
+            raise HxdpError(f"{s.origin}: {d.name} is not a per-CPU map: give one \"value\"")
+        if s.values and len(s.value) != cpus:
+            raise HxdpError(f"{s.origin}: per-CPU values for {len(s.value)} CPUs where another entry gives {cpus}")
+        rc = m.update(e.key, e.value)
+        if rc:
+            raise HxdpError(f"{s.origin}: {d.name}: {_refusal(d, -rc)}")
+
+
+def _refusal(d: MapDef, code: int) -> str:
+    """Why a map refused an update, said for a person."""
+    if code in (errno.E2BIG, errno.ENOSPC):
+        if d.type in (MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.DEVMAP):
+            return f"the key is beyond the map's max_entries ({d.max_entries})"
+        return f"the map is full: it holds {d.max_entries} entries (max_entries)"
+    if code == errno.EINVAL:
+        return "the map refuses the key (an LPM prefix longer than the key's address?)"
+    return errno.errorcode.get(code, str(code))
+
+
+# -- showing and saving maps ----------------------------------------------------------
+
+def _shown(t: CType | None, size: int, data: bytes) -> object:
+    """``data`` as its type shows it, or hex where that would not give the
+    same bytes back (padding that holds something, text that is not)."""
+    t = t or Opaque(size)
+    value = decode(t, data)
+    try:
+        if encode(t, value, "") == data:
+            return value
+    except CTypeError:
+        pass
+    return data.hex()
+
+
+def _cpu_values(d: MapDef | None, value: bytes) -> list[bytes]:
+    """A dumped value split into its CPUs' (one part for a map that is not per-CPU)."""
+    if d is None or not d.per_cpu or len(value) <= d.value_size:
+        return [value]
+    return [value[at:at + d.value_size] for at in range(0, len(value), d.value_size)]
+
+
+def _kept(d: MapDef | None, entries: dict[bytes, bytes]) -> dict[bytes, bytes]:
+    """The entries worth showing and saving: an array's entries that are
+    not zero (every index is there), every entry of other maps."""
+    if d is not None and d.type in (MapType.ARRAY, MapType.PERCPU_ARRAY) and d.initial is None:
+        return {k: v for k, v in entries.items() if any(v)}
+    return entries
+
+
+def map_file(program: Program, maps: MapDump) -> dict:
+    """``maps`` (an engine's dump) as a map file's JSON: reading it back sets them up again."""
+    defs = {d.name: d for d in program.maps}
+    out: dict[str, object] = {}
+    for name, entries in maps.items():
+        d = defs.get(name)
+        if d is None or d.type in SKIPPED_TYPES:
+            continue
+        if d.initial is not None and isinstance(d.value_type, Struct):
+            data = entries.get(bytes(4), d.initial)
+            value = decode(d.value_type, data)
+            if encode(d.value_type, value, "") == data:
+                out[name] = value
+                continue
+        out[name] = [_saved(d, key, value) for key, value in _kept(d, entries).items()]
+    return {"maps": out}
+
+
+def _saved(d: MapDef, key: bytes, value: bytes) -> dict:
+    parts = _cpu_values(d, value)
+    entry = {"key": _shown(d.key_type, d.key_size, key)}
+    if len(set(parts)) == 1:
+        entry["value"] = _shown(d.value_type, d.value_size, parts[0])
+    else:
+        entry["values"] = [_shown(d.value_type, d.value_size, part) for part in parts]
+    return entry
+
+
+def write_map_file(path: Path, program: Program, maps: MapDump) -> None:
+    """`map_file` as JSON with an entry (or a section's variables) a line."""
+    def line(value: object) -> str:
+        return json.dumps(value, separators=(", ", ": "))
+    parts = []
+    for name, entries in map_file(program, maps)["maps"].items():
+        if isinstance(entries, dict):
+            parts.append(f"  {line(name)}: {line(entries)}")
+        else:
+            inner = ",\n".join(f"    {line(entry)}" for entry in entries)
+            parts.append(f"  {line(name)}: [\n{inner}\n  ]" if entries else f"  {line(name)}: []")
+    write_file(path, "{\"maps\": {\n" + ",\n".join(parts) + "\n}}\n")
+
+
+def format_maps(maps: MapDump, defs: Iterable[MapDef], show_entries: int = 8) -> list[str]:
+    """Each map with its types and its entries (an array's non-zero ones),
+    the first ``show_entries`` of each, by their C types; a per-CPU value
+    CPU by CPU, leaving out the CPUs whose value is zero."""
+    defs = {d.name: d for d in defs}
+    lines = ["maps:"]
+    for name, entries in maps.items():
+        d = defs.get(name)
+        kept = _kept(d, entries)
+        kinds = f" ({d.type.name.lower()}, {_type_text(d.key_type, d.key_size)} -> " \
+                f"{_type_text(d.value_type, d.value_size)})" if d else ""
+        count = f"{len(kept)} non-zero of {len(entries)}" if len(kept) != len(entries) else f"{len(entries)}"
+        lines.append(f"  {name}{kinds}: {count} entries")
+        for i, (key, value) in enumerate(kept.items()):
+            if not show_entries:
+                break
+            if i >= show_entries:
+                lines.append(f"    … {len(kept) - show_entries} more")
+                break
+            k = _text(d.key_type if d else None, len(key), key)
+            lines.append(f"    {k} -> {_value_text(d, value)}")
+    return lines
+
+
+def _type_text(t: CType | None, size: int) -> str:
+    return type_name(t) if t is not None else f"{size} bytes"
+
+
+def _value_text(d: MapDef | None, value: bytes) -> str:
+    parts = _cpu_values(d, value)
+    t, size = (d.value_type, d.value_size) if d else (None, len(value))
+    if len(parts) == 1:
+        return _text(t, size, value)
+    text = ", ".join(f"cpu{cpu} {_text(t, size, part)}" for cpu, part in enumerate(parts) if any(part))
+    if d.value_size in NUMBER_SIZES:
+        text += f"; sum {sum(int.from_bytes(part, 'little') for part in parts)}"
+    return text
+
+
+def _text(t: CType | None, size: int, data: bytes, limit: int = 120) -> str:
+    """One key or value on a line: as its type shows it (compact JSON, a
+    number or text bare); untyped bytes of a number's size with the number."""
+    value = _shown(t, size, data)
+    if isinstance(value, (dict, list, bool)):
+        text = json.dumps(value, separators=(", ", ": "))
+    else:
+        text = str(value)
+        if t is None and size in NUMBER_SIZES:
+            text += f" ({int.from_bytes(data, 'little')})"
+    return text if len(text) <= limit else text[:limit] + "…"
