@@ -113,6 +113,15 @@ def _output_dir(text: str) -> Path:
     return _output(Path(text), directory=True)
 
 
+def _plot_file(text: str) -> Path:
+    """A picture to write: .png, .svg or .pdf, refused at once where it cannot be written."""
+    from .plots import check_plot_path
+    try:
+        return check_plot_path(Path(text))
+    except HxdpError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _output(path: Path, directory: bool) -> Path:
     problem = output_problem(path, directory=directory)
     if problem:
@@ -312,6 +321,8 @@ def _traffic_args(p: argparse.ArgumentParser, engine: str) -> None:
                    help="waves of the rtl engine (GTKWave), for --vcd-packets")
     t.add_argument("--vcd-packets", type=_span, default="0:0", metavar="FIRST:LAST",
                    help="the packets whose passage the waves cover (default 0:0)")
+    t.add_argument("--plot", type=_plot_file, metavar="FILE",
+                   help="draw the latency CDF, throughput over time and each core's occupancy (.png, .svg, .pdf)")
 
 
 def _clock_arg(p, what: str) -> None:
@@ -338,7 +349,7 @@ def _sim_config(args: argparse.Namespace):
             ("--rate", args.rate, LineRate.MAX.value), ("--clock", args.clock, ENGINE_CLOCK_MHZ),
             ("--fifo", args.fifo, DEFAULT_FIFO_BYTES), ("--tx-ready", args.tx_ready, 1.0), ("--seed", args.seed, 0),
             ("--table", args.table, None), ("--vcd", args.vcd, None), ("--vcd-packets", args.vcd_packets, (0, 0)),
-            ("--cores", args.cores, 1)) if value != default]
+            ("--cores", args.cores, 1), ("--plot", args.plot, None)) if value != default]
         if given:
             raise HxdpError(f"{', '.join(given)}: packet simulation needs --engine model or rtl")
         return None
@@ -389,6 +400,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.vcd:
             first, last = config.vcd_packets
             print(f"wrote waves of packets {first}:{last} to {args.vcd}")
+        if args.plot:
+            from .plots import plot_sim
+            plot_sim(run, args.plot)
+            print(f"drew the run in {args.plot}")
     if args.output:
         count = write_output(run, args.output)
         print(f"wrote {count} packets to {args.output}")
@@ -438,6 +453,8 @@ def _compile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lanes", type=_lanes, default=4, help="lanes of the core (1-8, default 4)")
     p.add_argument("-o", "--output", type=_output_file, metavar="OUT.json", help="write the image here")
     p.add_argument("--show", action="store_true", help="print the schedule, row by row")
+    p.add_argument("--html", type=_output_file, metavar="FILE.html",
+                   help="write the schedule as a web page, row by row with the C lines beside")
 
 
 @command("compile", "compile a program into an image for the hxdp core",
@@ -457,6 +474,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     print(f"{image.name}: {st.insns} eBPF instructions -> {st.ops} operations in {len(image.rows)} rows "
           f"of {args.lanes} lanes (static IPC {st.insns / max(len(image.rows), 1):.2f}; "
           f"critical path {st.bound_rows} rows; stack {st.stack_bytes} B)")
+    if args.html:
+        from .listing import html_schedule
+        write_file(args.html, html_schedule(image))
+        print(f"wrote the schedule to {args.html}")
     if args.output:
         image.save(args.output)
         print(f"wrote {args.output}")
@@ -473,6 +494,8 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--markdown", action="store_true", help="print Markdown tables")
     p.add_argument("--explain", action="store_true",
                    help="also print where each packet's cycles go: rows issuing, waits by cause, streams")
+    p.add_argument("--plot", type=_plot_file, metavar="FILE",
+                   help="draw cycles a packet by lanes and beside hXDP's (.png, .svg, .pdf)")
     p.add_argument("--engine", choices=("model", "rtl"), default="model",
                    help="rtl: also run the traffic through the Verilog under Verilator, back to back and "
                         "at 1 GbE, for measured Mpps and latency (default model: the model's cycles only)")
@@ -514,6 +537,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         rows += [bench_program(path, n, args.pcap, args.clock, settings) for n in lanes]
         if args.engine == "rtl":
             streams.append(bench_stream(path, args.lanes, args.cores, args.pcap, args.clock, settings=settings))
+    if args.plot:
+        from .plots import plot_bench
+        plot_bench(rows, args.lanes, args.clock, args.plot)
+        print(f"drew the figures in {args.plot}", file=sys.stderr)
     if args.json:
         print(to_json([r for r in rows if r.lanes == args.lanes], streams))
         return 0
