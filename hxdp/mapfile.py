@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .ebpf.ctype import CType, CTypeError, Opaque, Struct, decode, encode, type_name
-from .ebpf.program import MapDef, MapType, Program
+from .ebpf.program import KEYLESS_TYPES, MapDef, MapType, Program
 from .ebpf.xdp import MapDump, MapEntry
 from .errors import HxdpError
 from .files import read_text, write_file
@@ -79,21 +79,22 @@ def read_map_file(path: Path) -> list[MapSetting]:
 
 
 def _entry(name: str, entry: object, where: str) -> MapSetting:
-    if not isinstance(entry, dict) or "key" not in entry or ("value" in entry) == ("values" in entry) \
+    if not isinstance(entry, dict) or ("value" in entry) == ("values" in entry) \
             or set(entry) - {"key", "value", "values"}:
         raise HxdpError(f"{where}: an entry is {{\"key\": ..., \"value\": ...}} "
                         f"(or \"values\": [one a CPU] for a per-CPU map), not {json.dumps(entry)}")
     if "values" in entry and not (isinstance(entry["values"], list) and entry["values"]):
         raise HxdpError(f"{where}: \"values\" lists one value for each CPU")
-    return MapSetting(name, entry["key"], entry.get("value", entry.get("values")), where, "values" in entry)
+    return MapSetting(name, entry.get("key"), entry.get("value", entry.get("values")), where, "values" in entry)
 
 
 def parse_map_option(name: str, text: str) -> MapSetting:
     """``--map NAME KEY=VALUE``: KEY and VALUE are JSON where they parse as
-    JSON (numbers, objects, lists), else text (10.0.0.1, a MAC, hex)."""
+    JSON (numbers, objects, lists), else text (10.0.0.1, a MAC, hex); a
+    queue's or stack's value has no key (``=VALUE``)."""
     origin = f"--map {name} {text}"
     key_text, value_text = _split(text, origin)
-    return MapSetting(name, _json_or_text(key_text), _json_or_text(value_text), origin)
+    return MapSetting(name, _json_or_text(key_text) if key_text else None, _json_or_text(value_text), origin)
 
 
 def _split(text: str, origin: str) -> tuple[str, str]:
@@ -164,6 +165,13 @@ def _set_global(d: MapDef, s: MapSetting, data: bytes) -> bytes:
 
 
 def _key(d: MapDef, key: object) -> bytes:
+    if d.type in KEYLESS_TYPES:
+        if key is not None:
+            raise CTypeError(f"key: {d.name} is a {d.type.name.lower()} map, whose values have no keys: "
+                             "give only \"value\" (values are pushed in order)")
+        return b""
+    if key is None:
+        raise CTypeError("give the entry's \"key\"")
     return encode(d.key_type or Opaque(d.key_size), key, "key")
 
 
@@ -257,7 +265,7 @@ def map_file(program: Program, maps: MapDump) -> dict:
 
 def _saved(d: MapDef, key: bytes, value: bytes) -> dict:
     parts = _cpu_values(d, value)
-    entry = {"key": _shown(d.key_type, d.key_size, key)}
+    entry = {} if d.type in KEYLESS_TYPES else {"key": _shown(d.key_type, d.key_size, key)}
     if len(set(parts)) == 1:
         entry["value"] = _shown(d.value_type, d.value_size, parts[0])
     else:

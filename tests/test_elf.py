@@ -67,9 +67,18 @@ def test_the_loaded_program_runs(maps_object):
     assert runtime.dump_maps()[".data"][bytes(4)] == (9).to_bytes(4, "little")
 
 
-def test_unsupported_helper_is_named_at_load():
-    with pytest.raises(HxdpError, match="bad_helper.*helper 14 is not supported"):
+def test_unsupported_helper_is_named_with_its_c_line_at_load():
+    with pytest.raises(HxdpError, match=r"bad_helper.c: section xdp, instruction 0 \(bad, bad_helper.c:10: "
+                                        r"return get_current_pid_tgid\(\) & 3;\): bpf_get_current_pid_tgid "
+                                        r"\(14\) is not supported"):
         load_program(DATA / "bad_helper.c")
+
+
+def test_kernel_helper_names_follow_the_uapi_numbering():
+    from hxdp.ebpf.helpers import HelperId
+    from hxdp.ebpf.kernel_helpers import helper_name
+    assert all(helper_name(h) == f"bpf_{h.name.lower()}" for h in HelperId)
+    assert helper_name(189) == "bpf_xdp_load_bytes" and helper_name(100000) == "helper 100000"
 
 
 def test_unsupported_relocation_is_named_at_load(maps_object, tmp_path):

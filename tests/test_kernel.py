@@ -227,14 +227,14 @@ def test_run_on_the_kernel_shows_per_cpu_maps_as_the_interpreter_does(kernel, ca
     counts = {}
     for engine in ("interp", "kernel"):
         assert main(["run", str(EXAMPLES / "xdp1.c"), "--engine", engine, "--packets", "0"]) == 0
-        entries = re.findall(r"^    ([0-9a-f]{8}) -> (.*)$", capsys.readouterr().out, re.MULTILINE)
+        entries = re.findall(r"^    (\d+) -> (.*)$", capsys.readouterr().out, re.MULTILINE)
         counts[engine] = {key: _shown_count(value) for key, value in entries}
         if engine == "kernel" and possible_cpus() > 1:
-            assert all(re.fullmatch(r"(cpu\d+ [0-9a-f]{16} \(\d+\)(, )?)+; sum \d+", value) for _, value in entries)
+            assert all(re.fullmatch(r"(cpu\d+ \d+(, )?)+; sum \d+", value) for _, value in entries)
     assert counts["kernel"] == counts["interp"] and counts["interp"]
 
 
 def _shown_count(value: str) -> int:
     """The count a map line shows: its sum over CPUs, or its one value."""
-    total = re.search(r"; sum (\d+)$", value) or re.search(r"\((\d+)\)$", value)
+    total = re.search(r"; sum (\d+)$", value) or re.fullmatch(r"(\d+)", value)
     return int(total.group(1))

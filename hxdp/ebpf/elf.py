@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import struct
 from dataclasses import dataclass
@@ -26,11 +27,11 @@ from elftools.elf.sections import Section, SymbolTableSection
 
 from ..errors import HxdpError
 from ..files import read_bytes
-from .btf import Btf, BtfError, Kind, parse_btf, parse_line_info
+from .btf import Btf, BtfError, Kind, LineInfo, parse_btf, parse_line_info
 from .ctype import CType, Scalar, from_btf, variables
 from .isa import Form, Insn, Pseudo, decode
 from .maps import MAX_MAP_BYTES
-from .program import SUPPORTED_MAP_TYPES, MapDef, MapType, Program, SourceLine
+from .program import KEYLESS_TYPES, SUPPORTED_MAP_TYPES, MapDef, MapType, Program, SourceLine
 
 __all__ = ["load_elf", "list_programs", "R_BPF_64_64", "R_BPF_64_32"]
 
@@ -105,6 +106,18 @@ class _Object:
             except HxdpError as err:
                 raise HxdpError(f"{self.where(name)}: {err}") from None
         return self.code[name]
+
+    @functools.cached_property
+    def line_infos(self) -> list[LineInfo]:
+        """The BTF line info: which C line each instruction that starts one begins."""
+        ext = self.elf.get_section_by_name(".BTF.ext")
+        return parse_line_info(ext.data(), self.btf) if ext is not None and self.btf is not None else []
+
+    def line_at(self, section: str, slot: int) -> SourceLine | None:
+        """The C line an instruction belongs to: the last one begun at or before it in its section."""
+        begun = [i for i in self.line_infos if i.section == section and i.insn <= slot]
+        last = max(begun, key=lambda i: i.insn, default=None)
+        return SourceLine(last.file, last.line, last.text) if last else None
 
     def _functions(self) -> list[_Function]:
         out = []
@@ -233,7 +246,8 @@ class _Object:
         value_size = fields.get("value_size", 4 if inner else 0)
         if mtype in (MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS) and not value_size:
             value_size = 4
-        return MapDef(name, mtype, fields.get("key_size", 4 if mtype is not MapType.HASH_OF_MAPS else 0),
+        keyless = mtype is MapType.HASH_OF_MAPS or mtype in KEYLESS_TYPES
+        return MapDef(name, mtype, fields.get("key_size", 0 if keyless else 4),
                       value_size, fields.get("max_entries", 0), fields.get("map_flags", 0), inner,
                       key_type=types.get("key"), value_type=types.get("value"))
 
@@ -254,11 +268,14 @@ class _Object:
 
 def _check_helpers(obj: _Object, func: _Function, insns: list[Insn]) -> None:
     from .helpers import SUPPORTED_HELPERS, HelperId
+    from .kernel_helpers import helper_name
     for insn in insns:
         if insn.spec.form is Form.CALL and insn.imm not in SUPPORTED_HELPERS:
-            raise HxdpError(f"{obj.where(func.section, insn.pc)} ({func.name}): helper {insn.imm} "
-                            f"is not supported by hxdp; supported: "
-                            f"{', '.join(f'{h.name.lower()} ({int(h)})' for h in HelperId)}")
+            line = obj.line_at(func.section, insn.pc)
+            at = f", {line.file.rsplit('/', 1)[-1]}:{line.line}: {line.text.strip()}" if line else ""
+            raise HxdpError(f"{obj.where(func.section, insn.pc)} ({func.name}{at}): {helper_name(insn.imm)} "
+                            f"({insn.imm}) is not supported by hxdp; supported: "
+                            f"{', '.join(f'bpf_{h.name.lower()} ({int(h)})' for h in HelperId)}")
 
 
 def _relocate(obj: _Object, func: _Function, insn: Insn, rel) -> Insn | tuple[str, int]:
@@ -394,10 +411,8 @@ def _program(obj: _Object, section: str | None, program: str | None) -> Program:
     license_sec = obj.elf.get_section_by_name("license")
     license_text = license_sec.data().split(b"\0", 1)[0].decode() if license_sec else ""
     lines: dict[int, SourceLine] = {}
-    ext = obj.elf.get_section_by_name(".BTF.ext")
-    if ext is not None and obj.btf is not None:
-        for info in parse_line_info(ext.data(), obj.btf):
-            pc = new_pc.get((info.section, info.insn))
-            if pc is not None:
-                lines[pc] = SourceLine(info.file, info.line, info.text)
+    for info in obj.line_infos:
+        pc = new_pc.get((info.section, info.insn))
+        if pc is not None:
+            lines[pc] = SourceLine(info.file, info.line, info.text)
     return Program(entry.name, insns, list(obj.maps), entry.section, license_text, obj.path, lines, functions)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable
 from .fib import FIB_PARAMS_SIZE, fib_lookup
 from .isa import sign_extend
 from .interp import MAX_TAIL_CALLS, ExecutionFault, Machine, TailCall
-from .maps import BpfMap, MapOfMaps, ProgArray
+from .maps import BpfMap, MapOfMaps, ProgArray, QueueMap
 from .program import MapType
 from .xdp import XdpAction
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .runtime import PacketContext
 
 __all__ = ["HelperId", "HELPERS", "SUPPORTED_HELPERS", "ARITY", "WRITES_THROUGH_ARGUMENTS", "PACKET_HELPERS",
+           "WHOLE_PACKET_HELPERS", "READS_THROUGH_ARGUMENTS",
            "call_helper", "argument_reads"]
 
 M64 = (1 << 64) - 1
@@ -50,6 +51,12 @@ class HelperId(enum.IntEnum):
     GET_NUMA_NODE_ID = 42
     KTIME_GET_BOOT_NS = 125
     JIFFIES64 = 118
+    MAP_PUSH_ELEM = 87
+    MAP_POP_ELEM = 88
+    MAP_PEEK_ELEM = 89
+    XDP_GET_BUFF_LEN = 188
+    XDP_LOAD_BYTES = 189
+    XDP_STORE_BYTES = 190
 
 
 Helper = Callable[["PacketContext", Machine, int], int]
@@ -93,6 +100,35 @@ def map_delete_elem(ctx: "PacketContext", machine: Machine, pc: int) -> int:
     m = _map(ctx, machine, pc)
     key = _read(machine, machine.regs[2], m.d.key_size, pc)
     return m.delete(key)
+
+
+def _queue(ctx: "PacketContext", machine: Machine, pc: int) -> QueueMap:
+    m = _map(ctx, machine, pc)
+    if not isinstance(m, QueueMap):
+        raise ExecutionFault(pc, f"map {m.name} is a {m.d.type.name.lower()}, not a queue or stack map")
+    return m
+
+
+def map_push_elem(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    m = _queue(ctx, machine, pc)
+    return m.push(_read(machine, machine.regs[2], m.d.value_size, pc), machine.regs[3])
+
+
+def _take(ctx: "PacketContext", machine: Machine, pc: int, remove: bool) -> int:
+    m = _queue(ctx, machine, pc)
+    value = m.take(remove)
+    if value is None:
+        return -errno.ENOENT
+    machine.memory.write_bytes(machine.regs[2], value, pc)
+    return 0
+
+
+def map_pop_elem(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    return _take(ctx, machine, pc, remove=True)
+
+
+def map_peek_elem(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    return _take(ctx, machine, pc, remove=False)
 
 
 def ktime_get_ns(ctx: "PacketContext", machine: Machine, pc: int) -> int:
@@ -234,6 +270,40 @@ def xdp_adjust_tail(ctx: "PacketContext", machine: Machine, pc: int) -> int:
     return ctx.adjust_tail(sign_extend(machine.regs[2], 32))
 
 
+def xdp_get_buff_len(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    return ctx.data_end - ctx.data
+
+
+def _packet_span(ctx: "PacketContext", machine: Machine) -> tuple[int, int, int] | int:
+    """(frame offset, buffer, bytes) of an xdp_load/store_bytes call, or
+    its error: offsets and lengths past 16 bits fault, a span past the
+    packet's end is invalid, as the kernel's bpf_xdp_pointer has it."""
+    offset, buf, size = machine.regs[2] & 0xFFFFFFFF, machine.regs[3], machine.regs[4] & 0xFFFFFFFF
+    if offset > 0xFFFF or size > 0xFFFF:
+        return -errno.EFAULT
+    if offset + size > ctx.data_end - ctx.data:
+        return -errno.EINVAL
+    return ctx.data + offset, buf, size
+
+
+def xdp_load_bytes(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    span = _packet_span(ctx, machine)
+    if isinstance(span, int):
+        return span
+    at, buf, size = span
+    machine.memory.write_bytes(buf, bytes(ctx.frame[at:at + size]), pc)
+    return 0
+
+
+def xdp_store_bytes(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    span = _packet_span(ctx, machine)
+    if isinstance(span, int):
+        return span
+    at, buf, size = span
+    ctx.frame[at:at + size] = _read(machine, buf, size, pc)
+    return 0
+
+
 def fib_lookup_helper(ctx: "PacketContext", machine: Machine, pc: int) -> int:
     addr, size, flags = machine.regs[2], machine.regs[3] & 0xFFFFFFFF, machine.regs[4]
     if size < FIB_PARAMS_SIZE:
@@ -263,6 +333,12 @@ HELPERS: dict[int, Helper] = {
     HelperId.XDP_ADJUST_TAIL: xdp_adjust_tail,
     HelperId.FIB_LOOKUP: fib_lookup_helper,
     HelperId.JIFFIES64: jiffies64,
+    HelperId.MAP_PUSH_ELEM: map_push_elem,
+    HelperId.MAP_POP_ELEM: map_pop_elem,
+    HelperId.MAP_PEEK_ELEM: map_peek_elem,
+    HelperId.XDP_GET_BUFF_LEN: xdp_get_buff_len,
+    HelperId.XDP_LOAD_BYTES: xdp_load_bytes,
+    HelperId.XDP_STORE_BYTES: xdp_store_bytes,
 }
 
 SUPPORTED_HELPERS = frozenset(int(h) for h in HELPERS)
@@ -275,22 +351,30 @@ ARITY: dict[int, int] = {
     HelperId.GET_PRANDOM_U32: 0, HelperId.GET_SMP_PROCESSOR_ID: 0, HelperId.GET_NUMA_NODE_ID: 0,
     HelperId.TAIL_CALL: 3, HelperId.REDIRECT: 2, HelperId.CSUM_DIFF: 5, HelperId.XDP_ADJUST_HEAD: 2,
     HelperId.REDIRECT_MAP: 3, HelperId.XDP_ADJUST_META: 2, HelperId.XDP_ADJUST_TAIL: 2,
-    HelperId.FIB_LOOKUP: 4, HelperId.JIFFIES64: 0,
+    HelperId.FIB_LOOKUP: 4, HelperId.JIFFIES64: 0, HelperId.XDP_GET_BUFF_LEN: 1, HelperId.XDP_LOAD_BYTES: 4,
+    HelperId.XDP_STORE_BYTES: 4, HelperId.MAP_PUSH_ELEM: 3, HelperId.MAP_POP_ELEM: 2, HelperId.MAP_PEEK_ELEM: 2,
 }
 
 # The helpers that move the packet's bounds: an engine that starts before
 # the whole packet is in runs them once it is.
 PACKET_HELPERS = frozenset({HelperId.XDP_ADJUST_HEAD, HelperId.XDP_ADJUST_META, HelperId.XDP_ADJUST_TAIL})
 
+# The helpers that read or write the packet's bytes or need its length
+# (those that move its bounds too): an engine that starts before the whole
+# packet is in runs them once it is.
+WHOLE_PACKET_HELPERS = PACKET_HELPERS | {HelperId.XDP_GET_BUFF_LEN, HelperId.XDP_LOAD_BYTES,
+                                         HelperId.XDP_STORE_BYTES}
+
 # The helpers that write memory the program passes them a pointer to (the
 # stack, for instance); the others leave the program's memory alone.
-WRITES_THROUGH_ARGUMENTS = frozenset({HelperId.FIB_LOOKUP})
+WRITES_THROUGH_ARGUMENTS = frozenset({HelperId.FIB_LOOKUP, HelperId.XDP_LOAD_BYTES, HelperId.MAP_POP_ELEM,
+                                      HelperId.MAP_PEEK_ELEM})
 
 # The helpers that read memory through a pointer argument (`argument_reads`
 # says which bytes); the others read only their registers.
 READS_THROUGH_ARGUMENTS = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM,
                                      HelperId.MAP_DELETE_ELEM, HelperId.CSUM_DIFF, HelperId.FIB_LOOKUP,
-                                     HelperId.TRACE_PRINTK})
+                                     HelperId.TRACE_PRINTK, HelperId.XDP_STORE_BYTES, HelperId.MAP_PUSH_ELEM})
 
 
 def argument_reads(helper_id: int, regs: list[int], maps) -> list[tuple[int, int]]:
@@ -311,6 +395,11 @@ def argument_reads(helper_id: int, regs: list[int], maps) -> list[tuple[int, int
         return [(regs[2], FIB_PARAMS_SIZE)]
     if helper_id == HelperId.TRACE_PRINTK:
         return [(regs[1], regs[2])]
+    if helper_id == HelperId.XDP_STORE_BYTES:
+        return [(regs[3], regs[4] & 0xFFFFFFFF)]
+    if helper_id == HelperId.MAP_PUSH_ELEM:
+        m = maps.from_handle(regs[1]) if maps is not None else None
+        return [(regs[2], m.d.value_size)] if m is not None else []
     return []
 
 

@@ -35,6 +35,7 @@ class Cmd:
     MAP_GET_NEXT_KEY = 4
     PROG_LOAD = 5
     PROG_TEST_RUN = 10
+    MAP_LOOKUP_AND_DELETE_ELEM = 21
     MAP_FREEZE = 22
 
 
@@ -105,7 +106,7 @@ class _Map:
             self.fd = -1
 
     def _elem(self, cmd: int, key: bytes, value: ctypes.Array | None, flags: int, what: str) -> None:
-        kbuf = ctypes.create_string_buffer(bytes(key), len(key))
+        kbuf = ctypes.create_string_buffer(bytes(key), len(key)) if key else None   # a map without keys takes NULL
         _bpf(cmd, _attr("<IIQQQ", self.fd, 0, _addr(kbuf), _addr(value), flags), f"{what} in map {self.d.name}")
 
     def update(self, key: bytes, value: bytes, flags: int = 0) -> None:
@@ -143,6 +144,24 @@ class _Map:
                 raise
             key = nxt.raw
             out.append(key)
+
+    def drain(self) -> list[bytes]:
+        """A queue or stack map's values, oldest first, put back as they were
+        (the kernel reads them only by popping)."""
+        popped = []
+        while True:
+            out = ctypes.create_string_buffer(self.d.value_size)
+            try:
+                self._elem(Cmd.MAP_LOOKUP_AND_DELETE_ELEM, b"", out, 0, "pop")
+            except _BpfError as err:
+                if err.errno == errno.ENOENT:
+                    break
+                raise
+            popped.append(out.raw)
+        oldest_first = popped if self.d.type is MapType.QUEUE else popped[::-1]
+        for value in oldest_first:
+            self.update(b"", value)
+        return oldest_first
 
     def freeze(self) -> None:
         _bpf(Cmd.MAP_FREEZE, _attr("<I", self.fd), f"freezing map {self.d.name}")
@@ -254,6 +273,9 @@ class KernelEngine:
         dump: MapDump = {}
         for name, m in self.maps.items():
             if m.d.type in (MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS):
+                continue
+            if m.d.type in (MapType.QUEUE, MapType.STACK):
+                dump[name] = {i.to_bytes(4, "little"): v for i, v in enumerate(m.drain())}
                 continue
             entries = {}
             for key in m.keys():

@@ -16,7 +16,7 @@ LRU map evicts the least recently used entry to make room.
 from __future__ import annotations
 
 import errno
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -26,7 +26,7 @@ from .memory import Memory, Region, map_region_base
 from .program import MapDef, MapType, Program
 from .xdp import MapDump
 
-__all__ = ["BpfMap", "ArrayMap", "HashMap", "LpmTrieMap", "ProgArray", "MapOfMaps", "MapSet",
+__all__ = ["BpfMap", "ArrayMap", "HashMap", "LpmTrieMap", "ProgArray", "QueueMap", "MapOfMaps", "MapSet",
            "UpdateFlag", "make_map", "BPF_F_NO_PREALLOC", "HANDLE_BASE", "HANDLE_STEP", "map_handle"]
 
 BPF_F_NO_PREALLOC = 1 << 0
@@ -335,6 +335,56 @@ class ProgArray(ArrayMap):
         self.write(index, index.to_bytes(4, "little")[:self.d.value_size], None)
 
 
+class QueueMap(BpfMap):
+    """queue and stack maps: values without keys, reached through push, pop
+    and peek (a host update pushes, a host lookup peeks), oldest first in
+    ``items``; a full map refuses a push unless BPF_EXIST lets it drop the
+    oldest, as the kernel's do. A dump keys the values by their place,
+    oldest first, the order that pushes them back."""
+
+    def __init__(self, d: MapDef, nr_cpus: int = 1):
+        if d.key_size:
+            raise HxdpError(f"map {d.name}: {d.type.name.lower()} maps have no key: key_size 0, not {d.key_size}")
+        super().__init__(d, nr_cpus)
+        self.items: deque[bytes] = deque()
+
+    def push(self, value: bytes, flags: int) -> int:
+        if flags not in (UpdateFlag.ANY, UpdateFlag.EXIST):
+            return -errno.EINVAL
+        if len(self.items) >= self.d.max_entries:
+            if flags != UpdateFlag.EXIST:
+                return -errno.E2BIG
+            self.items.popleft()
+        self.items.append(bytes(value))
+        return 0
+
+    def take(self, remove: bool) -> bytes | None:
+        """The value pop (``remove``) or peek gives: the oldest of a queue, the newest of a stack."""
+        if not self.items:
+            return None
+        if not remove:
+            return self.items[0] if self.d.type is MapType.QUEUE else self.items[-1]
+        return self.items.popleft() if self.d.type is MapType.QUEUE else self.items.pop()
+
+    def find(self, key: bytes) -> int | None:
+        return 0 if self.items else None
+
+    def all_cpus(self, slot: int) -> bytes:
+        return self.take(remove=False)
+
+    def update(self, key: bytes, value: bytes, flags: int = 0, cpu: int | None = None) -> int:
+        return self.push(value, flags)
+
+    def delete(self, key: bytes) -> int:
+        return -errno.EINVAL
+
+    def keys(self) -> Iterator[bytes]:
+        return (i.to_bytes(4, "little") for i in range(len(self.items)))
+
+    def dump(self) -> dict[bytes, bytes]:
+        return dict(zip(self.keys(), self.items))
+
+
 class MapOfMaps(BpfMap):
     """array_of_maps and hash_of_maps: values are inner maps, each with its own handle."""
 
@@ -400,6 +450,8 @@ def make_map(d: MapDef, nr_cpus: int = 1) -> BpfMap:
         return LpmTrieMap(d, nr_cpus)
     if t is MapType.PROG_ARRAY:
         return ProgArray(d, nr_cpus)
+    if t in (MapType.QUEUE, MapType.STACK):
+        return QueueMap(d, nr_cpus)
     if t in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS):
         return MapOfMaps(d, nr_cpus)
     raise HxdpError(f"map {d.name}: map type {t.name.lower()} ({int(t)}) is not supported in XDP "

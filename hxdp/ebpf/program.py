@@ -19,7 +19,7 @@ from pathlib import Path
 from .ctype import CType
 from .isa import Insn, encode
 
-__all__ = ["MapType", "MapDef", "SourceLine", "Program", "SUPPORTED_MAP_TYPES", "PER_CPU_TYPES"]
+__all__ = ["MapType", "MapDef", "SourceLine", "Program", "SUPPORTED_MAP_TYPES", "PER_CPU_TYPES", "KEYLESS_TYPES"]
 
 
 class MapType(enum.IntEnum):
@@ -59,7 +59,11 @@ SUPPORTED_MAP_TYPES = frozenset({
     MapType.HASH, MapType.ARRAY, MapType.PROG_ARRAY, MapType.PERCPU_HASH, MapType.PERCPU_ARRAY,
     MapType.LRU_HASH, MapType.LRU_PERCPU_HASH, MapType.LPM_TRIE, MapType.ARRAY_OF_MAPS,
     MapType.HASH_OF_MAPS, MapType.DEVMAP, MapType.CPUMAP, MapType.XSKMAP, MapType.DEVMAP_HASH,
+    MapType.QUEUE, MapType.STACK,
 })
+
+# The map types without keys.
+KEYLESS_TYPES = frozenset({MapType.QUEUE, MapType.STACK, MapType.RINGBUF})
 
 # The map types that keep a value a CPU (a `MapDump` holds every CPU's).
 PER_CPU_TYPES = frozenset({MapType.PERCPU_ARRAY, MapType.PERCPU_HASH, MapType.LRU_PERCPU_HASH})

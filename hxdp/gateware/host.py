@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, NamedTuple, Sequence
 
 from ..ebpf.interp import CONFORMANCE_IDENTITY
+from ..ebpf.kernel_helpers import helper_name
 from ..ebpf.program import Program
 from ..ebpf.xdp import MapEntry
 from ..errors import HxdpError
@@ -204,6 +205,7 @@ def check_supported(image: Image, target: Target, conformance: bool = False) -> 
     have = HELPERS_IN_HARDWARE | ({CONFORMANCE_IDENTITY} if conformance else set())
     missing = sorted({s.imm for row in image.rows for s in row if s.op is Op.CALL and s.imm not in have})
     if missing:
-        raise HxdpError(f"{image.name}: the gateware does not run helper{'s' * (len(missing) > 1)} "
-                        f"{', '.join(map(str, missing))}; run it on the model (--engine model)")
+        raise HxdpError(f"{image.name}: the gateware does not run "
+                        f"{', '.join(f'{helper_name(h)} ({h})' for h in missing)}; run it on the model "
+                        "(--engine model)")
     map_layout(image.name, image.maps, target)

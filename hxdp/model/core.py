@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ..ebpf.helpers import PACKET_HELPERS, argument_reads
+from ..ebpf.helpers import WHOLE_PACKET_HELPERS, argument_reads
 from .helper_timing import helper_hold
 from .waits import CycleSplit, Wait
 from ..ebpf.interp import M64, Environment, ExecutionFault, alu, atomic_access, condition
@@ -160,7 +160,7 @@ class Core:
                         for addr, size in argument_reads(number, regs, getattr(self.env, "maps", None)):
                             if size > 0:
                                 wait(self.arrival(addr, size, False), Wait.PACKET)
-                        if number in PACKET_HELPERS:
+                        if number in WHOLE_PACKET_HELPERS:
                             wait(self.arrival(PACKET_BASE + HEADROOM, 1, True), Wait.PACKET)
             if issue > self.max_cycles:
                 self.cycles = self.max_cycles + 1

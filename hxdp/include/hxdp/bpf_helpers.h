@@ -49,8 +49,14 @@ HXDP_HELPER(long, bpf_redirect_map, 51, void *map, __u64 key, __u64 flags);
 HXDP_HELPER(long, bpf_xdp_adjust_meta, 54, struct xdp_md *xdp_md, int delta);
 HXDP_HELPER(long, bpf_xdp_adjust_tail, 65, struct xdp_md *xdp_md, int delta);
 HXDP_HELPER(long, bpf_fib_lookup, 69, void *ctx, struct bpf_fib_lookup *params, int plen, __u32 flags);
+HXDP_HELPER(long, bpf_map_push_elem, 87, void *map, const void *value, __u64 flags);
+HXDP_HELPER(long, bpf_map_pop_elem, 88, void *map, void *value);
+HXDP_HELPER(long, bpf_map_peek_elem, 89, void *map, void *value);
 HXDP_HELPER(__u64, bpf_jiffies64, 118, void);
 HXDP_HELPER(__u64, bpf_ktime_get_boot_ns, 125, void);
+HXDP_HELPER(__u64, bpf_xdp_get_buff_len, 188, struct xdp_md *xdp_md);
+HXDP_HELPER(long, bpf_xdp_load_bytes, 189, struct xdp_md *xdp_md, __u32 offset, void *buf, __u32 len);
+HXDP_HELPER(long, bpf_xdp_store_bytes, 190, struct xdp_md *xdp_md, __u32 offset, void *buf, __u32 len);
 
 /* printk into the trace output: hxdp shows the lines with each packet. */
 #define bpf_printk(fmt, ...)                                              \

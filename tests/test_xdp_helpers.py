@@ -1,0 +1,96 @@
+"""The helpers XDP programs from elsewhere reach for (packet bytes,
+queue and stack maps), on the interpreter and the model against the
+kernel's; the Verilog refuses them by name."""
+
+from __future__ import annotations
+
+import pytest
+
+from hxdp.ebpf.load import load_program
+from hxdp.ebpf.xdp import XdpAction, XdpInput
+from hxdp.errors import HxdpError
+from hxdp.mapfile import apply_settings, parse_map_option
+from hxdp.packets import udp_frame
+from hxdp.run import run_traffic
+
+from .conftest import REPO, record_kernel_packets
+
+DATA = REPO / "tests" / "data"
+
+
+def _signed(maps, name: str) -> dict[int, int]:
+    return {int.from_bytes(k, "little"): int.from_bytes(v, "little", signed=True) for k, v in maps[name].items()}
+
+
+def _agree(program, frames, setup=(), engines=("interp", "model")):
+    """Every engine's verdicts, packets and maps, which must be the same; the first engine's run."""
+    runs = {e: run_traffic(program, frames, engine=e, setup=setup) for e in engines}
+    first = runs[engines[0]]
+    for engine, run in runs.items():
+        assert [(r.action, r.packet) for r in run.results] == [(r.action, r.packet) for r in first.results], engine
+        assert run.maps == first.maps, engine
+    return first
+
+
+def test_packet_bytes_are_read_and_written_through_helpers():
+    program = load_program(DATA / "packet_bytes.c")
+    frames = [XdpInput(udp_frame("10.0.0.1", "10.0.0.2", 1, 2)), XdpInput(bytes(20) + b"\x01" * 14)]
+    run = _agree(program, frames)
+    assert [r.action for r in run.results] == [XdpAction.TX, XdpAction.TX]
+    assert run.results[0].packet[26:34] == bytes([10, 0, 0, 2, 10, 0, 0, 1])
+    assert run.results[1].packet[26:34] == b"\x01" * 8
+    assert _signed(run.maps, "seen") == {0: 34, 1: -22, 2: 0}      # length, EINVAL past the end, same addresses
+
+
+def _queue_frame(value: int, replace: bool = False) -> XdpInput:
+    return XdpInput(bytes(14) + bytes([value, replace]) + bytes(50))
+
+
+QUEUE_TRAFFIC = [_queue_frame(1), _queue_frame(2), _queue_frame(3), _queue_frame(4), _queue_frame(5),
+                 _queue_frame(6, replace=True), *[_queue_frame(0)] * 6]
+
+
+@pytest.mark.parametrize("packets", [6, len(QUEUE_TRAFFIC)])
+def test_queue_and_stack_maps_push_pop_and_peek(packets):
+    """A queue set up holding 9 fills, refuses a push when full unless
+    BPF_EXIST drops its oldest, and pops oldest first; a stack newest first."""
+    program, setup = apply_settings(load_program(DATA / "queues.c"),
+                                    [parse_map_option("fifo", "=9"), parse_map_option("lifo", "=9")])
+    run = _agree(program, QUEUE_TRAFFIC[:packets], setup)
+    if packets == 6:
+        # 9, 1, 2, 3 filled both; 4 and 5 were refused; 6 with BPF_EXIST dropped the 9.
+        assert list(run.maps["fifo"].values()) == [v.to_bytes(4, "little") for v in (1, 2, 3, 6)]
+        assert list(run.maps["lifo"].values()) == [v.to_bytes(4, "little") for v in (1, 2, 3, 6)]
+        assert _signed(run.maps, "results")[0] == 0 and _signed(run.maps, "results")[2] == 1 << 8 | 6
+        return
+    popped = [(r.packet[16], r.packet[17]) for r in run.results[6:10]]
+    assert popped == [(1, 6), (2, 3), (3, 2), (6, 1)]
+    assert [r.action for r in run.results[10:]] == [XdpAction.DROP] * 2
+    assert _signed(run.maps, "results")[3] == -2         # a pop from an empty queue: ENOENT
+
+
+def test_the_kernel_agrees_on_the_new_helpers(kernel):
+    program = load_program(DATA / "packet_bytes.c")
+    _agree(program, [XdpInput(udp_frame("10.0.0.1", "10.0.0.2", 1, 2))], engines=("interp", "kernel"))
+    program, setup = apply_settings(load_program(DATA / "queues.c"), [parse_map_option("fifo", "=9")])
+    for packets in (6, len(QUEUE_TRAFFIC)):
+        _agree(program, QUEUE_TRAFFIC[:packets], setup, engines=("interp", "kernel"))
+    record_kernel_packets(1 + 6 + len(QUEUE_TRAFFIC))
+
+
+def test_a_queue_entry_has_no_key():
+    program = load_program(DATA / "queues.c")
+    with pytest.raises(HxdpError, match="--map fifo 1=2: key: fifo is a queue map, whose values have no keys"):
+        apply_settings(program, [parse_map_option("fifo", "1=2")])
+    with pytest.raises(HxdpError, match=r"--map fifo =1: fifo: the map is full: it holds 4 entries"):
+        apply_settings(program, [parse_map_option("fifo", "=1")] * 5)
+
+
+def test_the_verilog_refuses_helpers_it_lacks_by_name():
+    from hxdp.compiler.driver import compile_program
+    from hxdp.gateware.host import check_supported
+    from hxdp.target import Target
+    image = compile_program(load_program(DATA / "packet_bytes.c"), Target())
+    with pytest.raises(HxdpError, match=r"does not run bpf_xdp_get_buff_len \(188\), bpf_xdp_load_bytes \(189\), "
+                                        r"bpf_xdp_store_bytes \(190\); run it on the model"):
+        check_supported(image, Target())
