@@ -39,8 +39,9 @@ __all__ = ["MapSetting", "read_map_file", "parse_map_option", "apply_settings", 
 # Untyped values of these sizes are shown as numbers too.
 NUMBER_SIZES = (4, 8)
 
-# Maps whose values are programs or maps, which a map file does not hold.
-SKIPPED_TYPES = frozenset({MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS})
+# Maps a map file does not hold: their values are programs or maps, or
+# records a program sends.
+SKIPPED_TYPES = frozenset({MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.RINGBUF})
 
 
 
@@ -136,8 +137,8 @@ def apply_settings(program: Program, settings: Iterable[MapSetting],
             raise HxdpError(f"{s.origin}: {program.name} has no map {s.map!r}; its maps: "
                             f"{', '.join(defs) or 'none'}")
         if d.type in SKIPPED_TYPES:
-            raise HxdpError(f"{s.origin}: {s.map} is a {d.type.name.lower()}, whose values are programs or maps: "
-                            "a map file does not set it")
+            raise HxdpError(f"{s.origin}: {s.map} is a {d.type.name.lower()} map, which holds programs, maps or "
+                            "a program's records: a map file does not set it")
         try:
             if d.name in initial:
                 initial[d.name] = _set_global(d, s, initial[d.name])
@@ -296,8 +297,7 @@ def format_maps(maps: MapDump, defs: Iterable[MapDef], show_entries: int = 8) ->
     for name, entries in maps.items():
         d = defs.get(name)
         kept = _kept(d, entries)
-        kinds = f" ({d.type.name.lower()}, {_type_text(d.key_type, d.key_size)} -> " \
-                f"{_type_text(d.value_type, d.value_size)})" if d else ""
+        kinds = f" ({_kinds(d)})" if d else ""
         count = f"{len(kept)} non-zero of {len(entries)}" if len(kept) != len(entries) else f"{len(entries)}"
         lines.append(f"  {name}{kinds}: {count} entries")
         for i, (key, value) in enumerate(kept.items()):
@@ -309,6 +309,16 @@ def format_maps(maps: MapDump, defs: Iterable[MapDef], show_entries: int = 8) ->
             k = _text(d.key_type if d else None, len(key), key)
             lines.append(f"    {k} -> {_value_text(d, value)}")
     return lines
+
+
+def _kinds(d: MapDef) -> str:
+    """A map's type, and what its keys and values are."""
+    kind = d.type.name.lower()
+    if d.type is MapType.RINGBUF:
+        return f"{kind}, {d.max_entries} bytes"
+    if d.type in KEYLESS_TYPES:
+        return f"{kind} of {_type_text(d.value_type, d.value_size)}"
+    return f"{kind}, {_type_text(d.key_type, d.key_size)} -> {_type_text(d.value_type, d.value_size)}"
 
 
 def _type_text(t: CType | None, size: int) -> str:

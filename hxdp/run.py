@@ -122,6 +122,8 @@ def format_summary(run: TrafficRun, *, show_packets: int = 8, show_entries: int 
                 note = f"redirect {target}[{res.redirect.key}]"
             if res.trace:
                 note = (note + " " if note else "") + "trace: " + res.trace[-1]
+            if res.ringbuf:
+                note = (note + " " if note else "") + f"ringbuf: {len(res.ringbuf)}"
             lines.append(f"{i:3d} {len(pin.packet):4d} {pin.ingress_ifindex:6d} "
                          f"{pin.rx_queue_index:4d}  {res.action_name:<14} {len(res.packet):7d}  {note}")
     lines += ["", "verdicts:"]
@@ -139,6 +141,7 @@ def format_summary(run: TrafficRun, *, show_packets: int = 8, show_entries: int 
                      f"({run.clock_mhz / mean:.2f} Mpps at {run.clock_mhz:g} MHz)")
     if run.faults:
         lines.append(f"faults: {len(run.faults)} (first: packet {run.faults[0][0]}: {run.faults[0][1]})")
+    lines += _ringbuf_lines(run, show_packets)
     if run.maps:
         lines += ["", *format_maps(run.maps, p.maps, show_entries)]
     return "\n".join(lines)
@@ -154,6 +157,21 @@ class Traffic:
     setup: list[MapEntry]
     routes: object
     origin: str
+
+
+def _ringbuf_lines(run: TrafficRun, show: int) -> list[str]:
+    """The ring buffer records the packets sent, counted by map, the first ``show`` listed."""
+    records = [(i, name, data) for i, r in enumerate(run.results) for name, data in r.ringbuf]
+    if not records:
+        return []
+    counts = Counter(name for _, name, _ in records)
+    lines = ["", f"ring buffer records: {len(records)} ({', '.join(f'{n} {c}' for n, c in counts.items())})"]
+    for i, name, data in records[:show]:
+        shown = data[:32].hex(" ", 4) + (" …" if len(data) > 32 else "")
+        lines.append(f"  packet {i:3d}  {name}: {len(data)} bytes  {shown}")
+    if len(records) > show > 0:
+        lines.append(f"  … {len(records) - show} more")
+    return lines
 
 
 def load_traffic(program: Program, program_path: Path, pcap: Path | None,

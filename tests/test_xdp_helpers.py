@@ -94,3 +94,39 @@ def test_the_verilog_refuses_helpers_it_lacks_by_name():
     with pytest.raises(HxdpError, match=r"does not run bpf_xdp_get_buff_len \(188\), bpf_xdp_load_bytes \(189\), "
                                         r"bpf_xdp_store_bytes \(190\); run it on the model"):
         check_supported(image, Target())
+
+
+def _event_frames() -> list[XdpInput]:
+    return [XdpInput(udp_frame(src, "10.0.0.2", 1, 2)) for src in ("10.0.0.1", "10.0.0.9", "10.0.0.3")]
+
+
+def test_ring_buffer_records_come_with_their_packets():
+    """Each packet's records, map by map; a ring of 4096 bytes takes two
+    1500-byte records and refuses the third (-EAGAIN); the next packet finds
+    it empty again (the host took the records)."""
+    run = _agree(load_program(DATA / "events.c"), _event_frames())
+    event = [bytes([10, 0, 0, a, 10, 0, 0, 2, 42, 0, 0, 0]) for a in (1, 9, 3)]
+    alert = event[1] + b"\x5a" + bytes(1487)
+    assert [r.ringbuf for r in run.results] == [[("events", event[0])],
+                                                [("events", event[1]), ("alerts", alert), ("alerts", alert)],
+                                                [("events", event[2])]]
+    assert _signed(run.maps, "status") == {0: 0, 1: 0, 2: 0, 3: -11}
+
+
+def test_the_kernel_agrees_on_ring_buffers(kernel):
+    program = load_program(DATA / "events.c")
+    runs = [run_traffic(program, _event_frames() * 2, engine=e) for e in ("interp", "kernel")]
+    assert [r.ringbuf for r in runs[0].results] == [r.ringbuf for r in runs[1].results]
+    record_kernel_packets(6)
+
+
+def test_hxdp_run_lists_the_records(tmp_path, capsys):
+    from hxdp.cli import main
+    from hxdp.pcap import PcapRecord, write_pcap
+    pcap = tmp_path / "in.pcap"
+    write_pcap(pcap, [PcapRecord(f.packet, i * 1e-6) for i, f in enumerate(_event_frames())])
+    assert main(["run", str(DATA / "events.c"), "--pcap", str(pcap), "--engine", "model"]) == 0
+    out = capsys.readouterr().out
+    assert "ring buffer records: 5 (events 3, alerts 2)" in out
+    assert "  packet   1  alerts: 1500 bytes  0a000009 0a000002 2a000000 5a000000" in out
+    assert "  1   42      1    0  XDP_PASS            42  ringbuf: 3" in out

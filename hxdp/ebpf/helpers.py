@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable
 from .fib import FIB_PARAMS_SIZE, fib_lookup
 from .isa import sign_extend
 from .interp import MAX_TAIL_CALLS, ExecutionFault, Machine, TailCall
-from .maps import BpfMap, MapOfMaps, ProgArray, QueueMap
+from .maps import BpfMap, MapOfMaps, ProgArray, QueueMap, RingBufMap
 from .program import MapType
 from .xdp import XdpAction
 
@@ -54,6 +54,7 @@ class HelperId(enum.IntEnum):
     MAP_PUSH_ELEM = 87
     MAP_POP_ELEM = 88
     MAP_PEEK_ELEM = 89
+    RINGBUF_OUTPUT = 130
     XDP_GET_BUFF_LEN = 188
     XDP_LOAD_BYTES = 189
     XDP_STORE_BYTES = 190
@@ -129,6 +130,13 @@ def map_pop_elem(ctx: "PacketContext", machine: Machine, pc: int) -> int:
 
 def map_peek_elem(ctx: "PacketContext", machine: Machine, pc: int) -> int:
     return _take(ctx, machine, pc, remove=False)
+
+
+def ringbuf_output(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    m = _map(ctx, machine, pc)
+    if not isinstance(m, RingBufMap):
+        raise ExecutionFault(pc, f"bpf_ringbuf_output: map {m.name} is a {m.d.type.name.lower()}, not a ringbuf")
+    return m.output(_read(machine, machine.regs[2], machine.regs[3] & 0xFFFFFFFF, pc), machine.regs[4])
 
 
 def ktime_get_ns(ctx: "PacketContext", machine: Machine, pc: int) -> int:
@@ -336,6 +344,7 @@ HELPERS: dict[int, Helper] = {
     HelperId.MAP_PUSH_ELEM: map_push_elem,
     HelperId.MAP_POP_ELEM: map_pop_elem,
     HelperId.MAP_PEEK_ELEM: map_peek_elem,
+    HelperId.RINGBUF_OUTPUT: ringbuf_output,
     HelperId.XDP_GET_BUFF_LEN: xdp_get_buff_len,
     HelperId.XDP_LOAD_BYTES: xdp_load_bytes,
     HelperId.XDP_STORE_BYTES: xdp_store_bytes,
@@ -353,6 +362,7 @@ ARITY: dict[int, int] = {
     HelperId.REDIRECT_MAP: 3, HelperId.XDP_ADJUST_META: 2, HelperId.XDP_ADJUST_TAIL: 2,
     HelperId.FIB_LOOKUP: 4, HelperId.JIFFIES64: 0, HelperId.XDP_GET_BUFF_LEN: 1, HelperId.XDP_LOAD_BYTES: 4,
     HelperId.XDP_STORE_BYTES: 4, HelperId.MAP_PUSH_ELEM: 3, HelperId.MAP_POP_ELEM: 2, HelperId.MAP_PEEK_ELEM: 2,
+    HelperId.RINGBUF_OUTPUT: 4,
 }
 
 # The helpers that move the packet's bounds: an engine that starts before
@@ -374,7 +384,8 @@ WRITES_THROUGH_ARGUMENTS = frozenset({HelperId.FIB_LOOKUP, HelperId.XDP_LOAD_BYT
 # says which bytes); the others read only their registers.
 READS_THROUGH_ARGUMENTS = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM,
                                      HelperId.MAP_DELETE_ELEM, HelperId.CSUM_DIFF, HelperId.FIB_LOOKUP,
-                                     HelperId.TRACE_PRINTK, HelperId.XDP_STORE_BYTES, HelperId.MAP_PUSH_ELEM})
+                                     HelperId.TRACE_PRINTK, HelperId.XDP_STORE_BYTES, HelperId.MAP_PUSH_ELEM,
+                                     HelperId.RINGBUF_OUTPUT})
 
 
 def argument_reads(helper_id: int, regs: list[int], maps) -> list[tuple[int, int]]:
@@ -397,6 +408,8 @@ def argument_reads(helper_id: int, regs: list[int], maps) -> list[tuple[int, int
         return [(regs[1], regs[2])]
     if helper_id == HelperId.XDP_STORE_BYTES:
         return [(regs[3], regs[4] & 0xFFFFFFFF)]
+    if helper_id == HelperId.RINGBUF_OUTPUT:
+        return [(regs[2], regs[3] & 0xFFFFFFFF)]
     if helper_id == HelperId.MAP_PUSH_ELEM:
         m = maps.from_handle(regs[1]) if maps is not None else None
         return [(regs[2], m.d.value_size)] if m is not None else []

@@ -13,12 +13,14 @@ import ctypes
 import dataclasses
 import errno
 import functools
+import mmap
 import os
 import platform
 import struct
 
 from ..errors import HxdpError
 from .isa import Form, Pseudo, encode
+from .maps import RINGBUF_HEADER
 from .program import MapDef, MapType, Program
 from .xdp import XDP_MD, MapDump, XdpInput, XdpResult
 
@@ -40,6 +42,8 @@ class Cmd:
 
 
 BPF_PROG_TYPE_XDP = 6
+# A ring buffer record header's flags.
+RINGBUF_BUSY, RINGBUF_DISCARD = 1 << 31, 1 << 30
 BPF_F_RDONLY_PROG = 1 << 7
 ATTR_SIZE = 144
 LOG_SIZE = 1 << 20
@@ -163,6 +167,28 @@ class _Map:
             self.update(b"", value)
         return oldest_first
 
+    def take_records(self) -> list[bytes]:
+        """A ring buffer's records since the last take, taken (the consumer
+        position moved past them), as a user-space reader takes them."""
+        size = self.d.max_entries
+        page = mmap.PAGESIZE
+        with mmap.mmap(self.fd, page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE) as consumer, \
+                mmap.mmap(self.fd, page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page) as producer:
+            taken, = struct.unpack_from("<Q", consumer, 0)
+            end, = struct.unpack_from("<Q", producer, 0)
+            records = []
+            while taken < end:
+                at = page + (taken & (size - 1))
+                header, = struct.unpack_from("<I", producer, at)
+                if header & RINGBUF_BUSY:
+                    break
+                length = header & ~(RINGBUF_BUSY | RINGBUF_DISCARD)
+                if not header & RINGBUF_DISCARD:
+                    records.append(bytes(producer[at + RINGBUF_HEADER:at + RINGBUF_HEADER + length]))
+                taken += -(-(length + RINGBUF_HEADER) // 8) * 8
+            struct.pack_into("<Q", consumer, 0, taken)
+        return records
+
     def freeze(self) -> None:
         _bpf(Cmd.MAP_FREEZE, _attr("<I", self.fd), f"freezing map {self.d.name}")
 
@@ -267,12 +293,17 @@ class KernelEngine:
         # as offsets from its start.
         start, end = XDP_MD.unpack(ctx_out.raw)[:2]
         raw = out.raw[:size_out]
-        return XdpResult(retval, raw[start:end], meta=raw[:start])
+        records = [(name, record) for name, m in self.maps.items() if m.d.type is MapType.RINGBUF
+                   for record in m.take_records()]
+        return XdpResult(retval, raw[start:end], meta=raw[:start], ringbuf=records)
 
     def dump_maps(self) -> MapDump:
         dump: MapDump = {}
         for name, m in self.maps.items():
             if m.d.type in (MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS):
+                continue
+            if m.d.type is MapType.RINGBUF:
+                dump[name] = {}         # its records went with their packets
                 continue
             if m.d.type in (MapType.QUEUE, MapType.STACK):
                 dump[name] = {i.to_bytes(4, "little"): v for i, v in enumerate(m.drain())}

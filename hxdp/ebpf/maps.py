@@ -26,8 +26,8 @@ from .memory import Memory, Region, map_region_base
 from .program import MapDef, MapType, Program
 from .xdp import MapDump
 
-__all__ = ["BpfMap", "ArrayMap", "HashMap", "LpmTrieMap", "ProgArray", "QueueMap", "MapOfMaps", "MapSet",
-           "UpdateFlag", "make_map", "BPF_F_NO_PREALLOC", "HANDLE_BASE", "HANDLE_STEP", "map_handle"]
+__all__ = ["BpfMap", "ArrayMap", "HashMap", "LpmTrieMap", "ProgArray", "QueueMap", "RingBufMap", "MapOfMaps",
+           "MapSet", "UpdateFlag", "make_map", "BPF_F_NO_PREALLOC", "HANDLE_BASE", "HANDLE_STEP", "map_handle"]
 
 BPF_F_NO_PREALLOC = 1 << 0
 
@@ -385,6 +385,55 @@ class QueueMap(BpfMap):
         return dict(zip(self.keys(), self.items))
 
 
+# A ring buffer record's header: its length and flags, and a page offset.
+RINGBUF_HEADER = 8
+PAGE_SIZE = 4096
+
+
+class RingBufMap(BpfMap):
+    """A ring buffer (bpf_ringbuf_output): ``max_entries`` bytes, a power
+    of 2 and a whole number of pages, as the kernel asks; a record takes
+    its length and an 8-byte header, rounded up to 8 bytes, and is refused
+    (-EAGAIN) when the records not yet taken would reach the size. The
+    host takes the records (`drain`) after every packet."""
+
+    def __init__(self, d: MapDef, nr_cpus: int = 1):
+        size = d.max_entries
+        if d.key_size or d.value_size or size < PAGE_SIZE or size & (size - 1):
+            raise HxdpError(f"map {d.name}: a ringbuf map has no key or value size and max_entries a power of 2 "
+                            f"of at least {PAGE_SIZE} bytes (its size), not key {d.key_size}, value "
+                            f"{d.value_size}, max_entries {size}")
+        super().__init__(d, nr_cpus, slots=1)
+        self.records: list[bytes] = []
+        self.used = 0
+
+    def output(self, data: bytes, flags: int) -> int:
+        if flags & ~3:                  # BPF_RB_NO_WAKEUP, BPF_RB_FORCE_WAKEUP
+            return -errno.EINVAL
+        need = -(-(len(data) + RINGBUF_HEADER) // 8) * 8
+        if self.used + need > self.d.max_entries - 1:
+            return -errno.EAGAIN
+        self.records.append(bytes(data))
+        self.used += need
+        return 0
+
+    def drain(self) -> list[bytes]:
+        records, self.records, self.used = self.records, [], 0
+        return records
+
+    def find(self, key: bytes) -> int | None:
+        return None
+
+    def update(self, key: bytes, value: bytes, flags: int = 0, cpu: int | None = None) -> int:
+        return -errno.EOPNOTSUPP
+
+    def delete(self, key: bytes) -> int:
+        return -errno.EOPNOTSUPP
+
+    def keys(self) -> Iterator[bytes]:
+        return iter(())
+
+
 class MapOfMaps(BpfMap):
     """array_of_maps and hash_of_maps: values are inner maps, each with its own handle."""
 
@@ -452,6 +501,8 @@ def make_map(d: MapDef, nr_cpus: int = 1) -> BpfMap:
         return ProgArray(d, nr_cpus)
     if t in (MapType.QUEUE, MapType.STACK):
         return QueueMap(d, nr_cpus)
+    if t is MapType.RINGBUF:
+        return RingBufMap(d, nr_cpus)
     if t in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS):
         return MapOfMaps(d, nr_cpus)
     raise HxdpError(f"map {d.name}: map type {t.name.lower()} ({int(t)}) is not supported in XDP "

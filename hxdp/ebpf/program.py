@@ -59,7 +59,7 @@ SUPPORTED_MAP_TYPES = frozenset({
     MapType.HASH, MapType.ARRAY, MapType.PROG_ARRAY, MapType.PERCPU_HASH, MapType.PERCPU_ARRAY,
     MapType.LRU_HASH, MapType.LRU_PERCPU_HASH, MapType.LPM_TRIE, MapType.ARRAY_OF_MAPS,
     MapType.HASH_OF_MAPS, MapType.DEVMAP, MapType.CPUMAP, MapType.XSKMAP, MapType.DEVMAP_HASH,
-    MapType.QUEUE, MapType.STACK,
+    MapType.QUEUE, MapType.STACK, MapType.RINGBUF,
 })
 
 # The map types without keys.

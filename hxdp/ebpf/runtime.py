@@ -21,7 +21,7 @@ from ..errors import HxdpError
 from .fib import RouteTable
 from .helpers import call_helper
 from .interp import ExecutionFault, Machine
-from .maps import MapSet, ProgArray
+from .maps import MapSet, ProgArray, RingBufMap
 from .memory import CONTEXT_BASE, PACKET_BASE, Memory, Region
 from .program import Program
 from .xdp import HEADROOM, TAILROOM, XDP_MD, XDP_MD_FIELD_BYTES, MapDump, Redirect, XdpAction, XdpInput, XdpResult, xdp_md_offset
@@ -179,7 +179,8 @@ class XdpRuntime:
         return XdpResult(action, bytes(self.frame[pkt.data:pkt.data_end]),
                          pkt.redirect if action == XdpAction.REDIRECT else None,
                          pkt.trace, fault, self.machine.insns_executed - start,
-                         bytes(self.frame[pkt.meta:pkt.data]), self.machine.cycles)
+                         bytes(self.frame[pkt.meta:pkt.data]), self.machine.cycles,
+                         [(m.name, record) for m in self.maps if isinstance(m, RingBufMap) for record in m.drain()])
 
     def arrival(self, frame_bytes: int) -> Callable[[int, int, bool], int]:
         """For a core that starts before the packet is complete: the first

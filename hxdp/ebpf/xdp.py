@@ -92,6 +92,10 @@ class XdpResult:
     insns: int = 0
     meta: bytes = b""   # the metadata bpf_xdp_adjust_meta put in front of the data
     cycles: int | None = None   # engines that count cycles: the cycle the exit issued
+    # The records the packet put in ring buffers (bpf_ringbuf_output), map
+    # by map in the program's order, each map's in order: the host takes
+    # them after every packet.
+    ringbuf: list[tuple[str, bytes]] = field(default_factory=list)
 
     @property
     def action_name(self) -> str:
