@@ -14,9 +14,12 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import os
+import platform
+import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,14 +112,32 @@ class CCompiler:
         return out.stdout.strip()
 
 
+# The oldest system clang hxdp takes (BTF-defined maps, line info, CO-RE).
+MIN_CLANG = 14
+
+
 def _system_clang() -> CCompiler | None:
-    clang = shutil.which("clang")
-    if not clang:
-        return None
-    targets = subprocess.run([clang, "-print-targets"], capture_output=True, text=True).stdout
-    if "bpf" not in targets:
-        return None
-    return CCompiler("clang", (clang, "-target", "bpf"), ())
+    """``clang``, else the newest ``clang-N`` (N >= `MIN_CLANG`) on the path,
+    if it has the BPF target. The kernel's headers include ``asm/...``,
+    which a distribution keeps in its multiarch directory: the BPF target
+    does not look there by itself."""
+    for clang in _clangs():
+        targets = subprocess.run([clang, "-print-targets"], capture_output=True, text=True).stdout
+        if "bpf" in targets:
+            triple = sysconfig.get_config_var("MULTIARCH") or f"{platform.machine()}-linux-gnu"
+            multiarch = Path("/usr/include") / triple
+            extra = ("-idirafter", str(multiarch)) if multiarch.is_dir() else ()
+            return CCompiler(Path(clang).name, (clang, "-target", "bpf", *extra), ())
+    return None
+
+
+def _clangs() -> list[str]:
+    found = [shutil.which("clang")]
+    versions = {int(name.rsplit("-", 1)[1]): str(Path(directory) / name)
+                for directory in os.environ.get("PATH", "").split(os.pathsep) if Path(directory).is_dir()
+                for name in os.listdir(directory) if re.fullmatch(r"clang-\d+", name)}
+    found += [versions[v] for v in sorted(versions, reverse=True) if v >= MIN_CLANG]
+    return [c for c in found if c]
 
 
 def _zig() -> CCompiler | None:

@@ -98,7 +98,7 @@ def test_unsupported_relocation_is_named_at_load(maps_object, tmp_path):
 
 
 def test_unsupported_map_type_is_named_at_load():
-    with pytest.raises(HxdpError, match="map events is a ringbuf map, which hxdp does not support"):
+    with pytest.raises(HxdpError, match="map events is a perf_event_array map, which hxdp does not support"):
         load_program(DATA / "bad_map.c")
 
 
