@@ -25,8 +25,8 @@ from pathlib import Path
 
 from .errors import HxdpError, ToolMissing
 
-__all__ = ["CCompiler", "find_c_compiler", "compile_c", "cache_dir", "INCLUDE_DIR", "package_dir", "find_tool",
-           "Verilator", "find_verilator"]
+__all__ = ["CCompiler", "c_compilers", "find_c_compiler", "compile_c", "cache_dir", "INCLUDE_DIR", "package_dir",
+           "find_tool", "Verilator", "find_verilator"]
 
 INCLUDE_DIR = Path(__file__).parent / "include"
 
@@ -150,14 +150,18 @@ def _zig() -> CCompiler | None:
 
 
 @functools.cache
+def c_compilers() -> tuple[CCompiler, ...]:
+    """Every C compiler for BPF found here, the preferred first: a system
+    clang with the BPF target, then the ziglang package's clang."""
+    return tuple(c for c in (_system_clang(), _zig()) if c)
+
+
 def find_c_compiler() -> CCompiler:
-    """System clang with the BPF target, else the ziglang package's clang."""
-    for finder in (_system_clang, _zig):
-        compiler = finder()
-        if compiler:
-            return compiler
-    raise ToolMissing("no C compiler for BPF: install clang with the BPF target, or reinstall "
-                      "hxdp so that its 'ziglang' dependency is present (pip install -e .)")
+    """The C compiler hxdp builds programs with: the first of `c_compilers`."""
+    if not c_compilers():
+        raise ToolMissing("no C compiler for BPF: install clang with the BPF target, or reinstall "
+                          "hxdp so that its 'ziglang' dependency is present (pip install -e .)")
+    return c_compilers()[0]
 
 
 def _dependencies(depfile: Path) -> list[Path]:
@@ -174,16 +178,18 @@ def _digest(source: Path, deps: list[Path], compiler: CCompiler, extra: tuple[st
     return h.hexdigest()[:24]
 
 
-def compile_c(source: Path, output: Path | None = None, *, extra_flags: tuple[str, ...] = ()) -> Path:
-    """Compile an XDP program to a BPF object, reusing a cached object when the
-    source, the headers it includes and the compiler are unchanged."""
+def compile_c(source: Path, output: Path | None = None, *, extra_flags: tuple[str, ...] = (),
+              compiler: CCompiler | None = None) -> Path:
+    """Compile an XDP program to a BPF object (with ``compiler``, else
+    `find_c_compiler`'s), reusing a cached object when the source, the
+    headers it includes and the compiler are unchanged."""
     given, source = Path(source), Path(source).resolve()
     if not source.is_file():
         raise HxdpError(f"{given}: no such C file")
-    compiler = find_c_compiler()
+    compiler = compiler or find_c_compiler()
     cache = cache_dir() / "cc"
     cache.mkdir(exist_ok=True)
-    stem = f"{source.stem}-{hashlib.sha256(str(source).encode()).hexdigest()[:12]}"
+    stem = f"{source.stem}-{hashlib.sha256((str(source) + compiler.identity).encode()).hexdigest()[:12]}"
     depfile = cache / f"{stem}.d"
     if depfile.exists():
         key = _digest(source, _dependencies(depfile), compiler, extra_flags)

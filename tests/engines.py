@@ -49,3 +49,40 @@ def check_example(name: str, target: Target, run: Callable[[list[Job]], list[Job
     final = images()
     assert job.final_maps == final
     assert not image.maps or final != first, "the traffic changed no map: the check proves nothing"
+
+
+def per_cpu_summed(program, maps) -> dict:
+    """``maps`` with each per-CPU value the sum of its CPUs' (field by 8-,
+    4-, 2- or 1-byte field as the value's size divides): engines with
+    different CPU counts then compare."""
+    from hxdp.ebpf.program import PER_CPU_TYPES
+    sizes = {d.name: d.value_size for d in program.maps if d.type in PER_CPU_TYPES}
+    out = {}
+    for name, entries in maps.items():
+        size = sizes.get(name)
+        if size is None:
+            out[name] = entries
+            continue
+        width = next(w for w in (8, 4, 2, 1) if size % w == 0)
+        out[name] = {k: b"".join(sum(int.from_bytes(v[c + f:c + f + width], "little")
+                                     for c in range(0, len(v), size)).to_bytes(16, "little")[:width]
+                                 for f in range(0, size, width))
+                     for k, v in entries.items()}
+    return out
+
+
+def runs_agree(program, frames, setup=(), engines=("interp", "model")):
+    """Run ``frames`` on every engine: the verdicts, the packets that leave,
+    ring buffer records and final maps (per-CPU values summed) must be the
+    same. The first engine's run."""
+    from hxdp.ebpf.xdp import LEAVING
+    from hxdp.run import run_traffic
+    runs = {e: run_traffic(program, frames, engine=e, setup=list(setup)) for e in engines}
+    first = runs[engines[0]]
+
+    def seen(run) -> list:
+        return [(r.action, r.packet if r.action in LEAVING else None, r.ringbuf) for r in run.results]
+    for engine, run in runs.items():
+        assert seen(run) == seen(first), engine
+        assert per_cpu_summed(program, run.maps) == per_cpu_summed(program, first.maps), engine
+    return first

@@ -20,7 +20,7 @@ from hxdp.run import run_traffic
 
 from .conftest import EXAMPLES, REPO
 
-DATA = REPO / "tests" / "data"
+DATA = REPO / "tests" / "data" / "elsewhere"
 BLOCKLIST = DATA / "blocklist.c"
 SETUP = DATA / "blocklist.json"
 
@@ -227,7 +227,7 @@ def test_per_cpu_values_set_each_cpu(blocklist, tmp_path):
 
 
 def test_a_program_without_btf_takes_hex_and_numbers(tmp_path):
-    program = load_program(DATA / "maps_kinds.c", section="xdp")
+    program = load_program(REPO / "tests" / "data" / "maps_kinds.c", section="xdp")
     legacy = next(d for d in program.maps if d.name == "legacy")
     assert legacy.key_type is None
     program, setup = apply_settings(program, [parse_map_option("legacy", "7=00112233445566778899aabbccddeeff")])

@@ -14,28 +14,19 @@ from hxdp.packets import udp_frame
 from hxdp.run import run_traffic
 
 from .conftest import REPO, record_kernel_packets
+from .engines import runs_agree
 
-DATA = REPO / "tests" / "data"
+DATA = REPO / "tests" / "data" / "elsewhere"
 
 
 def _signed(maps, name: str) -> dict[int, int]:
     return {int.from_bytes(k, "little"): int.from_bytes(v, "little", signed=True) for k, v in maps[name].items()}
 
 
-def _agree(program, frames, setup=(), engines=("interp", "model")):
-    """Every engine's verdicts, packets and maps, which must be the same; the first engine's run."""
-    runs = {e: run_traffic(program, frames, engine=e, setup=setup) for e in engines}
-    first = runs[engines[0]]
-    for engine, run in runs.items():
-        assert [(r.action, r.packet) for r in run.results] == [(r.action, r.packet) for r in first.results], engine
-        assert run.maps == first.maps, engine
-    return first
-
-
 def test_packet_bytes_are_read_and_written_through_helpers():
     program = load_program(DATA / "packet_bytes.c")
     frames = [XdpInput(udp_frame("10.0.0.1", "10.0.0.2", 1, 2)), XdpInput(bytes(20) + b"\x01" * 14)]
-    run = _agree(program, frames)
+    run = runs_agree(program, frames)
     assert [r.action for r in run.results] == [XdpAction.TX, XdpAction.TX]
     assert run.results[0].packet[26:34] == bytes([10, 0, 0, 2, 10, 0, 0, 1])
     assert run.results[1].packet[26:34] == b"\x01" * 8
@@ -56,7 +47,7 @@ def test_queue_and_stack_maps_push_pop_and_peek(packets):
     BPF_EXIST drops its oldest, and pops oldest first; a stack newest first."""
     program, setup = apply_settings(load_program(DATA / "queues.c"),
                                     [parse_map_option("fifo", "=9"), parse_map_option("lifo", "=9")])
-    run = _agree(program, QUEUE_TRAFFIC[:packets], setup)
+    run = runs_agree(program, QUEUE_TRAFFIC[:packets], setup)
     if packets == 6:
         # 9, 1, 2, 3 filled both; 4 and 5 were refused; 6 with BPF_EXIST dropped the 9.
         assert list(run.maps["fifo"].values()) == [v.to_bytes(4, "little") for v in (1, 2, 3, 6)]
@@ -71,10 +62,10 @@ def test_queue_and_stack_maps_push_pop_and_peek(packets):
 
 def test_the_kernel_agrees_on_the_new_helpers(kernel):
     program = load_program(DATA / "packet_bytes.c")
-    _agree(program, [XdpInput(udp_frame("10.0.0.1", "10.0.0.2", 1, 2))], engines=("interp", "kernel"))
+    runs_agree(program, [XdpInput(udp_frame("10.0.0.1", "10.0.0.2", 1, 2))], engines=("interp", "kernel"))
     program, setup = apply_settings(load_program(DATA / "queues.c"), [parse_map_option("fifo", "=9")])
     for packets in (6, len(QUEUE_TRAFFIC)):
-        _agree(program, QUEUE_TRAFFIC[:packets], setup, engines=("interp", "kernel"))
+        runs_agree(program, QUEUE_TRAFFIC[:packets], setup, engines=("interp", "kernel"))
     record_kernel_packets(1 + 6 + len(QUEUE_TRAFFIC))
 
 
@@ -104,7 +95,7 @@ def test_ring_buffer_records_come_with_their_packets():
     """Each packet's records, map by map; a ring of 4096 bytes takes two
     1500-byte records and refuses the third (-EAGAIN); the next packet finds
     it empty again (the host took the records)."""
-    run = _agree(load_program(DATA / "events.c"), _event_frames())
+    run = runs_agree(load_program(DATA / "events.c"), _event_frames())
     event = [bytes([10, 0, 0, a, 10, 0, 0, 2, 42, 0, 0, 0]) for a in (1, 9, 3)]
     alert = event[1] + b"\x5a" + bytes(1487)
     assert [r.ringbuf for r in run.results] == [[("events", event[0])],

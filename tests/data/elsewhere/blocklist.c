@@ -7,7 +7,7 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
-#include <hxdp/bpf_helpers.h>
+#include <bpf/bpf_helpers.h>
 
 enum action { ALLOW = 0, BLOCK = 1, BOUNCE = 2, ACTIONS = 3 };
 

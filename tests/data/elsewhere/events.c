@@ -5,7 +5,7 @@
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
-#include <hxdp/bpf_helpers.h>
+#include <bpf/bpf_helpers.h>
 
 struct event {
 	__be32 saddr;

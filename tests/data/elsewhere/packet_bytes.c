@@ -3,7 +3,7 @@
  * bpf_xdp_store_bytes, send the packet back; record the packet's length from
  * bpf_xdp_get_buff_len and what a read past the end returns. */
 #include <linux/bpf.h>
-#include <hxdp/bpf_helpers.h>
+#include <bpf/bpf_helpers.h>
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -2,7 +2,7 @@
  * Ethernet header) is pushed on both; a packet whose byte is 0 pops one of
  * each instead and writes what came off into the packet; every packet peeks. */
 #include <linux/bpf.h>
-#include <hxdp/bpf_helpers.h>
+#include <bpf/bpf_helpers.h>
 
 struct {
 	__uint(type, BPF_MAP_TYPE_QUEUE);

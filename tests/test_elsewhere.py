@@ -1,0 +1,95 @@
+"""Programs written the way other XDP projects write them
+(tests/data/elsewhere/README.md), built with every C compiler found here,
+each with its map file, on every engine: all agree, and the traffic does
+what the program says."""
+
+from __future__ import annotations
+
+import pytest
+
+from hxdp.ebpf.elf import load_elf
+from hxdp.ebpf.kernel import kernel_unavailable_reason
+from hxdp.ebpf.xdp import XdpAction, XdpInput
+from hxdp.errors import HxdpError
+from hxdp.gateware.host import check_supported
+from hxdp.compiler.driver import compile_program
+from hxdp.mapfile import apply_settings, read_map_file
+from hxdp.packets import ethernet, udp_frame
+from hxdp.target import Target
+from hxdp.toolchain import c_compilers, compile_c
+
+from .conftest import REPO, record_kernel_packets
+from .engines import runs_agree
+
+ELSEWHERE = REPO / "tests" / "data" / "elsewhere"
+ETH_P_IP, ETH_P_IPV6 = 0x0800, 0x86DD
+IPPROTO_ICMP, IPPROTO_GRE = 1, 47
+
+
+def _ip(proto: int, vlan=None, size: int = 0) -> bytes:
+    from hxdp.packets import ipv4
+    return ethernet(ipv4("10.0.0.1", "10.0.0.2", proto, bytes(8 + size)), ETH_P_IP, vlan=vlan)
+
+
+def _core_traffic() -> tuple[list[XdpInput], list[XdpAction]]:
+    frames = [(udp_frame("10.0.0.1", "10.0.0.2", 1, 2), XdpAction.PASS),
+              (_ip(IPPROTO_ICMP), XdpAction.DROP),
+              (_ip(IPPROTO_GRE, vlan=7), XdpAction.DROP),
+              (_ip(IPPROTO_ICMP, vlan=(7, 8, 9, 10)), XdpAction.DROP),
+              (_ip(IPPROTO_ICMP, vlan=(7, 8, 9, 10, 11)), XdpAction.PASS),     # past the loop's four tags
+              (udp_frame("2001:db8::1", "2001:db8::2", 1, 2, vlan=3), XdpAction.PASS),
+              (ethernet(b"", ETH_P_IP), XdpAction.ABORTED)]
+    return [XdpInput(f) for f, _ in frames], [a for _, a in frames]
+
+
+def _legacy_traffic() -> tuple[list[XdpInput], list[XdpAction]]:
+    frame = udp_frame("10.0.0.1", "10.0.0.2", 1, 2, bytes(18))                    # 60 bytes
+    inputs = [XdpInput(frame, ingress_ifindex=port) for port in (1, 2, 2, 1, 2, 2)]
+    return inputs, [XdpAction.PASS] * 5 + [XdpAction.DROP]                          # port 2's budget: 200 bytes
+
+
+def _blocklist_traffic() -> tuple[list[XdpInput], list[XdpAction]]:
+    from .test_mapfile import _packets
+    return [XdpInput(f) for f, _, _ in _packets()], [a for _, a, _ in _packets()]
+
+
+PROGRAMS = {"core_counter": _core_traffic, "legacy_counter": _legacy_traffic, "blocklist": _blocklist_traffic}
+COMPILERS = {c.name: c for c in c_compilers()}
+
+
+def _engines(image, target: Target) -> list[str]:
+    engines = ["interp", "model"]
+    try:
+        check_supported(image, target)
+        engines.append("rtl")
+    except HxdpError:
+        pass
+    return engines + (["kernel"] if kernel_unavailable_reason() is None else [])
+
+
+@pytest.mark.parametrize("compiler", sorted(COMPILERS))
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_a_program_from_elsewhere_runs_alike_on_every_engine(name, compiler):
+    path = ELSEWHERE / f"{name}.c"
+    program = load_elf(compile_c(path, compiler=COMPILERS[compiler]), source=path)
+    settings = read_map_file(path.with_suffix(".json")) if path.with_suffix(".json").exists() else []
+    program, setup = apply_settings(program, settings)
+    frames, actions = PROGRAMS[name]()
+    engines = _engines(compile_program(program, Target()), Target())
+    assert "rtl" in engines
+    run = runs_agree(program, frames, setup, engines=tuple(engines))
+    assert [r.action for r in run.results] == actions
+    if "kernel" in engines:
+        record_kernel_packets(len(frames))
+
+
+def test_every_compiler_builds_the_helper_programs():
+    """The programs of helpers the gateware lacks build with each compiler and
+    agree with the kernel (their semantics: tests/test_xdp_helpers.py)."""
+    for compiler in COMPILERS.values():
+        for name in ("queues", "events", "packet_bytes"):
+            path = ELSEWHERE / f"{name}.c"
+            program = load_elf(compile_c(path, compiler=compiler), source=path)
+            frames = [XdpInput(udp_frame("10.0.0.9", "10.0.0.2", 1, 2, bytes(30)))] * 3
+            engines = ("interp", "model") + (("kernel",) if kernel_unavailable_reason() is None else ())
+            runs_agree(program, frames, engines=engines)
