@@ -39,9 +39,9 @@ __all__ = ["MapSetting", "read_map_file", "parse_map_option", "apply_settings", 
 # Untyped values of these sizes are shown as numbers too.
 NUMBER_SIZES = (4, 8)
 
-# Maps a map file does not hold: their values are programs or maps, or
-# records a program sends.
-SKIPPED_TYPES = frozenset({MapType.PROG_ARRAY, MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.RINGBUF})
+# Maps a map file does not hold: their values are maps, or records a
+# program sends. (A prog array's are the names of programs of the object.)
+SKIPPED_TYPES = frozenset({MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.RINGBUF})
 
 
 
@@ -131,25 +131,50 @@ def apply_settings(program: Program, settings: Iterable[MapSetting],
     defs = {d.name: d for d in program.maps}
     initial = {d.name: d.initial for d in program.maps if d.initial is not None}
     entries: list[tuple[MapSetting, MapEntry]] = []
+    prog_arrays = {name: dict(held) for name, held in program.prog_arrays.items()}
     for s in settings:
         d = defs.get(s.map)
         if d is None:
             raise HxdpError(f"{s.origin}: {program.name} has no map {s.map!r}; its maps: "
                             f"{', '.join(defs) or 'none'}")
         if d.type in SKIPPED_TYPES:
-            raise HxdpError(f"{s.origin}: {s.map} is a {d.type.name.lower()} map, which holds programs, maps or "
-                            "a program's records: a map file does not set it")
+            raise HxdpError(f"{s.origin}: {s.map} ({d.type.name.lower()}) holds maps or a program's records: "
+                            "a map file does not set it")
         try:
             if d.name in initial:
                 initial[d.name] = _set_global(d, s, initial[d.name])
+            elif d.type is MapType.PROG_ARRAY:
+                index = int.from_bytes(_key(d, s.key), "little")
+                if index >= d.max_entries:
+                    raise CTypeError(f"key: {index} is beyond {d.name}'s max_entries ({d.max_entries})")
+                prog_arrays.setdefault(d.name, {})[index] = _tail_call_target(program, s.value)
             else:
                 entries.append((s, MapEntry(d.name, _key(d, s.key), _value(d, s))))
         except CTypeError as err:
             raise HxdpError(f"{s.origin}: {err}") from None
     program = replace(program, maps=[replace(d, initial=initial[d.name]) if d.name in initial else d
-                                     for d in program.maps])
+                                     for d in program.maps], prog_arrays=prog_arrays)
     _try(program, list(before), entries)
     return program, [entry for _, entry in entries]
+
+
+def _tail_call_target(program: Program, name: object) -> Program:
+    """The program of ``program``'s object a prog array's entry names, by
+    its function or its section."""
+    from .ebpf.load import load_program
+    if not isinstance(name, str) or program.path is None:
+        raise CTypeError(f"value: a prog array's value names a program of {program.name}'s object "
+                         f"(a function or a section), not {name!r}")
+    try:
+        return load_program(program.path, program=name)
+    except HxdpError:
+        pass
+    try:
+        return load_program(program.path, section=name)
+    except HxdpError as err:
+        listing = str(err).partition("Programs: ")[2]
+        raise CTypeError(f"value: {program.path} has no program (function or section) {name!r}"
+                         + (f"; its programs: {listing}" if listing else "")) from None
 
 
 def _set_global(d: MapDef, s: MapSetting, data: bytes) -> bytes:
@@ -249,7 +274,8 @@ def _kept(d: MapDef | None, entries: dict[bytes, bytes]) -> dict[bytes, bytes]:
 def map_file(program: Program, maps: MapDump) -> dict:
     """``maps`` (an engine's dump) as a map file's JSON: reading it back sets them up again."""
     defs = {d.name: d for d in program.maps}
-    out: dict[str, object] = {}
+    out: dict[str, object] = {name: [{"key": index, "value": held.name} for index, held in sorted(held.items())]
+                              for name, held in program.prog_arrays.items()}
     for name, entries in maps.items():
         d = defs.get(name)
         if d is None or d.type in SKIPPED_TYPES:

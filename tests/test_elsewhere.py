@@ -93,3 +93,30 @@ def test_every_compiler_builds_the_helper_programs():
             frames = [XdpInput(udp_frame("10.0.0.9", "10.0.0.2", 1, 2, bytes(30)))] * 3
             engines = ("interp", "model") + (("kernel",) if kernel_unavailable_reason() is None else ())
             runs_agree(program, frames, engines=engines)
+
+
+def test_a_prog_array_names_the_programs_its_loader_puts_there(tmp_path):
+    """The map file fills the dispatcher's prog array with programs of its
+    object by name; the interpreter and the kernel tail-call them alike, and
+    the saved maps name them again. The hxdp cores have no tail calls."""
+    from hxdp.ebpf.load import load_program
+    from hxdp.mapfile import map_file, parse_map_option
+    from hxdp.packets import ipv4, ipv6
+    path = ELSEWHERE / "tail_calls.c"
+    program, _ = apply_settings(load_program(path, program="dispatch"), read_map_file(path.with_suffix(".json")))
+    assert {i: p.name for i, p in program.prog_arrays["handlers"].items()} == {0: "handle_ipv4", 1: "handle_ipv6"}
+    frames = [XdpInput(ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, bytes(8)), ETH_P_IP)),
+              XdpInput(ethernet(ipv6("2001:db8::1", "2001:db8::2", 17, bytes(8)), ETH_P_IPV6)),
+              XdpInput(ethernet(bytes(46), 0x0806))]
+    engines = ("interp",) + (("kernel",) if kernel_unavailable_reason() is None else ())
+    run = runs_agree(program, frames, engines=engines)
+    assert [r.action for r in run.results] == [XdpAction.TX, XdpAction.DROP, XdpAction.PASS]
+    assert map_file(program, run.maps)["maps"]["handlers"] == [{"key": 0, "value": "handle_ipv4"},
+                                                              {"key": 1, "value": "handle_ipv6"}]
+    with pytest.raises(HxdpError, match="bpf_tail_call is not supported on hxdp cores"):
+        compile_program(program, Target())
+    with pytest.raises(HxdpError, match=r"--map handlers 0=nothing: value: .*tail_calls.c has no program "
+                                        r"\(function or section\) 'nothing'; its programs: dispatch \(section xdp\)"):
+        apply_settings(program, [parse_map_option("handlers", "0=nothing")])
+    with pytest.raises(HxdpError, match=r"--map handlers 2=dispatch: key: 2 is beyond handlers's max_entries \(2\)"):
+        apply_settings(program, [parse_map_option("handlers", "2=dispatch")])

@@ -234,8 +234,11 @@ def test_a_program_without_btf_takes_hex_and_numbers(tmp_path):
     assert setup[0].key == (7).to_bytes(8, "little") and setup[0].value == bytes.fromhex("00112233445566778899aabbccddeeff")
     with pytest.raises(HxdpError, match="value: give 16 bytes as 32 hex digits, not 5"):
         apply_settings(program, [parse_map_option("legacy", "7=5")])
-    with pytest.raises(HxdpError, match="jumps is a prog_array"):
+    with pytest.raises(HxdpError, match="--map jumps 0=1: value: a prog array's value names a program of first's "
+                                        r"object \(a function or a section\), not 1"):
         apply_settings(program, [parse_map_option("jumps", "0=1")])
+    with pytest.raises(HxdpError, match=r"--map outer 0=1: outer \(array_of_maps\) holds maps"):
+        apply_settings(program, [parse_map_option("outer", "0=1")])
 
 
 def test_const_volatile_variables_keep_their_typedefs():

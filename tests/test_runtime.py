@@ -48,7 +48,7 @@ def test_tail_call_runs_the_target_with_the_same_context():
         mov %r0, 1
         exit
     """, [MapDef("jumps", MapType.PROG_ARRAY, 4, 4, 4)])
-    runtime = XdpRuntime(caller, prog_array_programs={"jumps": {1: target}})
+    runtime = XdpRuntime(dataclasses.replace(caller, prog_arrays={"jumps": {1: target}}))
     assert runtime.run(XdpInput(bytes(60), ingress_ifindex=3)).action == 3
     assert XdpRuntime(caller).run(XdpInput(bytes(60))).action == XdpAction.DROP   # empty slot
 

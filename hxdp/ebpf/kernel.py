@@ -218,8 +218,7 @@ def _load(program: Program, fds: list[int]) -> int:
 class KernelEngine:
     """A Program loaded into the running kernel, run with BPF_PROG_TEST_RUN."""
 
-    def __init__(self, program: Program, *,
-                 prog_array_programs: dict[str, dict[int, Program]] | None = None):
+    def __init__(self, program: Program):
         reason = kernel_unavailable_reason()
         if reason:
             raise HxdpError(f"the kernel oracle is not available: {reason}")
@@ -232,7 +231,7 @@ class KernelEngine:
                 fds.append(self._create(d).fd)
             self.fd = _load(program, fds)
             self.prog_fds.append(self.fd)
-            for name, programs in (prog_array_programs or {}).items():
+            for name, programs in program.prog_arrays.items():
                 for index, prog in programs.items():
                     fd = _load(prog, fds)
                     self.prog_fds.append(fd)

@@ -588,4 +588,6 @@ class MapSet:
         return inner
 
     def dump(self) -> MapDump:
-        return {m.name: m.dump() for m in self}
+        """Every map's entries but a prog array's (programs, which the
+        program's `prog_arrays` name), as the kernel's are read."""
+        return {m.name: m.dump() for m in self if not isinstance(m, ProgArray)}

@@ -120,6 +120,9 @@ class Program:
     lines: dict[int, SourceLine] = field(default_factory=dict)
     # pc -> name of each function's first instruction (entry and subprograms).
     functions: dict[int, str] = field(default_factory=dict)
+    # The programs its prog arrays hold when it loads: map -> index -> program
+    # (a loader's setup; `hxdp.mapfile` sets them from a map file).
+    prog_arrays: dict[str, dict[int, Program]] = field(default_factory=dict)
 
     @property
     def code(self) -> bytes:

@@ -109,7 +109,6 @@ class XdpRuntime:
     def __init__(self, program: Program, *, routes: RouteTable | None = None, nr_cpus: int = 1,
                  cpu: int = 0, max_insns: int = 1_000_000, seed: int = 0,
                  clock_ns: int = 1_000_000_000, clock_step_ns: int = 1_000,
-                 prog_array_programs: dict[str, dict[int, Program]] | None = None,
                  core: Callable[["XdpRuntime"], Machine] | None = None):
         if not 0 <= cpu < nr_cpus:
             raise HxdpError(f"cpu {cpu} is not one of the {nr_cpus} CPUs")
@@ -121,7 +120,7 @@ class XdpRuntime:
         self.random = random.Random(seed)
         self.memory = Memory()
         self.maps = MapSet(program, self.memory, nr_cpus)
-        for name, programs in (prog_array_programs or {}).items():
+        for name, programs in program.prog_arrays.items():
             prog_array = self.maps[name]
             if not isinstance(prog_array, ProgArray):
                 raise HxdpError(f"map {name} is not a prog_array")
