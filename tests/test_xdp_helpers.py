@@ -121,3 +121,15 @@ def test_hxdp_run_lists_the_records(tmp_path, capsys):
     assert "ring buffer records: 5 (events 3, alerts 2)" in out
     assert "  packet   1  alerts: 1500 bytes  0a000009 0a000002 2a000000 5a000000" in out
     assert "  1   42      1    0  XDP_PASS            42  ringbuf: 3" in out
+
+
+def test_a_spin_lock_taken_twice_or_released_unheld_faults():
+    from hxdp.ebpf.asm import assemble
+    from hxdp.ebpf.program import Program
+    from hxdp.ebpf.runtime import XdpRuntime
+    twice = "mov %r1, %r10\nadd %r1, -8\nstdw [%r1+0], 0\ncall 93\nmov %r1, %r10\nadd %r1, -8\ncall 93\nexit"
+    result = XdpRuntime(Program("twice", assemble(twice))).run(XdpInput(bytes(60)))
+    assert result.action == XdpAction.ABORTED and "bpf_spin_lock of a lock the program holds" in result.fault
+    unheld = "mov %r1, %r10\nadd %r1, -8\nstdw [%r1+0], 0\ncall 94\nexit"
+    result = XdpRuntime(Program("unheld", assemble(unheld))).run(XdpInput(bytes(60)))
+    assert "bpf_spin_unlock of a lock the program does not hold" in result.fault

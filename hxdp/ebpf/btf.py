@@ -1,8 +1,10 @@
-"""BTF (.BTF) and BTF.ext line info, parsed from the format's specification.
+"""BTF (.BTF) and BTF.ext func and line info, parsed from the format's specification.
 
-hxdp needs BTF for two things: the BTF-defined maps of ``.maps`` (their
-type, sizes and limits are encoded in member types) and the line info that
-maps instructions back to C source lines.
+hxdp reads BTF for the BTF-defined maps of ``.maps`` (their type, sizes
+and limits are encoded in member types), the C types of keys, values and
+global variables (`hxdp.ebpf.ctype`), and the line info that maps
+instructions back to C source lines; the kernel oracle loads it, with the
+func info, as libbpf would (`kernel_btf`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dataclasses import dataclass, field
 
 from ..errors import HxdpError
 
-__all__ = ["BtfError", "Kind", "Member", "BtfType", "Btf", "LineInfo", "parse_btf", "parse_line_info"]
+__all__ = ["BtfError", "Kind", "Member", "BtfType", "Btf", "FuncInfo", "LineInfo", "parse_btf", "parse_func_info",
+           "parse_line_info", "kernel_btf"]
 
 BTF_MAGIC = 0xEB9F
 
@@ -74,6 +77,7 @@ class BtfType:
     nelems: int = 0
     # VAR linkage, INT encoding, DECL_TAG component
     extra: int = 0
+    at: int = 0         # where its record starts in the .BTF section's bytes (for `kernel_btf`)
 
 
 @dataclass
@@ -128,10 +132,10 @@ def parse_btf(data: bytes) -> Btf:
     pos, end = hdr_len + type_off, hdr_len + type_off + type_len
     while pos < end:
         name_off, info, size_or_type = struct.unpack_from("<III", data, pos)
-        pos += 12
         kind = Kind((info >> 24) & 0x1F)
         vlen = info & 0xFFFF
-        t = BtfType(len(btf.types), kind, btf.string(name_off), size_or_type, vlen, bool(info >> 31))
+        t = BtfType(len(btf.types), kind, btf.string(name_off), size_or_type, vlen, bool(info >> 31), at=pos)
+        pos += 12
         if kind in (Kind.INT, Kind.VAR, Kind.DECL_TAG):
             t.extra = struct.unpack_from("<I", data, pos)[0]
             pos += 4
@@ -175,6 +179,30 @@ def parse_btf(data: bytes) -> Btf:
     return btf
 
 
+def kernel_btf(data: bytes, btf: Btf, sections: dict[str, tuple[int, dict[str, int]]]) -> bytes:
+    """The .BTF section as the kernel takes it: each DATASEC with its
+    section's size and its variables at their symbols' offsets, from
+    ``sections`` (name -> (size, variable -> offset)): the compiler leaves
+    both for the loader to fill, as libbpf does."""
+    out = bytearray(data)
+    for t in btf.types:
+        if t.kind is not Kind.DATASEC or t.name not in sections:
+            continue
+        size, offsets = sections[t.name]
+        struct.pack_into("<I", out, t.at + 8, size)
+        for i, var in enumerate(t.members):
+            if var.name in offsets:
+                struct.pack_into("<I", out, t.at + 12 + 12 * i + 4, offsets[var.name])
+    return bytes(out)
+
+
+@dataclass(frozen=True)
+class FuncInfo:
+    section: str
+    insn: int          # the function's first instruction (slot) within the section
+    type_id: int       # its BTF FUNC type
+
+
 @dataclass(frozen=True)
 class LineInfo:
     section: str
@@ -189,27 +217,42 @@ _EXT_HEADER = struct.Struct("<HBBIIIII")
 _LINE_INFO = struct.Struct("<IIII")
 
 
-def parse_line_info(ext: bytes, btf: Btf) -> list[LineInfo]:
-    """Line info records of a .BTF.ext section."""
+_FUNC_INFO = struct.Struct("<II")
+
+
+def _ext_records(ext: bytes, btf: Btf, which: int, record: struct.Struct, what: str):
+    """(section, record fields) of the ``which``-th part of a .BTF.ext
+    section (0: func info, 1: line info)."""
     if len(ext) < _EXT_HEADER.size:
-        return []
-    magic, _v, _f, hdr_len, _fi_off, _fi_len, li_off, li_len = _EXT_HEADER.unpack_from(ext)
-    if magic != BTF_MAGIC or not li_len:
-        return []
-    pos = hdr_len + li_off
-    end = pos + li_len
+        return
+    magic, _v, _f, hdr_len, *parts = _EXT_HEADER.unpack_from(ext)
+    offset, length = parts[2 * which], parts[2 * which + 1]
+    if magic != BTF_MAGIC or not length:
+        return
+    pos = hdr_len + offset
+    end = pos + length
     rec_size = struct.unpack_from("<I", ext, pos)[0]
-    if rec_size < _LINE_INFO.size:
-        raise BtfError(f".BTF.ext: line info records of {rec_size} bytes (a record is {_LINE_INFO.size})")
+    if rec_size < record.size:
+        raise BtfError(f".BTF.ext: {what} records of {rec_size} bytes (a record is {record.size})")
     pos += 4
-    out: list[LineInfo] = []
     while pos < end:
         sec_off, count = struct.unpack_from("<II", ext, pos)
         pos += 8
         section = btf.string(sec_off)
         for _ in range(count):
-            insn_off, file_off, line_off, line_col = _LINE_INFO.unpack_from(ext, pos)
-            out.append(LineInfo(section, insn_off // 8, btf.string(file_off), line_col >> 10,
-                                line_col & 0x3FF, btf.string(line_off)))
+            yield section, record.unpack_from(ext, pos)
             pos += rec_size
-    return out
+
+
+def parse_func_info(ext: bytes, btf: Btf) -> list[FuncInfo]:
+    """Func info records of a .BTF.ext section: where each function starts, and its type."""
+    return [FuncInfo(section, insn_off // 8, type_id)
+            for section, (insn_off, type_id) in _ext_records(ext, btf, 0, _FUNC_INFO, "func info")]
+
+
+def parse_line_info(ext: bytes, btf: Btf) -> list[LineInfo]:
+    """Line info records of a .BTF.ext section."""
+    return [LineInfo(section, insn_off // 8, btf.string(file_off), line_col >> 10, line_col & 0x3FF,
+                     btf.string(line_off))
+            for section, (insn_off, file_off, line_off, line_col)
+            in _ext_records(ext, btf, 1, _LINE_INFO, "line info")]

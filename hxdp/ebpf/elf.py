@@ -27,11 +27,11 @@ from elftools.elf.sections import Section, SymbolTableSection
 
 from ..errors import HxdpError
 from ..files import read_bytes
-from .btf import Btf, BtfError, Kind, LineInfo, parse_btf, parse_line_info
+from .btf import Btf, BtfError, Kind, LineInfo, kernel_btf, parse_btf, parse_func_info, parse_line_info
 from .ctype import CType, Scalar, from_btf, variables
 from .isa import Form, Insn, Pseudo, decode
 from .maps import MAX_MAP_BYTES
-from .program import KEYLESS_TYPES, SUPPORTED_MAP_TYPES, MapDef, MapType, Program, SourceLine
+from .program import KEYLESS_TYPES, SUPPORTED_MAP_TYPES, MapDef, MapType, ObjectBtf, Program, SourceLine
 
 __all__ = ["load_elf", "list_programs", "R_BPF_64_64", "R_BPF_64_32"]
 
@@ -106,6 +106,20 @@ class _Object:
             except HxdpError as err:
                 raise HxdpError(f"{self.where(name)}: {err}") from None
         return self.code[name]
+
+    def kernel_btf(self, new_pc: dict[tuple[str, int], int]) -> ObjectBtf | None:
+        """The object's BTF as the kernel takes it, with the FUNC types of
+        the functions linked at ``new_pc`` ((section, slot) -> pc)."""
+        if self.btf is None:
+            return None
+        sections = {}
+        for sec in self.elf.iter_sections():
+            if sec.name and self.btf.datasec(sec.name) is not None:
+                sections[sec.name] = (sec["sh_size"], {s.name: s["st_value"] for s in self._symbols_in(sec)})
+        ext = self.elf.get_section_by_name(".BTF.ext")
+        infos = parse_func_info(ext.data(), self.btf) if ext is not None else []
+        funcs = sorted((new_pc[(i.section, i.insn)], i.type_id) for i in infos if (i.section, i.insn) in new_pc)
+        return ObjectBtf(kernel_btf(self.elf.get_section_by_name(".BTF").data(), self.btf, sections), tuple(funcs))
 
     @functools.cached_property
     def line_infos(self) -> list[LineInfo]:
@@ -223,12 +237,14 @@ class _Object:
             raise HxdpError(f"{self.path}: map {name} is not a struct in BTF")
         fields: dict[str, int] = {}
         types: dict[str, CType] = {}
+        ids: dict[str, int] = {}
         inner: MapDef | None = None
         for m in t.members:
             mt = btf.resolve(m.type)
             if m.name in ("key", "value") and mt.kind is Kind.PTR:
                 fields[m.name + "_size"] = btf.size(mt.size_or_type)
                 types[m.name] = from_btf(btf, mt.size_or_type)
+                ids[m.name] = mt.size_or_type
             elif m.name == "values" and mt.kind is Kind.ARRAY:
                 target = btf.resolve(mt.elem_type)
                 if target.kind is Kind.PTR:
@@ -249,7 +265,8 @@ class _Object:
         keyless = mtype is MapType.HASH_OF_MAPS or mtype in KEYLESS_TYPES
         return MapDef(name, mtype, fields.get("key_size", 0 if keyless else 4),
                       value_size, fields.get("max_entries", 0), fields.get("map_flags", 0), inner,
-                      key_type=types.get("key"), value_type=types.get("value"))
+                      key_type=types.get("key"), value_type=types.get("value"),
+                      btf_ids=(ids.get("key", 0), ids.get("value", 0)))
 
     # -- relocations ---------------------------------------------------------
 
@@ -415,4 +432,5 @@ def _program(obj: _Object, section: str | None, program: str | None) -> Program:
         pc = new_pc.get((info.section, info.insn))
         if pc is not None:
             lines[pc] = SourceLine(info.file, info.line, info.text)
-    return Program(entry.name, insns, list(obj.maps), entry.section, license_text, obj.path, lines, functions)
+    return Program(entry.name, insns, list(obj.maps), entry.section, license_text, obj.path, lines, functions,
+                   btf=obj.kernel_btf(new_pc))

@@ -54,6 +54,8 @@ class HelperId(enum.IntEnum):
     MAP_PUSH_ELEM = 87
     MAP_POP_ELEM = 88
     MAP_PEEK_ELEM = 89
+    SPIN_LOCK = 93
+    SPIN_UNLOCK = 94
     RINGBUF_OUTPUT = 130
     XDP_GET_BUFF_LEN = 188
     XDP_LOAD_BYTES = 189
@@ -130,6 +132,25 @@ def map_pop_elem(ctx: "PacketContext", machine: Machine, pc: int) -> int:
 
 def map_peek_elem(ctx: "PacketContext", machine: Machine, pc: int) -> int:
     return _take(ctx, machine, pc, remove=False)
+
+
+def _spin(machine: Machine, pc: int, held: bool) -> int:
+    """Take (``held``) or release the lock word r1 points at. One program
+    runs at a time here, so a lock found taken could never be released."""
+    addr = machine.regs[1]
+    if machine.memory.read(addr, 4, pc) != (not held):
+        raise ExecutionFault(pc, "bpf_spin_lock of a lock the program holds" if held else
+                             "bpf_spin_unlock of a lock the program does not hold")
+    machine.memory.write(addr, 4, int(held), pc)
+    return 0
+
+
+def spin_lock(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    return _spin(machine, pc, held=True)
+
+
+def spin_unlock(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    return _spin(machine, pc, held=False)
 
 
 def ringbuf_output(ctx: "PacketContext", machine: Machine, pc: int) -> int:
@@ -344,6 +365,8 @@ HELPERS: dict[int, Helper] = {
     HelperId.MAP_PUSH_ELEM: map_push_elem,
     HelperId.MAP_POP_ELEM: map_pop_elem,
     HelperId.MAP_PEEK_ELEM: map_peek_elem,
+    HelperId.SPIN_LOCK: spin_lock,
+    HelperId.SPIN_UNLOCK: spin_unlock,
     HelperId.RINGBUF_OUTPUT: ringbuf_output,
     HelperId.XDP_GET_BUFF_LEN: xdp_get_buff_len,
     HelperId.XDP_LOAD_BYTES: xdp_load_bytes,
@@ -362,7 +385,7 @@ ARITY: dict[int, int] = {
     HelperId.REDIRECT_MAP: 3, HelperId.XDP_ADJUST_META: 2, HelperId.XDP_ADJUST_TAIL: 2,
     HelperId.FIB_LOOKUP: 4, HelperId.JIFFIES64: 0, HelperId.XDP_GET_BUFF_LEN: 1, HelperId.XDP_LOAD_BYTES: 4,
     HelperId.XDP_STORE_BYTES: 4, HelperId.MAP_PUSH_ELEM: 3, HelperId.MAP_POP_ELEM: 2, HelperId.MAP_PEEK_ELEM: 2,
-    HelperId.RINGBUF_OUTPUT: 4,
+    HelperId.RINGBUF_OUTPUT: 4, HelperId.SPIN_LOCK: 1, HelperId.SPIN_UNLOCK: 1,
 }
 
 # The helpers that move the packet's bounds: an engine that starts before
@@ -378,7 +401,7 @@ WHOLE_PACKET_HELPERS = PACKET_HELPERS | {HelperId.XDP_GET_BUFF_LEN, HelperId.XDP
 # The helpers that write memory the program passes them a pointer to (the
 # stack, for instance); the others leave the program's memory alone.
 WRITES_THROUGH_ARGUMENTS = frozenset({HelperId.FIB_LOOKUP, HelperId.XDP_LOAD_BYTES, HelperId.MAP_POP_ELEM,
-                                      HelperId.MAP_PEEK_ELEM})
+                                      HelperId.MAP_PEEK_ELEM, HelperId.SPIN_LOCK, HelperId.SPIN_UNLOCK})
 
 # The helpers that read memory through a pointer argument (`argument_reads`
 # says which bytes); the others read only their registers.

@@ -37,6 +37,7 @@ class Cmd:
     MAP_GET_NEXT_KEY = 4
     PROG_LOAD = 5
     PROG_TEST_RUN = 10
+    BTF_LOAD = 18
     MAP_LOOKUP_AND_DELETE_ELEM = 21
     MAP_FREEZE = 22
 
@@ -94,12 +95,24 @@ def possible_cpus() -> int:
 class _Map:
     """One kernel map: its fd and the element commands."""
 
-    def __init__(self, d: MapDef, inner_fd: int = 0):
+    def __init__(self, d: MapDef, inner_fd: int = 0, btf_fd: int = 0):
+        """``btf_fd``: the object's BTF, which gives the key's and value's types (a spin lock's place)."""
         self.d = d
         flags = d.flags | (BPF_F_RDONLY_PROG if d.readonly else 0)
         name = "".join(c for c in d.name if c.isalnum() or c in "._")[:15].encode()
-        attr = _attr("<7I16s", d.type, d.key_size, d.value_size, d.max_entries, flags, inner_fd, 0, name)
-        self.fd = _bpf(Cmd.MAP_CREATE, attr, f"creating map {d.name} ({d.type.name.lower()})")
+        def create(typed: bool) -> int:
+            key_id, value_id = d.btf_ids if typed else (0, 0)
+            attr = _attr("<7I16sIIII", d.type, d.key_size, d.value_size, d.max_entries, flags, inner_fd, 0, name,
+                         0, btf_fd if typed else 0, key_id, value_id)
+            return _bpf(Cmd.MAP_CREATE, attr, f"creating map {d.name} ({d.type.name.lower()})")
+        # The kernel checks both types or none; some map types take none (a
+        # devmap), and are made without, as libbpf makes them.
+        try:
+            self.fd = create(bool(btf_fd and all(d.btf_ids)))
+        except _BpfError:
+            if not (btf_fd and all(d.btf_ids)):
+                raise
+            self.fd = create(False)
         self.per_cpu = d.per_cpu
         self.stride = (d.value_size + 7) // 8 * 8 if self.per_cpu else d.value_size
         self.value_len = self.stride * possible_cpus() if self.per_cpu else d.value_size
@@ -193,8 +206,23 @@ class _Map:
         _bpf(Cmd.MAP_FREEZE, _attr("<I", self.fd), f"freezing map {self.d.name}")
 
 
-def _load(program: Program, fds: list[int]) -> int:
-    """BPF_PROG_LOAD with map references turned into fds."""
+def _load_btf(program: Program) -> int | None:
+    """The program's BTF loaded into the kernel, or None where there is none or
+    the kernel refuses it (BTF is optional, as libbpf has it: what needs it,
+    a spin lock or a callback, is then refused by the verifier, which says so)."""
+    if program.btf is None:
+        return None
+    data = ctypes.create_string_buffer(program.btf.data, len(program.btf.data))
+    try:
+        return _bpf(Cmd.BTF_LOAD, _attr("<QQIII", _addr(data), 0, len(program.btf.data), 0, 0),
+                    f"loading the BTF of {program.name}")
+    except _BpfError:
+        return None
+
+
+def _load(program: Program, fds: list[int], btf_fd: int | None = None) -> int:
+    """BPF_PROG_LOAD with map references turned into fds, and with the
+    program's functions' BTF types where ``btf_fd`` is its BTF."""
     insns = []
     for insn in program.insns:
         if insn.spec.form is Form.LDDW and insn.src in (Pseudo.MAP_FD, Pseudo.MAP_VALUE):
@@ -206,8 +234,11 @@ def _load(program: Program, fds: list[int]) -> int:
     lic = ctypes.create_string_buffer((program.license or "GPL").encode())
     log = ctypes.create_string_buffer(LOG_SIZE)
     name = "".join(c for c in program.name if c.isalnum() or c == "_")[:15].encode()
-    attr = _attr("<IIQQIIQII16s", BPF_PROG_TYPE_XDP, len(code) // 8, _addr(code_buf), _addr(lic),
-                 1, LOG_SIZE, _addr(log), 0, 0, name)
+    funcs = program.btf.funcs if btf_fd is not None and program.btf else ()
+    func_info = ctypes.create_string_buffer(b"".join(struct.pack("<II", pc, t) for pc, t in funcs) or b"\0")
+    attr = _attr("<IIQQIIQII16sIIIIQI", BPF_PROG_TYPE_XDP, len(code) // 8, _addr(code_buf), _addr(lic),
+                 1, LOG_SIZE, _addr(log), 0, 0, name, 0, 0, btf_fd or 0, 8 if funcs else 0,
+                 _addr(func_info) if funcs else 0, len(funcs))
     try:
         return _bpf(Cmd.PROG_LOAD, attr, f"loading program {program.name}")
     except _BpfError as err:
@@ -225,15 +256,17 @@ class KernelEngine:
         self.program = program
         self.maps: dict[str, _Map] = {}
         self.prog_fds: list[int] = []
+        self.btf_fd = None
         try:
+            self.btf_fd = _load_btf(program)
             fds = []
             for d in program.maps:
                 fds.append(self._create(d).fd)
-            self.fd = _load(program, fds)
+            self.fd = _load(program, fds, self.btf_fd)
             self.prog_fds.append(self.fd)
             for name, programs in program.prog_arrays.items():
                 for index, prog in programs.items():
-                    fd = _load(prog, fds)
+                    fd = _load(prog, fds, self.btf_fd)
                     self.prog_fds.append(fd)
                     self.maps[name].update(index.to_bytes(4, "little"), fd.to_bytes(4, "little"))
         except BaseException:
@@ -247,7 +280,7 @@ class KernelEngine:
             template = _Map(dataclasses.replace(d.inner, name=d.name[:10] + "_in"))
             inner_fd = template.fd
         try:
-            m = _Map(d, inner_fd)
+            m = _Map(d, inner_fd, self.btf_fd or 0)
         finally:
             if template:
                 template.close()
@@ -262,6 +295,9 @@ class KernelEngine:
         for fd in self.prog_fds:
             os.close(fd)
         self.prog_fds = []
+        if self.btf_fd is not None:
+            os.close(self.btf_fd)
+            self.btf_fd = None
         for m in self.maps.values():
             m.close()
         self.maps = {}
@@ -327,7 +363,7 @@ def kernel_unavailable_reason() -> str | None:
     probe = Program("hxdp_probe", assemble("mov %r0, 2\nexit"), license="GPL")
     try:
         with KernelEngine.__new__(KernelEngine) as engine:
-            engine.program, engine.maps, engine.prog_fds = probe, {}, []
+            engine.program, engine.maps, engine.prog_fds, engine.btf_fd = probe, {}, [], None
             engine.fd = _load(probe, [])
             engine.prog_fds.append(engine.fd)
             result = engine.run(XdpInput(bytes(64)))

@@ -19,7 +19,7 @@ from pathlib import Path
 from .ctype import CType
 from .isa import Insn, encode
 
-__all__ = ["MapType", "MapDef", "SourceLine", "Program", "SUPPORTED_MAP_TYPES", "PER_CPU_TYPES", "KEYLESS_TYPES"]
+__all__ = ["MapType", "MapDef", "ObjectBtf", "SourceLine", "Program", "SUPPORTED_MAP_TYPES", "PER_CPU_TYPES", "KEYLESS_TYPES"]
 
 
 class MapType(enum.IntEnum):
@@ -90,6 +90,8 @@ class MapDef:
     # (`hxdp.ebpf.ctype`): how entries are shown and written.
     key_type: CType | None = field(default=None, compare=False, repr=False)
     value_type: CType | None = field(default=None, compare=False, repr=False)
+    # The BTF type ids of the key and the value (0: none), for the kernel.
+    btf_ids: tuple[int, int] = field(default=(0, 0), compare=False, repr=False)
 
     @property
     def per_cpu(self) -> bool:
@@ -98,6 +100,14 @@ class MapDef:
     def describe(self) -> str:
         return (f"{self.name}: {self.type.name.lower()} key {self.key_size} B, value "
                 f"{self.value_size} B, {self.max_entries} entries")
+
+
+@dataclass(frozen=True)
+class ObjectBtf:
+    """An object's BTF as the kernel loads it, and the BTF FUNC type of each
+    function of a program, by the pc it starts at."""
+    data: bytes
+    funcs: tuple[tuple[int, int], ...]
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,7 @@ class Program:
     # The programs its prog arrays hold when it loads: map -> index -> program
     # (a loader's setup; `hxdp.mapfile` sets them from a map file).
     prog_arrays: dict[str, dict[int, Program]] = field(default_factory=dict)
+    btf: ObjectBtf | None = field(default=None, compare=False, repr=False)
 
     @property
     def code(self) -> bytes:

@@ -33,6 +33,7 @@ struct bpf_map_def {
 
 struct xdp_md;
 struct bpf_fib_lookup;
+struct bpf_spin_lock;
 
 /* Helper functions, bound to their kernel ids. */
 #define HXDP_HELPER(ret, name, id, ...) static ret (*name)(__VA_ARGS__) = (void *)id
@@ -56,6 +57,8 @@ HXDP_HELPER(long, bpf_fib_lookup, 69, void *ctx, struct bpf_fib_lookup *params, 
 HXDP_HELPER(long, bpf_map_push_elem, 87, void *map, const void *value, __u64 flags);
 HXDP_HELPER(long, bpf_map_pop_elem, 88, void *map, void *value);
 HXDP_HELPER(long, bpf_map_peek_elem, 89, void *map, void *value);
+HXDP_HELPER(long, bpf_spin_lock, 93, struct bpf_spin_lock *lock);
+HXDP_HELPER(long, bpf_spin_unlock, 94, struct bpf_spin_lock *lock);
 HXDP_HELPER(__u64, bpf_jiffies64, 118, void);
 HXDP_HELPER(__u64, bpf_ktime_get_boot_ns, 125, void);
 HXDP_HELPER(long, bpf_ringbuf_output, 130, void *ringbuf, void *data, __u64 size, __u64 flags);
