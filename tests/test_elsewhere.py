@@ -59,10 +59,17 @@ def _flow_stats_traffic() -> tuple[list[XdpInput], list[XdpAction]]:
         [XdpAction.PASS] * len(sources)
 
 
+def _loop_sum_traffic() -> tuple[list[XdpInput], list[XdpAction]]:
+    def frame(count: int, body: list[int]) -> XdpInput:
+        return XdpInput(bytes(14) + bytes([count]) + bytes(7) + bytes(body) + bytes(max(0, 38 - len(body))))
+    frames = [frame(3, [1, 2, 3, 4]), frame(10, [5, 5, 255, 7]), frame(40, list(range(1, 50))), frame(0, [9])]
+    return frames, [XdpAction.TX] * len(frames)
+
+
 PROGRAMS = {"core_counter": _core_traffic, "legacy_counter": _legacy_traffic, "blocklist": _blocklist_traffic,
-            "flow_stats": _flow_stats_traffic}
+            "flow_stats": _flow_stats_traffic, "loop_sum": _loop_sum_traffic}
 # The programs whose helpers the gateware has (the others: the model).
-ON_THE_VERILOG = {"core_counter", "legacy_counter", "blocklist"}
+ON_THE_VERILOG = {"core_counter", "legacy_counter", "blocklist", "loop_sum"}
 COMPILERS = {c.name: c for c in c_compilers()}
 
 
@@ -88,6 +95,10 @@ def test_a_program_from_elsewhere_runs_alike_on_every_engine(name, compiler):
     assert ("rtl" in engines) == (name in ON_THE_VERILOG)
     run = runs_agree(program, frames, setup, engines=tuple(engines))
     assert [r.action for r in run.results] == actions
+    if name == "loop_sum":           # the sum a packet's callback made, and the iterations bpf_loop reported
+        assert [(r.packet[15:19], r.packet[19]) for r in run.results] == [
+            ((6).to_bytes(4, "little"), 3), ((10).to_bytes(4, "little"), 3), ((564).to_bytes(4, "little"), 40),
+            (bytes(4), 0)]
     if name == "flow_stats":
         from hxdp.mapfile import map_file
         assert map_file(program, run.maps)["maps"]["by_source"] == [

@@ -4,7 +4,14 @@ kernel's; the Verilog refuses them by name."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
+from hypothesis import given, settings, strategies as st
+
+from hxdp.compiler.driver import compile_program
+from hxdp.ebpf.helpers import MAX_LOOPS
+from hxdp.target import Target
 
 from hxdp.ebpf.load import load_program
 from hxdp.ebpf.xdp import XdpAction, XdpInput
@@ -133,3 +140,67 @@ def test_a_spin_lock_taken_twice_or_released_unheld_faults():
     unheld = "mov %r1, %r10\nadd %r1, -8\nstdw [%r1+0], 0\ncall 94\nexit"
     result = XdpRuntime(Program("unheld", assemble(unheld))).run(XdpInput(bytes(60)))
     assert "bpf_spin_unlock of a lock the program does not hold" in result.fault
+
+
+def _loop_program(count: int, flags: int, stop: int):
+    """bpf_loop(count, cb, ctx, flags): the callback stops at index ``stop``
+    and adds each index to a stack word the context points at; r0 is the
+    iterations times 1000 plus the sum."""
+    from hxdp.ebpf.asm import assemble
+    from hxdp.ebpf.isa import Pseudo
+    from hxdp.ebpf.program import Program
+    text = f"""
+        stdw [%r10-8], 0
+        lddw %r1, {count}
+        lddw %r2, 0
+        mov %r3, %r10
+        add %r3, -8
+        mov %r4, {flags}
+        call 181
+        mul %r0, 1000
+        ldxdw %r1, [%r10-8]
+        add %r0, %r1
+        exit
+    cb:
+        ldxdw %r3, [%r2+0]
+        add %r3, %r1
+        stxdw [%r2+0], %r3
+        mov %r0, 0
+        jne %r1, {stop}, +1
+        mov %r0, 1
+        exit
+    """
+    insns = assemble(text)
+    load = next(i for i in insns if i.mnemonic == "lddw" and i.dst == 2)
+    cb = next(i.pc for i in insns if i.mnemonic == "ldxdw" and i.dst == 3)
+    insns = [dataclasses.replace(i, src=Pseudo.FUNC, imm=cb - (i.pc + 1)) if i is load else i for i in insns]
+    return Program("loop", insns, functions={0: "loop", cb: "cb"})
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.one_of(st.integers(0, 40), st.sampled_from([MAX_LOOPS, MAX_LOOPS + 1, 1 << 32 | 3])),
+       st.sampled_from([0, 0, 0, 1]), st.integers(0, 45))
+def test_bpf_loop_made_a_loop_does_what_the_helper_does(count, flags, stop):
+    """The compiler's loop (on the interpreter and the model) returns what the
+    interpreter's helper returns: the iterations, -EINVAL for flags, -E2BIG
+    past the kernel's limit, a 64-bit count cut to 32 bits."""
+    from hxdp.compiler.loops import expand_loops
+    from hxdp.ebpf.runtime import XdpRuntime
+    from hxdp.model.engine import ModelEngine
+    program = _loop_program(count, flags, stop)
+    if (count & 0xFFFFFFFF) > 1000 and not flags:
+        count_cut = count & 0xFFFFFFFF
+        if count_cut <= MAX_LOOPS and stop >= count_cut:
+            return                          # millions of calls: too slow for the interpreter here
+    want = XdpRuntime(program).run(XdpInput(bytes(60))).action
+    assert XdpRuntime(expand_loops(program)).run(XdpInput(bytes(60))).action == want
+    assert ModelEngine(compile_program(program, Target())).run(XdpInput(bytes(60))).action == want
+
+
+def test_a_callback_loaded_out_of_sight_is_refused_by_name():
+    from hxdp.compiler.loops import expand_loops
+    from hxdp.compiler.lower import CompileError
+    program = _loop_program(3, 0, 9)
+    moved = [dataclasses.replace(i, dst=3) if i.mnemonic == "lddw" and i.src == 4 else i for i in program.insns]
+    with pytest.raises(CompileError, match="loop pc 8: bpf_loop's callback must be loaded"):
+        expand_loops(dataclasses.replace(program, insns=moved))

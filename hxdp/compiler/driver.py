@@ -1,6 +1,7 @@
 """The whole compiler: loaded eBPF program to image.
 
-eBPF-level passes (`optimize`), lowering to machine IR, inlining, memory
+bpf_loop calls made loops of their own (`expand_loops`), eBPF-level
+passes (`optimize`), lowering to machine IR, inlining, memory
 spaces, the machine-IR passes to a fixed point (copies, exits, wide
 accesses, bounds checks, hoisting, stack zeroing, stack forwarding, dead
 stack stores, dead code), register allocation, branch senses (the likelier
@@ -30,6 +31,7 @@ from .forward import forward_stack_values
 from .hoist import hoist_control_equivalent
 from .inline import inline_calls
 from .liveness import liveness
+from .loops import expand_loops
 from .lower import CompileError, lower
 from .mir import MIR, MOp
 from .optimize import optimize
@@ -72,7 +74,7 @@ def compile_program(program: Program, target: Target, *, context_in_r1: bool = T
     XDP context at entry (false for conformance programs, whose r1 is plain
     memory); ``arity`` how many arguments each helper takes (unknown: five)."""
     where = f"{program.name}: "
-    better = optimize(program)
+    better = optimize(expand_loops(program))
     cfg, stack_need = inline_calls(lower(better.program, arity), target.stack_bytes, where)
     infer_spaces(cfg, context_in_r1)
     for _ in range(MAX_ROUNDS):

@@ -295,8 +295,9 @@ def _check_helpers(obj: _Object, func: _Function, insns: list[Insn]) -> None:
                             f"{', '.join(f'bpf_{h.name.lower()} ({int(h)})' for h in HelperId)}")
 
 
-def _relocate(obj: _Object, func: _Function, insn: Insn, rel) -> Insn | tuple[str, int]:
-    """Apply one relocation. Calls return (section, slot) of their target."""
+def _relocate(obj: _Object, func: _Function, insn: Insn, rel) -> tuple[Insn, tuple[str, int] | None]:
+    """Apply one relocation: the instruction, and (section, slot) of the
+    function it calls or takes the address of (a bpf_loop callback)."""
     rtype, sym = rel
     where = f"{obj.where(func.section, insn.pc)} ({func.name})"
     if rtype == R_BPF_64_64:
@@ -306,24 +307,27 @@ def _relocate(obj: _Object, func: _Function, insn: Insn, rel) -> Insn | tuple[st
         if not isinstance(shndx, int):
             raise HxdpError(f"{where}: reference to undefined symbol {sym.name!r} "
                             "(extern variables and kfuncs are not supported)")
-        target = obj.elf.get_section(shndx).name
+        section = obj.elf.get_section(shndx)
+        target = section.name
         offset = sym["st_value"]
         if (target, offset) in obj.map_index:
-            return dataclasses.replace(insn, src=Pseudo.MAP_FD, imm=obj.map_index[(target, offset)])
+            return dataclasses.replace(insn, src=Pseudo.MAP_FD, imm=obj.map_index[(target, offset)]), None
         if (target, None) in obj.map_index:
             delta = offset + (insn.imm & 0xFFFFFFFF)
             return dataclasses.replace(insn, src=Pseudo.MAP_VALUE,
-                                       imm=obj.map_index[(target, None)] | (delta << 32))
+                                       imm=obj.map_index[(target, None)] | (delta << 32)), None
+        if section["sh_flags"] & SHF_EXECINSTR:
+            return dataclasses.replace(insn, src=Pseudo.FUNC), (target, (offset + (insn.imm & 0xFFFFFFFF)) // 8)
         raise HxdpError(f"{where}: lddw refers to {sym.name or target!r} in section {target}, "
-                        "which is neither a map nor global data")
+                        "which is neither a map, global data nor a function")
     if rtype == R_BPF_64_32:
         if insn.spec.form is not Form.CALL_LOCAL:
             raise HxdpError(f"{where}: R_BPF_64_32 relocation on {insn.mnemonic}: calls to "
                             f"{sym.name!r} through pointers are not supported")
         target = obj.elf.get_section(sym["st_shndx"]).name
-        return target, sym["st_value"] // 8 + insn.imm + 1
+        return insn, (target, sym["st_value"] // 8 + insn.imm + 1)
     if rtype in (R_BPF_NONE, R_BPF_64_ABS64, R_BPF_64_ABS32):
-        return insn
+        return insn, None
     raise HxdpError(f"{where}: unsupported relocation type {rtype} against {sym.name!r}")
 
 
@@ -343,11 +347,7 @@ def _link(obj: _Object, entry: _Function) -> tuple[list[Insn], dict[int, str], d
                 continue
             call_target = None
             if insn.pc in relocs:
-                result = _relocate(obj, func, insn, relocs[insn.pc])
-                if isinstance(result, tuple):
-                    call_target = result
-                else:
-                    insn = result
+                insn, call_target = _relocate(obj, func, insn, relocs[insn.pc])
             elif insn.spec.form is Form.CALL_LOCAL:
                 call_target = (func.section, insn.pc + 1 + insn.imm)
             if call_target:

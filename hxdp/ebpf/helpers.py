@@ -57,6 +57,7 @@ class HelperId(enum.IntEnum):
     SPIN_LOCK = 93
     SPIN_UNLOCK = 94
     RINGBUF_OUTPUT = 130
+    LOOP = 181
     XDP_GET_BUFF_LEN = 188
     XDP_LOAD_BYTES = 189
     XDP_STORE_BYTES = 190
@@ -151,6 +152,23 @@ def spin_lock(ctx: "PacketContext", machine: Machine, pc: int) -> int:
 
 def spin_unlock(ctx: "PacketContext", machine: Machine, pc: int) -> int:
     return _spin(machine, pc, held=False)
+
+
+# bpf_loop's most iterations, as the kernel's.
+MAX_LOOPS = 1 << 23
+
+
+def loop(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    """Call r2 (a callback) with each index below r1 and r3, until it returns non-zero."""
+    count, callback, context, flags = machine.regs[1] & 0xFFFFFFFF, machine.regs[2], machine.regs[3], machine.regs[4]
+    if flags:
+        return -errno.EINVAL
+    if count > MAX_LOOPS:
+        return -errno.E2BIG
+    for i in range(count):
+        if machine.invoke(callback, [i, context], pc):
+            return i + 1
+    return count
 
 
 def ringbuf_output(ctx: "PacketContext", machine: Machine, pc: int) -> int:
@@ -368,6 +386,7 @@ HELPERS: dict[int, Helper] = {
     HelperId.SPIN_LOCK: spin_lock,
     HelperId.SPIN_UNLOCK: spin_unlock,
     HelperId.RINGBUF_OUTPUT: ringbuf_output,
+    HelperId.LOOP: loop,
     HelperId.XDP_GET_BUFF_LEN: xdp_get_buff_len,
     HelperId.XDP_LOAD_BYTES: xdp_load_bytes,
     HelperId.XDP_STORE_BYTES: xdp_store_bytes,
@@ -386,6 +405,7 @@ ARITY: dict[int, int] = {
     HelperId.FIB_LOOKUP: 4, HelperId.JIFFIES64: 0, HelperId.XDP_GET_BUFF_LEN: 1, HelperId.XDP_LOAD_BYTES: 4,
     HelperId.XDP_STORE_BYTES: 4, HelperId.MAP_PUSH_ELEM: 3, HelperId.MAP_POP_ELEM: 2, HelperId.MAP_PEEK_ELEM: 2,
     HelperId.RINGBUF_OUTPUT: 4, HelperId.SPIN_LOCK: 1, HelperId.SPIN_UNLOCK: 1,
+    HelperId.LOOP: 4,
 }
 
 # The helpers that move the packet's bounds: an engine that starts before

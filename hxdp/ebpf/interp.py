@@ -37,6 +37,9 @@ MAX_CALL_DEPTH = 8
 MAX_TAIL_CALLS = 33
 M64 = (1 << 64) - 1
 M32 = (1 << 32) - 1
+# What ``lddw rX, function`` gives (a bpf_loop callback): an opaque number,
+# FUNCTION_BASE + the function's pc, which no address or map handle is.
+FUNCTION_BASE = 0xFFFF_9000_0000_0000
 
 
 class ExecutionFault(HxdpError):
@@ -188,6 +191,7 @@ class Machine:
         self.regs = [0] * NUM_REGS
         self.insns_executed = 0
         self.tail_calls = 0
+        self._depth = 0                  # the call depth the code running is at
         self._stacks: list[Region] = []
         self.entry = code
         self.load(code)
@@ -222,8 +226,37 @@ class Machine:
         regs[:] = [0] * NUM_REGS
         regs[1], regs[2] = r1 & M64, r2 & M64
         regs[10] = self._stack(0).base + STACK_SIZE
+        self._depth = 0
+        return self._execute(0)
+
+    def function_handle(self, pc: int) -> int:
+        """What ``lddw rX, function`` gives: an opaque number for the function at ``pc``."""
+        return FUNCTION_BASE + pc
+
+    def invoke(self, handle: int, args: Sequence[int], pc: int) -> int:
+        """Call the function ``handle`` names from a helper at ``pc`` (a
+        bpf_loop callback) with ``args`` in r1..., in a stack frame of its
+        own; its r0. The caller's registers are as they were."""
+        target = handle - FUNCTION_BASE
+        if not 0 <= target < len(self._slots) or self._slots[target] is None:
+            raise self.fault(pc, f"{handle:#x} is not a function of the program")
+        if self._depth + 1 >= MAX_CALL_DEPTH:
+            raise self.fault(pc, f"call depth exceeds {MAX_CALL_DEPTH}")
+        saved, depth = list(self.regs), self._depth
+        self._depth += 1
+        self.regs[1:6] = [a & M64 for a in args] + [0] * (5 - len(args))
+        self.regs[10] = self._stack(self._depth).base + STACK_SIZE
+        try:
+            return self._execute(target)
+        finally:
+            self.regs[:] = saved
+            self._depth = depth
+
+    def _execute(self, pc: int) -> int:
+        """Run from ``pc`` until the function it is in returns: r0."""
+        regs = self.regs
+        base = self._depth
         frames: list[_Frame] = []
-        pc = 0
         while True:
             if not 0 <= pc < len(self._slots):
                 raise self.fault(pc, "jump or fall-through outside the program")
@@ -262,10 +295,11 @@ class Machine:
                 elif kind is Kind.CALL:
                     form = insn.spec.form
                     if form is Form.CALL_LOCAL:
-                        if len(frames) + 1 >= MAX_CALL_DEPTH:
+                        if base + len(frames) + 1 >= MAX_CALL_DEPTH:
                             raise self.fault(pc, f"call depth exceeds {MAX_CALL_DEPTH}")
                         frames.append(_Frame(pc + 1, regs[6:11]))
-                        regs[10] = self._stack(len(frames)).base + STACK_SIZE
+                        self._depth = base + len(frames)
+                        regs[10] = self._stack(self._depth).base + STACK_SIZE
                         pc += insn.imm
                     elif form is Form.CALL_KFUNC:
                         raise self.fault(pc, f"kernel function calls (BTF id {insn.imm}) "
@@ -275,6 +309,8 @@ class Machine:
                         try:
                             regs[0] = self.env.call_helper(self, helper, pc) & M64
                         except TailCall as tail:
+                            if base:
+                                raise self.fault(pc, "bpf_tail_call from a callback") from None
                             self.tail_calls += 1
                             self.load(tail.program)
                             frames.clear()
@@ -288,6 +324,7 @@ class Machine:
                     if not frames:
                         return regs[0]
                     frame = frames.pop()
+                    self._depth = base + len(frames)
                     regs[6:11] = frame.saved
                     pc = frame.return_pc
                     continue
@@ -305,8 +342,9 @@ class Machine:
             return self.env.map_handle(insn.imm & M32, pc)
         if insn.src in (Pseudo.MAP_VALUE, Pseudo.MAP_IDX_VALUE):
             return self.env.map_value_address(insn.imm & M32, insn.imm >> 32, pc)
-        raise self.fault(pc, f"lddw with source {Pseudo(insn.src).name} (BTF ids and function "
-                             "pointers) is not supported")
+        if insn.src == Pseudo.FUNC:
+            return self.function_handle(pc + 1 + _sx(insn.imm & M32, 32))
+        raise self.fault(pc, f"lddw with source {Pseudo(insn.src).name} (BTF ids) is not supported")
 
     def _atomic(self, insn: Insn, pc: int) -> None:
         regs = self.regs
