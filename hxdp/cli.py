@@ -289,7 +289,8 @@ def _traffic_args(p: argparse.ArgumentParser, engine: str) -> None:
     p.add_argument("--lanes", type=_lanes, default=4, help="lanes of the compiled engines' core (1-8, default 4)")
     _cores_arg(p)
     p.add_argument("--routes", type=Path, metavar="FILE",
-                   help="routes for bpf_fib_lookup, one a line: PREFIX IFINDEX SMAC DMAC [MTU]")
+                   help="routes for bpf_fib_lookup, one a line: PREFIX IFINDEX SMAC DMAC [MTU]; and "
+                        "interfaces' MTUs for bpf_check_mtu: dev IFINDEX MTU (default 1500)")
     p.add_argument("--packets", type=COUNT, default=8, metavar="N",
                    help="how many packets to list (default 8)")
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary")

@@ -12,6 +12,7 @@ import ipaddress
 import struct
 from dataclasses import dataclass, replace
 
+from .ebpf.xdp import ETH_HLEN
 from .errors import HxdpError
 
 __all__ = ["ETH_P_IP", "ETH_P_IPV6", "ETH_P_8021Q", "ETH_P_ARP", "IPPROTO_ICMP", "IPPROTO_IPIP",
@@ -30,7 +31,6 @@ IPPROTO_TCP = 6
 IPPROTO_UDP = 17
 IPPROTO_IPV6 = 41
 IPPROTO_ICMPV6 = 58
-ETH_HLEN = 14
 VLAN_HLEN = 4
 IPV4_HLEN = 20
 IP_DF = 0x4000

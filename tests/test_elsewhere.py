@@ -5,6 +5,8 @@ what the program says."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hxdp.ebpf.elf import load_elf
@@ -145,3 +147,35 @@ def test_a_prog_array_names_the_programs_its_loader_puts_there(tmp_path):
         apply_settings(program, [parse_map_option("handlers", "0=nothing")])
     with pytest.raises(HxdpError, match=r"--map handlers 2=dispatch: key: 2 is beyond handlers's max_entries \(2\)"):
         apply_settings(program, [parse_map_option("handlers", "2=dispatch")])
+
+
+def test_check_mtu_answers_from_the_interfaces_mtus(tmp_path):
+    """bpf_check_mtu against the interfaces a routes file gives (`dev
+    IFINDEX MTU`) on the interpreter and the model, and against the
+    kernel's own: packets come in on the loopback, whose MTU the kernel's
+    test runs use, so the table gives it the same."""
+    from hxdp.ebpf.fib import RouteTable
+    from hxdp.ebpf.load import load_program
+    from hxdp.run import run_traffic
+    lo = int((Path("/sys/class/net/lo/mtu")).read_text()) if Path("/sys/class/net/lo/mtu").exists() else 65536
+    table = tmp_path / "routes.txt"
+    table.write_text(f"dev 1 {lo}\n10.0.0.0/8 2 02:00:00:00:00:01 02:00:00:00:00:02 1400\n")
+    routes = RouteTable.from_file(table)
+    program = load_program(ELSEWHERE / "mtu_check.c")
+
+    def frame(l3: int, grow: int, ifindex: int) -> XdpInput:
+        return XdpInput(bytes(14) + bytes([l3, grow & 0xFF, ifindex]) + bytes(43), ingress_ifindex=1)
+    probes = [(0, 0, 0), (0, 66, 0), (0, -66, 0), (200, 0, 0), (0, 0, 1), (0, 0, 0xFF), (15, 0, 2), (16, 0, 2)]
+    frames = [frame(*p) for p in probes]
+    engines = ["interp", "model"] + (["kernel"] if kernel_unavailable_reason() is None else [])
+    runs = {e: run_traffic(program, frames, engine=e, routes=routes) for e in engines}
+    answers = {e: [(r.packet[17], int.from_bytes(r.packet[18:22], "little")) for r in run.results]
+               for e, run in runs.items()}
+    # Interface 2 (a route's egress, with Ethernet's MTU: the route's own is a path's) is the
+    # table's alone: the kernel's interface 2 is another.
+    want = [(0, lo), (int(66_000 + 60 > lo + 14), lo), (0, lo), (0, lo), (0, lo), (256 - 19, 0), (0, 1500),
+            (1, 1500)]
+    assert answers["interp"] == want and answers["model"] == want
+    if "kernel" in answers:
+        assert answers["kernel"][:6] == want[:6]
+        record_kernel_packets(6)

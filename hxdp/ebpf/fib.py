@@ -1,8 +1,9 @@
-"""bpf_fib_lookup against a route table the user gives.
+"""bpf_fib_lookup and bpf_check_mtu against a route table the user gives.
 
-The kernel answers from its FIB and neighbour tables; hxdp answers from a
-`RouteTable` of prefixes with their egress interface and MAC addresses, which
-is what a NIC forwarding in hardware would be configured with.
+The kernel answers from its FIB, neighbour tables and devices; hxdp answers
+from a `RouteTable` of prefixes with their egress interface and MAC
+addresses, and the interfaces' MTUs, which is what a NIC forwarding in
+hardware would be configured with.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from ..errors import HxdpError
 from ..files import read_text
 
-__all__ = ["Route", "RouteTable", "FibResult", "FIB_PARAMS_SIZE", "fib_lookup", "AF_INET", "AF_INET6"]
+__all__ = ["Route", "RouteTable", "FibResult", "FIB_PARAMS_SIZE", "fib_lookup", "AF_INET", "AF_INET6", "DEFAULT_MTU"]
 
 AF_INET = 2
 AF_INET6 = 10
@@ -51,25 +52,45 @@ class Route:
         return ipaddress.ip_network(self.prefix, strict=False)
 
 
+# An interface's MTU where the table does not give one (Ethernet's).
+DEFAULT_MTU = 1500
+
+
 @dataclass
 class RouteTable:
     routes: list[Route] = field(default_factory=list)
+    # Interfaces by ifindex, with their MTU (the L3 size; frames add the
+    # Ethernet header). A route's egress interface exists too.
+    interfaces: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     def from_file(cls, path: Path) -> "RouteTable":
         """Routes from a text file, one a line: ``PREFIX IFINDEX SMAC DMAC [MTU]``
-        (DMAC ``-`` when the neighbour is unknown); ``#`` starts a comment."""
-        routes = []
+        (DMAC ``-`` when the neighbour is unknown), and interfaces:
+        ``dev IFINDEX MTU``; ``#`` starts a comment."""
+        table = cls()
         for number, line in enumerate(read_text(path).splitlines(), 1):
             words = line.split("#", 1)[0].split()
             if not words:
                 continue
             try:
-                routes.append(_route(words))
+                if words[0] == "dev":
+                    if len(words) != 3:
+                        raise ValueError(f"{len(words)} fields")
+                    table.interfaces[_field_number(words[1], "IFINDEX", 1, 0xFFFF_FFFF)] = \
+                        _field_number(words[2], "MTU", 68, 1 << 20)
+                else:
+                    table.routes.append(_route(words))
             except ValueError as err:
-                raise HxdpError(f"{path}:{number}: {err}; a route is 'PREFIX IFINDEX SMAC DMAC [MTU]', "
-                                f"got {line.strip()!r}") from None
-        return cls(routes)
+                raise HxdpError(f"{path}:{number}: {err}; a route is 'PREFIX IFINDEX SMAC DMAC [MTU]' and an "
+                                f"interface 'dev IFINDEX MTU', got {line.strip()!r}") from None
+        return table
+
+    def mtu(self, ifindex: int) -> int | None:
+        """Interface ``ifindex``'s MTU; None when there is no such interface."""
+        if ifindex in self.interfaces:
+            return self.interfaces[ifindex]
+        return DEFAULT_MTU if any(r.ifindex == ifindex for r in self.routes) else None
 
     def lookup(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Route | None:
         best: Route | None = None

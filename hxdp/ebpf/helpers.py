@@ -14,12 +14,12 @@ import errno
 import re
 from typing import TYPE_CHECKING, Callable
 
-from .fib import FIB_PARAMS_SIZE, fib_lookup
+from .fib import DEFAULT_MTU, FIB_PARAMS_SIZE, fib_lookup
 from .isa import sign_extend
 from .interp import MAX_TAIL_CALLS, ExecutionFault, Machine, TailCall
 from .maps import BpfMap, MapOfMaps, ProgArray, QueueMap, RingBufMap
 from .program import MapType
-from .xdp import XdpAction
+from .xdp import ETH_HLEN, XdpAction
 
 if TYPE_CHECKING:
     from .runtime import PacketContext
@@ -56,6 +56,7 @@ class HelperId(enum.IntEnum):
     MAP_PEEK_ELEM = 89
     SPIN_LOCK = 93
     SPIN_UNLOCK = 94
+    CHECK_MTU = 163
     RINGBUF_OUTPUT = 130
     LOOP = 181
     XDP_GET_BUFF_LEN = 188
@@ -169,6 +170,25 @@ def loop(ctx: "PacketContext", machine: Machine, pc: int) -> int:
         if machine.invoke(callback, [i, context], pc):
             return i + 1
     return count
+
+
+def check_mtu(ctx: "PacketContext", machine: Machine, pc: int) -> int:
+    """Whether the packet, r4 bytes longer (or *r3 bytes of L3 where *r3 is
+    not 0), fits interface r2's MTU (0: the one it came in on); *r3 gets the
+    MTU. 0 when it fits, BPF_MTU_CHK_RET_FRAG_NEEDED (1) when not, as the
+    kernel's XDP variant has it."""
+    r = machine.regs
+    ifindex, where, flags = r[2] & 0xFFFFFFFF, r[3], r[5]
+    if flags:
+        return -errno.EINVAL
+    # The interface a packet came in on is there, whatever the table says.
+    mtu = ctx.routes.mtu(ifindex) if ifindex else ctx.routes.mtu(ctx.inp.ingress_ifindex) or DEFAULT_MTU
+    if mtu is None:
+        return -errno.ENODEV
+    given = machine.memory.read(where, 4, pc)
+    length = (given + ETH_HLEN if given else ctx.data_end - ctx.data) + sign_extend(r[4], 32)
+    machine.memory.write(where, 4, mtu, pc)
+    return int(length > mtu + ETH_HLEN)
 
 
 def ringbuf_output(ctx: "PacketContext", machine: Machine, pc: int) -> int:
@@ -387,6 +407,7 @@ HELPERS: dict[int, Helper] = {
     HelperId.SPIN_UNLOCK: spin_unlock,
     HelperId.RINGBUF_OUTPUT: ringbuf_output,
     HelperId.LOOP: loop,
+    HelperId.CHECK_MTU: check_mtu,
     HelperId.XDP_GET_BUFF_LEN: xdp_get_buff_len,
     HelperId.XDP_LOAD_BYTES: xdp_load_bytes,
     HelperId.XDP_STORE_BYTES: xdp_store_bytes,
@@ -405,7 +426,7 @@ ARITY: dict[int, int] = {
     HelperId.FIB_LOOKUP: 4, HelperId.JIFFIES64: 0, HelperId.XDP_GET_BUFF_LEN: 1, HelperId.XDP_LOAD_BYTES: 4,
     HelperId.XDP_STORE_BYTES: 4, HelperId.MAP_PUSH_ELEM: 3, HelperId.MAP_POP_ELEM: 2, HelperId.MAP_PEEK_ELEM: 2,
     HelperId.RINGBUF_OUTPUT: 4, HelperId.SPIN_LOCK: 1, HelperId.SPIN_UNLOCK: 1,
-    HelperId.LOOP: 4,
+    HelperId.LOOP: 4, HelperId.CHECK_MTU: 5,
 }
 
 # The helpers that move the packet's bounds: an engine that starts before
@@ -421,14 +442,15 @@ WHOLE_PACKET_HELPERS = PACKET_HELPERS | {HelperId.XDP_GET_BUFF_LEN, HelperId.XDP
 # The helpers that write memory the program passes them a pointer to (the
 # stack, for instance); the others leave the program's memory alone.
 WRITES_THROUGH_ARGUMENTS = frozenset({HelperId.FIB_LOOKUP, HelperId.XDP_LOAD_BYTES, HelperId.MAP_POP_ELEM,
-                                      HelperId.MAP_PEEK_ELEM, HelperId.SPIN_LOCK, HelperId.SPIN_UNLOCK})
+                                      HelperId.MAP_PEEK_ELEM, HelperId.SPIN_LOCK, HelperId.SPIN_UNLOCK,
+                                      HelperId.CHECK_MTU})
 
 # The helpers that read memory through a pointer argument (`argument_reads`
 # says which bytes); the others read only their registers.
 READS_THROUGH_ARGUMENTS = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM,
                                      HelperId.MAP_DELETE_ELEM, HelperId.CSUM_DIFF, HelperId.FIB_LOOKUP,
                                      HelperId.TRACE_PRINTK, HelperId.XDP_STORE_BYTES, HelperId.MAP_PUSH_ELEM,
-                                     HelperId.RINGBUF_OUTPUT})
+                                     HelperId.RINGBUF_OUTPUT, HelperId.CHECK_MTU})
 
 
 def argument_reads(helper_id: int, regs: list[int], maps) -> list[tuple[int, int]]:
@@ -453,6 +475,8 @@ def argument_reads(helper_id: int, regs: list[int], maps) -> list[tuple[int, int
         return [(regs[3], regs[4] & 0xFFFFFFFF)]
     if helper_id == HelperId.RINGBUF_OUTPUT:
         return [(regs[2], regs[3] & 0xFFFFFFFF)]
+    if helper_id == HelperId.CHECK_MTU:
+        return [(regs[3], 4)]
     if helper_id == HelperId.MAP_PUSH_ELEM:
         m = maps.from_handle(regs[1]) if maps is not None else None
         return [(regs[2], m.d.value_size)] if m is not None else []

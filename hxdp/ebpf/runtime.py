@@ -24,13 +24,13 @@ from .interp import ExecutionFault, Machine
 from .maps import MapSet, ProgArray, RingBufMap
 from .memory import CONTEXT_BASE, PACKET_BASE, Memory, Region
 from .program import Program
-from .xdp import HEADROOM, TAILROOM, XDP_MD, XDP_MD_FIELD_BYTES, MapDump, Redirect, XdpAction, XdpInput, XdpResult, xdp_md_offset
+from .xdp import (ETH_HLEN, HEADROOM, TAILROOM, XDP_MD, XDP_MD_FIELD_BYTES, MapDump, Redirect, XdpAction, XdpInput,
+                  XdpResult, xdp_md_offset)
 
 __all__ = ["XdpRuntime", "PacketContext", "FRAME_SIZE", "MAX_PACKET", "ETH_HLEN", "check_packet_size"]
 
 FRAME_SIZE = 4096
 MAX_PACKET = FRAME_SIZE - HEADROOM - TAILROOM
-ETH_HLEN = 14
 XDP_FRAME_STRUCT = 40      # the kernel keeps struct xdp_frame at the start of the headroom
 MAX_META = 255             # skb_shared_info.meta_len is a u8
 

@@ -14,7 +14,10 @@ from typing import Protocol
 
 __all__ = ["XdpAction", "XDP_MD", "XdpInput", "XdpResult", "Redirect",
            "HEADROOM", "TAILROOM", "LEAVING", "MapDump", "MapEntry", "XdpEngine", "xdp_md_offset",
-           "XDP_MD_FIELD_BYTES"]
+           "XDP_MD_FIELD_BYTES", "ETH_HLEN"]
+
+# An Ethernet header's bytes: the least a packet has, and what an MTU leaves out.
+ETH_HLEN = 14
 
 # Space the kernel leaves in front of and behind the packet data; programs
 # grow the packet into it with bpf_xdp_adjust_head/meta/tail.

@@ -62,6 +62,7 @@ HXDP_HELPER(long, bpf_spin_unlock, 94, struct bpf_spin_lock *lock);
 HXDP_HELPER(__u64, bpf_jiffies64, 118, void);
 HXDP_HELPER(__u64, bpf_ktime_get_boot_ns, 125, void);
 HXDP_HELPER(long, bpf_ringbuf_output, 130, void *ringbuf, void *data, __u64 size, __u64 flags);
+HXDP_HELPER(long, bpf_check_mtu, 163, void *ctx, __u32 ifindex, __u32 *mtu_len, __s32 len_diff, __u64 flags);
 HXDP_HELPER(long, bpf_loop, 181, __u32 nr_loops, void *callback_fn, void *callback_ctx, __u64 flags);
 HXDP_HELPER(__u64, bpf_xdp_get_buff_len, 188, struct xdp_md *xdp_md);
 HXDP_HELPER(long, bpf_xdp_load_bytes, 189, struct xdp_md *xdp_md, __u32 offset, void *buf, __u32 len);
