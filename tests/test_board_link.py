@@ -108,3 +108,23 @@ def test_a_silent_port_is_reported(capsys):
         os.close(master)
         os.close(slave)
     assert "is the hxdp bitstream loaded" in capsys.readouterr().err
+
+
+def test_load_sets_maps_from_a_map_file_and_maps_reads_them_back_typed(serial_board, capsys, tmp_path):
+    """A route written in the map file and one given with --map go into the
+    board's map memory with the load; hxdp maps reads them back by their C
+    types and writes the file form."""
+    device, _ = serial_board
+    prog = str(EXAMPLES / "router_ipv4.c")
+    setup = tmp_path / "routes.json"
+    setup.write_text('{"maps": {"routes": [{"key": {"prefixlen": 8, "addr": "100.0.0.0"}, '
+                     '"value": {"id": 9, "port": 2, "dmac": "02:00:00:00:09:01", "smac": "02:00:00:00:09:00"}}]}}')
+    assert main(["load", "--board", "versa_ecp5", "--serial", device, prog, "--maps", str(setup),
+                 "--map", "drops", "1=5"]) == 0
+    capsys.readouterr()
+    saved = tmp_path / "read.json"
+    assert main(["maps", "--board", "versa_ecp5", "--serial", device, prog, "-o", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert '{"prefixlen": 8, "addr": "100.0.0.0"} -> {"id": 9, "port": 2, "dmac": "02:00:00:00:09:01"' in out
+    assert "    1 -> 5" in out
+    assert '{"key": {"prefixlen": 8, "addr": "100.0.0.0"}' in saved.read_text()

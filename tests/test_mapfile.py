@@ -245,3 +245,15 @@ def test_const_volatile_variables_keep_their_typedefs():
     rodata = next(d for d in load_program(BLOCKLIST).maps if d.name == ".rodata").value_type
     assert [(f.name, f.type, f.offset) for f in rodata.fields] == [("max_len", Scalar(2, "__u16"), 0),
                                                                   ("default_block", Scalar(1, "__u8"), 16)]
+
+
+def test_sim_and_bench_take_the_map_file_too(tmp_path, capsys):
+    from hxdp.pcap import PcapRecord, write_pcap
+    pcap = tmp_path / "in.pcap"
+    write_pcap(pcap, [PcapRecord(f, i * 1e-6) for i, (f, _, _) in enumerate(_packets())])
+    assert main(["sim", str(BLOCKLIST), "--engine", "model", "--pcap", str(pcap), "--maps", str(SETUP)]) == 0
+    assert "XDP_DROP                 4" in capsys.readouterr().out
+    assert main(["bench", str(BLOCKLIST), "--pcap", str(pcap), "--no-sweep", "--maps", str(SETUP)]) == 0
+    plain = capsys.readouterr().out
+    assert main(["bench", str(BLOCKLIST), "--pcap", str(pcap), "--no-sweep"]) == 0
+    assert capsys.readouterr().out != plain          # the rules change the cycles the packets take
