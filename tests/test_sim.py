@@ -256,3 +256,14 @@ def test_packets_no_frame_holds_are_refused_before_any_runs(size):
     for engine in ("rtl", "model"):
         with pytest.raises(HxdpError, match=f"packet 1 has {size} bytes; XDP frames here hold 14 to"):
             simulate_traffic(program, [XdpInput(bytes(60)), XdpInput(bytes(size))], config=SimConfig(engine=engine))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sim", "--engine", "model", "--threads", "2"], "evaluation threads (--threads) are the Verilog's: use --engine rtl"),
+    (["sim", "--threads", "999"], "999 threads: give 1 to the"),
+    (["run", "--threads", "2"], "--threads: packet simulation needs --engine model or rtl"),
+])
+def test_threads_are_the_verilogs_and_no_more_than_the_cores(argv, message, capsys):
+    from hxdp.cli import main
+    assert main([argv[0], str(EXAMPLES / "xdp_tx.c"), *argv[1:]]) == 1
+    assert message in capsys.readouterr().err
