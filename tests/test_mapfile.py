@@ -231,7 +231,8 @@ def test_a_program_without_btf_takes_hex_and_numbers(tmp_path):
     legacy = next(d for d in program.maps if d.name == "legacy")
     assert legacy.key_type is None
     program, setup = apply_settings(program, [parse_map_option("legacy", "7=00112233445566778899aabbccddeeff")])
-    assert setup[0].key == (7).to_bytes(8, "little") and setup[0].value == bytes.fromhex("00112233445566778899aabbccddeeff")
+    assert setup[0].key == (7).to_bytes(8, "little")
+    assert setup[0].value == bytes.fromhex("00112233445566778899aabbccddeeff")
     with pytest.raises(HxdpError, match="value: give 16 bytes as 32 hex digits, not 5"):
         apply_settings(program, [parse_map_option("legacy", "7=5")])
     with pytest.raises(HxdpError, match="--map jumps 0=1: value: a prog array's value names a program of first's "

@@ -259,7 +259,8 @@ def test_packets_no_frame_holds_are_refused_before_any_runs(size):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["sim", "--engine", "model", "--threads", "2"], "evaluation threads (--threads) are the Verilog's: use --engine rtl"),
+    (["sim", "--engine", "model", "--threads", "2"],
+     "evaluation threads (--threads) are the Verilog's: use --engine rtl"),
     (["sim", "--threads", "999"], "999 threads: give 1 to the"),
     (["run", "--threads", "2"], "--threads: packet simulation needs --engine model or rtl"),
 ])

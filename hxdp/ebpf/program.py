@@ -19,7 +19,8 @@ from pathlib import Path
 from .ctype import CType
 from .isa import Insn, encode
 
-__all__ = ["MapType", "MapDef", "ObjectBtf", "SourceLine", "Program", "SUPPORTED_MAP_TYPES", "PER_CPU_TYPES", "KEYLESS_TYPES"]
+__all__ = ["MapType", "MapDef", "ObjectBtf", "SourceLine", "Program", "SUPPORTED_MAP_TYPES", "PER_CPU_TYPES",
+           "KEYLESS_TYPES"]
 
 
 class MapType(enum.IntEnum):
