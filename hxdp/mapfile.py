@@ -264,11 +264,16 @@ def _cpu_values(d: MapDef | None, value: bytes) -> list[bytes]:
 
 
 def _kept(d: MapDef | None, entries: dict[bytes, bytes]) -> dict[bytes, bytes]:
-    """The entries worth showing and saving: an array's entries that are
-    not zero (every index is there), every entry of other maps."""
-    if d is not None and d.type in (MapType.ARRAY, MapType.PERCPU_ARRAY) and d.initial is None:
+    """The entries worth showing and saving, in an order no engine's
+    iteration decides: an array's that are not zero (every index is
+    there), by index; a queue's or stack's oldest first; every entry of
+    other maps by its key's bytes."""
+    arrays = (MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.DEVMAP)
+    if d is not None and d.type in arrays[:2] and d.initial is None:
         return {k: v for k, v in entries.items() if any(v)}
-    return entries
+    if d is None or d.type in arrays or d.type in KEYLESS_TYPES:
+        return entries
+    return dict(sorted(entries.items()))
 
 
 def map_file(program: Program, maps: MapDump) -> dict:
