@@ -822,7 +822,7 @@ def cmd_maps(args: argparse.Namespace) -> int:
             print(f"  {name:<16} {value:>12,}")
         maps = state.maps
     shown = args.entries if args.entries is not None else max((len(e) for e in maps.values()), default=0)
-    print("\n".join(format_maps(maps, program.maps, shown)))
+    print("\n".join(format_maps(maps, program.maps, shown, program.prog_arrays)))
     if args.output:
         write_map_file(args.output, program, maps)
         print(f"wrote the maps to {args.output}")

@@ -319,12 +319,17 @@ def write_map_file(path: Path, program: Program, maps: MapDump) -> None:
     write_file(path, "{\"maps\": {\n" + ",\n".join(parts) + "\n}}\n")
 
 
-def format_maps(maps: MapDump, defs: Iterable[MapDef], show_entries: int = 8) -> list[str]:
+def format_maps(maps: MapDump, defs: Iterable[MapDef], show_entries: int = 8,
+                prog_arrays: dict[str, dict[int, Program]] | None = None) -> list[str]:
     """Each map with its types and its entries (an array's non-zero ones),
     the first ``show_entries`` of each, by their C types; a per-CPU value
-    CPU by CPU, leaving out the CPUs whose value is zero."""
+    CPU by CPU, leaving out the CPUs whose value is zero; then the programs
+    in ``prog_arrays`` (a `Program.prog_arrays`), by name."""
     defs = {d.name: d for d in defs}
     lines = ["maps:"]
+    for name, held in (prog_arrays or {}).items():
+        lines.append(f"  {name} (prog_array): {len(held)} entries")
+        lines += [f"    {index} -> {program.name}" for index, program in sorted(held.items())[:show_entries]]
     for name, entries in maps.items():
         d = defs.get(name)
         kept = _kept(d, entries)

@@ -143,7 +143,7 @@ def format_summary(run: TrafficRun, *, show_packets: int = 8, show_entries: int 
         lines.append(f"faults: {len(run.faults)} (first: packet {run.faults[0][0]}: {run.faults[0][1]})")
     lines += _ringbuf_lines(run, show_packets)
     if run.maps:
-        lines += ["", *format_maps(run.maps, p.maps, show_entries)]
+        lines += ["", *format_maps(run.maps, p.maps, show_entries, p.prog_arrays)]
     return "\n".join(lines)
 
 

@@ -140,6 +140,9 @@ def test_a_prog_array_names_the_programs_its_loader_puts_there(tmp_path):
     assert [r.action for r in run.results] == [XdpAction.TX, XdpAction.DROP, XdpAction.PASS]
     assert map_file(program, run.maps)["maps"]["handlers"] == [{"key": 0, "value": "handle_ipv4"},
                                                               {"key": 1, "value": "handle_ipv6"}]
+    from hxdp.mapfile import format_maps
+    assert format_maps(run.maps, program.maps, 8, program.prog_arrays)[1:4] == [
+        "  handlers (prog_array): 2 entries", "    0 -> handle_ipv4", "    1 -> handle_ipv6"]
     with pytest.raises(HxdpError, match="bpf_tail_call is not supported on hxdp cores"):
         compile_program(program, Target())
     with pytest.raises(HxdpError, match=r"--map handlers 0=nothing: value: .*tail_calls.c has no program "
