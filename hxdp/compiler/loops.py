@@ -12,6 +12,7 @@ helper does: the interpreter checks it like every eBPF-level pass.
 from __future__ import annotations
 
 import dataclasses
+import errno
 
 from ..ebpf.asm import assemble
 from ..ebpf.helpers import MAX_LOOPS, HelperId
@@ -25,10 +26,10 @@ __all__ = ["expand_loops"]
 # callback's context, r4 the flags; the callback gets the index and the
 # context and stops the loop by returning non-zero; r0 the iterations run.
 _LOOP = f"""
-    mov %r0, -22
+    mov %r0, {-errno.EINVAL}
     jne %r4, 0, done
     mov32 %r6, %r1
-    mov %r0, -7
+    mov %r0, {-errno.E2BIG}
     jgt %r6, {MAX_LOOPS}, done
     mov %r7, %r3
     mov %r8, 0

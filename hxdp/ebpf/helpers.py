@@ -56,8 +56,8 @@ class HelperId(enum.IntEnum):
     MAP_PEEK_ELEM = 89
     SPIN_LOCK = 93
     SPIN_UNLOCK = 94
-    CHECK_MTU = 163
     RINGBUF_OUTPUT = 130
+    CHECK_MTU = 163
     LOOP = 181
     XDP_GET_BUFF_LEN = 188
     XDP_LOAD_BYTES = 189
