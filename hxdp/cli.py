@@ -166,12 +166,9 @@ def _settings(args: argparse.Namespace) -> list:
 def _set_up(args: argparse.Namespace):
     """The program and the entries its maps start with: the built-in
     scenario's, then --maps's and --map's (its global data set by them)."""
-    from .mapfile import apply_settings
+    from .run import set_up_maps
     from .scenario import load_scenario
-    program, scenario = _load(args), load_scenario(args.prog)
-    before = list(scenario.setup) if scenario else []
-    program, setup = apply_settings(program, _settings(args), before)
-    return program, before + setup
+    return set_up_maps(_load(args), load_scenario(args.prog), _settings(args))
 
 
 # -- asm ---------------------------------------------------------------------
@@ -798,12 +795,9 @@ def cmd_maps(args: argparse.Namespace) -> int:
     if (args.board is None) != (args.serial is None):
         raise HxdpError("give --board and --serial together (a board's maps), or neither (the maps as set up)")
     if args.board is None:
-        from .ebpf.runtime import XdpRuntime
+        from .run import run_traffic
         program, setup = _set_up(args)
-        runtime = XdpRuntime(program)
-        for entry in setup:
-            runtime.update_map(entry.map, entry.key, entry.value)
-        maps = runtime.dump_maps()
+        maps = run_traffic(program, [], setup=setup).maps
     else:
         from .boards.control import read_back
         if args.map_files or args.map_entries:

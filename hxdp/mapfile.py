@@ -44,7 +44,6 @@ NUMBER_SIZES = (4, 8)
 SKIPPED_TYPES = frozenset({MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS, MapType.RINGBUF})
 
 
-
 @dataclass(frozen=True)
 class MapSetting:
     """One entry as written, and where: ``key`` is a variable's name for a
@@ -268,11 +267,10 @@ def _kept(d: MapDef | None, entries: dict[bytes, bytes]) -> dict[bytes, bytes]:
     iteration decides: an array's that are not zero (every index is
     there), by index; a queue's or stack's oldest first; every entry of
     other maps by its key's bytes."""
-    arrays = (MapType.ARRAY, MapType.PERCPU_ARRAY, MapType.DEVMAP)
-    if d is not None and d.type in arrays[:2] and d.initial is None:
-        return {k: v for k, v in entries.items() if any(v)}
-    if d is None or d.type in arrays or d.type in KEYLESS_TYPES:
+    if d is None or d.type in KEYLESS_TYPES or d.type is MapType.DEVMAP:
         return entries
+    if d.type in (MapType.ARRAY, MapType.PERCPU_ARRAY):
+        return entries if d.initial is not None else {k: v for k, v in entries.items() if any(v)}
     return dict(sorted(entries.items()))
 
 
@@ -286,10 +284,9 @@ def map_file(program: Program, maps: MapDump) -> dict:
         if d is None or d.type in SKIPPED_TYPES:
             continue
         if d.initial is not None and isinstance(d.value_type, Struct):
-            data = entries.get(bytes(4), d.initial)
-            value = decode(d.value_type, data)
-            if encode(d.value_type, value, "") == data:
-                out[name] = value
+            variables = _shown(d.value_type, d.value_size, entries.get(bytes(4), d.initial))
+            if isinstance(variables, dict):         # else hex: saved as an entry below
+                out[name] = variables
                 continue
         out[name] = [_saved(d, key, value) for key, value in _kept(d, entries).items()]
     return {"maps": out}

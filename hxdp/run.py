@@ -19,7 +19,8 @@ from .errors import HxdpError
 from .mapfile import MapSetting, apply_settings, format_maps
 from .target import ENGINE_CLOCK_MHZ
 
-__all__ = ["ENGINES", "make_engine", "TrafficRun", "Traffic", "run_traffic", "format_summary", "load_traffic"]
+__all__ = ["ENGINES", "make_engine", "TrafficRun", "Traffic", "run_traffic", "format_summary", "set_up_maps",
+           "load_traffic"]
 
 ENGINES = ("interp", "model", "kernel", "rtl")
 
@@ -174,6 +175,15 @@ def _ringbuf_lines(run: TrafficRun, show: int) -> list[str]:
     return lines
 
 
+def set_up_maps(program: Program, scenario, settings: Iterable[MapSetting] = ()) -> tuple[Program, list[MapEntry]]:
+    """``program`` with its global data as ``settings`` (map files, --map)
+    set them, and the entries its maps start with: ``scenario``'s (a
+    `hxdp.scenario.Scenario`, or None), then the settings'."""
+    before = list(scenario.setup) if scenario else []
+    program, settled = apply_settings(program, settings, before)
+    return program, before + settled
+
+
 def load_traffic(program: Program, program_path: Path, pcap: Path | None,
                  flows: tuple[int, int, tuple[int, int]] | None = None,
                  settings: Iterable[MapSetting] = ()) -> Traffic:
@@ -183,9 +193,7 @@ def load_traffic(program: Program, program_path: Path, pcap: Path | None,
     them, then as ``settings`` (map files, --map) do."""
     from .scenario import load_scenario
     scenario = load_scenario(program_path)
-    setup = list(scenario.setup) if scenario else []
-    program, settled = apply_settings(program, settings, before=setup)
-    setup += settled
+    program, setup = set_up_maps(program, scenario, settings)
     routes = scenario.routes if scenario else None
     if pcap is not None and flows is not None:
         raise HxdpError("give packets one way: --pcap or --flows")

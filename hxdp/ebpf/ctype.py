@@ -212,7 +212,7 @@ def _decode_field(f: Field, data: bytes) -> object:
         whole = int.from_bytes(data, "little") >> f.offset & ((1 << f.bits) - 1)
         if isinstance(f.type, Scalar) and f.type.signed and whole >> (f.bits - 1):
             whole -= 1 << f.bits
-        return _decode_scalar(f.type, whole, whole.to_bytes(f.type.size, "little", signed=True)) \
+        return _decode_scalar(f.type, whole, whole.to_bytes(f.type.size, "little", signed=whole < 0)) \
             if isinstance(f.type, Scalar) else whole
     at = f.offset // 8
     return decode(f.type, data[at:at + f.type.size])

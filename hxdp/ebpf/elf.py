@@ -112,10 +112,8 @@ class _Object:
         the functions linked at ``new_pc`` ((section, slot) -> pc)."""
         if self.btf is None:
             return None
-        sections = {}
-        for sec in self.elf.iter_sections():
-            if sec.name and self.btf.datasec(sec.name) is not None:
-                sections[sec.name] = (sec["sh_size"], {s.name: s["st_value"] for s in self._symbols_in(sec)})
+        sections = {sec.name: (sec["sh_size"], self._offsets(sec)) for sec in self.elf.iter_sections()
+                    if sec.name and self.btf.datasec(sec.name) is not None}
         ext = self.elf.get_section_by_name(".BTF.ext")
         infos = parse_func_info(ext.data(), self.btf) if ext is not None else []
         funcs = sorted((new_pc[(i.section, i.insn)], i.type_id) for i in infos if (i.section, i.insn) in new_pc)
@@ -181,8 +179,11 @@ class _Object:
         datasec = self.btf.datasec(sec.name) if self.btf else None
         if datasec is None:
             return None
-        offsets = {s.name: s["st_value"] for s in self._symbols_in(sec)}
-        return variables(self.btf, datasec, offsets, sec["sh_size"])
+        return variables(self.btf, datasec, self._offsets(sec), sec["sh_size"])
+
+    def _offsets(self, sec: Section) -> dict[str, int]:
+        """Where each variable of a data section is: its symbol's value."""
+        return {s.name: s["st_value"] for s in self._symbols_in(sec)}
 
     def _add_map(self, d: MapDef, section: str, offset: int | None) -> None:
         self.map_index[(section, offset)] = len(self.maps)

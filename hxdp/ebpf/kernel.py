@@ -107,10 +107,11 @@ class _Map:
             return _bpf(Cmd.MAP_CREATE, attr, f"creating map {d.name} ({d.type.name.lower()})")
         # The kernel checks both types or none; some map types take none (a
         # devmap), and are made without, as libbpf makes them.
+        typed = bool(btf_fd and all(d.btf_ids))
         try:
-            self.fd = create(bool(btf_fd and all(d.btf_ids)))
+            self.fd = create(typed)
         except _BpfError:
-            if not (btf_fd and all(d.btf_ids)):
+            if not typed:
                 raise
             self.fd = create(False)
         self.per_cpu = d.per_cpu
@@ -235,10 +236,10 @@ def _load(program: Program, fds: list[int], btf_fd: int | None = None) -> int:
     log = ctypes.create_string_buffer(LOG_SIZE)
     name = "".join(c for c in program.name if c.isalnum() or c == "_")[:15].encode()
     funcs = program.btf.funcs if btf_fd is not None and program.btf else ()
-    func_info = ctypes.create_string_buffer(b"".join(struct.pack("<II", pc, t) for pc, t in funcs) or b"\0")
+    func_info = ctypes.create_string_buffer(b"".join(struct.pack("<II", pc, t) for pc, t in funcs)) if funcs else None
     attr = _attr("<IIQQIIQII16sIIIIQI", BPF_PROG_TYPE_XDP, len(code) // 8, _addr(code_buf), _addr(lic),
                  1, LOG_SIZE, _addr(log), 0, 0, name, 0, 0, btf_fd or 0, 8 if funcs else 0,
-                 _addr(func_info) if funcs else 0, len(funcs))
+                 _addr(func_info), len(funcs))
     try:
         return _bpf(Cmd.PROG_LOAD, attr, f"loading program {program.name}")
     except _BpfError as err:
