@@ -160,20 +160,20 @@ def apply_settings(program: Program, settings: Iterable[MapSetting],
 def _tail_call_target(program: Program, name: object) -> Program:
     """The program of ``program``'s object a prog array's entry names, by
     its function or its section."""
-    from .ebpf.load import load_program
+    from .ebpf.elf import list_programs, load_elf
+    from .toolchain import compile_c
     if not isinstance(name, str) or program.path is None:
         raise CTypeError(f"value: a prog array's value names a program of {program.name}'s object "
                          f"(a function or a section), not {name!r}")
-    try:
-        return load_program(program.path, program=name)
-    except HxdpError:
-        pass
-    try:
-        return load_program(program.path, section=name)
-    except HxdpError as err:
-        listing = str(err).partition("Programs: ")[2]
-        raise CTypeError(f"value: {program.path} has no program (function or section) {name!r}"
-                         + (f"; its programs: {listing}" if listing else "")) from None
+    obj = compile_c(program.path) if program.path.suffix == ".c" else program.path
+    programs = list_programs(obj)
+    named = [p for p in programs if p[1] == name] or [p for p in programs if p[0] == name]
+    if len(named) != 1:
+        listing = ", ".join(f"{function} (section {section})" for section, function in programs)
+        raise CTypeError(f"value: {program.path} has no program (function or section) {name!r}; "
+                         f"its programs: {listing}")
+    (section, function), = named
+    return load_elf(obj, section, function, source=program.path if obj != program.path else None)
 
 
 def _set_global(d: MapDef, s: MapSetting, data: bytes) -> bytes:
