@@ -18,7 +18,7 @@ from hxdp.ebpf.asm import assemble
 from hxdp.ebpf.program import MapDef, MapType, Program
 from hxdp.ebpf.xdp import XdpAction, XdpInput
 from hxdp.errors import HxdpError
-from hxdp.gateware.alu import Alu, Comparator, Divider, Multiplier
+from hxdp.gateware.alu import Alu, Comparator, Divider, Multiplier, alu_control, compare_control
 from hxdp.gateware.bytemem import ByteMemory
 from hxdp.gateware.core import Fault
 from hxdp.gateware.host import check_supported
@@ -78,13 +78,13 @@ def test_alu_and_comparator_compute_as_the_interpreter(operands):
         for op in ALU_OPS:
             for a, b in operands:
                 b = _imm(OPS_BY_CODE[op], b)
-                ctx.set(dut.op, int(op)), ctx.set(dut.a, a), ctx.set(dut.b, b)
+                ctx.set(dut.ctl, alu_control(op).const()), ctx.set(dut.a, a), ctx.set(dut.b, b)
                 assert ctx.get(dut.result) == _expected(op, a, b), (op.name, hex(a), hex(b))
         for op in BRANCH_OPS:
             insn = Insn(ebpf_spec(op), 0, 0, 0, 0, 0)
             for a, b in operands:
                 b = _imm(OPS_BY_CODE[op], b)
-                ctx.set(cmp_.op, int(op)), ctx.set(cmp_.a, a), ctx.set(cmp_.b, b)
+                ctx.set(cmp_.ctl, compare_control(op).const()), ctx.set(cmp_.a, a), ctx.set(cmp_.b, b)
                 assert ctx.get(cmp_.taken) == condition(insn, a, b), (op.name, hex(a), hex(b))
     _run(m, bench, clocked=False)
 

@@ -9,14 +9,14 @@ import enum
 from dataclasses import dataclass
 
 from amaranth.hdl import Cat, Module, Mux, Signal, Value
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..ebpf.isa import AluOp, JmpOp, Kind
 from ..target import OPS_BY_CODE, Op, Operand, Unit, ebpf_spec
 
-__all__ = ["Alu", "AluControl", "alu_control", "Func", "Comparator", "Condition", "Multiplier", "Divider",
-           "DIVIDER_STEPS"]
+__all__ = ["Alu", "AluControl", "ALU_CONTROL", "alu_control", "Func", "Comparator", "CompareControl",
+           "COMPARE_CONTROL", "compare_control", "Condition", "Multiplier", "Divider", "DIVIDER_STEPS"]
 
 
 def _sx(value: Value, bits: int, width: int = 64) -> Value:
@@ -62,6 +62,16 @@ class AluControl:
     signed: bool = False
     from_a: bool = True      # MOV's source
 
+    def const(self) -> data.Const:
+        """As a constant of `ALU_CONTROL`."""
+        return ALU_CONTROL.const({"func": self.func, "narrow": self.narrow, "bits": _BITS.index(self.bits),
+                                  "signed": self.signed, "from_a": self.from_a})
+
+
+# The controls in hardware: decoded with the slot (hxdp.gateware.decode).
+ALU_CONTROL = data.StructLayout({"func": Func, "narrow": 1, "bits": range(len(_BITS)), "signed": 1,
+                                 "from_a": 1})
+
 
 def alu_control(op: Op) -> AluControl:
     """The datapath settings for ``op``, from the eBPF instruction it computes like."""
@@ -79,11 +89,6 @@ def alu_control(op: Op) -> AluControl:
     return AluControl(_FUNC_OF[AluOp(spec.op)], narrow)
 
 
-def _alu_ops() -> list[Op]:
-    return [op for op, info in OPS_BY_CODE.items()
-            if info.unit is Unit.ALU and op not in (Op.NOP, Op.LDMAP, Op.LDMAPV)]
-
-
 def _by_width(m: Module, bits: Value, out: Value, expr) -> None:
     """``out`` = ``expr(n)`` for the width n that ``bits`` (an index into _BITS) selects."""
     with m.Switch(bits):
@@ -93,26 +98,20 @@ def _by_width(m: Module, bits: Value, out: Value, expr) -> None:
 
 
 class Alu(wiring.Component):
-    """Combinational: ``result`` of ``op`` on ``a`` and ``b``, zero-extended to 64 bits.
+    """Combinational: ``result`` of the operation ``ctl`` sets (``alu_control``)
+    on ``a`` and ``b``, zero-extended to 64 bits.
 
     One adder, one shifter each way and one extender serve every operation:
-    the operation code only sets their controls (``alu_control``)."""
-    op: In(8)
+    the operation only sets their controls."""
+    ctl: In(ALU_CONTROL)
     a: In(64)
     b: In(64)
     result: Out(64)
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        func = Signal(Func)
-        narrow, signed_, from_a = Signal(), Signal(), Signal()
-        bits = Signal(range(len(_BITS)))
-        with m.Switch(self.op):
-            for op in _alu_ops():
-                c = alu_control(op)
-                with m.Case(int(op)):
-                    m.d.comb += [func.eq(c.func), narrow.eq(c.narrow), bits.eq(_BITS.index(c.bits)),
-                                 signed_.eq(c.signed), from_a.eq(c.from_a)]
+        ctl = self.ctl
+        func, narrow, signed_, from_a, bits = ctl.func, ctl.narrow, ctl.signed, ctl.from_a, ctl.bits
         a, b = self.a, self.b
         # Adder: a + b, a - b, 0 - a.
         negate = (func == Func.SUB) | (func == Func.NEG)
@@ -159,25 +158,39 @@ _CONDITION_OF = {JmpOp.JEQ: Condition.EQ, JmpOp.JNE: Condition.NE, JmpOp.JGT: Co
                  JmpOp.JSLE: Condition.LE, JmpOp.JSET: Condition.SET}
 
 
+@dataclass(frozen=True)
+class CompareControl:
+    """What one conditional branch asks of the comparator."""
+    cond: Condition
+    narrow: bool             # compares the low words
+    signed: bool
+
+    def const(self) -> data.Const:
+        """As a constant of `COMPARE_CONTROL`."""
+        return COMPARE_CONTROL.const({"cond": self.cond, "narrow": self.narrow, "signed": self.signed})
+
+
+COMPARE_CONTROL = data.StructLayout({"cond": Condition, "narrow": 1, "signed": 1})
+
+
+def compare_control(op: Op) -> CompareControl:
+    """The comparator's settings for conditional branch ``op``."""
+    spec = ebpf_spec(op)
+    return CompareControl(_CONDITION_OF[JmpOp(spec.op)], spec.width == 32, spec.signed)
+
+
 class Comparator(wiring.Component):
-    """Combinational: whether conditional branch ``op`` is taken for ``a`` and
-    ``b``. One subtractor gives "less than" for every width and signedness."""
-    op: In(8)
+    """Combinational: whether the conditional branch ``ctl`` sets
+    (``compare_control``) is taken for ``a`` and ``b``. One subtractor gives
+    "less than" for every width and signedness."""
+    ctl: In(COMPARE_CONTROL)
     a: In(64)
     b: In(64)
     taken: Out(1)
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        cond = Signal(Condition)
-        narrow, signed_ = Signal(), Signal()
-        with m.Switch(self.op):
-            for op, info in OPS_BY_CODE.items():
-                if info.unit is Unit.BRANCH and info.ebpf:
-                    spec = ebpf_spec(op)
-                    with m.Case(int(op)):
-                        m.d.comb += [cond.eq(_CONDITION_OF[JmpOp(spec.op)]), narrow.eq(spec.width == 32),
-                                     signed_.eq(spec.signed)]
+        cond, narrow, signed_ = self.ctl.cond, self.ctl.narrow, self.ctl.signed
 
         def extend(v: Value) -> Value:
             """To 65 bits, so that one subtraction orders signed and unsigned values."""

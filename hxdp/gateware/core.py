@@ -58,7 +58,7 @@ from ..target import Latency, Target
 from .alu import Alu, Comparator, Divider, Multiplier
 from .bits import low_bytes, low_ones, one_of
 from .bytemem import ByteMemory, read_port_signature, write_port_signature
-from .decode import Atomic, SlotDecode, decode_slot, row_layout
+from .decode import Atomic, decode_layout, decode_slot, row_layout
 from .helper import HANDLE_SHIFT, KEYED_HELPERS, MAP_HELPERS, MAP_SHIFT, HelperUnit, Space, packet_layout, slot_of_handle
 from .maptable import PLACE_FIELDS, table_read_signature
 
@@ -225,7 +225,7 @@ class Core(wiring.Component):
         claims: list[tuple] = []
 
         # -- decode and operands --------------------------------------------------
-        d_dec = [SlotDecode(f"d_lane{l}") for l in range(lanes)]
+        d_dec = [Signal(decode_layout(), name=f"d_lane{l}") for l in range(lanes)]
         d_slots = [d_row[l] for l in range(lanes)]
         for l in range(lanes):
             decode_slot(m, d_slots[l].op, d_dec[l])
@@ -242,18 +242,42 @@ class Core(wiring.Component):
         m.d.comb += [ir_target.addr.eq(first_target), ir_target.en.eq(take)]
         with m.If(take):
             m.d.sync += e_ahead_lane.eq(ahead_lane)
-        dec = [SlotDecode(f"lane{l}") for l in range(lanes)]
+        dec = [Signal(decode_layout(), name=f"lane{l}") for l in range(lanes)]     # the row at issue's, decoded
         slots = [row[l] for l in range(lanes)]
-        for l in range(lanes):
-            decode_slot(m, slots[l].op, dec[l])
         a_val = [Signal(64, name=f"a{l}") for l in range(lanes)]
         b_reg = [Signal(64, name=f"breg{l}") for l in range(lanes)]
         args = [Signal(64, name=f"arg{i}") for i in (1, 2, 3, 4)]     # a helper call's r1 to r4
         cmp_value = Signal(64)                                         # cmpxchg's expected value
-        d_st_lane = Signal(range(lanes))
+        # What depends on the row alone is found in decode and carried to
+        # issue in registers: which lane each load port serves (the p-th slot
+        # that reads memory uses port p) and the store port's lane, the
+        # branches to the next row, the map references that name no map.
+        d_ld_lane = [Signal(range(lanes), name=f"d_ld{p}_lane") for p in range(self.loads)]
+        d_ld_use = [Signal(name=f"d_ld{p}_use") for p in range(self.loads)]
+        rank = Const(0, range(lanes + 1))
+        for l, d in enumerate(d_dec):
+            for p in range(self.loads):
+                with m.If(d.load & (rank == p)):
+                    m.d.comb += [d_ld_lane[p].eq(l), d_ld_use[p].eq(1)]
+            rank = rank + d.load
+        d_st_lane, d_st_use = Signal(range(lanes)), Signal()
         for l in reversed(range(lanes)):
             with m.If(d_dec[l].store):
-                m.d.comb += d_st_lane.eq(l)
+                m.d.comb += [d_st_lane.eq(l), d_st_use.eq(1)]
+        ld_lane = [Signal(range(lanes), name=f"ld{p}_lane") for p in range(self.loads)]
+        ld_use = [Signal(name=f"ld{p}_use") for p in range(self.loads)]
+        st_lane, st_use = Signal(range(lanes)), Signal()
+        to_next = [Signal(name=f"to_next{l}") for l in range(lanes)]
+        bad_map = [Signal(name=f"bad_map{l}") for l in range(lanes)]
+        d_past_end = Signal()           # control ran past the program
+        past_end = Signal()
+        m.d.comb += d_past_end.eq(Mux(self.start, 0, d_pc) >= self.program_rows)
+        with m.If(take):
+            m.d.sync += [past_end.eq(d_past_end), *(x.eq(y) for x, y in zip(ld_lane + ld_use, d_ld_lane + d_ld_use)),
+                         st_lane.eq(d_st_lane), st_use.eq(d_st_use)]
+            for l, (s, d) in enumerate(zip(d_slots, d_dec)):
+                m.d.sync += [to_next[l].eq(~d.exit & (s.off.as_unsigned() == d_next)),
+                             bad_map[l].eq((d.ldmap | d.ldmapv) & (s.imm.as_unsigned() >= self.map_count))]
         imm = [Signal(64, name=f"imm{l}") for l in range(lanes)]
         b_val = [Signal(64, name=f"b{l}") for l in range(lanes)]
         for l, s in enumerate(slots):
@@ -317,7 +341,7 @@ class Core(wiring.Component):
                 m.d.comb += fault.eq(Fault.MEMORY)
             with m.Elif(d.bounds & ~self.xdp):
                 m.d.comb += fault.eq(Fault.NO_CONTEXT)
-            with m.Elif((d.ldmap | d.ldmapv) & (s.imm.as_unsigned() >= self.map_count)):
+            with m.Elif(bad_map[l]):
                 m.d.comb += fault.eq(Fault.MAP)
             addr.append(a), bound.append(x), in_stack.append(stack), in_ctx.append(ctx)
             in_map.append(lane_map), map_addr.append(lane_map_addr)
@@ -389,11 +413,9 @@ class Core(wiring.Component):
             stall.eq(held_up | needs_lock & ~self.lock_grant),
         ]
         active = Signal()
-        past_end = Signal()
         watchdog = Signal()
         m.d.comb += [
             active.eq(running & e_valid),
-            past_end.eq(e_pc >= self.program_rows),
             watchdog.eq(cycle > self.max_cycles),
         ]
         row_fault = Signal(Fault)
@@ -413,7 +435,7 @@ class Core(wiring.Component):
             mul = Multiplier()
             m.submodules[f"alu{l}"] = alu
             m.submodules[f"mul{l}"] = mul
-            m.d.comb += [alu.op.eq(s.op), alu.a.eq(a_val[l]), alu.b.eq(b_val[l]),
+            m.d.comb += [alu.ctl.eq(d.alu_ctl), alu.a.eq(a_val[l]), alu.b.eq(b_val[l]),
                          mul.start.eq(issue & d.mul), mul.wide.eq(d.wide), mul.a.eq(a_val[l]),
                          mul.b.eq(b_val[l])]
             map_ref = Signal(64, name=f"map_ref{l}")
@@ -453,20 +475,9 @@ class Core(wiring.Component):
         m.d.comb += [v.eq(ctx_fields[f]) for v, f in zip(field_values, XDP_MD_FIELDS)]
         m.d.comb += ctx_bytes.eq(Cat(*field_values))
 
-        # The p-th slot that reads memory uses load port p.
-        rank = []
-        seen = Const(0, 4)
-        for d in dec:
-            rank.append(seen)
-            seen = seen + d.load
         atomic_old = Signal(64)
         atomic_port = Signal(range(self.loads))
-        for p in range(self.loads):
-            lane = Signal(range(lanes), name=f"ld{p}_lane")
-            use = Signal(name=f"ld{p}_use")
-            for l in reversed(range(lanes)):
-                with m.If(dec[l].load & (rank[l] == p)):
-                    m.d.comb += [lane.eq(l), use.eq(1)]
+        for p, lane, use in zip(range(self.loads), ld_lane, ld_use):
             d = {k: Array(getattr(x, k) for x in dec)[lane] for k in ("size", "sign_extends", "store")}
             a = Array(addr)[lane]
             go = issue & use
@@ -530,11 +541,6 @@ class Core(wiring.Component):
         earlier_writes.append((helper.done, 0, helper.result))
 
         # The store port, a cycle after its row.
-        st_lane = Signal(range(lanes))
-        st_use = Signal()
-        for l in reversed(range(lanes)):
-            with m.If(dec[l].store):
-                m.d.comb += [st_lane.eq(l), st_use.eq(1)]
         s_en, s_stack, s_map, s_addr, s_map_addr, s_data, s_size, s_kind, s_cmp = (
             Signal(name=f"st_{n}", shape=w) for n, w in
             (("en", 1), ("stack", 1), ("map", 1), ("addr", 64), ("map_addr", self.map_bits), ("data", 64),
@@ -597,7 +603,7 @@ class Core(wiring.Component):
         for l, (s, d) in enumerate(zip(slots, dec)):
             comparator = Comparator()
             m.submodules[f"cmp{l}"] = comparator
-            m.d.comb += [comparator.op.eq(s.op), comparator.a.eq(a_val[l]), comparator.b.eq(b_val[l])]
+            m.d.comb += [comparator.ctl.eq(d.cmp_ctl), comparator.a.eq(a_val[l]), comparator.b.eq(b_val[l])]
             beyond = Signal(name=f"beyond{l}")
             m.d.comb += beyond.eq(bound[l] > PACKET_BASE + bounds.end)
             go = Signal(name=f"taken{l}")
@@ -608,7 +614,7 @@ class Core(wiring.Component):
         target_row = Signal(16)
         is_exit = Signal()
         first_taken = Signal()          # the deciding branch's target was read ahead (ir_target)
-        to_next = Signal()              # the deciding branch goes to the next row: control carries on
+        to_next_taken = Signal()        # the deciding branch goes to the next row: control carries on
         action = Signal(64)
         decided = Signal()
         leaves = Signal()               # an exit, or a branch elsewhere than the next row
@@ -616,9 +622,9 @@ class Core(wiring.Component):
             with m.If(taken[l]):
                 m.d.comb += [decided.eq(1), is_exit.eq(exits[l]), target_row.eq(slots[l].off),
                              first_taken.eq(e_ahead_lane[l]),
-                             to_next.eq(~exits[l] & (slots[l].off.as_unsigned() == e_pc + 1)),
+                             to_next_taken.eq(to_next[l]),
                              action.eq(Mux(dec[l].uses_imm, imm[l], a_val[l]))]
-        m.d.comb += leaves.eq(decided & ~to_next)
+        m.d.comb += leaves.eq(decided & ~to_next_taken)
 
         # -- register writes and the scoreboard ------------------------------------------
         # The winning write of each register is found on one bit a source;
@@ -670,7 +676,7 @@ class Core(wiring.Component):
             m.d.sync += [row.eq(d_row), e_pc.eq(d_pc), *(v.eq(operand(i)) for v, i in zip(args, (1, 2, 3, 4))),
                          cmp_value.eq(operand(Array(s.dst for s in d_slots)[d_st_lane]))]
             for l, s in enumerate(d_slots):
-                m.d.sync += [a_val[l].eq(operand(s.a)), b_reg[l].eq(operand(s.b))]
+                m.d.sync += [a_val[l].eq(operand(s.a)), b_reg[l].eq(operand(s.b)), dec[l].eq(d_dec[l])]
 
         # -- the decode stage: its row goes to issue when its registers are free ------------
         # (a call reads r1 to r5 and writes r0) and no helper call holds the
@@ -688,7 +694,7 @@ class Core(wiring.Component):
         waits_free += [d_calls & ~free_next[i] for i in range(6)]
         held = (helper.busy & ~helper.done) | (e_valid & calls & helper.holds)
         d_ready = Signal()
-        m.d.comb += [d_ready.eq((d_pc >= self.program_rows) | ~(Cat(*waits_free).any() | held)),
+        m.d.comb += [d_ready.eq(d_past_end | ~(Cat(*waits_free).any() | held)),
                      take.eq(self.start | running & d_valid & d_ready & (~e_valid | issue & ~leaves))]
 
         # -- packet start and end -------------------------------------------------------

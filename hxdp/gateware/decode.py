@@ -2,13 +2,14 @@
 
 import enum
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Module, Value, signed, unsigned
 from amaranth.lib import data
 
 from ..ebpf.isa import AtomicOp
 from ..target import OPS_BY_CODE, SLOT_FIELDS, Op, Operand, Unit, ebpf_spec
+from .alu import ALU_CONTROL, COMPARE_CONTROL, alu_control, compare_control
 
-__all__ = ["slot_layout", "row_layout", "SlotDecode", "decode_slot"]
+__all__ = ["slot_layout", "row_layout", "decode_layout", "decode_slot", "Atomic"]
 
 
 def slot_layout() -> data.StructLayout:
@@ -35,41 +36,43 @@ _ATOMIC_OF = {AtomicOp.ADD: Atomic.ADD, AtomicOp.OR: Atomic.OR, AtomicOp.AND: At
               AtomicOp.XOR: Atomic.XOR, AtomicOp.XCHG: Atomic.XCHG, AtomicOp.CMPXCHG: Atomic.CMPXCHG}
 
 
-class SlotDecode:
-    """What the core needs to know about one slot's operation."""
+def decode_layout() -> data.StructLayout:
+    """What the core needs to know about one slot's operation: decoded once,
+    as the row enters the decode stage, and carried to issue in registers,
+    so that no decode table sits on issue's paths."""
+    return data.StructLayout({
+        "known": 1,           # an operation of the encoding (others fault)
+        "active": 1,          # not a nop
+        "alu": 1,
+        "mul": 1,
+        "div": 1,
+        "load": 1,            # reads memory (loads and atomics)
+        "store": 1,           # writes memory (stores and atomics)
+        "branch": 1,          # conditional branch with a comparator case
+        "jump": 1,
+        "bounds": 1,          # bout / bin
+        "bounds_out": 1,
+        "exit": 1,
+        "helper": 1,          # call (helper number in imm, or in register a: callr)
+        "ldmap": 1,           # dst = handle of map imm
+        "ldmapv": 1,          # dst = address of map imm's values + off
+        "uses_a": 1,
+        "uses_b": 1,          # register b
+        "uses_imm": 1,        # b is the immediate
+        "reads_dst": 1,
+        "writes_dst": 1,
+        "size": range(9),     # bytes accessed
+        "sign_extends": 1,
+        "never_faults": 1,
+        "atomic": Atomic,
+        "wide": 1,            # 64-bit multiply
+        "alu_ctl": ALU_CONTROL,
+        "cmp_ctl": COMPARE_CONTROL,
+    })
 
-    def __init__(self, name: str):
-        def flag(what: str, shape=1) -> Signal:
-            return Signal(shape, name=f"{name}_{what}")
-        self.known = flag("known")           # an operation of the encoding (others fault)
-        self.active = flag("active")         # not a nop
-        self.alu = flag("alu")
-        self.mul = flag("mul")
-        self.div = flag("div")
-        self.load = flag("load")             # reads memory (loads and atomics)
-        self.store = flag("store")           # writes memory (stores and atomics)
-        self.branch = flag("branch")         # conditional branch with a comparator case
-        self.jump = flag("jump")
-        self.bounds = flag("bounds")         # bout / bin
-        self.bounds_out = flag("bounds_out")
-        self.exit = flag("exit")
-        self.helper = flag("helper")         # call (helper number in imm, or in register a: callr)
-        self.ldmap = flag("ldmap")           # dst = handle of map imm
-        self.ldmapv = flag("ldmapv")         # dst = address of map imm's values + off
-        self.uses_a = flag("uses_a")
-        self.uses_b = flag("uses_b")         # register b
-        self.uses_imm = flag("uses_imm")     # b is the immediate
-        self.reads_dst = flag("reads_dst")
-        self.writes_dst = flag("writes_dst")
-        self.size = flag("size", range(9))   # bytes accessed
-        self.sign_extends = flag("sign_extends")
-        self.never_faults = flag("never_faults")
-        self.atomic = flag("atomic", Atomic)
-        self.wide = flag("wide")             # 64-bit multiply
 
-
-def decode_slot(m: Module, op: Signal, d: SlotDecode) -> None:
-    """Drive ``d`` from the slot's operation code."""
+def decode_slot(m: Module, op: Value, d: data.View) -> None:
+    """Drive ``d`` (a view of `decode_layout`) from the slot's operation code."""
     with m.Switch(op):
         with m.Case(int(Op.NOP)):
             pass
@@ -96,6 +99,10 @@ def decode_slot(m: Module, op: Signal, d: SlotDecode) -> None:
                     d.sign_extends.eq(info.sign_extends), d.never_faults.eq(info.never_faults),
                     d.wide.eq(info.width == 64),
                 ]
+                if unit is Unit.ALU and code not in (Op.LDMAP, Op.LDMAPV):
+                    m.d.comb += d.alu_ctl.eq(alu_control(code).const())
+                if unit is Unit.BRANCH and info.ebpf:
+                    m.d.comb += d.cmp_ctl.eq(compare_control(code).const())
                 if unit is Unit.LSU:
                     m.d.comb += d.size.eq(info.width)
                     if info.reads_memory and info.writes_memory:
