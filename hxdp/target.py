@@ -22,7 +22,7 @@ from .errors import HxdpError
 
 __all__ = ["Unit", "Space", "Operand", "OpInfo", "Op", "OPS_BY_CODE", "SlotField", "SLOT_FIELDS",
            "SLOT_BITS", "Slot", "ebpf_spec", "non_faulting", "encode_slot", "decode_slot", "encode_row", "decode_row",
-           "Latency", "DIVIDERS", "MAX_CYCLES", "Target", "ENGINE_CLOCK_MHZ", "markdown", "target_to_dict", "target_from_dict"]
+           "Latency", "DIVIDERS", "MULTIPLIERS", "MAX_CYCLES", "Target", "ENGINE_CLOCK_MHZ", "markdown", "target_to_dict", "target_from_dict"]
 
 
 class Unit(enum.Enum):
@@ -329,6 +329,11 @@ MAX_CYCLES = 1_000_000
 # Dividers in a core: a division occupies one for ``Latency.div`` cycles
 # (radix-4, two quotient bits a cycle), so at most one starts in a row.
 DIVIDERS = 1
+
+# Multipliers in a core: pipelined, one product started a cycle, shared by
+# the lanes (a multiplier a lane took about 650 ECP5 LUTs and 11 DSPs each,
+# and another write source for every register), so at most one a row.
+MULTIPLIERS = 1
 
 # The engine clock packets a second are figured at, unless a command's
 # --clock gives another: the clock the Versa board's engine is built for

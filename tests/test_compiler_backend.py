@@ -223,6 +223,15 @@ def test_lanes_and_ports_limit_a_row():
     assert [len(r) for r in _rows(text, Target.with_lanes(2))] == [2, 2, 2, 1]
 
 
+def test_the_lanes_share_one_multiplier_and_one_divider():
+    text = "".join(f"mov %r{r}, {r}\nmul %r{r}, %r{r}\n" for r in range(2, 6)) + \
+        "div %r2, %r3\ndiv %r4, %r5\nmov %r0, %r2\nadd %r0, %r4\nexit"
+    rows = _rows(text, Target())
+    for unit in ("mul", "div"):
+        per_row = [sum(op.startswith(unit) for op in row) for row in rows]
+        assert max(per_row) == 1 and sum(per_row) == (4 if unit == "mul" else 2), (unit, rows)
+
+
 def _guarded_load(jump_if_short: bool) -> str:
     """A load of a packet field behind a bounds check, laid out with the
     short packet's way after the check or after the load."""

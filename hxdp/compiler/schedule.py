@@ -10,7 +10,7 @@ enough above (or, at distance 0, already in this row).
 
 from __future__ import annotations
 
-from ..target import DIVIDERS, Space, Target, Unit, non_faulting
+from ..target import DIVIDERS, MULTIPLIERS, Space, Target, Unit, non_faulting
 from .ddg import Ddg, is_control
 from .mir import MOp, is_load
 
@@ -42,6 +42,8 @@ def fits(row: Row, m: MOp, target: Target) -> bool:
     if sum(x.info.unit is Unit.HELPER for x in candidate) > target.helper_units:
         return False
     if sum(x.info.unit is Unit.DIV for x in candidate) > DIVIDERS:
+        return False
+    if sum(x.info.unit is Unit.MUL for x in candidate) > MULTIPLIERS:
         return False
     if m.info.reads_memory and not _ports_fit([x.space for x in candidate if x.info.reads_memory],
                                               target.load_ports):

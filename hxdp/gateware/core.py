@@ -432,21 +432,28 @@ class Core(wiring.Component):
         # -- ALU, multiplier, divider ------------------------------------------------
         for l, (s, d) in enumerate(zip(slots, dec)):
             alu = Alu()
-            mul = Multiplier()
             m.submodules[f"alu{l}"] = alu
-            m.submodules[f"mul{l}"] = mul
-            m.d.comb += [alu.ctl.eq(d.alu_ctl), alu.a.eq(a_val[l]), alu.b.eq(b_val[l]),
-                         mul.start.eq(issue & d.mul), mul.wide.eq(d.wide), mul.a.eq(a_val[l]),
-                         mul.b.eq(b_val[l])]
+            m.d.comb += [alu.ctl.eq(d.alu_ctl), alu.a.eq(a_val[l]), alu.b.eq(b_val[l])]
             map_ref = Signal(64, name=f"map_ref{l}")
             m.d.comb += map_ref.eq(Mux(d.ldmap, HANDLE_BASE + (s.imm.as_unsigned() << HANDLE_SHIFT),
                                        MAP_BASE + (s.imm.as_unsigned() << MAP_SHIFT) + s.off.as_signed()))
             claims.append((d.alu & d.writes_dst, s.dst, t.latency.alu))
             writes.append((d.alu & d.writes_dst, s.dst, Mux(d.ldmap | d.ldmapv, map_ref, alu.result)))
-            mul_en, mul_dst = Signal(name=f"mul_en{l}"), Signal(range(nregs), name=f"mul_dst{l}")
-            m.d.sync += [mul_en.eq(issue & d.mul), mul_dst.eq(s.dst)]
-            claims.append((d.mul, s.dst, t.latency.mul))
-            earlier_writes.append((mul_en, mul_dst, mul.result))
+        # One multiplier (the compiler puts at most `MULTIPLIERS` a row): its
+        # operands are registered as the row issues, so it is pipelined.
+        multiplier = Multiplier()
+        m.submodules.multiplier = multiplier
+        mul_en, mul_dst = Signal(), Signal(range(nregs))
+        for l in reversed(range(lanes)):
+            with m.If(dec[l].mul):
+                m.d.comb += [multiplier.wide.eq(dec[l].wide), multiplier.a.eq(a_val[l]),
+                             multiplier.b.eq(b_val[l])]
+                m.d.sync += mul_dst.eq(slots[l].dst)
+            claims.append((dec[l].mul, slots[l].dst, t.latency.mul))
+        starts_mul = issue & Cat(*(d.mul for d in dec)).any()
+        m.d.comb += multiplier.start.eq(starts_mul)
+        m.d.sync += mul_en.eq(starts_mul)
+        earlier_writes.append((mul_en, mul_dst, multiplier.result))
         div_dst = Signal(range(nregs))
         for l in reversed(range(lanes)):
             with m.If(dec[l].div):

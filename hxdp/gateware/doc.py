@@ -135,10 +135,16 @@ for a stopped engine, as a program load does it.
              └──────── next row, or another branch's target ◀────────────────┘ (a cycle later)
 ```
 
-A row issues from registers: its operation and the values of the registers
-it reads were latched by the decode stage in the cycle before, so no cycle
-holds both the register file's read multiplexers and what issue does with
-the values. The hazards and what they cost (the model's `Latency`, one
+A row issues from registers: its operation, decoded, and the values of the
+registers it reads were latched by the decode stage in the cycle before, so
+no cycle holds both the register file's read multiplexers and what issue
+does with the values. Each slot is decoded once, as its row enters decode
+(`hxdp/gateware/decode.py`): the controls of the ALU and of the comparator,
+which lane each load port and the store port serve, whether a branch goes
+to the next row, a map reference past the loaded maps and control past the
+program travel to issue in registers, so no decode table sits on issue's
+paths. The lanes share one pipelined multiplier (the compiler puts at
+most one multiply in a row), as they share the divider. The hazards and what they cost (the model's `Latency`, one
 definition in `hxdp/target.py`):
 
 - **Read after write.** Decode reads the values registers will hold at the
