@@ -631,17 +631,24 @@ def _synth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-route", action="store_true",
                    help="ECP5: place only, and give nextpnr's Fmax estimate (routing a large engine "
                         "takes long)")
+    p.add_argument("--no-place", action="store_true",
+                   help="ECP5: stop after yosys and give its cell counts (no Fmax; a carry cell counts "
+                        "as two LUTs, as nextpnr places it)")
+    p.add_argument("--core", action="store_true",
+                   help="the core alone (with its stack, helper unit and instruction memory), without "
+                        "the engine's packet buffer, map memory and streams")
     p.add_argument("--dir", type=_output_dir, help="keep the work files (netlist, logs, report) here")
 
 
 @command("synth", "synthesise the engine alone and print its resources and Fmax",
          "Takes minutes: yosys and nextpnr run as WebAssembly.\n\n"
-         "examples:\n  hxdp synth\n  hxdp synth --lanes 2 --no-route\n  hxdp synth --family xilinx")(_synth_args)
+         "examples:\n  hxdp synth\n  hxdp synth --lanes 2 --no-route\n  hxdp synth --core --no-place\n"
+         "  hxdp synth --family xilinx")(_synth_args)
 def cmd_synth(args: argparse.Namespace) -> int:
     from .gateware.synth import synthesize
     progress = _stages()
-    report = synthesize(_target(args), args.family, freq_mhz=args.freq,
-                        route=not args.no_route, workdir=args.dir, progress=progress)
+    report = synthesize(_target(args), args.family, freq_mhz=args.freq, route=not args.no_route,
+                        place=not args.no_place, core=args.core, workdir=args.dir, progress=progress)
     print("\n".join(report.lines()))
     return 0
 

