@@ -77,6 +77,9 @@ def alu_control(op: Op) -> AluControl:
     """The datapath settings for ``op``, from the eBPF instruction it computes like."""
     if op is Op.LDHI:
         return AluControl(Func.LDHI)
+    if op in (Op.LDMAP, Op.LDMAPV):
+        # The map's handle or values' address is operand b (the core finds it in decode).
+        return AluControl(Func.MOV, from_a=False)
     spec = ebpf_spec(op)
     if spec.kind is Kind.END:
         swap = spec.mnemonic.startswith("bswap")

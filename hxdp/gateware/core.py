@@ -278,10 +278,17 @@ class Core(wiring.Component):
             for l, (s, d) in enumerate(zip(d_slots, d_dec)):
                 m.d.sync += [to_next[l].eq(~d.exit & (s.off.as_unsigned() == d_next)),
                              bad_map[l].eq((d.ldmap | d.ldmapv) & (s.imm.as_unsigned() >= self.map_count))]
+        # The immediate as operand b, found in decode: sign-extended, or for
+        # ldmap and ldmapv the map's handle or its values' address (which the
+        # ALU moves to dst), so no mux follows the ALU on its way back.
         imm = [Signal(64, name=f"imm{l}") for l in range(lanes)]
         b_val = [Signal(64, name=f"b{l}") for l in range(lanes)]
-        for l, s in enumerate(slots):
-            m.d.comb += [imm[l].eq(s.imm.as_signed()), b_val[l].eq(Mux(dec[l].uses_imm, imm[l], b_reg[l]))]
+        for l, (s, d) in enumerate(zip(d_slots, d_dec)):
+            with m.If(take):
+                m.d.sync += imm[l].eq(Mux(d.ldmap, HANDLE_BASE + (s.imm.as_unsigned() << HANDLE_SHIFT),
+                                          Mux(d.ldmapv, MAP_BASE + (s.imm.as_unsigned() << MAP_SHIFT) +
+                                              s.off.as_signed(), s.imm.as_signed())))
+            m.d.comb += b_val[l].eq(Mux(dec[l].uses_imm, imm[l], b_reg[l]))
 
         # -- the packet's bounds: as received, until a helper moves them -----------------
         moved = Signal(packet_layout())
@@ -434,11 +441,8 @@ class Core(wiring.Component):
             alu = Alu()
             m.submodules[f"alu{l}"] = alu
             m.d.comb += [alu.ctl.eq(d.alu_ctl), alu.a.eq(a_val[l]), alu.b.eq(b_val[l])]
-            map_ref = Signal(64, name=f"map_ref{l}")
-            m.d.comb += map_ref.eq(Mux(d.ldmap, HANDLE_BASE + (s.imm.as_unsigned() << HANDLE_SHIFT),
-                                       MAP_BASE + (s.imm.as_unsigned() << MAP_SHIFT) + s.off.as_signed()))
             claims.append((d.alu & d.writes_dst, s.dst, t.latency.alu))
-            writes.append((d.alu & d.writes_dst, s.dst, Mux(d.ldmap | d.ldmapv, map_ref, alu.result)))
+            writes.append((d.alu & d.writes_dst, s.dst, alu.result))
         # One multiplier (the compiler puts at most `MULTIPLIERS` a row): its
         # operands are registered as the row issues, so it is pipelined.
         multiplier = Multiplier()

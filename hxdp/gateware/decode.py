@@ -99,7 +99,7 @@ def decode_slot(m: Module, op: Value, d: data.View) -> None:
                     d.sign_extends.eq(info.sign_extends), d.never_faults.eq(info.never_faults),
                     d.wide.eq(info.width == 64),
                 ]
-                if unit is Unit.ALU and code not in (Op.LDMAP, Op.LDMAPV):
+                if unit is Unit.ALU:
                     m.d.comb += d.alu_ctl.eq(alu_control(code).const())
                 if unit is Unit.BRANCH and info.ebpf:
                     m.d.comb += d.cmp_ctl.eq(compare_control(code).const())
