@@ -53,7 +53,7 @@ def clock_label(net: str) -> str:
     found = re.search(r"rx(\d+)_clk", net)
     if found:
         return f"port {found.group(1)} receive (rx{found.group(1)})"
-    if "tx_clk" in net or "line_clock" in net:
+    if re.search(r"tx\d*_clk", net) or "line_clock" in net:
         return "line transmit (tx)"
     return "engine (sync)"
 

@@ -2,8 +2,11 @@
 every such board module describes (`EcpBoard`) and `NicTop` builds.
 
 Clocks: the board's oscillator feeds a PLL giving the 125 MHz transmit
-clock (``tx``, shared by the ports) and the engine's clock (``sync``);
-each PHY's receive clock is its port's ``rx<n>`` domain.
+clock and the engine's clock (``sync``); each PHY's receive clock is its
+port's ``rx<n>`` domain. Each port transmits in a domain of its own,
+``tx<n>``, on the one transmit clock but with its own reset: a reset net
+reaches only the flip-flops of its port, near that port's pins, instead of
+one net spanning the chip between ports on opposite edges.
 
 Port mapping (`hxdp.boards.switch`): port n is ifindex n + 1, XDP_TX
 back out of the ingress port, XDP_REDIRECT to the port its ifindex names;
@@ -81,15 +84,13 @@ class NicTop(wiring.Component):
 
         # -- clocks ------------------------------------------------------------------
         m.domains.sync = ClockDomain()
-        m.domains.tx = ClockDomain()
         m.submodules.clock_in = clock_in = io.Buffer("i", platform.request(board.clock, dir="-"))
         locked = Signal()
         line_clock = Signal()
         engine_clock = Signal()
         ecp5_pll(m, plan, clock_in.i, line_clock, engine_clock, locked)
-        m.d.comb += [ClockSignal("tx").eq(line_clock), ClockSignal("sync").eq(engine_clock)]
-        for domain in ("sync", "tx"):
-            m.submodules[f"{domain}_reset"] = cdc.ResetSynchronizer(~locked, domain=domain)
+        m.d.comb += ClockSignal("sync").eq(engine_clock)
+        m.submodules.sync_reset = cdc.ResetSynchronizer(~locked, domain="sync")
         platform.add_clock_constraint(line_clock, LINE_MHZ * 1e6)
         platform.add_clock_constraint(engine_clock, plan.secondary_mhz * 1e6)
 
@@ -101,10 +102,12 @@ class NicTop(wiring.Component):
             if hasattr(pins, "rst"):          # PHYs sharing a reset line have it on the first port
                 m.submodules[f"phy{n}_reset"] = phy_reset = io.Buffer("o", pins.rst)
                 m.d.comb += phy_reset.o.eq(~locked)
-            m.domains += ClockDomain(f"rx{n}", reset_less=True)
-            m.submodules[f"pins{n}"] = buffers = RgmiiBuffers(pins, f"rx{n}", "tx")
+            m.domains += [ClockDomain(f"rx{n}", reset_less=True), ClockDomain(f"tx{n}")]
+            m.d.comb += ClockSignal(f"tx{n}").eq(line_clock)
+            m.submodules[f"tx{n}_reset"] = cdc.ResetSynchronizer(~locked, domain=f"tx{n}")
+            m.submodules[f"pins{n}"] = buffers = RgmiiBuffers(pins, f"rx{n}", f"tx{n}")
             m.submodules[f"port{n}"] = port = EthernetPort(target.packet_frame_bytes, n + 1,
-                                                           rx_domain=f"rx{n}", tx_domain="tx",
+                                                           rx_domain=f"rx{n}", tx_domain=f"tx{n}",
                                                            fifo_bytes=PORT_FIFO_BYTES)
             platform.add_clock_constraint(pins.rx_clk.io, LINE_MHZ * 1e6)
             wiring.connect(m, port.ddr, buffers.ddr)
