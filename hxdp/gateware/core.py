@@ -182,6 +182,10 @@ class Core(wiring.Component):
         cycle = Signal(32)
         issue = Signal()
         take = Signal()                 # the decode stage's row goes to issue in the next cycle
+        advance = Signal()              # the same, in a packet: ``take`` but for a packet's start
+        # Decode's row: 0 between packets (so a packet's start changes no
+        # address decode works with, and arrives late in its cycle at no
+        # more than the instruction memory's address and the registers).
         d_pc = Signal(range(t.imem_rows + 1))
         d_valid = Signal()
         redirect = Signal()             # a branch was taken whose target was not read ahead: fetch it now
@@ -190,10 +194,10 @@ class Core(wiring.Component):
         e_pc = Signal(range(t.imem_rows + 1))
         e_valid = Signal()
         ending = Signal()               # the packet ends in this cycle
-        fetch = Mux(redirect, redirect_pc, Mux(take, d_pc + 1, d_pc))
+        fetch = Mux(redirect, redirect_pc, Mux(advance, d_pc + 1, d_pc))
         # Between packets, and in the cycle one ends, row 0 is read, for a
-        # packet that may start in the next cycle.
-        m.d.comb += ir.addr.eq(Mux(self.start, 1, Mux(running & ~ending, fetch, 0)))
+        # packet that may start in the next cycle; as one starts, row 1.
+        m.d.comb += ir.addr.eq(Mux(running & ~ending, fetch, self.start))
         d_row = data.View(row_layout(lanes), Mux(from_target, ir_target.data, ir.data))
         row = Signal(row_layout(lanes))
 
@@ -232,8 +236,9 @@ class Core(wiring.Component):
         # The target read ahead is that of the row's first branch to anywhere
         # but the next row, which decode holds anyway when the row issues.
         first_target = Signal(16)
-        d_next = Mux(self.start, 1, d_pc + 1)      # the row after decode's (row 0's as a packet starts)
-        ahead = [(d.branch | d.jump | d.bounds) & (s.off.as_unsigned() != d_next) for d, s in zip(d_dec, d_slots)]
+        d_next = d_pc + 1               # the row after decode's
+        d_to_next = [s.off.as_unsigned() == d_next for s in d_slots]
+        ahead = [(d.branch | d.jump | d.bounds) & ~n for d, n in zip(d_dec, d_to_next)]
         ahead_lane = Signal(lanes)      # one-hot: the lane whose target is read ahead
         e_ahead_lane = Signal(lanes)    # the same, for the row at issue
         for l in reversed(range(lanes)):
@@ -271,12 +276,12 @@ class Core(wiring.Component):
         bad_map = [Signal(name=f"bad_map{l}") for l in range(lanes)]
         d_past_end = Signal()           # control ran past the program
         past_end = Signal()
-        m.d.comb += d_past_end.eq(Mux(self.start, 0, d_pc) >= self.program_rows)
+        m.d.comb += d_past_end.eq(d_pc >= self.program_rows)
         with m.If(take):
             m.d.sync += [past_end.eq(d_past_end), *(x.eq(y) for x, y in zip(ld_lane + ld_use, d_ld_lane + d_ld_use)),
                          st_lane.eq(d_st_lane), st_use.eq(d_st_use)]
             for l, (s, d) in enumerate(zip(d_slots, d_dec)):
-                m.d.sync += [to_next[l].eq(~d.exit & (s.off.as_unsigned() == d_next)),
+                m.d.sync += [to_next[l].eq(~d.exit & d_to_next[l]),
                              bad_map[l].eq((d.ldmap | d.ldmapv) & (s.imm.as_unsigned() >= self.map_count))]
         # The immediate as operand b, found in decode: sign-extended, or for
         # ldmap and ldmapv the map's handle or its values' address (which the
@@ -706,7 +711,8 @@ class Core(wiring.Component):
         held = (helper.busy & ~helper.done) | (e_valid & calls & helper.holds)
         d_ready = Signal()
         m.d.comb += [d_ready.eq(d_past_end | ~(Cat(*waits_free).any() | held)),
-                     take.eq(self.start | running & d_valid & d_ready & (~e_valid | issue & ~leaves))]
+                     advance.eq(running & d_valid & d_ready & (~e_valid | issue & ~leaves)),
+                     take.eq(self.start | advance)]
 
         # -- packet start and end -------------------------------------------------------
         m.d.comb += ending.eq(running & (active & (row_fault != Fault.NONE) | watchdog | issue & decided & is_exit))
@@ -717,10 +723,10 @@ class Core(wiring.Component):
         with m.Elif(running):
             m.d.sync += cycle.eq(cycle + 1)
             with m.If(active & (row_fault != Fault.NONE) | watchdog):
-                m.d.sync += [running.eq(0), self.finished.eq(1), self.fault.eq(row_fault),
+                m.d.sync += [running.eq(0), d_pc.eq(0), self.finished.eq(1), self.fault.eq(row_fault),
                              self.action.eq(0), self.cycles.eq(cycle)]
             with m.Elif(issue & decided & is_exit):
-                m.d.sync += [running.eq(0), self.finished.eq(1), self.fault.eq(Fault.NONE),
+                m.d.sync += [running.eq(0), d_pc.eq(0), self.finished.eq(1), self.fault.eq(Fault.NONE),
                              self.action.eq(action), self.cycles.eq(cycle)]
             with m.Elif(issue & leaves & first_taken):
                 # A branch whose target was read ahead: the row behind it is dropped, the target decoded next.
@@ -730,7 +736,7 @@ class Core(wiring.Component):
                 m.d.sync += [redirect.eq(1), redirect_pc.eq(target_row), d_valid.eq(0), e_valid.eq(0)]
             with m.Else():
                 m.d.sync += [redirect.eq(0), d_pc.eq(fetch), d_valid.eq(d_valid | redirect),
-                             e_valid.eq(take | e_valid & ~issue)]
+                             e_valid.eq(advance | e_valid & ~issue)]
         return m
 
 
