@@ -13,9 +13,11 @@ the map memory's store port. The probe is a short pipeline, so that no
 cycle holds both a memory's output and a decision on it: the key's hash,
 then its home record's address, each get a cycle (an LPM lookup's rounds,
 one a prefix length, are prepared so while the round before probes); a
-record's words are read a cycle each ahead of the checks, which take them
-from a register two cycles after they were asked for, and a record that is
-not the key's restarts the reads at the next. A call of another helper ends the packet with
+record's words are read a cycle each ahead of the checks: each word is
+compared with the key (or its header's hash with the key's) as it comes
+from the memory, and the check takes the outcome from a register two
+cycles after the word was asked for; a record that is not the key's
+restarts the reads at the next. A call of another helper ends the packet with
 an UNSUPPORTED fault, as does moving the head of a packet that has
 metadata (the metadata would have to move with it); a handle that names no
 map, with a MAP fault.
@@ -286,6 +288,11 @@ class HelperUnit(wiring.Component):
         in_flight = [(Signal(name=f"probe_valid{i}"), Signal(range(MAX_KEY_WORDS + 1), name=f"probe_word{i}"))
                      for i in range(2)]
         (asked_valid, asked_word), (checked_valid, checked_word) = in_flight
+        # A word is compared as it comes from the memory and the outcome
+        # kept, so the check a cycle later starts from registers.
+        hash_matches, key_matches = Signal(), Signal()
+        expected = Mux(entry.lpm, cut_key, key[(asked_word - 1)[:len(word)]])
+        m.d.sync += [hash_matches.eq(self.read_data[32:] == key_hash), key_matches.eq(self.read_data == expected)]
         restart = Signal()            # the next slot's header is asked for
         new_round = Signal()          # the prepared round's home header is asked for
 
@@ -425,19 +432,18 @@ class HelperUnit(wiring.Component):
                 checks_header = checked_valid & (checked_word == 0)
                 checks_key = checked_valid & (checked_word != 0)
                 state = word_read[:2]
-                stored = Mux(entry.lpm, cut_key, key[(checked_word - 1)[:len(word)]])
                 probed = Mux(checks_header, probes + 1, probes)
                 reject = Signal()
                 with m.If(checks_header):
                     m.d.sync += probes.eq(probes + 1)
                     with m.If(state == SlotState.EMPTY):
                         decide(m, Const(0), Const(1))
-                    with m.Elif(~((state == SlotState.USED) & (word_read[32:] == key_hash))):
+                    with m.Elif(~((state == SlotState.USED) & hash_matches)):
                         m.d.comb += reject.eq(1)
                         with m.If((state == SlotState.DELETED) & ~free_found):
                             m.d.sync += [free.eq(current), free_found.eq(1)]
                 with m.If(checks_key):
-                    with m.If(word_read != stored):
+                    with m.If(~key_matches):
                         m.d.comb += reject.eq(1)
                     with m.Elif(checked_word == key_words):
                         decide(m, Const(1), Const(0))
