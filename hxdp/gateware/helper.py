@@ -254,7 +254,7 @@ class HelperUnit(wiring.Component):
         arriving = Signal(64)
         m.d.comb += arriving.eq(self.read_data & low_bytes(entry.key_size - 8 * word, 8))
         key_hash = Signal(32)
-        probes = Signal(33)
+        unprobed = Signal(33)             # the slots the probe has not checked a header of
         free, free_found = Signal(32), Signal()
         has_room = Signal()               # the probe found a deleted or empty slot
         oldest, victim, seen = Signal(STAMP_BITS), Signal(32), Signal()
@@ -288,6 +288,7 @@ class HelperUnit(wiring.Component):
         in_flight = [(Signal(name=f"probe_valid{i}"), Signal(range(MAX_KEY_WORDS + 1), name=f"probe_word{i}"))
                      for i in range(2)]
         (asked_valid, asked_word), (checked_valid, checked_word) = in_flight
+        asked_last, checked_last = Signal(), Signal()     # the word is the key's last
         # A word is compared as it comes from the memory and the outcome
         # kept, so the check a cycle later starts from registers.
         hash_matches, key_matches = Signal(), Signal()
@@ -301,9 +302,11 @@ class HelperUnit(wiring.Component):
             jumps = new_round | restart
             asks = jumps | (asking <= key_words)
             m.d.comb += ask(Space.MAP, address)
+            asked = Mux(jumps, 0, asking)
             m.d.sync += [ask_at.eq(address + 8), asking.eq(Mux(jumps, 1, asking + asks)),
-                         asked_valid.eq(asks), asked_word.eq(Mux(jumps, 0, asking)),
-                         checked_valid.eq(asked_valid & ~jumps), checked_word.eq(asked_word)]
+                         asked_valid.eq(asks), asked_word.eq(asked), asked_last.eq(asked == key_words),
+                         checked_valid.eq(asked_valid & ~jumps), checked_word.eq(asked_word),
+                         checked_last.eq(asked_last)]
 
         # Rounds are prepared ahead of the probe, a stage a cycle: the key to
         # look for (the folded key, or an LPM key cut to the longest prefix
@@ -344,7 +347,7 @@ class HelperUnit(wiring.Component):
             """Probe the prepared round's key from its home slot."""
             m.d.comb += new_round.eq(1)
             m.d.sync += [current.eq(ready_slot), cut_key.eq(ready_key), key_hash.eq(ready_hash),
-                         probes.eq(0), free_found.eq(0)]
+                         unprobed.eq(slots), free_found.eq(0)]
 
         def decide(m: Module, found, empty) -> None:
             """The probe ended in this cycle: the key is at ``current``, or
@@ -432,10 +435,10 @@ class HelperUnit(wiring.Component):
                 checks_header = checked_valid & (checked_word == 0)
                 checks_key = checked_valid & (checked_word != 0)
                 state = word_read[:2]
-                probed = Mux(checks_header, probes + 1, probes)
+                last_slot = Mux(checks_header, unprobed == 1, unprobed == 0)     # none is left after this one
                 reject = Signal()
                 with m.If(checks_header):
-                    m.d.sync += probes.eq(probes + 1)
+                    m.d.sync += unprobed.eq(unprobed - 1)
                     with m.If(state == SlotState.EMPTY):
                         decide(m, Const(0), Const(1))
                     with m.Elif(~((state == SlotState.USED) & hash_matches)):
@@ -445,10 +448,10 @@ class HelperUnit(wiring.Component):
                 with m.If(checks_key):
                     with m.If(~key_matches):
                         m.d.comb += reject.eq(1)
-                    with m.Elif(checked_word == key_words):
+                    with m.Elif(checked_last):
                         decide(m, Const(1), Const(0))
                 with m.If(reject):
-                    with m.If(probed == slots):
+                    with m.If(last_slot):
                         decide(m, Const(0), Const(0))
                     with m.Else():
                         m.d.comb += restart.eq(1)
