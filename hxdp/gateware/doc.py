@@ -191,5 +191,8 @@ definition in `hxdp/target.py`):
 - **Between packets** instruction memory reads row 0, also in the cycle a
   packet ends, so that the next packet's first row is decoded in the cycle
   it starts; the slice takes no first beat in the first cycle after reset,
-  before that read has happened.
+  before that read has happened. Decode's row number is 0 between packets,
+  so a packet's start, which comes late in its cycle (the packet before
+  may leave in it), meets only the instruction memory's address and the
+  registers' first values, not decode's compares.
 """
