@@ -100,9 +100,11 @@ class BeatUnpacker(wiring.Component):
         m = Module()
         sync = m.d[self.domain]
         fb = self.frame_bytes
-        held = Signal.like(self.beats.payload)    # the beat being sent
+        # The beats' bytes go without reset (``have`` and ``spare_have`` say
+        # what they hold): the domain's reset net reaches fewer flip-flops.
+        held = Signal.like(self.beats.payload, reset_less=True)    # the beat being sent
         have = Signal()
-        spare = Signal.like(self.beats.payload)   # the next one, read ahead
+        spare = Signal.like(self.beats.payload, reset_less=True)   # the next one, read ahead
         spare_have = Signal()
         index = Signal(range(fb))
         at_end = Signal()                         # the byte at ``index`` is the held beat's last

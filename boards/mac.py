@@ -127,9 +127,11 @@ class MacTx(wiring.Component):
         m = Module()
         sync = m.d[self.domain]
         count = Signal(range(max(IFG, 8, MIN_FRAME) + 1))
-        crc = Signal(32, init=INIT)       # over the frame's bytes before the one in ``txd``
+        # The CRC and the FCS being sent are set before each use and go
+        # without reset: the domain's reset net reaches fewer flip-flops.
+        crc = Signal(32, init=INIT, reset_less=True)      # over the frame's bytes before the one in ``txd``
         folding = Signal()                # ``txd`` holds a frame byte (data or pad), not yet in ``crc``
-        fcs = Signal(32)
+        fcs = Signal(32, reset_less=True)
         frames = self.frames
         finished = Signal()               # the frame's last FCS byte goes out
         tally(m, self.domain, finished, self.sent)
