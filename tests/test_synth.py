@@ -50,5 +50,5 @@ def test_without_placement_the_figures_are_yosys_cells_with_a_carry_cell_as_two_
     report = synthesize(Target.with_lanes(1), place=False, core=True, workdir=tmp_path / "work")
     assert (report.lut, report.ff, report.bram, report.dsp) == (1060, 400, 3, 2)
     assert report.fmax_mhz is None and report.unit == "core"
-    netlist = (tmp_path / "work" / "engine.il").read_text()
+    netlist = (tmp_path / "work" / "core.il").read_text()
     assert "imem_addr" in netlist and "rx__valid" not in netlist       # the core's ports, not the engine's

