@@ -175,6 +175,10 @@ class HelperUnit(wiring.Component):
         clock = Signal(STAMP_BITS)
         bounds_result = Signal(64)
         quick = Signal()             # a call answered in the cycle after it (all but table probes and zeroing)
+        # Any other call's r0 is an error (-errno), 0, or the found value's
+        # address: an error code and a flag, so that r0 has few sources.
+        failed = Signal(range(max(errno.EINVAL, errno.ENOENT, errno.EEXIST, errno.E2BIG) + 1))
+        gives_address = Signal()
         m.d.comb += self.used_slot.eq(slot)
         with m.If(self.start):
             m.d.sync += [number.eq(self.number), slot.eq(self.slot),
@@ -245,6 +249,9 @@ class HelperUnit(wiring.Component):
                     m.d.comb += self.result.eq(bounds_result)
                 with m.Case(CONFORMANCE_IDENTITY):
                     m.d.comb += self.result.eq(args[0])
+        with m.Else():
+            error = Signal(signed(len(failed) + 1))
+            m.d.comb += [error.eq(-failed), self.result.eq(Mux(gives_address, value_address(product), error))]
 
         zero_at = Signal(len(self.zero_addr))
         zero_left = Signal(range(FRAME_SIZE))
@@ -271,11 +278,8 @@ class HelperUnit(wiring.Component):
             """Read 8 bytes at ``address`` of ``space``; they come the next cycle."""
             return [self.read_en.eq(1), self.read_space.eq(space), self.read_addr.eq(address)]
 
-        def finish(value) -> list:
-            return [self.done.eq(1), self.result.eq(value)]
-
-        def errno_value(code: int) -> int:
-            return -code & M64
+        def finish(*, error: Value | int = 0, address: Value | int = 0) -> list:
+            return [self.done.eq(1), failed.eq(error), gives_address.eq(address)]
 
         def header(state, stamp) -> Value:
             return Cat(Const(state, 2), stamp, key_hash)
@@ -361,26 +365,26 @@ class HelperUnit(wiring.Component):
                     with m.Elif(~found & entry.lpm & ready):
                         start_round(m)
                     with m.Else():
-                        m.d.comb += finish(Mux(found, value_address(product), 0))
+                        m.d.comb += finish(address=found)
                         m.next = "IDLE"
                 with m.Case(HelperId.MAP_DELETE_ELEM):
                     with m.If(found):
                         m.next = "DELETE"
                     with m.Else():
-                        m.d.comb += finish(errno_value(errno.ENOENT))
+                        m.d.comb += finish(error=errno.ENOENT)
                         m.next = "IDLE"
                 with m.Default():                        # update
                     with m.If(flags > UpdateFlag.EXIST):
-                        m.d.comb += finish(errno_value(errno.EINVAL))
+                        m.d.comb += finish(error=errno.EINVAL)
                         m.next = "IDLE"
                     with m.Elif(found & (flags == UpdateFlag.NOEXIST)):
-                        m.d.comb += finish(errno_value(errno.EEXIST))
+                        m.d.comb += finish(error=errno.EEXIST)
                         m.next = "IDLE"
                     with m.Elif(~found & (flags == UpdateFlag.EXIST)):
-                        m.d.comb += finish(errno_value(errno.ENOENT))
+                        m.d.comb += finish(error=errno.ENOENT)
                         m.next = "IDLE"
                     with m.Elif(~found & (used >= entry.entries) & ~entry.lru):
-                        m.d.comb += finish(errno_value(errno.E2BIG))
+                        m.d.comb += finish(error=errno.E2BIG)
                         m.next = "IDLE"
                     with m.Else():
                         m.d.sync += [current.eq(Mux(found, at, free_at)), inserting.eq(~found), step.eq(0),
@@ -427,7 +431,7 @@ class HelperUnit(wiring.Component):
                     asker(m)
                     m.next = "PROBE"
                 with m.Elif(~cut_valid & ~hash_valid & (lengths_left == 0)):
-                    m.d.comb += finish(0)
+                    m.d.comb += finish()
                     m.next = "IDLE"
             with m.State("PROBE"):
                 m.d.comb += self.busy.eq(1)
@@ -476,7 +480,7 @@ class HelperUnit(wiring.Component):
                     with m.Elif(entry.lru):
                         m.next = "TOUCH"
                     with m.Else():
-                        m.d.comb += finish(0)
+                        m.d.comb += finish()
                         m.next = "IDLE"
             with m.State("RECORD"):
                 # The header, then the key's words.
@@ -486,14 +490,14 @@ class HelperUnit(wiring.Component):
                                                     key[(step - 1)[:len(word)]]))]
                 m.d.sync += step.eq(step + 1)
                 with m.If(step == key_words):
-                    m.d.comb += [finish(0), self.used_change.eq(1), self.clock_tick.eq(entry.lru)]
+                    m.d.comb += [finish(), self.used_change.eq(1), self.clock_tick.eq(entry.lru)]
                     m.next = "IDLE"
             with m.State("TOUCH"):
                 # An LRU key found: its header gets the next use stamp.
                 m.d.comb += [self.busy.eq(1), self.write_en.eq(1), self.write_mask.eq(0xFF),
                              self.write_addr.eq(record_at), self.write_data.eq(header(SlotState.USED, clock)),
                              self.clock_tick.eq(1),
-                             finish(Mux(number == HelperId.MAP_LOOKUP_ELEM, value_address(product), 0))]
+                             finish(address=number == HelperId.MAP_LOOKUP_ELEM)]
                 m.next = "IDLE"
             with m.State("EVICT"):
                 # A full LRU map: read every header, keep the oldest used one
@@ -524,13 +528,13 @@ class HelperUnit(wiring.Component):
                     m.d.comb += [self.zero_en.eq(1), self.zero_addr.eq(zero_at), self.zero_mask.eq(low_ones(zero_left, 8))]
                     m.d.sync += [zero_at.eq(zero_at + 8), zero_left.eq(zero_left - 8)]
                     with m.If(zero_left <= 8):
-                        m.d.comb += finish(0)
+                        m.d.comb += finish()
                         m.next = "IDLE"
             with m.State("DELETE"):
                 m.d.comb += [self.busy.eq(1), self.write_en.eq(1), self.write_mask.eq(0xFF),
                              self.write_addr.eq(record_at), self.write_data.eq(SlotState.DELETED),
                              self.used_change.eq(-1)]
-                m.d.comb += finish(0)
+                m.d.comb += finish()
                 m.next = "IDLE"
         return m
 
