@@ -99,9 +99,14 @@ class CoreSlice(wiring.Component):
         m.d.comb += length_next.eq(Mux(first, 0, length) + kept)
         index = Signal(range(FRAME_SIZE // fb))
         m.d.comb += index.eq(Mux(first, 0, frames_in) + HEADROOM // fb)
-        m.d.comb += [buf.frame_en.eq(accept), buf.frame_index.eq(index),
-                     buf.frame_data.eq(kept_bytes(beat.data, beat.keep)),
-                     buf.clear.eq(first)]
+        # A beat is written into the buffer from registers in the cycle
+        # after it is taken, which a beat taken late in its cycle (a
+        # packet's first, as the one before leaves) leaves time for. A load
+        # of its bytes issues no sooner (the count of bytes present moves
+        # in that cycle too), and the buffer's read ports see a write in
+        # its own cycle, so the core reads the bytes as it did.
+        m.d.sync += [buf.frame_en.eq(accept), buf.frame_index.eq(index),
+                     buf.frame_data.eq(kept_bytes(beat.data, beat.keep))]
         with m.If(accept):
             m.d.sync += [frames_in.eq(Mux(first, 1, frames_in + 1)), length.eq(length_next)]
             with m.If(first):
