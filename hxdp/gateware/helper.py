@@ -348,10 +348,11 @@ class HelperUnit(wiring.Component):
                                           *(address[8 * j:8 * j + 8] & masks[j] for j in range(4))))]
 
         def start_round(m: Module) -> None:
-            """Probe the prepared round's key from its home slot."""
+            """Probe the prepared round's key from its home slot. The
+            registers a round starts from are set in one place, after the
+            state machine: one multiplexer each for a new round, not one
+            for every state that starts one."""
             m.d.comb += new_round.eq(1)
-            m.d.sync += [current.eq(ready_slot), cut_key.eq(ready_key), key_hash.eq(ready_hash),
-                         unprobed.eq(slots), free_found.eq(0)]
 
         def decide(m: Module, found, empty) -> None:
             """The probe ended in this cycle: the key is at ``current``, or
@@ -536,6 +537,9 @@ class HelperUnit(wiring.Component):
                              self.used_change.eq(-1)]
                 m.d.comb += finish()
                 m.next = "IDLE"
+        with m.If(new_round):
+            m.d.sync += [current.eq(ready_slot), cut_key.eq(ready_key), key_hash.eq(ready_hash),
+                         unprobed.eq(slots), free_found.eq(0)]
         return m
 
     def _bounds(self, m: Module) -> "_Bounds":
