@@ -108,10 +108,7 @@ class Core(wiring.Component):
             "imem_en": In(1),
             "program_rows": In(range(target.imem_rows + 1)),
             "max_cycles": In(32),
-            # A packet: r1 and r2 at entry; XDP mode has the context. It may
-            # start once instruction memory has been read since reset
-            # (``booted``, from the cycle after it): decode holds row 0 then.
-            "booted": Out(1),
+            # A packet: r1 and r2 at entry; XDP mode has the context.
             "start": In(1),
             "r1": In(64),
             "r2": In(64),
@@ -175,17 +172,27 @@ class Core(wiring.Component):
         iw = imem.write_port()
         ir = imem.read_port(transparent_for=(iw,))
         ir_target = imem.read_port(transparent_for=(iw,))
-        m.d.sync += self.booted.eq(1)
         m.d.comb += [iw.addr.eq(self.imem_addr), iw.data.eq(self.imem_data), iw.en.eq(self.imem_en)]
+        # Row 0 is kept in a register as it is written: decode holds it
+        # between packets, so that a packet may start in the cycle after
+        # the one before it ends.
+        row0 = Signal(t.row_bits, init=self.program[0] if self.program else 0)
+        with m.If(iw.en & (iw.addr == 0)):
+            m.d.sync += row0.eq(iw.data)
 
         running = Signal()
         cycle = Signal(32)
         issue = Signal()
+        # The row at issue leaves it: it issues or faults. A row that faults
+        # ends the packet, whose scoreboard the next start sets afresh, so
+        # only what outlives the packet (stores, helper calls, the outcome)
+        # waits for the fault checks.
+        leaves_issue = Signal()
         take = Signal()                 # the decode stage's row goes to issue in the next cycle
         advance = Signal()              # the same, in a packet: ``take`` but for a packet's start
         # Decode's row: 0 between packets (so a packet's start changes no
         # address decode works with, and arrives late in its cycle at no
-        # more than the instruction memory's address and the registers).
+        # more than the registers' first values).
         d_pc = Signal(range(t.imem_rows + 1))
         d_valid = Signal()
         redirect = Signal()             # a branch was taken whose target was not read ahead: fetch it now
@@ -193,12 +200,12 @@ class Core(wiring.Component):
         redirect_pc = Signal(16)
         e_pc = Signal(range(t.imem_rows + 1))
         e_valid = Signal()
-        ending = Signal()               # the packet ends in this cycle
         fetch = Mux(redirect, redirect_pc, Mux(advance, d_pc + 1, d_pc))
-        # Between packets, and in the cycle one ends, row 0 is read, for a
-        # packet that may start in the next cycle; as one starts, row 1.
-        m.d.comb += ir.addr.eq(Mux(running & ~ending, fetch, self.start))
-        d_row = data.View(row_layout(lanes), Mux(from_target, ir_target.data, ir.data))
+        # Between packets instruction memory reads row 1, which decode holds
+        # in the cycle after a start: neither a packet's end nor its start
+        # reaches the memory's address.
+        m.d.comb += ir.addr.eq(Mux(running, fetch, 1))
+        d_row = data.View(row_layout(lanes), Mux(running, Mux(from_target, ir_target.data, ir.data), row0))
         row = Signal(row_layout(lanes))
 
         # -- register file and scoreboard ----------------------------------------------
@@ -220,9 +227,13 @@ class Core(wiring.Component):
         slow = Signal(nregs)
 
         # Writes at the end of this cycle: (enable, register, value), of the
-        # rows before this one, and of the row at issue (``writes``: the
-        # condition without the issue itself); the scoreboard keeps two writes
-        # of a register in different cycles.
+        # rows before this one, and of the row at issue (``writes``: its ALU
+        # results, written in every cycle a row is at issue, waiting or not,
+        # so no wait reaches the register file: its operands are held, so
+        # each cycle writes the same values, and decode passed it on only
+        # once no earlier row's write to those registers was still to come;
+        # between packets they are overwritten by the next start). The
+        # scoreboard keeps two writes of a register in different cycles.
         earlier_writes: list[tuple] = []
         writes: list[tuple] = []
         # What the row at issue claims, should it issue: (condition, register, latency).
@@ -439,7 +450,7 @@ class Core(wiring.Component):
             for fault in reversed(faults):
                 with m.If(fault != Fault.NONE):
                     m.d.comb += row_fault.eq(fault)
-        m.d.comb += issue.eq(active & ~stall & ~past_end & ~watchdog & (row_fault == Fault.NONE))
+        m.d.comb += [leaves_issue.eq(active & ~stall), issue.eq(leaves_issue & (row_fault == Fault.NONE))]
 
         # -- ALU, multiplier, divider ------------------------------------------------
         for l, (s, d) in enumerate(zip(slots, dec)):
@@ -664,7 +675,7 @@ class Core(wiring.Component):
         initial[1], initial[2], initial[10] = self.r1, self.r2, Const(STACK_BASE + t.stack_bytes, 64)
         for i in range(nregs):
             m.d.comb += [regs_early[i].eq(newest(earlier_writes, i, regs[i])),
-                         regs_next[i].eq(Mux(self.start, initial[i], newest(writes, i, regs_early[i], issue)))]
+                         regs_next[i].eq(Mux(self.start, initial[i], newest(writes, i, regs_early[i], e_valid)))]
             m.d.sync += regs[i].eq(regs_next[i])
             later = Const(0, range(t.latency.div + 1))
             claimed = Const(0)
@@ -674,7 +685,7 @@ class Core(wiring.Component):
                 claimed = claimed | hit
             with m.If(self.start):
                 m.d.sync += count[i].eq(0)
-            with m.Elif(issue & claimed):
+            with m.Elif(leaves_issue & claimed):
                 m.d.sync += count[i].eq(later)
             with m.Elif(count[i] != 0):
                 m.d.sync += count[i].eq(count[i] - 1)
@@ -711,11 +722,10 @@ class Core(wiring.Component):
         held = (helper.busy & ~helper.done) | (e_valid & calls & helper.holds)
         d_ready = Signal()
         m.d.comb += [d_ready.eq(d_past_end | ~(Cat(*waits_free).any() | held)),
-                     advance.eq(running & d_valid & d_ready & (~e_valid | issue & ~leaves)),
+                     advance.eq(running & d_valid & d_ready & (~e_valid | leaves_issue & ~leaves)),
                      take.eq(self.start | advance)]
 
         # -- packet start and end -------------------------------------------------------
-        m.d.comb += ending.eq(running & (active & (row_fault != Fault.NONE) | watchdog | issue & decided & is_exit))
         m.d.sync += [self.finished.eq(0), from_target.eq(0)]
         with m.If(self.start):
             m.d.sync += [running.eq(1), cycle.eq(1), div_count.eq(0), d_pc.eq(1), d_valid.eq(1),

@@ -187,12 +187,24 @@ definition in `hxdp/target.py`):
   cycles lost. An exit ends the packet at issue.
 - **Faults** (an access outside every memory, an unsupported operation, a
   bad map handle, control past the program, the watchdog) end the packet in
-  the cycle the row would issue.
-- **Between packets** instruction memory reads row 0, also in the cycle a
-  packet ends, so that the next packet's first row is decoded in the cycle
-  it starts; the slice takes no first beat in the first cycle after reset,
-  before that read has happened. Decode's row number is 0 between packets,
-  so a packet's start, which comes late in its cycle (the packet before
-  may leave in it), meets only the instruction memory's address and the
-  registers' first values, not decode's compares.
+  the cycle the row would issue. Only what outlives the packet waits for
+  the fault checks (its stores, loads, helper call, multiply and division,
+  and the outcome): decode passes its row on and the scoreboard counts the
+  row's writes, as if it issued, since the next packet's start sets them
+  afresh. So the checks (the map table's sizes and read-only flags among
+  them) do not reach decode's clock enables.
+- **The register file** takes the ALU results of the row at issue in every
+  cycle the row is there, waiting or not: its operands are held, so each
+  cycle writes the same values, and decode passed the row on only once no
+  earlier row's write to those registers was still to come. So neither a
+  wait nor a fault reaches the register file's write enables.
+- **Between packets** decode holds row 0 from a register, which keeps a
+  copy of that row as it is written into instruction memory, and the
+  memory reads row 1, which decode holds in the cycle after a start; so
+  the next packet's first row is decoded in the cycle it starts, which may
+  be the cycle after the packet before ends. Decode's row number is 0
+  between packets. A packet's start comes late in its cycle (the packet
+  before may leave in it) and its end is decided late in its own (an exit
+  taken, a fault): neither reaches the instruction memory's address or
+  decode's compares, only the registers' first values.
 """

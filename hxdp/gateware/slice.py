@@ -89,7 +89,7 @@ class CoreSlice(wiring.Component):
         with m.If(done_packet):
             m.d.sync += [busy.eq(0), ended.eq(0), full.eq(0)]
         m.d.comb += [
-            self.rx.ready.eq(receiving | (~busy | done_packet) & self.enabled & core.booted),
+            self.rx.ready.eq(receiving | (~busy | done_packet) & self.enabled),
             accept.eq(self.rx.valid & self.rx.ready),
             first.eq(accept & ~receiving),
         ]
@@ -113,12 +113,14 @@ class CoreSlice(wiring.Component):
                 m.d.sync += [busy.eq(1), port.eq(beat.port), queue.eq(beat.queue)]
             m.d.sync += [receiving.eq(~beat.last), full.eq(beat.last)]
 
-        # The core starts after the first beat, or (conformance) once all is in.
-        start = Mux(conformance, accept & beat.last, first)
+        # The core starts with the first beat, or (conformance) in the cycle
+        # after the last, when r1 and r2 come from the length's register.
+        whole = Signal()
+        m.d.sync += whole.eq(conformance & accept & beat.last)
         m.d.comb += [
-            core.start.eq(start), core.xdp.eq(~conformance),
-            core.r1.eq(Mux(conformance, Mux(length_next != 0, PACKET_BASE + HEADROOM, 0), CONTEXT_BASE)),
-            core.r2.eq(Mux(conformance, length_next, 0)),
+            core.start.eq(Mux(conformance, whole, first)), core.xdp.eq(~conformance),
+            core.r1.eq(Mux(conformance, Mux(length != 0, PACKET_BASE + HEADROOM, 0), CONTEXT_BASE)),
+            core.r2.eq(Mux(conformance, length, 0)),
             core.pkt_end.eq(HEADROOM + length),
             core.pkt_present.eq(frames_in * fb), core.pkt_done.eq(full),
             core.ingress_ifindex.eq(port), core.rx_queue_index.eq(queue),
