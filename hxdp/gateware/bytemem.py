@@ -108,8 +108,8 @@ class ByteMemory(wiring.Component):
         written = Signal(words)
 
         def is_valid(word) -> Value:
-            """``clear`` meets the word's bit after the address has picked
-            it, so that a clear late in its cycle stays off the address's paths."""
+            """``clear`` comes late in its cycle (a packet's start): it meets
+            the word's bit after the address has picked it."""
             if not self.zeroed:
                 return Const(1)
             return ~self.clear & valid.bit_select(word, 1) | written.bit_select(word, 1)

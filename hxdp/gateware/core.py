@@ -189,7 +189,7 @@ class Core(wiring.Component):
         # waits for the fault checks.
         leaves_issue = Signal()
         take = Signal()                 # the decode stage's row goes to issue in the next cycle
-        advance = Signal()              # the same, in a packet (between packets issue takes row 0 every cycle)
+        advance = Signal()              # the same, in a packet: ``take`` but for a packet's start
         # Decode's row: 0 between packets (so a packet's start changes no
         # address decode works with, and arrives late in its cycle at no
         # more than the registers' first values).
@@ -232,7 +232,7 @@ class Core(wiring.Component):
         # so no wait reaches the register file: its operands are held, so
         # each cycle writes the same values, and decode passed it on only
         # once no earlier row's write to those registers was still to come;
-        # between packets the registers hold their first values). The
+        # between packets they are overwritten by the next start). The
         # scoreboard keeps two writes of a register in different cycles.
         earlier_writes: list[tuple] = []
         writes: list[tuple] = []
@@ -597,15 +597,14 @@ class Core(wiring.Component):
         # An atomic writes from registers in the cycle after it read the old
         # value, so that no cycle holds a memory's read, the operation and the
         # write; the next row issues no sooner (``atomic_pending``), so no
-        # store meets it and that row reads what it wrote. One whose packet
-        # has ended meanwhile drops the write to the stack or packet, not to
-        # the maps.
+        # store meets it and that row reads what it wrote. A new packet starting
+        # meanwhile drops the write to its stack or packet, not to the maps.
         late_en, late_stack, late_map, late_addr, late_map_addr, late_data, late_size = (
             Signal(name=f"atomic_{n}", shape=w) for n, w in
             (("en", 1), ("stack", 1), ("map", 1), ("addr", 64), ("map_addr", self.map_bits), ("data", 64),
              ("size", range(9))))
         m.d.comb += [atomic_pending.eq(s_en & (s_kind != 0)), self.keeps_lock.eq(helper.busy | atomic_pending & s_map)]
-        m.d.sync += [late_en.eq(store & atomic_pending & (s_map | running)), late_stack.eq(s_stack),
+        m.d.sync += [late_en.eq(store & atomic_pending & (s_map | ~self.start)), late_stack.eq(s_stack),
                      late_map.eq(s_map), late_addr.eq(s_addr), late_map_addr.eq(s_map_addr), late_data.eq(new),
                      late_size.eq(s_size)]
         plain = s_en & (s_kind == 0)          # not behind cmpxchg's compare of the word read
@@ -624,7 +623,7 @@ class Core(wiring.Component):
         with m.If(helper.write_en):
             m.d.comb += [self.map_write.addr.eq(helper.write_addr), self.map_write.data.eq(helper.write_data),
                          self.map_write.mask.eq(helper.write_mask), self.map_write.en.eq(1)]
-        m.d.comb += stack.clear.eq(~running)
+        m.d.comb += stack.clear.eq(self.start)
 
         # -- control: the first taken branch or exit in lane order --------------------
         taken, exits = [], []
@@ -668,16 +667,15 @@ class Core(wiring.Component):
                 written = written | hit
             return Mux(written, functools.reduce(operator.or_, picked), otherwise) if picked else otherwise
 
-        # Between packets the registers hold their first values, and decode
-        # reads those (writes of the packet before may still land then), so
-        # a packet's start, which comes late in its cycle (the packet before
-        # may leave in it), reaches neither the register file nor decode's
-        # reads: no register is set in the cycle a packet starts.
+        # A packet's start comes late in its cycle (the packet before may
+        # leave in it), so it picks the registers' first values after the
+        # forwarding and the read multiplexers, not before them. The core is
+        # idle when a packet starts: no row issues then.
         initial = Array(Const(0, 64) for _ in range(nregs))
         initial[1], initial[2], initial[10] = self.r1, self.r2, Const(STACK_BASE + t.stack_bytes, 64)
         for i in range(nregs):
             m.d.comb += [regs_early[i].eq(newest(earlier_writes, i, regs[i])),
-                         regs_next[i].eq(Mux(running, newest(writes, i, regs_early[i], e_valid), initial[i]))]
+                         regs_next[i].eq(Mux(self.start, initial[i], newest(writes, i, regs_early[i], e_valid)))]
             m.d.sync += regs[i].eq(regs_next[i])
             later = Const(0, range(t.latency.div + 1))
             claimed = Const(0)
@@ -685,7 +683,7 @@ class Core(wiring.Component):
                 hit = would & (reg == i)
                 later = Mux(hit, latency - 1, later)
                 claimed = claimed | hit
-            with m.If(~running):
+            with m.If(self.start):
                 m.d.sync += count[i].eq(0)
             with m.Elif(leaves_issue & claimed):
                 m.d.sync += count[i].eq(later)
@@ -699,7 +697,7 @@ class Core(wiring.Component):
         def operand(index) -> Value:
             """Decode's read: the row at issue's results count, as that row
             issues whenever decode passes its row on."""
-            return Mux(running, newest(writes, index, regs_early[index], e_valid), initial[index])
+            return Mux(self.start, initial[index], newest(writes, index, regs_early[index], e_valid))
 
         with m.If(take):
             m.d.sync += [row.eq(d_row), e_pc.eq(d_pc), *(v.eq(operand(i)) for v, i in zip(args, (1, 2, 3, 4))),
@@ -725,7 +723,7 @@ class Core(wiring.Component):
         d_ready = Signal()
         m.d.comb += [d_ready.eq(d_past_end | ~(Cat(*waits_free).any() | held)),
                      advance.eq(running & d_valid & d_ready & (~e_valid | leaves_issue & ~leaves)),
-                     take.eq(~running | advance)]
+                     take.eq(self.start | advance)]
 
         # -- packet start and end -------------------------------------------------------
         m.d.sync += [self.finished.eq(0), from_target.eq(0)]

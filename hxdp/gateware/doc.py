@@ -200,14 +200,11 @@ definition in `hxdp/target.py`):
   wait nor a fault reaches the register file's write enables.
 - **Between packets** decode holds row 0 from a register, which keeps a
   copy of that row as it is written into instruction memory, and the
-  memory reads row 1, which decode holds in the cycle after a start; the
-  registers hold their first values (r1, r2, r10; the rest 0), the
-  scoreboard is clear and the stack reads as zero, and issue takes row 0
-  with those values in every cycle. So a packet may start in the cycle
-  after the one before ends, and its start, which comes late in its cycle
-  (the packet before may leave in it), sets only the few registers that
-  follow the packet (the row numbers, the cycle count, the divider's
-  count): it reaches neither the register file, nor the instruction
-  memory's address, nor decode's compares or clock enables. Nor does a
-  packet's end, decided late in its own cycle (an exit taken, a fault).
+  memory reads row 1, which decode holds in the cycle after a start; so
+  the next packet's first row is decoded in the cycle it starts, which may
+  be the cycle after the packet before ends. Decode's row number is 0
+  between packets. A packet's start comes late in its cycle (the packet
+  before may leave in it) and its end is decided late in its own (an exit
+  taken, a fault): neither reaches the instruction memory's address or
+  decode's compares, only the registers' first values.
 """

@@ -136,9 +136,7 @@ class CoreSlice(wiring.Component):
         sends = Signal()
         out_length = Signal.like(length)            # the bytes the program left in the packet
         m.d.comb += out_length.eq(core.bounds.end - core.bounds.data)
-        # (Bytes are left when the bounds differ: no subtraction before the
-        # decision, which the next packet's first beat waits for.)
-        m.d.comb += sends.eq(~conformance & (fault == Fault.NONE) & (core.bounds.end != core.bounds.data) &
+        m.d.comb += sends.eq(~conformance & (fault == Fault.NONE) & (out_length != 0) &
                              one_of(action[:32], LEAVING))
         m.d.comb += [verdict.payload.action.eq(action), verdict.payload.cycles.eq(core.cycles),
                      verdict.payload.fault.eq(fault), verdict.payload.length.eq(out_length),
