@@ -189,12 +189,6 @@ class Core(wiring.Component):
         # waits for the fault checks.
         leaves_issue = Signal()
         take = Signal()                 # the decode stage's row goes to issue in the next cycle
-        # The issue stage's registers take decode's row whenever it is ready
-        # and the row at issue leaves, a taken branch or not: behind a branch
-        # elsewhere the row is dropped (issue is empty next), so the branch's
-        # compare reaches no clock enable of theirs. The read-ahead target is
-        # taken only with ``take``: the branch's target is decoded next.
-        load = Signal()
         advance = Signal()              # the same, in a packet: ``take`` but for a packet's start
         # Decode's row: 0 between packets (so a packet's start changes no
         # address decode works with, and arrives late in its cycle at no
@@ -262,7 +256,7 @@ class Core(wiring.Component):
             with m.If(ahead[l]):
                 m.d.comb += [first_target.eq(d_slots[l].off), ahead_lane.eq(1 << l)]
         m.d.comb += [ir_target.addr.eq(first_target), ir_target.en.eq(take)]
-        with m.If(load):
+        with m.If(take):
             m.d.sync += e_ahead_lane.eq(ahead_lane)
         dec = [Signal(decode_layout(), name=f"lane{l}") for l in range(lanes)]     # the row at issue's, decoded
         slots = [row[l] for l in range(lanes)]
@@ -294,7 +288,7 @@ class Core(wiring.Component):
         d_past_end = Signal()           # control ran past the program
         past_end = Signal()
         m.d.comb += d_past_end.eq(d_pc >= self.program_rows)
-        with m.If(load):
+        with m.If(take):
             m.d.sync += [past_end.eq(d_past_end), *(x.eq(y) for x, y in zip(ld_lane + ld_use, d_ld_lane + d_ld_use)),
                          st_lane.eq(d_st_lane), st_use.eq(d_st_use)]
             for l, (s, d) in enumerate(zip(d_slots, d_dec)):
@@ -306,7 +300,7 @@ class Core(wiring.Component):
         imm = [Signal(64, name=f"imm{l}") for l in range(lanes)]
         b_val = [Signal(64, name=f"b{l}") for l in range(lanes)]
         for l, (s, d) in enumerate(zip(d_slots, d_dec)):
-            with m.If(load):
+            with m.If(take):
                 m.d.sync += imm[l].eq(Mux(d.ldmap, HANDLE_BASE + (s.imm.as_unsigned() << HANDLE_SHIFT),
                                           Mux(d.ldmapv, MAP_BASE + (s.imm.as_unsigned() << MAP_SHIFT) +
                                               s.off.as_signed(), s.imm.as_signed())))
@@ -705,7 +699,7 @@ class Core(wiring.Component):
             issues whenever decode passes its row on."""
             return Mux(self.start, initial[index], newest(writes, index, regs_early[index], e_valid))
 
-        with m.If(load):
+        with m.If(take):
             m.d.sync += [row.eq(d_row), e_pc.eq(d_pc), *(v.eq(operand(i)) for v, i in zip(args, (1, 2, 3, 4))),
                          cmp_value.eq(operand(Array(s.dst for s in d_slots)[d_st_lane]))]
             for l, s in enumerate(d_slots):
@@ -720,7 +714,7 @@ class Core(wiring.Component):
                            (d.reads_dst | d.writes_dst) & ~free_next[s.dst]]
         d_calls = Cat(*(d.helper for d in d_dec)).any()
         writes_late = [d.mul | d.div | d.load & d.writes_dst for d in d_dec]     # ALU results come in a cycle
-        with m.If(load):
+        with m.If(take):
             for i in range(nregs):
                 m.d.sync += slow[i].eq(Cat(*(w & (s.dst == i) for w, s in zip(writes_late, d_slots))).any()
                                        | (d_calls if i == 0 and t.latency.helper > 1 else 0))
@@ -729,8 +723,7 @@ class Core(wiring.Component):
         d_ready = Signal()
         m.d.comb += [d_ready.eq(d_past_end | ~(Cat(*waits_free).any() | held)),
                      advance.eq(running & d_valid & d_ready & (~e_valid | leaves_issue & ~leaves)),
-                     take.eq(self.start | advance),
-                     load.eq(self.start | running & d_valid & d_ready & (~e_valid | leaves_issue))]
+                     take.eq(self.start | advance)]
 
         # -- packet start and end -------------------------------------------------------
         m.d.sync += [self.finished.eq(0), from_target.eq(0)]

@@ -184,11 +184,7 @@ definition in `hxdp/target.py`):
   has its target decoded in the next cycle: {target.latency.branch_penalty}
   cycle lost. Another taken branch has its target fetched in the next
   cycle and decoded in the one after: {target.latency.late_branch_penalty}
-  cycles lost. An exit ends the packet at issue. The issue stage's
-  registers take the decoded row whether or not a branch is taken (behind
-  one the row is dropped, and issue is empty next), so the branch's compare
-  reaches the instruction memory's addresses and decode's row number, not
-  their clock enables.
+  cycles lost. An exit ends the packet at issue.
 - **Faults** (an access outside every memory, an unsupported operation, a
   bad map handle, control past the program, the watchdog) end the packet in
   the cycle the row would issue. Only what outlives the packet waits for
