@@ -226,6 +226,11 @@ class SlotField:
     width: int
     signed: bool = False
 
+    @property
+    def values(self) -> range:
+        """The values the field holds."""
+        return range(-(1 << (self.width - 1)), 1 << (self.width - 1)) if self.signed else range(1 << self.width)
+
 
 # Slot layout, least significant field first. The gateware builds its
 # amaranth.lib.data layout from this tuple.
@@ -259,8 +264,7 @@ def encode_slot(slot: Slot) -> int:
     word, shift = 0, 0
     for f in SLOT_FIELDS:
         value = int(getattr(slot, f.name))
-        lo, hi = (-(1 << (f.width - 1)), (1 << (f.width - 1)) - 1) if f.signed else (0, (1 << f.width) - 1)
-        if not lo <= value <= hi:
+        if value not in f.values:
             raise HxdpError(f"slot field {f.name} = {value} does not fit in {f.width} bits ({slot})")
         word |= (value & ((1 << f.width) - 1)) << shift
         shift += f.width

@@ -10,6 +10,7 @@ from hxdp.compiler.deadstores import remove_dead_stack_stores
 from hxdp.compiler.ddg import build_ddg
 from hxdp.compiler.exits import fold_exit_actions
 from hxdp.compiler.forward import forward_stack_values
+from hxdp.compiler.frameaddr import fold_frame_addresses
 from hxdp.compiler.hoist import hoist_control_equivalent
 from hxdp.compiler.inline import frame_bytes, inline_calls
 from hxdp.compiler.lower import lower
@@ -104,6 +105,22 @@ def test_a_spilled_pointer_keeps_its_kind_until_its_slot_is_written():
     assert spaces == [Space.STACK, Space.STACK, Space.CONTEXT, Space.STACK, Space.STACK, None]
 
 
+def test_accesses_through_r10_plus_a_constant_go_through_r10_and_a_pointer_spilled_so_keeps_its_kind():
+    cfg = mir("mov %r6, %r10\nadd %r6, -48\nstxdw [%r6+32], %r1\ncall 7\nldxdw %r2, [%r6+32]\n"
+              "ldxw %r3, [%r2+0]\nmov %r0, 2\nexit")
+    assert fold_frame_addresses(cfg) == 2
+    infer_spaces(cfg, context_in_r1=True)
+    accesses = [(str(m), m.space) for b in cfg.blocks for m in b.insns if m.op.name.startswith(("LD", "ST"))]
+    assert accesses == [("st8 r10, r1, -16", Space.STACK), ("ld8 r2, r10, -16", Space.STACK),
+                        ("ld4 r3, r2, 0", Space.CONTEXT)]
+
+
+def test_a_register_that_holds_r10_plus_a_constant_only_on_some_paths_is_left():
+    joined = "mov %r6, %r10\nadd %r6, -8\njeq %r1, 0, +1\nadd %r6, -8\nstxdw [%r6+0], %r1\nmov %r0, 2\nexit"
+    clobbered = "mov %r2, %r10\nadd %r2, -8\ncall 7\nstxdw [%r2+0], %r1\nmov %r0, 2\nexit"
+    assert fold_frame_addresses(mir(joined)) == fold_frame_addresses(mir(clobbered)) == 0
+
+
 PACKET = "ldxw %r1, [%r1+0]\n"          # r1: the packet's first byte
 
 
@@ -125,6 +142,16 @@ def test_a_byte_by_byte_copy_becomes_one_six_byte_load_and_store():
     load, store = widened(copy)[:2]
     v = load.split()[1].rstrip(",")
     assert (load, store) == (f"ld6 {v}, r1, 0", f"st6 r1, {v}, 6")
+
+
+def test_a_map_values_bytes_copied_into_the_packet_become_one_load_and_store_unless_the_map_is_written():
+    lookup = "mov %r6, %r1\ncall 1\n"       # r0: a map value, r6: the packet
+    copy = "".join(f"ldxb %r2, [%r0+{k}]\nstxb [%r6+{k}], %r2\n" for k in range(6))
+    load, store = widened(lookup + copy)[2:4]
+    v = load.split()[1].rstrip(",")
+    assert (load, store) == (f"ld6 {v}, r0, 0", f"st6 r6, {v}, 0")
+    written = copy.replace("stxb [%r6+2], %r2\n", "stxb [%r6+2], %r2\nstxb [%r0+9], %r2\n")
+    assert not any(op.startswith("ld6") for op in widened(lookup + written))
 
 
 def test_stores_of_a_registers_bytes_become_one_store():

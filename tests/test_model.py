@@ -99,17 +99,24 @@ def _op(draw, i: int) -> list[str]:
         return [f"mov %r{r()}, %r{r()}"]
     # A map update and lookup keyed by a register's low bits; r1-r5 are
     # clobbered by calls, so they are given fresh values after.
+    # The value's bytes may be copied out one at a time, as clang copies a
+    # MAC address from a map.
     key = r()
+    width = draw(st.sampled_from([2, 4, 6]))
+    start, at = draw(st.integers(0, 8 - width)), draw(st.integers(0, CHECKED - width))
+    copy = [line for k in draw(st.permutations(range(width))) for line in
+            (f"ldxb %r8, [%r0+{start + k}]", f"stxb [%r6+{at + k}], %r8")] if draw(st.booleans()) else []
     return [f"mov %r8, %r{key}", "and %r8, 7", "stxw [%r10-4], %r8", f"stxdw [%r10-16], %r{r()}",
             "lddw %r1, 0", "mov %r2, %r10", "add %r2, -4", "mov %r3, %r10", "add %r3, -16",
             "mov %r4, 0", "call 2", "lddw %r1, 0", "mov %r2, %r10", "add %r2, -4", "call 1",
-            f"jeq %r0, 0, nokey{i}", "ldxdw %r9, [%r0+0]", "add %r9, 1", "stxdw [%r0+0], %r9",
+            f"jeq %r0, 0, nokey{i}", "ldxdw %r9, [%r0+0]", "add %r9, 1", "stxdw [%r0+0], %r9", *copy,
             f"nokey{i}:", "mov %r2, 2", "mov %r3, 3", "mov %r4, 4", "mov %r5, 5"]
 
 
 # Byte by byte, as clang splits unaligned fields and 6-byte copies: the
-# compiler merges these into wide accesses where that is safe.
-AREAS = (("%r6", 0, CHECKED), ("%r10", -64, 0))
+# compiler merges these into wide accesses where that is safe. r7 points
+# into the stack as a local buffer's address does.
+AREAS = (("%r6", 0, CHECKED), ("%r10", -64, 0), ("%r7", -32, 32))
 
 
 @st.composite
@@ -139,7 +146,7 @@ def _byte_run(draw, kind: int) -> list[str]:
 @st.composite
 def xdp_programs(draw) -> str:
     lines = ["ldxw %r6, [%r1+0]", "ldxw %r7, [%r1+4]", "mov %r8, %r6", f"add %r8, {CHECKED}",
-             "jgt %r8, %r7, short"]
+             "jgt %r8, %r7, short", "mov %r7, %r10", "add %r7, -32"]
     lines += [f"mov %r{r}, {draw(st.integers(-2**31, 2**31 - 1))}" for r in REGS]
     n = draw(st.integers(1, 20))
     labels = []

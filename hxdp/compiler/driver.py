@@ -1,8 +1,8 @@
 """The whole compiler: loaded eBPF program to image.
 
 bpf_loop calls made loops of their own (`expand_loops`), eBPF-level
-passes (`optimize`), lowering to machine IR, inlining, memory
-spaces, the machine-IR passes to a fixed point (copies, exits, wide
+passes (`optimize`), lowering to machine IR, inlining, stack
+addresses through r10, memory spaces, the machine-IR passes to a fixed point (copies, exits, wide
 accesses, bounds checks, hoisting, stack zeroing, stack forwarding, dead
 stack stores, dead code), register allocation, branch senses (the likelier
 way falls through), tail duplication (dropped again if the program then
@@ -28,6 +28,7 @@ from .cfg import Cfg
 from .ddg import build_ddg, is_control
 from .exits import fold_exit_actions
 from .forward import forward_stack_values
+from .frameaddr import fold_frame_addresses
 from .hoist import hoist_control_equivalent
 from .inline import inline_calls
 from .liveness import liveness
@@ -76,6 +77,7 @@ def compile_program(program: Program, target: Target, *, context_in_r1: bool = T
     where = f"{program.name}: "
     better = optimize(expand_loops(program))
     cfg, stack_need = inline_calls(lower(better.program, arity), target.stack_bytes, where)
+    fold_frame_addresses(cfg)
     infer_spaces(cfg, context_in_r1)
     for _ in range(MAX_ROUNDS):
         changed = (propagate_copies(cfg) + fold_exit_actions(cfg) + widen_accesses(cfg)

@@ -14,9 +14,10 @@ bytes, become one store (after one new load).
 
 A merged access happens where the last of its parts did, so nothing in
 between may touch the same bytes, call a helper, or write memory that
-outlives a fault: only packet and stack accesses take part (a packet that
-faults shows neither), and each merged load faults exactly when one of
-the loads it replaces would have.
+outlives a fault. So stores merge only in the packet and the stack (a
+packet that faults shows neither); loads merge there and in map values
+(a map's bytes copied into the packet), and each merged load faults
+exactly when one of the loads it replaces would have.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ from .mir import MIR, VIRTUAL_BASE, MOp, defs, is_load, uses
 __all__ = ["widen_accesses"]
 
 WIDTHS = (2, 4, 6, 8)
+# Stores merge, and writes may lie between a merged access's parts, in the
+# memories a faulting packet leaves no trace in; loads merge in the maps too.
 MERGEABLE = (Space.STACK, Space.PACKET)
+LOADABLE = MERGEABLE + (Space.MAP,)
 M32 = (1 << 32) - 1
 M64 = (1 << 64) - 1
 
@@ -101,7 +105,7 @@ class _Block:
     def result(self, m: MOp, at: int) -> Bytes | None:
         op, info = m.op, m.info
         width = 4 if info.width == 32 else 8
-        if op in _LOADS and m.space in MERGEABLE:
+        if op in _LOADS and m.space in LOADABLE:
             n = _LOADS[op]
             return tuple(MemByte(m.a, self.version[m.a], m.off + i, m.space, at) for i in range(n)) + ZEROS[n:]
         if op in (Op.MOV, Op.MOV32, Op.ZEXT16, Op.ZEXT32, Op.ZEXT64):
