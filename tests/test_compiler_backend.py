@@ -160,6 +160,15 @@ def test_stores_of_a_registers_bytes_become_one_store():
     assert widened(text) == ["ld4 r2, r1, 20", "st4 r10, r2, -4"]
 
 
+def test_constant_bytes_stored_side_by_side_become_one_store_of_an_immediate():
+    header = "stb [%r1+12], 0x86\nmov %r2, 0xdd\nstxb [%r1+13], %r2\nstw [%r1+14], 0x60"
+    assert widened(header)[-1] == f"st6i r1, {0x60dd86}, 12"
+    negative = "".join(f"stb [%r1+{k}], 0xff\n" for k in range(8))
+    assert widened(negative) == ["st8i r1, -1, 0"]
+    wide = "".join(f"stb [%r1+{k}], {k + 1}\n" for k in range(8))     # not a sign-extended 32-bit value
+    assert widened(wide) == [f"st4i r1, {0x04030201}, 0", f"st4i r1, {0x08070605}, 4"]
+
+
 def test_bytes_are_not_merged_across_a_store_that_may_change_them_or_a_helper():
     overwritten = "ldxb %r2, [%r1+0]\nldxw %r4, [%r10-8]\nstxb [%r4+0], %r2\nldxb %r3, [%r1+1]\n" \
                   "lsh %r3, 8\nor %r3, %r2\nstxh [%r10-2], %r3"

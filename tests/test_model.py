@@ -135,6 +135,11 @@ def _byte_run(draw, kind: int) -> list[str]:
             lines += [f"ldxb %r8, [{base}{start + k:+d}]"] + ([f"lsh{w} %r8, {8 * k}"] if k else [])
             lines.append(f"mov{w} %r{reg}, %r8" if n == 0 else f"or{w} %r{reg}, %r8")
         return lines
+    if kind == 11 and draw(st.booleans()):      # scatter a constant's bytes, as immediates or through r8
+        value = draw(st.integers(0, (1 << 8 * width) - 1)).to_bytes(width, "little")
+        return [line for k in order for line in
+                draw(st.sampled_from([(f"stb [{base}{start + k:+d}], {value[k]}",),
+                                      (f"mov %r8, {value[k]}", f"stxb [{base}{start + k:+d}], %r8")]))]
     if kind == 11:          # scatter: store a register's bytes one at a time
         return [line for k in order for line in
                 (f"mov %r8, %r{reg}", f"rsh %r8, {8 * k}", f"stxb [{base}{start + k:+d}], %r8")]

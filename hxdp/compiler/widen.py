@@ -61,7 +61,7 @@ class RegByte:
     index: int
 
 
-Byte = MemByte | RegByte | None          # None: a byte known to be zero
+Byte = MemByte | RegByte | int | None    # int: a constant byte, None: a byte known to be zero
 Bytes = tuple[Byte, ...]                 # eight, least significant first
 ZEROS: Bytes = (None,) * 8
 
@@ -69,12 +69,28 @@ _LOADS = {Op.LD1: 1, Op.LD2: 2, Op.LD4: 4, Op.LD6: 6, Op.LD8: 8}
 _LOAD_OF = {n: op for op, n in _LOADS.items()}
 _STORES = {Op.ST1: 1, Op.ST2: 2, Op.ST4: 4, Op.ST6: 6, Op.ST8: 8}
 _STORE_OF = {n: op for op, n in _STORES.items()}
+_STORE_IMMS = {Op.ST1I: 1, Op.ST2I: 2, Op.ST4I: 4, Op.ST6I: 6, Op.ST8I: 8}
+_STORE_IMM_OF = {n: op for op, n in _STORE_IMMS.items()}
 _ORS = (Op.OR, Op.OR32)
 
 
 def _narrow(value: Bytes, width: int) -> Bytes:
     """``value`` cut to ``width`` bytes, zero above."""
     return value[:width] + ZEROS[width:]
+
+
+def _constant(value: int) -> Bytes:
+    return tuple((value >> (8 * i)) & 0xFF or None for i in range(8))
+
+
+def _store_imm(parts: Bytes) -> int | None:
+    """The immediate a store of ``parts`` takes (sign-extended from 32
+    bits), if they are constant bytes it can write."""
+    if not all(b is None or isinstance(b, int) for b in parts):
+        return None
+    value = sum((b or 0) << (8 * i) for i, b in enumerate(parts))
+    imm = value - (1 << 8 * len(parts)) if value >> (8 * len(parts) - 1) else value
+    return imm if -(1 << 31) <= imm < 1 << 31 else None
 
 
 def _mask(imm: int) -> list[bool] | None:
@@ -111,8 +127,8 @@ class _Block:
         if op in (Op.MOV, Op.MOV32, Op.ZEXT16, Op.ZEXT32, Op.ZEXT64):
             keep = {Op.ZEXT16: 2, Op.ZEXT32: 4, Op.ZEXT64: 8}.get(op, width)
             return _narrow(self.value(m.a), keep)
-        if op in (Op.MOVI, Op.MOV32I) and m.imm == 0:
-            return ZEROS
+        if op in (Op.MOVI, Op.MOV32I):
+            return _constant(m.imm & (M64 if op is Op.MOVI else M32))
         if op in (Op.LSHI, Op.LSH32I, Op.RSHI, Op.RSH32I) and m.imm % 8 == 0 and 0 <= m.imm < 8 * width:
             src, k = _narrow(self.value(m.a), width)[:width], m.imm // 8
             moved = ZEROS[:k] + src[:width - k] if op in (Op.LSHI, Op.LSH32I) else src[k:] + ZEROS[:k]
@@ -207,7 +223,7 @@ class _Block:
         """Record a store, merging it with earlier ones next to it: the
         widest run of adjacent pending stores through it that can merge."""
         at = self.emit(m)
-        self.stored[at] = self.value(m.b)[:m.info.width]
+        self.stored[at] = (_constant(m.imm & M64) if m.op in _STORE_IMMS else self.value(m.b))[:m.info.width]
         group = self.pending[(m.a, self.version[m.a], m.space)]
         lo, hi = m.off, m.off + m.info.width
         group[:] = [p for p in group if not (self.out[p].off < hi and lo < self.out[p].off + self.out[p].info.width)]
@@ -238,15 +254,31 @@ class _Block:
         held = [self.out[p] for p in run]
         for p in run:
             self.out[p] = None
-        source = first = None
+        source = imm = first = None
         if self.quiet(min(run), m.space, (m.a, self.version[m.a]), lo, width, reads=True):
             source = self.register_holding(parts)
-            first = None if source is not None else self.adjacent_memory(parts)
-        if source is None and first is None:
+            imm = None if source is not None else _store_imm(parts)
+            first = None if source is not None or imm is not None else self.adjacent_memory(parts)
+        if source is None and imm is None and first is None:
             for p, s in zip(run, held):
                 self.out[p] = s
             return False
         origin = tuple(sorted({pc for s in held for pc in s.origin}))
+        group[:] = [p for p in group if p not in run]
+        if imm is not None:
+            merged = self.emit(MOp(_STORE_IMM_OF[width], a=m.a, imm=imm, off=lo, space=m.space, origin=origin))
+        else:
+            merged = self.emit(MOp(_STORE_OF[width], a=m.a, b=self.source(parts, source, first, width, origin),
+                                   off=lo, space=m.space, origin=origin))
+        group.append(merged)
+        self.stored[merged] = parts
+        self.changed += 1
+        return True
+
+    def source(self, parts: Bytes, source: int | None, first: MemByte | None, width: int,
+               origin: tuple[int, ...]) -> int:
+        """The register a merged store writes: ``source``, or a new load of
+        the memory at ``first``."""
         if source is None:
             source = self.fresh[0]
             self.fresh[0] += 1
@@ -254,12 +286,7 @@ class _Block:
             load = self.emit(MOp(_LOAD_OF[width], source, a=first.base, off=first.offset, space=first.space,
                                  origin=origin))
             self.covered.add(load)          # redundant once a wider merge takes this store in
-        group[:] = [p for p in group if p not in run]
-        merged = self.emit(MOp(_STORE_OF[width], a=m.a, b=source, off=lo, space=m.space, origin=origin))
-        group.append(merged)
-        self.stored[merged] = parts
-        self.changed += 1
-        return True
+        return source
 
     def register_holding(self, parts: Bytes) -> int | None:
         """A register whose low bytes are ``parts``, as it holds them now."""
@@ -285,7 +312,7 @@ def widen_accesses(cfg: Cfg) -> int:
         for m in block.insns:
             if m.op in _ORS and walk.load_or(m):
                 walk.changed += 1
-            elif m.op in _STORES and m.space in MERGEABLE:
+            elif (m.op in _STORES or m.op in _STORE_IMMS) and m.space in MERGEABLE:
                 walk.store(m)
             else:
                 walk.emit(m)
