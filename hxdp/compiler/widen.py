@@ -6,11 +6,12 @@ clang splits unaligned packet fields and copies of 6-byte MAC addresses
 into byte loads, shifts and ors, and into byte stores of shifted values:
 a dozen operations in a chain for what one ld6 and one st6 do. Within a
 block this pass follows where each byte of every register comes from (a
-byte of memory, a byte of a register's earlier value, or zero) through
-loads, shifts by whole bytes, ors of disjoint bytes, byte masks and moves.
-An or whose result is adjacent memory bytes becomes one load; stores that
-fill adjacent bytes with one register's low bytes, or with adjacent memory
-bytes, become one store (after one new load).
+byte of memory, a byte of a register's earlier value, or a constant)
+through loads, shifts by whole bytes, ors of disjoint bytes, byte masks
+and moves. An or whose result is adjacent memory bytes becomes one load;
+stores that fill adjacent bytes with one register's low bytes, with
+constants (as one store of an immediate) or with adjacent memory bytes
+(after one new load) become one store.
 
 A merged access happens where the last of its parts did, so nothing in
 between may touch the same bytes, call a helper, or write memory that
