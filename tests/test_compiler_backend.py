@@ -318,6 +318,14 @@ def test_a_value_stored_to_the_stack_and_loaded_back_is_moved_and_its_store_dies
     assert not any(o.startswith("st") for o in ops(cfg))
 
 
+def test_a_stack_value_is_forwarded_into_a_block_it_alone_leads_to_but_not_into_a_join():
+    spill = "mov %r6, %r1\nstxdw [%r10-8], %r6\ncall 7\njeq %r0, 0, out\nldxdw %r2, [%r10-8]\nldxw %r0, [%r2+0]\n"
+    cfg = mir(spill + "exit\nout:\nexit")
+    assert forward_stack_values(cfg) == 1 and "mov r2, r6" in ops(cfg)
+    joined = mir(spill + "out:\nldxdw %r3, [%r10-8]\nmov %r0, %r3\nexit")
+    assert forward_stack_values(joined) == 1 and "ld8 r3, r10, -8" in ops(joined)
+
+
 def test_stack_values_are_not_forwarded_past_what_may_change_them():
     for between in ("stxb [%r10-7], %r3", "mov %r2, 1", "mov %r6, %r10\nstxb [%r6-5], %r3",
                     "lddw %r1, 0\nmov %r2, %r10\nadd %r2, -8\nmov %r3, %r10\nmov %r4, 0\ncall 44"):
