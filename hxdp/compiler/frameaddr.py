@@ -43,11 +43,8 @@ def _step(m: MOp, frame: Frame) -> Frame:
         frame.clear()
         return frame
     held = _held(m, frame)
-    for r in defs(m):
+    for r in defs(m):                   # a call's too: r1-r5 become undefined
         frame.pop(r, None)
-    if m.info.unit is Unit.HELPER:
-        for r in range(1, 6):           # clobbered by the call
-            frame.pop(r, None)
     if held is not None:
         frame[m.dst] = held
     return frame
