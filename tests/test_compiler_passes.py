@@ -111,3 +111,13 @@ def test_a_division_by_a_register_known_zero_keeps_its_register():
     better = optimize(Program("p", assemble(text))).program
     assert [i.mnemonic for i in better.insns if i.mnemonic.startswith(("div", "mod"))] == ["div", "mod32"]
     assert all(i.spec.form.name == "ALU_REG" for i in better.insns if i.mnemonic.startswith(("div", "mod")))
+
+
+def test_a_store_of_a_known_constant_stores_an_immediate_where_one_stands_for_it():
+    text = ("mov %r2, -1\nstxdw [%r10-8], %r2\nmov32 %r3, -1\nstxdw [%r10-16], %r3\nstxh [%r10-18], %r3\n"
+            "ldxdw %r0, [%r10-8]\nldxdw %r4, [%r10-16]\nadd %r0, %r4\nldxh %r4, [%r10-18]\nadd %r0, %r4\nexit")
+    better = optimize(Program("p", assemble(text))).program
+    stores = [str(i) for i in better.insns if i.mnemonic.startswith("st")]
+    # 0xffffffff in 8 bytes is no sign-extended 32-bit immediate; its low 2 bytes are.
+    assert stores == ["stdw [%r10-8], -1", "stxdw [%r10-16], %r3", "sth [%r10-18], -1"]
+    assert run_raw(better.insns, b"") == run_raw(assemble(text), b"")

@@ -6,8 +6,8 @@ constant and which hold a copy of another register. Uses of constants
 become immediates (``add r1, r2`` with r2 = 5 becomes ``add r1, 5``),
 computations on constants become moves of their result (evaluated with the
 interpreter's own `alu`), branches on constants become jumps or disappear,
-and uses of copies read the original register, so that dead-code
-elimination can drop the moves.
+stores of constants store immediates, and uses of copies read the
+original register, so that dead-code elimination can drop the moves.
 """
 
 from __future__ import annotations
@@ -112,6 +112,10 @@ def _rewrite(insn: Insn, state: State) -> Insn:
             if move.slots <= insn.slots:
                 return move
     src = state.get(insn.src)
+    if isinstance(src, Const) and form is Form.STORE_REG:
+        imm = _fits_imm(src.value, 8 * spec.width)    # an imm sign-extends to the access's bytes
+        if imm is not None:
+            return Insn(_spec("st" + spec.mnemonic[3:], Form.STORE_IMM), insn.dst, 0, insn.off, imm, insn.pc)
     if isinstance(src, Const) and form in (Form.ALU_REG, Form.JUMP_REG):
         width = spec.width
         value = src.value
