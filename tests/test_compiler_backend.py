@@ -16,6 +16,7 @@ from hxdp.compiler.inline import frame_bytes, inline_calls
 from hxdp.compiler.lower import lower
 from hxdp.compiler.mir import MIR
 from hxdp.compiler.orient import orient_branches
+from hxdp.compiler.packetstart import PACKET_START, fold_packet_start
 from hxdp.compiler.regalloc import allocate_registers
 from hxdp.compiler.rename import rename_registers
 from hxdp.compiler.schedule import schedule
@@ -49,6 +50,15 @@ def test_a_copy_is_forgotten_when_its_source_changes():
     cfg = mir("mov %r2, %r3\nadd %r3, 1\nadd %r2, 5\nmov %r0, %r2\nexit")
     propagate_copies(cfg)
     assert ops(cfg)[2] == "addi r2, r2, 5"
+
+
+def test_a_32_bit_move_of_a_value_with_its_upper_half_zero_is_a_copy():
+    cfg = mir("ldxw %r2, [%r1+0]\nxor32 %r2, 7\nmov32 %r3, %r2\nlsh32 %r3, 6\nmov32 %r4, %r1\n"
+              "mov %r0, %r3\nadd %r0, %r4\nexit")
+    propagate_copies(cfg)
+    eliminate_dead_code(cfg, MIR)
+    # r2 holds a 32-bit result: its move goes; r1 is a 64-bit pointer: its move stays.
+    assert ops(cfg)[2:4] == ["lsh32i r3, r2, 6", "mov32 r4, r1"]
 
 
 def test_exit_takes_the_constant_action():
@@ -119,6 +129,15 @@ def test_a_register_that_holds_r10_plus_a_constant_only_on_some_paths_is_left():
     joined = "mov %r6, %r10\nadd %r6, -8\njeq %r1, 0, +1\nadd %r6, -8\nstxdw [%r6+0], %r1\nmov %r0, 2\nexit"
     clobbered = "mov %r2, %r10\nadd %r2, -8\ncall 7\nstxdw [%r2+0], %r1\nmov %r0, 2\nexit"
     assert fold_frame_addresses(mir(joined)) == fold_frame_addresses(mir(clobbered)) == 0
+
+
+def test_the_packets_start_is_a_constant_until_a_helper_may_move_it():
+    cfg = mir("ldxw %r2, [%r1+0]\nldxw %r3, [%r1+4]\nldxw %r4, [%r1+8]\nmov %r6, %r1\njeq %r3, 0, on\n"
+              "mov %r1, %r6\nmov %r2, -14\ncall 44\non:\nldxw %r2, [%r6+0]\nldxw %r2, [%r6+8]\nmov %r0, 2\nexit")
+    infer_spaces(cfg, context_in_r1=True)
+    assert fold_packet_start(cfg) == 2
+    assert ops(cfg)[:3] == [f"mov32i r2, {PACKET_START}", "ld4 r3, r1, 4", f"mov32i r4, {PACKET_START}"]
+    assert ops(cfg)[-4:-2] == ["ld4 r2, r6, 0", "ld4 r2, r6, 8"]      # after a join one way into which moved it
 
 
 PACKET = "ldxw %r1, [%r1+0]\n"          # r1: the packet's first byte

@@ -1,14 +1,16 @@
 """The whole compiler: loaded eBPF program to image.
 
 bpf_loop calls made loops of their own (`expand_loops`), eBPF-level
-passes (`optimize`), lowering to machine IR, inlining, stack
-addresses through r10, memory spaces, the machine-IR passes to a fixed point (copies, exits, wide
-accesses, bounds checks, hoisting, stack zeroing, stack forwarding, dead
-stack stores, dead code), register allocation, branch senses (the likelier
-way falls through), tail duplication (dropped again if the program then
-does not fit the instruction memory), superblock formation, renaming within superblocks,
-dependence graphs and list scheduling, and finally the rows with branch
-targets resolved and a source map to the pcs of the program as loaded.
+passes (`optimize`), lowering to machine IR, inlining, stack addresses
+through r10, memory spaces, the machine-IR passes to a fixed point
+(copies, exits, wide accesses, bounds checks, hoisting, stack zeroing,
+stack forwarding, dead stack stores, dead code), the packet's start as a
+constant, register allocation, branch senses (the likelier way falls
+through), tail duplication (dropped again if the program then does not
+fit the instruction memory), superblock formation, renaming within
+superblocks, dependence graphs and list scheduling, and finally the rows
+with branch targets resolved and a source map to the pcs of the program
+as loaded.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .lower import CompileError, lower
 from .mir import MIR, MOp
 from .optimize import optimize
 from .orient import orient_branches
+from .packetstart import fold_packet_start
 from .regalloc import allocate_registers
 from .rename import rename_registers
 from .schedule import schedule
@@ -86,6 +89,8 @@ def compile_program(program: Program, target: Target, *, context_in_r1: bool = T
                    + remove_dead_stack_stores(cfg, target.stack_bytes) + eliminate_dead_code(cfg, MIR))
         if not changed:
             break
+    if context_in_r1:
+        fold_packet_start(cfg)
     allocate_registers(cfg, target.registers)
     orient_branches(cfg)
     plain = copy.deepcopy(cfg)
