@@ -14,7 +14,7 @@ BOARD = EcpBoard(
     name="versa_ecp5", title="Lattice ECP5 Versa", platform=VersaECP5Platform, clock="clk100", ports=1,
     # One lane: the 4-lane engine needs about 74K LUTs, the part has 44K.
     # 12 registers (every example compiles as with 16) and 16-byte packet
-    # beats (3.84 Gbit/s at 30 MHz) leave room to route (docs/boards.md). The
+    # beats (4.3 Gbit/s at 33.3 MHz) leave room to route (docs/boards.md). The
     # engine's clock is the one Mpps are figured at (ENGINE_CLOCK_MHZ).
     target=Target.with_lanes(1, registers=12, packet_frame_bytes=16),
     engine_mhz=ENGINE_CLOCK_MHZ, show=plain_leds(8),

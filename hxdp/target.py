@@ -343,7 +343,8 @@ MULTIPLIERS = 1
 # --clock gives another: the clock the Versa board's engine is built for
 # and meets (1 lane; docs/boards.md), so that no figure claims a clock the
 # hardware does not reach. (hXDP's published figures are at 156.25 MHz.)
-ENGINE_CLOCK_MHZ = 30.0
+# The Versa's PLL makes it from its 500 MHz VCO over 15.
+ENGINE_CLOCK_MHZ = 500 / 15
 
 
 @dataclass(frozen=True)
