@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ..target import Op, Unit
 from .cfg import Cfg
+from .dataflow import extended_blocks
 from .mir import MOp, defs, is_load, rename
 
 __all__ = ["propagate_copies"]
@@ -32,12 +33,8 @@ def _upper_zero(m: MOp) -> bool:
 def propagate_copies(cfg: Cfg) -> int:
     """Rewrite reads of copies in place; returns how many operations changed."""
     changed = 0
-    out: dict[int, tuple[dict[int, int], set[int]]] = {}
-    for bid in cfg.reverse_postorder():
-        block = cfg.blocks[bid]
-        preds = block.preds
-        copies, zero = ({}, set()) if len(preds) != 1 or preds[0] not in out else \
-            (dict(out[preds[0]][0]), set(out[preds[0]][1]))
+    for block, (copies, zero) in extended_blocks(cfg, lambda: ({}, set()),
+                                                 lambda state: (dict(state[0]), set(state[1]))):
         new = []
         for m in block.insns:
             better = rename(m, copies, writes=False)
@@ -55,5 +52,4 @@ def propagate_copies(cfg: Cfg) -> int:
             if _upper_zero(better) or better.op is Op.MOV and better.a in zero:
                 zero.add(better.dst)
         block.insns = new
-        out[bid] = copies, zero
     return changed

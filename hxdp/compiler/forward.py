@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from ..ebpf.helpers import WRITES_THROUGH_ARGUMENTS
 from ..target import Op, Operand, Unit
 from .cfg import Cfg
+from .dataflow import extended_blocks
 from .mir import FP, NOT_STACK, MOp, defs, is_load
 
 __all__ = ["forward_stack_values"]
@@ -53,11 +54,7 @@ class _Held:
 def forward_stack_values(cfg: Cfg) -> int:
     """Turn loads of values stored on the way into moves; returns how many."""
     forwarded = 0
-    out: dict[int, _Held] = {}
-    for bid in cfg.reverse_postorder():
-        block = cfg.blocks[bid]
-        preds = block.preds
-        state = out[preds[0]].copy() if len(preds) == 1 and preds[0] in out else _Held()
+    for block, state in extended_blocks(cfg, _Held, _Held.copy):
         version, narrow = state.version, state.narrow
         insns = []
         for m in block.insns:
@@ -90,5 +87,4 @@ def forward_stack_values(cfg: Cfg) -> int:
                 narrow[m.dst] = (version[m.dst], narrow[m.a][1])
             insns.append(m)
         block.insns = insns
-        out[bid] = state
     return forwarded

@@ -12,26 +12,18 @@ Runs after the passes that follow pointer kinds from the context loads
 
 from __future__ import annotations
 
-from ..ebpf.helpers import SUPPORTED_HELPERS
 from ..ebpf.memory import PACKET_BASE
 from ..ebpf.xdp import HEADROOM, XDP_MD_FIELD_BYTES, xdp_md_offset
-from ..target import Op, Space, Unit
+from ..target import Op, Space
 from .cfg import Cfg
 from .dataflow import solve_forward
 from .mir import MOp, is_load
-from .spaces import MOVES_PACKET
+from .spaces import may_move_packet
 
 __all__ = ["fold_packet_start", "PACKET_START"]
 
 PACKET_START = PACKET_BASE + HEADROOM
 _START_FIELDS = frozenset({xdp_md_offset("data"), xdp_md_offset("data_meta")})
-
-
-def _may_move(m: MOp) -> bool:
-    if m.op is None:
-        return True
-    return m.info.unit is Unit.HELPER and (m.op is Op.CALLR or m.imm not in SUPPORTED_HELPERS
-                                            or m.imm in MOVES_PACKET)
 
 
 def fold_packet_start(cfg: Cfg) -> int:
@@ -40,7 +32,7 @@ def fold_packet_start(cfg: Cfg) -> int:
         """Whether the packet may have moved on some path into the block."""
         return bid != 0 and any(out.get(p, False) for p in cfg.blocks[bid].preds)
 
-    out = solve_forward(cfg, start, lambda m, moved: moved or _may_move(m))
+    out = solve_forward(cfg, start, lambda m, moved: moved or may_move_packet(m))
     folded = 0
     for bid in cfg.reverse_postorder():
         block = cfg.blocks[bid]
@@ -50,5 +42,5 @@ def fold_packet_start(cfg: Cfg) -> int:
                     and m.info.width == XDP_MD_FIELD_BYTES:
                 block.insns[i] = MOp(Op.MOV32I, m.dst, imm=PACKET_START, origin=m.origin)
                 folded += 1
-            moved = moved or _may_move(m)
+            moved = moved or may_move_packet(m)
     return folded

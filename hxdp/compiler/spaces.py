@@ -23,7 +23,7 @@ from .cfg import Block, Cfg
 from .dataflow import meet_agreeing, solve_forward
 from .mir import FP, MOp, defs
 
-__all__ = ["infer_spaces", "pointer_kinds", "SCALAR", "END"]
+__all__ = ["infer_spaces", "pointer_kinds", "may_move_packet", "SCALAR", "END"]
 
 SCALAR = "scalar"
 END = "packet end"
@@ -65,14 +65,23 @@ def _forget_slots(kinds: dict, lo: int = -(1 << 31), hi: int = 1 << 31) -> None:
         del kinds[key]
 
 
+def _unknown_call(m: MOp) -> bool:
+    """An operation hxdp does not know, or a call of a helper it cannot name."""
+    return m.op is None or m.op is Op.CALLR or m.info.unit is Unit.HELPER and m.imm not in SUPPORTED_HELPERS
+
+
+def may_move_packet(m: MOp) -> bool:
+    """Whether ``m`` may move the packet's start or end (`MOVES_PACKET`)."""
+    return _unknown_call(m) or m.info.unit is Unit.HELPER and m.imm in MOVES_PACKET
+
+
 def _spill(m: MOp, kinds: dict) -> None:
     """What a store or helper call does to the spilled pointers (and to
     copies of the packet's end)."""
     if m.op is None or m.info.unit is Unit.HELPER:
-        unknown = m.op is None or m.op is Op.CALLR or m.imm not in SUPPORTED_HELPERS
-        if unknown or m.imm in WRITES_THROUGH_ARGUMENTS:
+        if _unknown_call(m) or m.imm in WRITES_THROUGH_ARGUMENTS:
             _forget_slots(kinds)
-        if unknown or m.imm in MOVES_PACKET:
+        if may_move_packet(m):
             for key in [k for k, kind in kinds.items() if kind == END]:
                 del kinds[key]
     elif m.info.writes_memory:
