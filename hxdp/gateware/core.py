@@ -3,7 +3,8 @@
 Timing, as the model states it, and how the hardware keeps it:
 
 * Three stages: fetch (instruction memory), decode, issue. Fetch reads the
-  row the decode stage holds in the next cycle. Decode reads the row's
+  row the decode stage holds in the next cycle, decoded as it was written
+  into the memory. Decode reads the row's
   registers as they will be when it issues (with the writes at the end of
   this cycle) into registers of the issue stage, so no cycle holds both a
   register read and what issue does with it. A branch is decided at issue.
@@ -58,7 +59,7 @@ from ..target import Latency, Target
 from .alu import Alu, Comparator, Divider, Multiplier
 from .bits import low_bytes, low_ones, one_of
 from .bytemem import ByteMemory, read_port_signature, write_port_signature
-from .decode import Atomic, decode_layout, decode_slot, row_layout
+from .decode import Atomic, decode_layout, row_layout, store_row, stored_row, stored_row_layout
 from .helper import HANDLE_SHIFT, KEYED_HELPERS, MAP_HELPERS, MAP_SHIFT, HelperUnit, Space, packet_layout, slot_of_handle
 from .maptable import PLACE_FIELDS, table_read_signature
 
@@ -167,16 +168,20 @@ class Core(wiring.Component):
         # the branch. A second port reads the target of the row's first branch
         # to anywhere but the next row as the row goes to issue and holds it, so
         # that branch, taken, has its target decoded in the next cycle.
-        imem = memory.Memory(shape=t.row_bits, depth=t.imem_rows, init=self.program)
+        # Rows are decoded as they are written (`store_row`), so decode reads
+        # each slot's controls from the memory.
+        stored = [stored_row(word, i, lanes) for i, word in enumerate(self.program)]
+        imem = memory.Memory(shape=stored_row_layout(lanes).size, depth=t.imem_rows, init=stored)
         m.submodules.imem = imem
         iw = imem.write_port()
         ir = imem.read_port(transparent_for=(iw,))
         ir_target = imem.read_port(transparent_for=(iw,))
-        m.d.comb += [iw.addr.eq(self.imem_addr), iw.data.eq(self.imem_data), iw.en.eq(self.imem_en)]
+        m.d.comb += [iw.addr.eq(self.imem_addr), iw.data.eq(store_row(m, self.imem_data, self.imem_addr, lanes)),
+                     iw.en.eq(self.imem_en)]
         # Row 0 is kept in a register as it is written: decode holds it
         # between packets, so that a packet may start in the cycle after
         # the one before it ends.
-        row0 = Signal(t.row_bits, init=self.program[0] if self.program else 0)
+        row0 = Signal(stored_row_layout(lanes).size, init=stored[0] if stored else 0)
         with m.If(iw.en & (iw.addr == 0)):
             m.d.sync += row0.eq(iw.data)
 
@@ -205,7 +210,7 @@ class Core(wiring.Component):
         # in the cycle after a start: neither a packet's end nor its start
         # reaches the memory's address.
         m.d.comb += ir.addr.eq(Mux(running, fetch, 1))
-        d_row = data.View(row_layout(lanes), Mux(running, Mux(from_target, ir_target.data, ir.data), row0))
+        d_row = data.View(stored_row_layout(lanes), Mux(running, Mux(from_target, ir_target.data, ir.data), row0))
         row = Signal(row_layout(lanes))
 
         # -- register file and scoreboard ----------------------------------------------
@@ -240,15 +245,12 @@ class Core(wiring.Component):
         claims: list[tuple] = []
 
         # -- decode and operands --------------------------------------------------
-        d_dec = [Signal(decode_layout(), name=f"d_lane{l}") for l in range(lanes)]
-        d_slots = [d_row[l] for l in range(lanes)]
-        for l in range(lanes):
-            decode_slot(m, d_slots[l].op, d_dec[l])
+        d_dec = [d_row[l].dec for l in range(lanes)]
+        d_slots = [d_row[l].slot for l in range(lanes)]
         # The target read ahead is that of the row's first branch to anywhere
         # but the next row, which decode holds anyway when the row issues.
         first_target = Signal(16)
-        d_next = d_pc + 1               # the row after decode's
-        d_to_next = [s.off.as_unsigned() == d_next for s in d_slots]
+        d_to_next = [d_row[l].to_next for l in range(lanes)]
         ahead = [(d.branch | d.jump | d.bounds) & ~n for d, n in zip(d_dec, d_to_next)]
         ahead_lane = Signal(lanes)      # one-hot: the lane whose target is read ahead
         e_ahead_lane = Signal(lanes)    # the same, for the row at issue
@@ -700,7 +702,7 @@ class Core(wiring.Component):
             return Mux(self.start, initial[index], newest(writes, index, regs_early[index], e_valid))
 
         with m.If(take):
-            m.d.sync += [row.eq(d_row), e_pc.eq(d_pc), *(v.eq(operand(i)) for v, i in zip(args, (1, 2, 3, 4))),
+            m.d.sync += [*(row[l].eq(s) for l, s in enumerate(d_slots)), e_pc.eq(d_pc), *(v.eq(operand(i)) for v, i in zip(args, (1, 2, 3, 4))),
                          cmp_value.eq(operand(Array(s.dst for s in d_slots)[d_st_lane]))]
             for l, s in enumerate(d_slots):
                 m.d.sync += [a_val[l].eq(operand(s.a)), b_reg[l].eq(operand(s.b)), dec[l].eq(d_dec[l])]

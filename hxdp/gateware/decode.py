@@ -2,14 +2,15 @@
 
 import enum
 
-from amaranth.hdl import Module, Value, signed, unsigned
+from amaranth.hdl import Module, Signal, Value, signed, unsigned
 from amaranth.lib import data
 
 from ..ebpf.isa import AtomicOp
-from ..target import OPS_BY_CODE, SLOT_FIELDS, Op, Operand, Unit, ebpf_spec
+from ..target import OPS_BY_CODE, SLOT_BITS, SLOT_FIELDS, Op, Operand, Unit, ebpf_spec
 from .alu import ALU_CONTROL, COMPARE_CONTROL, alu_control, compare_control
 
-__all__ = ["slot_layout", "row_layout", "decode_layout", "decode_slot", "Atomic"]
+__all__ = ["slot_layout", "row_layout", "decode_layout", "decoded", "stored_slot_layout", "stored_row_layout",
+           "stored_row", "store_row", "Atomic"]
 
 
 def slot_layout() -> data.StructLayout:
@@ -38,8 +39,8 @@ _ATOMIC_OF = {AtomicOp.ADD: Atomic.ADD, AtomicOp.OR: Atomic.OR, AtomicOp.AND: At
 
 def decode_layout() -> data.StructLayout:
     """What the core needs to know about one slot's operation: decoded once,
-    as the row enters the decode stage, and carried to issue in registers,
-    so that no decode table sits on issue's paths."""
+    as the row is written into instruction memory, and carried to issue in
+    registers, so that no decode table sits on the core's paths."""
     return data.StructLayout({
         "known": 1,           # an operation of the encoding (others fault)
         "active": 1,          # not a nop
@@ -71,43 +72,75 @@ def decode_layout() -> data.StructLayout:
     })
 
 
-def decode_slot(m: Module, op: Value, d: data.View) -> None:
-    """Drive ``d`` (a view of `decode_layout`) from the slot's operation code."""
-    with m.Switch(op):
-        with m.Case(int(Op.NOP)):
-            pass
-        for code, info in OPS_BY_CODE.items():
-            if code is Op.NOP:
-                continue
-            with m.Case(int(code)):
-                m.d.comb += d.active.eq(1)
-                unit = info.unit
-                ops = info.operands
-                spec = ebpf_spec(code)
-                m.d.comb += [
-                    d.known.eq(1),
-                    d.alu.eq(unit is Unit.ALU), d.mul.eq(unit is Unit.MUL), d.div.eq(unit is Unit.DIV),
-                    d.load.eq(info.reads_memory), d.store.eq(info.writes_memory),
-                    d.branch.eq(unit is Unit.BRANCH and info.ebpf is not None),
-                    d.jump.eq(code is Op.JUMP), d.bounds.eq(info.reads_packet_end),
-                    d.bounds_out.eq(code is Op.BOUT), d.exit.eq(unit is Unit.EXIT),
-                    d.helper.eq(unit is Unit.HELPER), d.ldmap.eq(code is Op.LDMAP),
-                    d.ldmapv.eq(code is Op.LDMAPV),
-                    d.uses_a.eq(Operand.A in ops), d.uses_b.eq(Operand.B in ops),
-                    d.uses_imm.eq(Operand.IMM in ops), d.reads_dst.eq(info.reads_dst),
-                    d.writes_dst.eq(Operand.DST in ops),
-                    d.sign_extends.eq(info.sign_extends), d.never_faults.eq(info.never_faults),
-                    d.wide.eq(info.width == 64),
-                ]
-                if unit is Unit.ALU:
-                    m.d.comb += d.alu_ctl.eq(alu_control(code).const())
-                if unit is Unit.BRANCH and info.ebpf:
-                    m.d.comb += d.cmp_ctl.eq(compare_control(code).const())
-                if unit is Unit.LSU:
-                    m.d.comb += d.size.eq(info.width)
-                    if info.reads_memory and info.writes_memory:
-                        m.d.comb += d.atomic.eq(_ATOMIC_OF[AtomicOp(spec.imm & ~0x01)]
-                                                if spec.imm not in (AtomicOp.XCHG, AtomicOp.CMPXCHG)
-                                                else _ATOMIC_OF[AtomicOp(spec.imm)])
-        with m.Default():
-            m.d.comb += d.active.eq(1)
+def decoded(code: int) -> data.Const:
+    """The decode of operation code ``code`` (one this core does not know:
+    active and not known, so it faults)."""
+    if code == Op.NOP:
+        return decode_layout().const({})
+    info = OPS_BY_CODE.get(code)
+    if info is None:
+        return decode_layout().const({"active": 1})
+    op = Op(code)
+    unit, ops = info.unit, info.operands
+    fields = {
+        "known": 1, "active": 1,
+        "alu": unit is Unit.ALU, "mul": unit is Unit.MUL, "div": unit is Unit.DIV,
+        "load": info.reads_memory, "store": info.writes_memory,
+        "branch": unit is Unit.BRANCH and info.ebpf is not None,
+        "jump": op is Op.JUMP, "bounds": info.reads_packet_end, "bounds_out": op is Op.BOUT,
+        "exit": unit is Unit.EXIT, "helper": unit is Unit.HELPER,
+        "ldmap": op is Op.LDMAP, "ldmapv": op is Op.LDMAPV,
+        "uses_a": Operand.A in ops, "uses_b": Operand.B in ops, "uses_imm": Operand.IMM in ops,
+        "reads_dst": info.reads_dst, "writes_dst": Operand.DST in ops,
+        "sign_extends": info.sign_extends, "never_faults": info.never_faults, "wide": info.width == 64,
+    }
+    if unit is Unit.ALU:
+        fields["alu_ctl"] = alu_control(op).const()
+    if unit is Unit.BRANCH and info.ebpf:
+        fields["cmp_ctl"] = compare_control(op).const()
+    if unit is Unit.LSU:
+        fields["size"] = info.width
+        if info.reads_memory and info.writes_memory:
+            imm = ebpf_spec(op).imm
+            fields["atomic"] = _ATOMIC_OF[AtomicOp(imm if imm in (AtomicOp.XCHG, AtomicOp.CMPXCHG) else imm & ~0x01)]
+    return decode_layout().const({k: int(v) if isinstance(v, bool) else v for k, v in fields.items()})
+
+
+def stored_slot_layout() -> data.StructLayout:
+    """A slot as instruction memory holds it: decoded as it is written, so
+    that the decode stage reads its controls from block RAM and no decode
+    table sits between the memory and the scoreboard. ``to_next``: a branch
+    to the row after the slot's own."""
+    return data.StructLayout({"slot": slot_layout(), "dec": decode_layout(), "to_next": 1})
+
+
+def stored_row_layout(lanes: int) -> data.ArrayLayout:
+    return data.ArrayLayout(stored_slot_layout(), lanes)
+
+
+def stored_row(word: int, index: int, lanes: int) -> int:
+    """Encoded row ``word``, to be row ``index`` of instruction memory, as
+    the memory holds it (its contents from reset)."""
+    stored = 0
+    for lane in range(lanes):
+        slot = data.Const(slot_layout(), (word >> (lane * SLOT_BITS)) & ((1 << SLOT_BITS) - 1))
+        value = stored_slot_layout().const({"slot": slot, "dec": decoded(slot.op),
+                                            "to_next": slot.off & 0xFFFF == index + 1})
+        stored |= value.as_value().value << (lane * stored_slot_layout().size)
+    return stored
+
+
+def store_row(m: Module, word: Value, index: Value, lanes: int) -> Value:
+    """The gateware of `stored_row`, for the instruction memory's write port."""
+    row = data.View(row_layout(lanes), word)
+    stored = Signal(stored_row_layout(lanes))
+    for lane in range(lanes):
+        slot, out = row[lane], stored[lane]
+        with m.Switch(slot.op):
+            for code in OPS_BY_CODE:
+                with m.Case(int(code)):
+                    m.d.comb += out.dec.eq(decoded(code))
+            with m.Default():
+                m.d.comb += out.dec.eq(decoded(-1))
+        m.d.comb += [out.slot.eq(slot), out.to_next.eq(slot.off.as_unsigned() == index + 1)]
+    return stored

@@ -138,12 +138,15 @@ for a stopped engine, as a program load does it.
 A row issues from registers: its operation, decoded, and the values of the
 registers it reads were latched by the decode stage in the cycle before, so
 no cycle holds both the register file's read multiplexers and what issue
-does with the values. Each slot is decoded once, as its row enters decode
-(`hxdp/gateware/decode.py`): the controls of the ALU and of the comparator,
-which lane each load port and the store port serve, whether a branch goes
-to the next row, a map reference past the loaded maps and control past the
-program travel to issue in registers, so no decode table sits on issue's
-paths. The lanes share one pipelined multiplier (the compiler puts at
+does with the values. Each slot is decoded once, as its row is written
+into instruction memory (`hxdp/gateware/decode.py`), which holds the
+decoded controls beside the encoded slot: the scoreboard's register uses,
+the controls of the ALU and of the comparator, whether a branch goes to
+the next row. So decode reads them from block RAM, with no decode table
+between the memory and the scoreboard's check; they, which lane each load
+port and the store port serve, a map reference past the loaded maps and
+control past the program travel to issue in registers, so no decode table
+sits on issue's paths either. The lanes share one pipelined multiplier (the compiler puts at
 most one multiply in a row), as they share the divider. The hazards and what they cost (the model's `Latency`, one
 definition in `hxdp/target.py`):
 
