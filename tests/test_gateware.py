@@ -5,7 +5,7 @@ import errno
 import random
 
 import pytest
-from amaranth.hdl import Module
+from amaranth.hdl import Const, Module
 from amaranth.sim import Simulator
 from hypothesis import given, settings, strategies as st
 
@@ -21,13 +21,14 @@ from hxdp.errors import HxdpError
 from hxdp.gateware.alu import Alu, Comparator, Divider, Multiplier, alu_control, compare_control
 from hxdp.gateware.bytemem import ByteMemory
 from hxdp.gateware.core import Fault
+from hxdp.gateware.decode import slot_layout, store_row, stored_row
 from hxdp.gateware.host import check_supported
 from hxdp.gateware.simulate import Job, Packet, simulate
 from hxdp.image import Image
 from hxdp.maplayout import map_image, map_layout
 from hxdp.model.engine import ModelEngine, conformance_core
 from hxdp.scenario import load_scenario
-from hxdp.target import OPS_BY_CODE, Op, Operand, Slot, Target, Unit, ebpf_spec
+from hxdp.target import OPS_BY_CODE, SLOT_BITS, Op, Operand, Slot, Target, Unit, ebpf_spec
 
 from .conftest import EXAMPLES, assemble_with_maps
 from .engines import GATEWARE_EXAMPLES, check_example
@@ -118,6 +119,31 @@ def test_divider_and_multiplier_compute_as_the_interpreter_in_their_latency(oper
                 assert cycles == (latency.div if unit is div else latency.mul) - 1
                 assert ctx.get(unit.result) == _expected(op, a, b), (op.name, hex(a), hex(b))
     _run(m, bench)
+
+
+UNKNOWN_CODES = [code for code in range(256) if code not in OPS_BY_CODE]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(list(OPS_BY_CODE) + UNKNOWN_CODES[:3]), st.integers(-(1 << 15), (1 << 15) - 1),
+                          st.integers(0, (1 << 32) - 1)), min_size=2, max_size=2),
+       st.integers(0, 511))
+def test_rows_are_stored_decoded_by_the_gateware_as_for_the_memorys_contents(slots, index):
+    """The instruction memory's write port stores a row as its contents from
+    reset do: each slot beside its decode, a branch to the next row marked."""
+    lanes = len(slots)
+    word = 0
+    for lane, (op, off, imm) in enumerate(slots):
+        slot = slot_layout().const({"op": int(op), "off": off, "imm": imm - (imm >> 31 << 32)})
+        word |= slot.as_value().value << (lane * SLOT_BITS)
+    if slots[0][1] == 0:
+        index = slots[1][1] - 1 & 0x1FF          # make a branch to the next row likely
+    m = Module()
+    stored = store_row(m, Const(word, lanes * SLOT_BITS), Const(index, 9), lanes)
+
+    async def bench(ctx):
+        assert ctx.get(stored.as_value()) == stored_row(word, index, lanes)
+    _run(m, bench, clocked=False)
 
 
 @pytest.mark.parametrize("size,frame,zeroed", [(512, 8, True), (4096, 32, False)])
