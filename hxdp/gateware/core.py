@@ -20,9 +20,10 @@ Timing, as the model states it, and how the hardware keeps it:
   are present, the divider (if it divides) is free and, on several cores,
   it has the map lock.
 * Results are written into the register file at the end of the cycle
-  before their latency runs out: ALU results in the issue cycle, multiplies,
-  loads and atomics a cycle later (every load has latency 2: decode reads
-  it then), the divider 33 cycles later.
+  before their latency runs out: ALU results in the issue cycle, loads and
+  atomics a cycle later (every load has latency 2: decode reads it then),
+  products two cycles later (the multiplier sums its halves' products in a
+  cycle of its own), the divider 33 cycles later.
 * Stores are written a cycle after their row; atomics read the old value
   then and write the cycle after, and the next row issues no sooner. The
   memories' read ports see writes in the same cycle, so every row sees every
@@ -465,16 +466,19 @@ class Core(wiring.Component):
         # operands are registered as the row issues, so it is pipelined.
         multiplier = Multiplier()
         m.submodules.multiplier = multiplier
+        # Its product is written ``latency.mul`` - 1 cycles after the row
+        # (``mul_en``), not into a packet started meanwhile.
+        started, started_dst = Signal(), Signal(range(nregs))
         mul_en, mul_dst = Signal(), Signal(range(nregs))
         for l in reversed(range(lanes)):
             with m.If(dec[l].mul):
                 m.d.comb += [multiplier.wide.eq(dec[l].wide), multiplier.a.eq(a_val[l]),
                              multiplier.b.eq(b_val[l])]
-                m.d.sync += mul_dst.eq(slots[l].dst)
+                m.d.sync += started_dst.eq(slots[l].dst)
             claims.append((dec[l].mul, slots[l].dst, t.latency.mul))
         starts_mul = issue & Cat(*(d.mul for d in dec)).any()
         m.d.comb += multiplier.start.eq(starts_mul)
-        m.d.sync += mul_en.eq(starts_mul)
+        m.d.sync += [started.eq(starts_mul), mul_en.eq(started & ~self.start), mul_dst.eq(started_dst)]
         earlier_writes.append((mul_en, mul_dst, multiplier.result))
         div_dst = Signal(range(nregs))
         for l in reversed(range(lanes)):
