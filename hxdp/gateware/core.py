@@ -194,8 +194,15 @@ class Core(wiring.Component):
         # only what outlives the packet (stores, helper calls, the outcome)
         # waits for the fault checks.
         leaves_issue = Signal()
-        take = Signal()                 # the decode stage's row goes to issue in the next cycle
-        advance = Signal()              # the same, in a packet: ``take`` but for a packet's start
+        # Issue's registers take decode's row (its fields, operands and what
+        # decode found) whenever issue will be free: as a packet starts, when
+        # issue is empty, when its row leaves. Whether the row is then valid
+        # at issue (``advance``: decode passes it on) waits for decode's
+        # checks, which so reach issue's valid bit and the fetch address but
+        # not the enables of its registers; every use of those registers
+        # waits for the valid bit.
+        take = Signal()
+        advance = Signal()              # the decode stage's row goes to issue in the next cycle
         # Decode's row: 0 between packets (so a packet's start changes no
         # address decode works with, and arrives late in its cycle at no
         # more than the registers' first values).
@@ -258,7 +265,8 @@ class Core(wiring.Component):
         for l in reversed(range(lanes)):
             with m.If(ahead[l]):
                 m.d.comb += [first_target.eq(d_slots[l].off), ahead_lane.eq(1 << l)]
-        m.d.comb += [ir_target.addr.eq(first_target), ir_target.en.eq(take)]
+        # It holds its row while a branch of the row at issue is taken to it.
+        m.d.comb += [ir_target.addr.eq(first_target), ir_target.en.eq(self.start | advance)]
         with m.If(take):
             m.d.sync += e_ahead_lane.eq(ahead_lane)
         dec = [Signal(decode_layout(), name=f"lane{l}") for l in range(lanes)]     # the row at issue's, decoded
@@ -729,7 +737,7 @@ class Core(wiring.Component):
         d_ready = Signal()
         m.d.comb += [d_ready.eq(d_past_end | ~(Cat(*waits_free).any() | held)),
                      advance.eq(running & d_valid & d_ready & (~e_valid | leaves_issue & ~leaves)),
-                     take.eq(self.start | advance)]
+                     take.eq(self.start | running & (~e_valid | leaves_issue))]
 
         # -- packet start and end -------------------------------------------------------
         m.d.sync += [self.finished.eq(0), from_target.eq(0)]
