@@ -501,8 +501,13 @@ class Core(wiring.Component):
             m.d.sync += div_count.eq(t.latency.div - 1)
         with m.Elif(div_count != 0):
             m.d.sync += div_count.eq(div_count - 1)
-        # A division still running when a packet ends must not write into the next.
-        earlier_writes.append((divider.done & (div_count == 1), div_dst, divider.result))
+        # The quotient is written as ``div_count`` reaches 1, with the divider
+        # done; a packet's start clears the count, so a division still running
+        # then writes nothing into the next packet. The write's enable is a
+        # register, set the cycle before.
+        div_en = Signal()
+        m.d.sync += div_en.eq((div_count == 2) & ~self.start)
+        earlier_writes.append((div_en, div_dst, divider.result))
 
         # -- load and store ports ------------------------------------------------------
         stack = ByteMemory(t.stack_bytes, self.loads + 1, zeroed=True)
