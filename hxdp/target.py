@@ -303,7 +303,7 @@ class Latency:
     """Cycles from issue until a result can be used by the next row that reads it
     (1 = the very next row, through forwarding)."""
     alu: int = 1
-    mul: int = 3
+    mul: int = 2
     div: int = 34
     load_stack: int = 2
     load_packet: int = 2

@@ -8,7 +8,7 @@ the same table the compiler emits with and the model runs.
 import enum
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Cat, Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -213,11 +213,8 @@ class Comparator(wiring.Component):
 
 
 class Multiplier(wiring.Component):
-    """Operands registered at ``start``; two cycles later ``result`` is
-    ``a * b`` (64 or 32 bits), for the register file to take at its end.
-    Pipelined: the halves' products are registered before they are summed,
-    so neither the block multipliers' adders nor the sum meets the register
-    file in the cycle they run."""
+    """Operands registered at ``start``; in the next cycle ``result`` is
+    ``a * b`` (64 or 32 bits), for the register file to take at its end."""
     start: In(1)
     wide: In(1)              # 64-bit product, else 32-bit
     a: In(64)
@@ -226,16 +223,11 @@ class Multiplier(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        a, b, wide, wide_p = Signal(64), Signal(64), Signal(), Signal()
+        a, b, wide = Signal(64), Signal(64), Signal()
         with m.If(self.start):
             m.d.sync += [a.eq(self.a), b.eq(self.b), wide.eq(self.wide)]
-        # The low 64 bits of a * b: a0 b0 + (a0 b1 + a1 b0) << 32, halves of 32 bits.
-        low, cross0, cross1 = Signal(64), Signal(32), Signal(32)
-        m.d.sync += [low.eq(a[:32] * b[:32]), cross0.eq(a[:32] * b[32:]), cross1.eq(a[32:] * b[:32]),
-                     wide_p.eq(wide)]
         product = Signal(64)
-        m.d.comb += [product.eq(low + Cat(Const(0, 32), cross0 + cross1)),
-                     self.result.eq(Mux(wide_p, product, low[:32]))]
+        m.d.comb += [product.eq(a * b), self.result.eq(Mux(wide, product, product[:32]))]
         return m
 
 

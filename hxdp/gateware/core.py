@@ -20,10 +20,9 @@ Timing, as the model states it, and how the hardware keeps it:
   are present, the divider (if it divides) is free and, on several cores,
   it has the map lock.
 * Results are written into the register file at the end of the cycle
-  before their latency runs out: ALU results in the issue cycle, loads and
-  atomics a cycle later (every load has latency 2: decode reads it then),
-  products two cycles later (the multiplier sums its halves' products in a
-  cycle of its own), the divider 33 cycles later.
+  before their latency runs out: ALU results in the issue cycle, multiplies,
+  loads and atomics a cycle later (every load has latency 2: decode reads
+  it then), the divider 33 cycles later.
 * Stores are written a cycle after their row; atomics read the old value
   then and write the cycle after, and the next row issues no sooner. The
   memories' read ports see writes in the same cycle, so every row sees every
@@ -194,15 +193,8 @@ class Core(wiring.Component):
         # only what outlives the packet (stores, helper calls, the outcome)
         # waits for the fault checks.
         leaves_issue = Signal()
-        # Issue's registers take decode's row (its fields, operands and what
-        # decode found) whenever issue will be free: as a packet starts, when
-        # issue is empty, when its row leaves. Whether the row is then valid
-        # at issue (``advance``: decode passes it on) waits for decode's
-        # checks, which so reach issue's valid bit and the fetch address but
-        # not the enables of its registers; every use of those registers
-        # waits for the valid bit.
-        take = Signal()
-        advance = Signal()              # the decode stage's row goes to issue in the next cycle
+        take = Signal()                 # the decode stage's row goes to issue in the next cycle
+        advance = Signal()              # the same, in a packet: ``take`` but for a packet's start
         # Decode's row: 0 between packets (so a packet's start changes no
         # address decode works with, and arrives late in its cycle at no
         # more than the registers' first values).
@@ -265,8 +257,7 @@ class Core(wiring.Component):
         for l in reversed(range(lanes)):
             with m.If(ahead[l]):
                 m.d.comb += [first_target.eq(d_slots[l].off), ahead_lane.eq(1 << l)]
-        # It holds its row while a branch of the row at issue is taken to it.
-        m.d.comb += [ir_target.addr.eq(first_target), ir_target.en.eq(self.start | advance)]
+        m.d.comb += [ir_target.addr.eq(first_target), ir_target.en.eq(take)]
         with m.If(take):
             m.d.sync += e_ahead_lane.eq(ahead_lane)
         dec = [Signal(decode_layout(), name=f"lane{l}") for l in range(lanes)]     # the row at issue's, decoded
@@ -474,19 +465,16 @@ class Core(wiring.Component):
         # operands are registered as the row issues, so it is pipelined.
         multiplier = Multiplier()
         m.submodules.multiplier = multiplier
-        # Its product is written ``latency.mul`` - 1 cycles after the row
-        # (``mul_en``), not into a packet started meanwhile.
-        started, started_dst = Signal(), Signal(range(nregs))
         mul_en, mul_dst = Signal(), Signal(range(nregs))
         for l in reversed(range(lanes)):
             with m.If(dec[l].mul):
                 m.d.comb += [multiplier.wide.eq(dec[l].wide), multiplier.a.eq(a_val[l]),
                              multiplier.b.eq(b_val[l])]
-                m.d.sync += started_dst.eq(slots[l].dst)
+                m.d.sync += mul_dst.eq(slots[l].dst)
             claims.append((dec[l].mul, slots[l].dst, t.latency.mul))
         starts_mul = issue & Cat(*(d.mul for d in dec)).any()
         m.d.comb += multiplier.start.eq(starts_mul)
-        m.d.sync += [started.eq(starts_mul), mul_en.eq(started & ~self.start), mul_dst.eq(started_dst)]
+        m.d.sync += mul_en.eq(starts_mul)
         earlier_writes.append((mul_en, mul_dst, multiplier.result))
         div_dst = Signal(range(nregs))
         for l in reversed(range(lanes)):
@@ -501,13 +489,8 @@ class Core(wiring.Component):
             m.d.sync += div_count.eq(t.latency.div - 1)
         with m.Elif(div_count != 0):
             m.d.sync += div_count.eq(div_count - 1)
-        # The quotient is written as ``div_count`` reaches 1, with the divider
-        # done; a packet's start clears the count, so a division still running
-        # then writes nothing into the next packet. The write's enable is a
-        # register, set the cycle before.
-        div_en = Signal()
-        m.d.sync += div_en.eq((div_count == 2) & ~self.start)
-        earlier_writes.append((div_en, div_dst, divider.result))
+        # A division still running when a packet ends must not write into the next.
+        earlier_writes.append((divider.done & (div_count == 1), div_dst, divider.result))
 
         # -- load and store ports ------------------------------------------------------
         stack = ByteMemory(t.stack_bytes, self.loads + 1, zeroed=True)
@@ -742,7 +725,7 @@ class Core(wiring.Component):
         d_ready = Signal()
         m.d.comb += [d_ready.eq(d_past_end | ~(Cat(*waits_free).any() | held)),
                      advance.eq(running & d_valid & d_ready & (~e_valid | leaves_issue & ~leaves)),
-                     take.eq(self.start | running & (~e_valid | leaves_issue))]
+                     take.eq(self.start | advance)]
 
         # -- packet start and end -------------------------------------------------------
         m.d.sync += [self.finished.eq(0), from_target.eq(0)]

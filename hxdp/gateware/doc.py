@@ -168,11 +168,7 @@ definition in `hxdp/target.py`):
   anything else. Decode passes a row on only in a cycle the row at issue
   issues, so it counts that row's writes as made; which registers that row
   writes later than the next cycle was found when it left decode, so
-  decode's check does not wait for issue's decision. Issue's registers
-  take decode's row whenever issue will be free, passed on or not; the
-  check decides only whether that row is valid at issue (every use of
-  issue's registers waits for the valid bit), so it reaches no clock
-  enable of those registers.
+  decode's check does not wait for issue's decision.
 - **At issue** a row waits for the packet bytes it reaches (a store, or a
   call that moves the packet's bounds, for the whole packet), for the
   divider, and on several cores for the map lock; decode holds the next row
