@@ -4,9 +4,9 @@ Timing, as the model states it, and how the hardware keeps it:
 
 * Three stages: fetch (instruction memory), decode, issue. Fetch reads the
   row the decode stage holds in the next cycle, decoded as it was written
-  into the memory. Decode reads the row's
-  registers as they will be when it issues (with the writes at the end of
-  this cycle) into registers of the issue stage, so no cycle holds both a
+  into the memory. Decode reads the row's registers as they will be when
+  it issues (with the writes at the end of this cycle) into registers of
+  the issue stage, so no cycle holds both a
   register read and what issue does with it. A branch is decided at issue.
   One to the next row costs nothing: decode holds that row. The row's first
   branch elsewhere had its target read by a second port as the row went
@@ -702,7 +702,8 @@ class Core(wiring.Component):
             return Mux(self.start, initial[index], newest(writes, index, regs_early[index], e_valid))
 
         with m.If(take):
-            m.d.sync += [*(row[l].eq(s) for l, s in enumerate(d_slots)), e_pc.eq(d_pc), *(v.eq(operand(i)) for v, i in zip(args, (1, 2, 3, 4))),
+            m.d.sync += [*(row[l].eq(s) for l, s in enumerate(d_slots)), e_pc.eq(d_pc),
+                         *(v.eq(operand(i)) for v, i in zip(args, (1, 2, 3, 4))),
                          cmp_value.eq(operand(Array(s.dst for s in d_slots)[d_st_lane]))]
             for l, s in enumerate(d_slots):
                 m.d.sync += [a_val[l].eq(operand(s.a)), b_reg[l].eq(operand(s.b)), dec[l].eq(d_dec[l])]

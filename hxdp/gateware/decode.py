@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Signal, Value, signed, unsigned
 from amaranth.lib import data
 
 from ..ebpf.isa import AtomicOp
-from ..target import OPS_BY_CODE, SLOT_BITS, SLOT_FIELDS, Op, Operand, Unit, ebpf_spec
+from ..target import OPS_BY_CODE, SLOT_FIELDS, Op, Operand, Unit, ebpf_spec
 from .alu import ALU_CONTROL, COMPARE_CONTROL, alu_control, compare_control
 
 __all__ = ["slot_layout", "row_layout", "decode_layout", "decoded", "stored_slot_layout", "stored_row_layout",
@@ -121,13 +121,10 @@ def stored_row_layout(lanes: int) -> data.ArrayLayout:
 def stored_row(word: int, index: int, lanes: int) -> int:
     """Encoded row ``word``, to be row ``index`` of instruction memory, as
     the memory holds it (its contents from reset)."""
-    stored = 0
-    for lane in range(lanes):
-        slot = data.Const(slot_layout(), (word >> (lane * SLOT_BITS)) & ((1 << SLOT_BITS) - 1))
-        value = stored_slot_layout().const({"slot": slot, "dec": decoded(slot.op),
-                                            "to_next": slot.off & 0xFFFF == index + 1})
-        stored |= value.as_value().value << (lane * stored_slot_layout().size)
-    return stored
+    row = data.Const(row_layout(lanes), word)
+    return stored_row_layout(lanes).const([
+        {"slot": row[lane], "dec": decoded(row[lane].op), "to_next": row[lane].off & 0xFFFF == index + 1}
+        for lane in range(lanes)]).as_value().value
 
 
 def store_row(m: Module, word: Value, index: Value, lanes: int) -> Value:
