@@ -271,6 +271,46 @@ def test_map_faults_and_read_only_maps():
     assert jobs[-1].final_maps["table"][12:16] == (0xabcd).to_bytes(4, "little")
 
 
+@pytest.mark.parametrize("op", [Op.ST4, Op.ATOMIC_ADD32], ids=lambda op: op.name)
+def test_a_row_that_faults_leaves_no_store_behind(op):
+    """Issue does not wait for a row's fault checks: the row's store to a
+    map, beside a load outside every memory, is cancelled after it issued,
+    and the map keeps what it held, as in the model."""
+    target = Target.with_lanes(2)
+    table = MapDef("table", MapType.ARRAY, 4, 4, 2)
+    rows = [
+        [Slot(Op.MOVI, dst=2, imm=0xabcd), Slot(Op.LDMAPV, dst=1, imm=0)],
+        [Slot(op, a=1, b=2), Slot(Op.LD8, dst=3, a=10, off=64)],
+        [Slot(Op.EXITI, imm=XdpAction.PASS)],
+    ]
+    image = Image("store beside a fault", target, rows, maps=[table])
+    model = ModelEngine(image)
+    want = model.run(XdpInput(bytes(64)))
+    (job,) = simulate(target, [Job(image, [Packet(bytes(64))])])
+    (got,) = job.outcomes
+    assert want.fault is not None and (got.fault, got.cycles) == (Fault.MEMORY, want.cycles)
+    assert job.final_maps == {"table": bytes(8)} == {m.name: bytes(m.store[0]) for m in model.maps}
+
+
+def test_a_call_that_faults_leaves_its_map_as_it_was():
+    """An update whose value pointer is outside every memory: the call
+    issues (its checks are found beside it) and the helper unit, started on
+    it, is sent back to idle before it inserts the key."""
+    target = Target.with_lanes(2)
+    flows = MapDef("flows", MapType.HASH, 4, 8, 4)
+    text = ("stw [r10-4], 7\nlddw r1, 0\nmov r2, r10\nadd r2, -4\nmov r3, r10\nadd r3, 64\n"
+            "mov r4, 0\ncall 2\nmov r0, 2\nexit")
+    image = compile_program(Program("bad value", assemble_with_maps(text), [flows]), target)
+    model = ModelEngine(image)
+    want = model.run(XdpInput(bytes(64)))
+    (job,) = simulate(target, [Job(image, [Packet(bytes(64))])])
+    (got,) = job.outcomes
+    assert want.fault is not None and (got.fault, got.cycles) == (Fault.MEMORY, want.cycles)
+    placed, = map_layout(image.name, image.maps, target)
+    untouched = map_image(placed, ModelEngine(image).maps["flows"])
+    assert job.final_maps["flows"] == map_image(placed, model.maps["flows"]) == untouched
+
+
 def test_rows_the_scheduler_seldom_builds_run_as_in_the_model():
     """Two stack loads in one row, read by the next row (which waits a cycle
     for them) as it writes one of the loaded registers again."""

@@ -36,14 +36,16 @@ Timing, as the model states it, and how the hardware keeps it:
   granted and costs no cycle.
 * Faults (an access outside every memory, a write to the context or a
   read-only map, a bad map handle, control past the program, the watchdog)
-  end the packet in the cycle they happen.
+  end the packet in the cycle they happen. Issue does not wait for a row's
+  fault checks: the row issues, and its store and helper call, which come
+  after its cycle, are cancelled from the outcome's registers.
 """
 
 import enum
 import functools
 import operator
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, ResetInserter, Signal, Value, signed
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -187,12 +189,12 @@ class Core(wiring.Component):
 
         running = Signal()
         cycle = Signal(32)
+        # The row at issue issues. Whether it faults is not part of that
+        # decision: a row that faults issues too, and the packet ends in its
+        # cycle (the next start sets the scoreboard and registers afresh); what
+        # would outlive the packet, its store and its helper call, is cancelled
+        # in the next cycle, from the outcome's registers (``cancelled``).
         issue = Signal()
-        # The row at issue leaves it: it issues or faults. A row that faults
-        # ends the packet, whose scoreboard the next start sets afresh, so
-        # only what outlives the packet (stores, helper calls, the outcome)
-        # waits for the fault checks.
-        leaves_issue = Signal()
         take = Signal()                 # the decode stage's row goes to issue in the next cycle
         advance = Signal()              # the same, in a packet: ``take`` but for a packet's start
         # Decode's row: 0 between packets (so a packet's start changes no
@@ -376,7 +378,8 @@ class Core(wiring.Component):
         # at r2 and (an update) its value at r3.
         helper_addr_bits = max((t.stack_bytes - 1).bit_length(), FRAME_ADDR_BITS, self.map_bits)
         helper = HelperUnit(t, helper_addr_bits, FRAME_ADDR_BITS)
-        m.submodules.helper = helper
+        helper_cancelled = Signal()     # the call's row faulted: the unit goes back to idle
+        m.submodules.helper = ResetInserter(helper_cancelled)(helper)
         calls = Signal()
         number = Signal(32)
         for l in reversed(range(lanes)):
@@ -452,7 +455,11 @@ class Core(wiring.Component):
             for fault in reversed(faults):
                 with m.If(fault != Fault.NONE):
                     m.d.comb += row_fault.eq(fault)
-        m.d.comb += [leaves_issue.eq(active & ~stall), issue.eq(leaves_issue & (row_fault == Fault.NONE))]
+        m.d.comb += issue.eq(active & ~stall)
+        # The packet ended on a fault in the cycle before: the row that faulted
+        # issued, so its store and its helper call are cancelled now.
+        cancelled = Signal()
+        m.d.comb += cancelled.eq(self.finished & (self.fault != Fault.NONE))
 
         # -- ALU, multiplier, divider ------------------------------------------------
         for l, (s, d) in enumerate(zip(slots, dec)):
@@ -551,6 +558,9 @@ class Core(wiring.Component):
         # The helper unit's port, after the load ports.
         kp = self.loads
         starts_helper = issue & calls
+        called = Signal()               # a call started in the cycle before
+        m.d.sync += called.eq(starts_helper)
+        m.d.comb += helper_cancelled.eq(cancelled & called)
         for port, space in ((stack.read[kp], Space.STACK), (self.pkt_read[kp], Space.PACKET),
                             (self.map_read[kp], Space.MAP)):
             m.d.comb += [port.addr.eq(helper.read_addr[:len(port.addr)]),
@@ -606,10 +616,10 @@ class Core(wiring.Component):
             (("en", 1), ("stack", 1), ("map", 1), ("addr", 64), ("map_addr", self.map_bits), ("data", 64),
              ("size", range(9))))
         m.d.comb += [atomic_pending.eq(s_en & (s_kind != 0)), self.keeps_lock.eq(helper.busy | atomic_pending & s_map)]
-        m.d.sync += [late_en.eq(store & atomic_pending & (s_map | ~self.start)), late_stack.eq(s_stack),
-                     late_map.eq(s_map), late_addr.eq(s_addr), late_map_addr.eq(s_map_addr), late_data.eq(new),
+        m.d.sync += [late_en.eq(store & atomic_pending & ~cancelled & (s_map | ~self.start)),
+                     late_stack.eq(s_stack), late_map.eq(s_map), late_addr.eq(s_addr), late_map_addr.eq(s_map_addr), late_data.eq(new),
                      late_size.eq(s_size)]
-        plain = s_en & (s_kind == 0)          # not behind cmpxchg's compare of the word read
+        plain = s_en & (s_kind == 0) & ~cancelled     # not behind cmpxchg's compare of the word read
         for port, at, here, late_at, late_here in (
                 (stack.write, s_addr, s_stack, late_addr, late_stack),
                 (self.map_write, s_map_addr, s_map, late_map_addr, late_map),
@@ -687,7 +697,7 @@ class Core(wiring.Component):
                 claimed = claimed | hit
             with m.If(self.start):
                 m.d.sync += count[i].eq(0)
-            with m.Elif(leaves_issue & claimed):
+            with m.Elif(issue & claimed):
                 m.d.sync += count[i].eq(later)
             with m.Elif(count[i] != 0):
                 m.d.sync += count[i].eq(count[i] - 1)
@@ -725,7 +735,7 @@ class Core(wiring.Component):
         held = (helper.busy & ~helper.done) | (e_valid & calls & helper.holds)
         d_ready = Signal()
         m.d.comb += [d_ready.eq(d_past_end | ~(Cat(*waits_free).any() | held)),
-                     advance.eq(running & d_valid & d_ready & (~e_valid | leaves_issue & ~leaves)),
+                     advance.eq(running & d_valid & d_ready & (~e_valid | issue & ~leaves)),
                      take.eq(self.start | advance)]
 
         # -- packet start and end -------------------------------------------------------
