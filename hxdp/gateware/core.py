@@ -432,13 +432,15 @@ class Core(wiring.Component):
         conflicts = [d.div & ~divider_free for d in dec]
         conflicts += [helper.busy, atomic_pending]
         held_up = Signal()          # by anything but the map lock
+        # The one core of an engine has the lock: its own helper calls stall it anyway.
+        granted = self.lock_grant if t.cores > 1 else Const(1)
         needs_lock = Signal()
         m.d.comb += [
             held_up.eq(Cat(*conflicts, *waits).any()),
             needs_lock.eq(Cat(*(d.store & lane_map for d, lane_map in zip(dec, in_map)),
                               calls & on_map & (entry.kind == MapKind.HASH)).any()),
             self.lock_want.eq(running & e_valid & needs_lock & ~held_up),
-            stall.eq(held_up | needs_lock & ~self.lock_grant),
+            stall.eq(held_up | needs_lock & ~granted),
         ]
         active = Signal()
         watchdog = Signal()
@@ -568,7 +570,7 @@ class Core(wiring.Component):
         asked = Signal(Space)
         with m.If(helper.read_en):
             m.d.sync += asked.eq(helper.read_space)
-        m.d.comb += [helper.start.eq(starts_helper),
+        m.d.comb += [helper.offered.eq(active & calls), helper.start.eq(starts_helper),
                      helper.read_data.eq(_pick(asked == Space.STACK, stack.read[kp].data,
                                                asked == Space.MAP, self.map_read[kp].data,
                                                self.pkt_read[kp].data))]

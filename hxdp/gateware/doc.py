@@ -190,12 +190,18 @@ definition in `hxdp/target.py`):
   cycles lost. An exit ends the packet at issue.
 - **Faults** (an access outside every memory, an unsupported operation, a
   bad map handle, control past the program, the watchdog) end the packet in
-  the cycle the row would issue. Only what outlives the packet waits for
-  the fault checks (its stores, loads, helper call, multiply and division,
-  and the outcome): decode passes its row on and the scoreboard counts the
-  row's writes, as if it issued, since the next packet's start sets them
-  afresh. So the checks (the map table's sizes and read-only flags among
-  them) do not reach decode's clock enables.
+  the cycle of the row that faults. Issue does not wait for the fault
+  checks: that row issues like any other, and what would outlive the
+  packet, its store, an atomic's write and its helper call, is cancelled in
+  the next cycle from the outcome's registers (the packet ended on a
+  fault); its loads, multiply and division write registers that the next
+  packet's start sets afresh. So the checks (the map table's sizes and
+  read-only flags among them) reach only the outcome's registers: not
+  decode's or issue's enables, nor the memories' ports.
+- **Helper calls** read their key's first word (or a devmap's entry) in
+  every cycle they wait at issue, and the helper unit takes the call's
+  arguments in every cycle it is idle, so the issue decision reaches
+  neither the map memory's shared port nor those registers.
 - **The register file** takes the ALU results of the row at issue in every
   cycle the row is there, waiting or not: its operands are held, so each
   cycle writes the same values, and decode passed the row on only once no

@@ -96,8 +96,9 @@ class _Bounds(NamedTuple):
 
 
 class HelperUnit(wiring.Component):
-    """``start`` in the call's issue cycle, with the helper ``number``, the
-    map ``slot`` r1 names, its table ``entry`` and ``used`` count, where the
+    """``offered`` in every cycle a call waits at the core's issue stage and
+    ``start`` in the one it issues, with the helper ``number``, the map
+    ``slot`` r1 names, its table ``entry`` and ``used`` count, where the
     key (r2) and the value (r3) point, and r1 to r4. ``read_*`` is the
     unit's port on the memories (the data comes the cycle after, from the
     space asked), ``write_*`` its way into the map memory's store port.
@@ -108,6 +109,7 @@ class HelperUnit(wiring.Component):
         self.target = target
         self.map_bits = (target.map_bytes - 1).bit_length()
         super().__init__({
+            "offered": In(1),
             "start": In(1),
             "number": In(32),
             "slot": In(range(target.map_slots)),
@@ -180,7 +182,9 @@ class HelperUnit(wiring.Component):
         failed = Signal(range(max(errno.EINVAL, errno.ENOENT, errno.EEXIST, errno.E2BIG) + 1))
         gives_address = Signal()
         m.d.comb += self.used_slot.eq(slot)
-        with m.If(self.start):
+        # Taken in every cycle the unit is idle, so that ``start`` (the end
+        # of the core's issue decision) enables none of them.
+        with m.If(~self.busy):
             m.d.sync += [number.eq(self.number), slot.eq(self.slot),
                          entry.eq(self.entry), key_space.eq(self.key_space), key_addr.eq(self.key_addr),
                          value_space.eq(self.value_space), value_addr.eq(self.value_addr),
@@ -225,9 +229,11 @@ class HelperUnit(wiring.Component):
             return (MAP_BASE + (slot << MAP_SHIFT)) | offset
 
         # Every call reads its key's first word in its issue cycle; a
-        # redirect through a devmap, the entry its r2 names.
+        # redirect through a devmap, the entry its r2 names. The read goes out
+        # in every cycle the call is offered (a read changes nothing), so the
+        # memory's port does not wait for the core's decision to issue it.
         devmap_key = self.args[1][:32]
-        m.d.comb += self.read_en.eq(self.start)
+        m.d.comb += self.read_en.eq(self.offered & ~self.busy)
         with m.If(self.number == HelperId.REDIRECT_MAP):
             m.d.comb += [self.read_space.eq(Space.MAP), self.read_addr.eq(self.entry.offset + (devmap_key << 3))]
         with m.Else():
