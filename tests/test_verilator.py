@@ -18,9 +18,11 @@ from hxdp.ebpf.program import Program
 from hxdp.errors import HxdpError, ToolMissing
 from hxdp.gateware.core import Fault
 from hxdp.gateware.host import Job, Packet
+from hxdp.ebpf.xdp import XdpInput
 from hxdp.gateware.rtlcache import cached_build
-from hxdp.model.engine import conformance_core
-from hxdp.target import Target
+from hxdp.image import Image
+from hxdp.model.engine import ModelEngine, conformance_core
+from hxdp.target import Op, Slot, Target
 from hxdp.toolchain import find_verilator
 
 from .engines import GATEWARE_EXAMPLES, check_example
@@ -87,6 +89,23 @@ def test_faults_come_back_as_faults_and_are_counted(engine):
         [(Fault.WATCHDOG, 0), (Fault.MEMORY, 0)]
     assert runaway.outcomes[0].cycles == 301
     assert outside.counters["FAULTS"] == before + 2
+
+
+def test_a_store_beside_the_exit_leaves_the_next_packets_stack_zero(engine):
+    """The exit's row stores to the stack in the cycle after it, the one in
+    which the next packet, back to back, starts: that packet's stack still
+    reads zero, as the model's does."""
+    rows = [
+        [Slot(Op.LD8, dst=3, a=10, off=-8), Slot(Op.MOVI, dst=4, imm=7)],
+        [],
+        [Slot(Op.ST8, a=10, b=4, off=-8), Slot(Op.EXIT, a=3)],
+    ]
+    image = Image("store beside the exit", engine.target, rows)
+    model = ModelEngine(image)
+    want = [(r.action, r.cycles) for r in (model.run(XdpInput(bytes(60))) for _ in range(3))]
+    (job,) = engine.run([Job(image, [Packet(bytes(60))] * 3)])
+    assert want == [(0, 3)] * 3
+    assert [(o.action, o.cycles, o.fault) for o in job.outcomes] == [(0, 3, Fault.NONE)] * 3
 
 
 def test_a_stalled_engine_is_an_error_not_a_hang():

@@ -196,7 +196,7 @@ class Core(wiring.Component):
         # in the next cycle, from the outcome's registers (``cancelled``).
         issue = Signal()
         take = Signal()                 # the decode stage's row goes to issue in the next cycle
-        advance = Signal()              # the same, in a packet: ``take`` but for a packet's start
+        advance = Signal()              # the same, in a packet (between packets issue takes row 0 in every cycle)
         # Decode's row: 0 between packets (so a packet's start changes no
         # address decode works with, and arrives late in its cycle at no
         # more than the registers' first values).
@@ -622,14 +622,17 @@ class Core(wiring.Component):
                      late_stack.eq(s_stack), late_map.eq(s_map), late_addr.eq(s_addr), late_map_addr.eq(s_map_addr), late_data.eq(new),
                      late_size.eq(s_size)]
         plain = s_en & (s_kind == 0) & ~cancelled     # not behind cmpxchg's compare of the word read
-        for port, at, here, late_at, late_here in (
-                (stack.write, s_addr, s_stack, late_addr, late_stack),
-                (self.map_write, s_map_addr, s_map, late_map_addr, late_map),
-                (self.pkt_write, s_addr, ~s_stack & ~s_map, late_addr, ~late_stack & ~late_map)):
+        # The stack is cleared in every cycle between packets (``running``
+        # low), so a store to it after the packet's exit is dropped: the
+        # next packet's stack is zero.
+        for port, at, here, late_at, late_here, alive in (
+                (stack.write, s_addr, s_stack, late_addr, late_stack, running),
+                (self.map_write, s_map_addr, s_map, late_map_addr, late_map, 1),
+                (self.pkt_write, s_addr, ~s_stack & ~s_map, late_addr, ~late_stack & ~late_map, 1)):
             m.d.comb += [port.addr.eq(Mux(late_en, late_at, at)[:len(port.addr)]),
                          port.data.eq(Mux(late_en, late_data, s_data)),
                          port.mask.eq(low_ones(Mux(late_en, late_size, s_size), 8)),
-                         port.en.eq(Mux(late_en, late_here, plain & here))]
+                         port.en.eq(Mux(late_en, late_here, plain & here) & alive)]
         # The helper unit writes the memories while the core waits for it.
         with m.If(helper.zero_en):
             m.d.comb += [self.pkt_write.addr.eq(helper.zero_addr), self.pkt_write.data.eq(0),
@@ -637,7 +640,7 @@ class Core(wiring.Component):
         with m.If(helper.write_en):
             m.d.comb += [self.map_write.addr.eq(helper.write_addr), self.map_write.data.eq(helper.write_data),
                          self.map_write.mask.eq(helper.write_mask), self.map_write.en.eq(1)]
-        m.d.comb += stack.clear.eq(self.start)
+        m.d.comb += stack.clear.eq(~running)
 
         # -- control: the first taken branch or exit in lane order --------------------
         taken, exits = [], []
@@ -681,15 +684,16 @@ class Core(wiring.Component):
                 written = written | hit
             return Mux(written, functools.reduce(operator.or_, picked), otherwise) if picked else otherwise
 
-        # A packet's start comes late in its cycle (the packet before may
-        # leave in it), so it picks the registers' first values after the
-        # forwarding and the read multiplexers, not before them. The core is
-        # idle when a packet starts: no row issues then.
+        # Between packets (``running`` low, the start's cycle among them) the
+        # registers hold their first values, and decode reads them for row 0:
+        # a packet's start, which comes late in its cycle (the packet before
+        # may leave in it), reaches none of the registers' values, nor the
+        # scoreboard's counts, nor issue's clock enables.
         initial = Array(Const(0, 64) for _ in range(nregs))
         initial[1], initial[2], initial[10] = self.r1, self.r2, Const(STACK_BASE + t.stack_bytes, 64)
         for i in range(nregs):
             m.d.comb += [regs_early[i].eq(newest(earlier_writes, i, regs[i])),
-                         regs_next[i].eq(Mux(self.start, initial[i], newest(writes, i, regs_early[i], e_valid)))]
+                         regs_next[i].eq(Mux(running, newest(writes, i, regs_early[i], e_valid), initial[i]))]
             m.d.sync += regs[i].eq(regs_next[i])
             later = Const(0, range(t.latency.div + 1))
             claimed = Const(0)
@@ -697,7 +701,7 @@ class Core(wiring.Component):
                 hit = would & (reg == i)
                 later = Mux(hit, latency - 1, later)
                 claimed = claimed | hit
-            with m.If(self.start):
+            with m.If(~running):
                 m.d.sync += count[i].eq(0)
             with m.Elif(issue & claimed):
                 m.d.sync += count[i].eq(later)
@@ -711,7 +715,7 @@ class Core(wiring.Component):
         def operand(index) -> Value:
             """Decode's read: the row at issue's results count, as that row
             issues whenever decode passes its row on."""
-            return Mux(self.start, initial[index], newest(writes, index, regs_early[index], e_valid))
+            return Mux(running, newest(writes, index, regs_early[index], e_valid), initial[index])
 
         with m.If(take):
             m.d.sync += [*(row[l].eq(s) for l, s in enumerate(d_slots)), e_pc.eq(d_pc),
@@ -738,13 +742,14 @@ class Core(wiring.Component):
         d_ready = Signal()
         m.d.comb += [d_ready.eq(d_past_end | ~(Cat(*waits_free).any() | held)),
                      advance.eq(running & d_valid & d_ready & (~e_valid | issue & ~leaves)),
-                     take.eq(self.start | advance)]
+                     take.eq(~running | advance)]
 
         # -- packet start and end -------------------------------------------------------
         m.d.sync += [self.finished.eq(0), from_target.eq(0)]
+        with m.If(~running):
+            m.d.sync += [cycle.eq(1), div_count.eq(0)]
         with m.If(self.start):
-            m.d.sync += [running.eq(1), cycle.eq(1), div_count.eq(0), d_pc.eq(1), d_valid.eq(1),
-                         e_pc.eq(0), e_valid.eq(1), redirect.eq(0)]
+            m.d.sync += [running.eq(1), d_pc.eq(1), d_valid.eq(1), e_pc.eq(0), e_valid.eq(1), redirect.eq(0)]
         with m.Elif(running):
             m.d.sync += cycle.eq(cycle + 1)
             with m.If(active & (row_fault != Fault.NONE) | watchdog):
