@@ -215,5 +215,10 @@ definition in `hxdp/target.py`):
   between packets. A packet's start comes late in its cycle (the packet
   before may leave in it) and its end is decided late in its own (an exit
   taken, a fault): neither reaches the instruction memory's address or
-  decode's compares, only the registers' first values.
+  decode's compares. In every cycle between packets the registers take
+  their first values, the scoreboard is clear, issue takes row 0 with
+  those values as its operands and the stack reads as zero (a store to it
+  after the exit is dropped), so the start sets only the pipeline's state
+  (running, the rows' numbers and valid bits), not the registers' values
+  or any register's clock enable.
 """
