@@ -714,12 +714,8 @@ class Core(wiring.Component):
 
         def operand(index) -> Value:
             """Decode's read: the row at issue's results count, as that row
-            issues whenever decode passes its row on. Results written late
-            (loads, the multiplier, the divider, the helper unit) are
-            forwarded past the read multiplexer, as the ALU's are, so a
-            load's bytes meet no multiplexer of the register file."""
-            early = newest(earlier_writes, index, regs[index])
-            return Mux(running, newest(writes, index, early, e_valid), initial[index])
+            issues whenever decode passes its row on."""
+            return Mux(running, newest(writes, index, regs_early[index], e_valid), initial[index])
 
         with m.If(take):
             m.d.sync += [*(row[l].eq(s) for l, s in enumerate(d_slots)), e_pc.eq(d_pc),
