@@ -191,15 +191,15 @@ class Core(wiring.Component):
         cycle = Signal(32)
         # The row at issue issues. Whether it faults is not part of that
         # decision: a row that faults issues too, and the packet ends in its
-        # cycle (the next start sets the scoreboard and registers afresh); what
-        # would outlive the packet, its store and its helper call, is cancelled
-        # in the next cycle, from the outcome's registers (``cancelled``).
+        # cycle (the registers and the scoreboard are set afresh between
+        # packets); what would outlive the packet, its store and its helper
+        # call, is cancelled in the next cycle, from the outcome's registers
+        # (``cancelled``).
         issue = Signal()
         take = Signal()                 # the decode stage's row goes to issue in the next cycle
         advance = Signal()              # the same, in a packet (between packets issue takes row 0 in every cycle)
-        # Decode's row: 0 between packets (so a packet's start changes no
-        # address decode works with, and arrives late in its cycle at no
-        # more than the registers' first values).
+        # Decode's row: 0 between packets (so a packet's start, late in its
+        # cycle, changes no address decode works with).
         d_pc = Signal(range(t.imem_rows + 1))
         d_valid = Signal()
         redirect = Signal()             # a branch was taken whose target was not read ahead: fetch it now
@@ -619,8 +619,8 @@ class Core(wiring.Component):
              ("size", range(9))))
         m.d.comb += [atomic_pending.eq(s_en & (s_kind != 0)), self.keeps_lock.eq(helper.busy | atomic_pending & s_map)]
         m.d.sync += [late_en.eq(store & atomic_pending & ~cancelled & (s_map | ~self.start)),
-                     late_stack.eq(s_stack), late_map.eq(s_map), late_addr.eq(s_addr), late_map_addr.eq(s_map_addr), late_data.eq(new),
-                     late_size.eq(s_size)]
+                     late_stack.eq(s_stack), late_map.eq(s_map), late_addr.eq(s_addr),
+                     late_map_addr.eq(s_map_addr), late_data.eq(new), late_size.eq(s_size)]
         plain = s_en & (s_kind == 0) & ~cancelled     # not behind cmpxchg's compare of the word read
         # The stack is cleared in every cycle between packets (``running``
         # low), so a store to it after the packet's exit is dropped: the
