@@ -15,10 +15,10 @@ from hxdp.ebpf.asm import assemble
 from hxdp.ebpf.conformance import check, engine_runner, parse_data_file, program_of
 from hxdp.ebpf.isa import encode
 from hxdp.ebpf.program import Program
+from hxdp.ebpf.xdp import XdpInput
 from hxdp.errors import HxdpError, ToolMissing
 from hxdp.gateware.core import Fault
 from hxdp.gateware.host import Job, Packet
-from hxdp.ebpf.xdp import XdpInput
 from hxdp.gateware.rtlcache import cached_build
 from hxdp.image import Image
 from hxdp.model.engine import ModelEngine, conformance_core
