@@ -6,7 +6,7 @@ an access touches at most two words, which sit in two different banks and
 are read or written in the same cycle. Each load port reads its own copy of
 the banks (block RAM with one write and one read port).
 
-With ``zeroed``, a valid bit per word makes the memory read as zero after
+With ``zeroed``, a valid bit per word (beside its bank) makes the memory read as zero after
 ``clear`` without spending cycles on zeroing it (the stack is zero for every
 packet): the first write to a word writes all its bytes, the ones not
 stored to as zero. The packet buffer does without: a program reaches only
@@ -68,7 +68,9 @@ class ByteMemory(wiring.Component):
             "frame_en": In(1),
             "frame_index": In(range(size // frame_bytes)),
             "frame_data": In(8 * frame_bytes),
-            "clear": In(1),              # with ``zeroed``: every word reads as zero from the next cycle
+            # With ``zeroed``: every word reads as zero, in this cycle's reads
+            # and after, whatever this cycle writes.
+            "clear": In(1),
             # A whole aligned frame, through load port 0's copy, a cycle later.
             "frame_read_en": In(1),
             "frame_read_index": In(range(size // frame_bytes)),
@@ -102,19 +104,19 @@ class ByteMemory(wiring.Component):
             """Word ``i`` of frame ``index``: its bank is constant when a frame spans the banks."""
             return Cat(Const(i, (frame_words - 1).bit_length()), index) if frame_words > 1 else index
 
-        # Valid bits (``zeroed`` only): a word never written since ``clear`` reads as zero.
-        valid = Signal(words)
-        valid_next = Signal(words)
-        written = Signal(words)
+        # Valid bits (``zeroed`` only), one a row in each bank: a word not
+        # written since ``clear`` reads as zero. A bank's bits are looked up
+        # with the row its ports address, as its words are.
+        valid = [Signal(depth, name=f"valid{k}") for k in range(banks)]
+        written = [Signal(depth, name=f"written{k}") for k in range(banks)]
 
-        def is_valid(word) -> Value:
-            """``clear`` comes late in its cycle (a packet's start): it meets
-            the word's bit after the address has picked it."""
+        def holds_data(k: int, row: Value) -> Value:
+            """Whether a read of ``row`` in bank ``k`` in this cycle gets data."""
             if not self.zeroed:
                 return Const(1)
-            return ~self.clear & valid.bit_select(word, 1) | written.bit_select(word, 1)
+            return ~self.clear & (valid[k].bit_select(row, 1) | written[k].bit_select(row, 1))
 
-        # Store port: the bytes split over word w and w + 1.
+        # Store port: the bytes split over word w and w + 1, which sit in two banks.
         wr = self.write
         w0 = Signal(self.addr_bits - 3)
         w1 = Signal(self.addr_bits - 3)
@@ -127,29 +129,35 @@ class ByteMemory(wiring.Component):
         halves = [(w0, data2[:64], mask2[:8]), (w1, data2[64:], mask2[8:])]
 
         for k, port in enumerate(writes):
-            for word, data, mask in halves:
-                fill = Mux(valid.bit_select(word, 1), mask, 0xFF) if self.zeroed else mask
-                with m.If(wr.en & (bank_of(word) == k) & (mask != 0)):
-                    m.d.comb += [port.addr.eq(row_of(word)), port.data.eq(data), port.en.eq(fill)]
+            mask = Signal(8, name=f"write_mask{k}")
+            for word, data, half_mask in halves:
+                with m.If(wr.en & (bank_of(word) == k)):
+                    m.d.comb += [port.addr.eq(row_of(word)), port.data.eq(data), mask.eq(half_mask)]
             for i in range(frame_words):
                 word = frame_word(self.frame_index, i)
                 with m.If(self.frame_en & (bank_of(word) == k)):
-                    m.d.comb += [port.addr.eq(row_of(word)),
-                                 port.data.eq(self.frame_data[64 * i:64 * i + 64]),
-                                 port.en.eq(0xFF)]
+                    m.d.comb += [port.addr.eq(row_of(word)), port.data.eq(self.frame_data[64 * i:64 * i + 64]),
+                                 mask.eq(0xFF)]
+            if not self.zeroed:
+                m.d.comb += port.en.eq(mask)
+                continue
+            # The first write to a word since ``clear`` writes all its bytes,
+            # the ones not stored to as zero; a clear wins over a write in its cycle.
+            m.d.comb += [port.en.eq(Mux(valid[k].bit_select(port.addr, 1), mask, Mux(mask != 0, 0xFF, 0))),
+                         written[k].bit_select(port.addr, 1).eq(mask != 0)]
+            m.d.sync += valid[k].eq(Mux(self.clear, 0, valid[k] | written[k]))
 
-        if self.zeroed:
-            for word, _, mask in halves:
-                with m.If(wr.en & (mask != 0)):
-                    m.d.comb += written.bit_select(word, 1).eq(1)
-            for i in range(frame_words):
-                with m.If(self.frame_en):
-                    m.d.comb += written.bit_select(frame_word(self.frame_index, i), 1).eq(1)
-            m.d.comb += valid_next.eq(Mux(self.clear, 0, valid) | written)
-            m.d.sync += valid.eq(valid_next)
+        # Each bank's read ports: whether the row read holds data, from the cycle after, beside the data.
+        holds = []
+        for p, bank_reads in enumerate(reads):
+            flags = [Signal(name=f"holds{p}_{k}") for k in range(banks)]
+            for k, (port, flag) in enumerate(zip(bank_reads, flags)):
+                with m.If(port.en):
+                    m.d.sync += flag.eq(holds_data(k, port.addr))
+            holds.append(Array(Mux(flag, port.data, 0) for flag, port in zip(flags, bank_reads)))
 
         # Load ports: ask both banks, pick and shift the bytes a cycle later.
-        for rp, bank_reads in zip(self.read, reads):
+        for rp, bank_reads, datas in zip(self.read, reads, holds):
             r0 = Signal(self.addr_bits - 3)
             r1 = Signal(self.addr_bits - 3)
             m.d.comb += [r0.eq(rp.addr[3:]), r1.eq(r0 + 1)]
@@ -158,13 +166,10 @@ class ByteMemory(wiring.Component):
                              port.addr.eq(Mux(bank_of(r0) == k, row_of(r0), row_of(r1)))]
             shift_r = Signal(3)
             bank_r = Signal(bank_bits)
-            valid0, valid1 = Signal(), Signal()
             with m.If(rp.en):
-                m.d.sync += [shift_r.eq(rp.addr[:3]), bank_r.eq(bank_of(r0)),
-                             valid0.eq(is_valid(r0)), valid1.eq(is_valid(r1))]
-            datas = Array(port.data for port in bank_reads)
-            lo = Mux(valid0, datas[bank_r], 0)
-            hi = Mux(valid1, datas[(bank_r + 1)[:bank_bits]], 0)
+                m.d.sync += [shift_r.eq(rp.addr[:3]), bank_r.eq(bank_of(r0))]
+            lo = datas[bank_r]
+            hi = datas[(bank_r + 1)[:bank_bits]]
             m.d.comb += rp.data.eq((Cat(lo, hi) >> (shift_r * 8))[:64])
 
         # Frame reads (the output stream, while no load runs).
@@ -174,9 +179,9 @@ class ByteMemory(wiring.Component):
             for k, port in enumerate(reads[0]):
                 with m.If(self.frame_read_en & (bank_of(word) == k)):
                     m.d.comb += [port.addr.eq(row_of(word)), port.en.eq(1)]
-            bank_r, valid_r = Signal(bank_bits, name=f"out_bank{i}"), Signal(name=f"out_valid{i}")
+            bank_r = Signal(bank_bits, name=f"out_bank{i}")
             with m.If(self.frame_read_en):
-                m.d.sync += [bank_r.eq(bank_of(word)), valid_r.eq(is_valid(word))]
-            out_words.append(Mux(valid_r, Array(port.data for port in reads[0])[bank_r], 0))
+                m.d.sync += bank_r.eq(bank_of(word))
+            out_words.append(holds[0][bank_r])
         m.d.comb += self.frame_read_data.eq(Cat(*out_words))
         return m

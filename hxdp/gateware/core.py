@@ -625,14 +625,14 @@ class Core(wiring.Component):
         # The stack is cleared in every cycle between packets (``running``
         # low), so a store to it after the packet's exit is dropped: the
         # next packet's stack is zero.
-        for port, at, here, late_at, late_here, alive in (
-                (stack.write, s_addr, s_stack, late_addr, late_stack, running),
-                (self.map_write, s_map_addr, s_map, late_map_addr, late_map, 1),
-                (self.pkt_write, s_addr, ~s_stack & ~s_map, late_addr, ~late_stack & ~late_map, 1)):
+        for port, at, here, late_at, late_here in (
+                (stack.write, s_addr, s_stack, late_addr, late_stack),
+                (self.map_write, s_map_addr, s_map, late_map_addr, late_map),
+                (self.pkt_write, s_addr, ~s_stack & ~s_map, late_addr, ~late_stack & ~late_map)):
             m.d.comb += [port.addr.eq(Mux(late_en, late_at, at)[:len(port.addr)]),
                          port.data.eq(Mux(late_en, late_data, s_data)),
                          port.mask.eq(low_ones(Mux(late_en, late_size, s_size), 8)),
-                         port.en.eq(Mux(late_en, late_here, plain & here) & alive)]
+                         port.en.eq(Mux(late_en, late_here, plain & here))]
         # The helper unit writes the memories while the core waits for it.
         with m.If(helper.zero_en):
             m.d.comb += [self.pkt_write.addr.eq(helper.zero_addr), self.pkt_write.data.eq(0),
