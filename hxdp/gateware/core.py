@@ -102,6 +102,11 @@ class Core(wiring.Component):
         self.cpu = cpu
         self.program = list(program or [])
         self.loads = len(target.load_ports)
+        # The helper unit's read port on the memories: its own, after the
+        # load ports; on a core of one lane, whose rows hold one slot, so
+        # that a call and a load never share a row, the last load port.
+        self.helper_port = self.loads - 1 if target.lanes == 1 else self.loads
+        self.read_ports = self.helper_port + 1
         self.map_bits = (target.map_bytes - 1).bit_length()
         row_bits = target.row_bits
         super().__init__({
@@ -124,10 +129,10 @@ class Core(wiring.Component):
             "ingress_ifindex": In(32),
             "rx_queue_index": In(32),
             # Load ports, then the helper's key port; one store port.
-            "pkt_read": Out(read_port_signature(FRAME_ADDR_BITS)).array(self.loads + 1),
+            "pkt_read": Out(read_port_signature(FRAME_ADDR_BITS)).array(self.read_ports),
             "pkt_write": Out(write_port_signature(FRAME_ADDR_BITS)),
             # The map memory and the loaded program's map table.
-            "map_read": Out(read_port_signature(self.map_bits)).array(self.loads + 1),
+            "map_read": Out(read_port_signature(self.map_bits)).array(self.read_ports),
             "map_write": Out(write_port_signature(self.map_bits)),
             # Map table ports: placing each lane's access, then a helper
             # call's key and value pointers; the called map's entry.
@@ -502,7 +507,7 @@ class Core(wiring.Component):
         earlier_writes.append((divider.done & (div_count == 1), div_dst, divider.result))
 
         # -- load and store ports ------------------------------------------------------
-        stack = ByteMemory(t.stack_bytes, self.loads + 1, zeroed=True)
+        stack = ByteMemory(t.stack_bytes, self.read_ports, zeroed=True)
         m.submodules.stack = stack
         stack_bits = stack.addr_bits
         ctx_bytes = Signal(8 * XDP_MD.size)
@@ -557,16 +562,17 @@ class Core(wiring.Component):
             with m.If(atomic_port == p):
                 m.d.comb += atomic_old.eq(raw)
 
-        # The helper unit's port, after the load ports.
-        kp = self.loads
+        # The helper unit's port (``helper_port``): when it is a load port,
+        # the unit takes it in the cycles it reads, which no load meets.
+        kp = self.helper_port
         starts_helper = issue & calls
         called = Signal()               # a call started in the cycle before
         m.d.sync += called.eq(starts_helper)
         m.d.comb += helper_cancelled.eq(cancelled & called)
         for port, space in ((stack.read[kp], Space.STACK), (self.pkt_read[kp], Space.PACKET),
                             (self.map_read[kp], Space.MAP)):
-            m.d.comb += [port.addr.eq(helper.read_addr[:len(port.addr)]),
-                         port.en.eq(helper.read_en & (helper.read_space == space))]
+            with m.If(helper.read_en):
+                m.d.comb += [port.addr.eq(helper.read_addr[:len(port.addr)]), port.en.eq(helper.read_space == space)]
         asked = Signal(Space)
         with m.If(helper.read_en):
             m.d.sync += asked.eq(helper.read_space)

@@ -86,16 +86,16 @@ class Engine(wiring.Component):
             wiring.connect(m, s.tx, dispatcher.core_tx[i])
             wiring.connect(m, s.verdict, dispatcher.core_verdict[i])
         # The map memory: each core's ports; the host reads through core 0's
-        # helper port when its helper does not, and writes a word at a time
+        # helper port when the core does not, and writes a word at a time
         # through the frame port. One store port, under the map lock.
-        ports = len(t.load_ports) + 1            # a core's loads' and its helper's
+        ports, helper = core.read_ports, core.helper_port
         placed = map_layout(self.image.name, self.image.maps, t) if self.image else []
         images = [self.maps.get(p.map.name) or map_image(p) for p in placed]
         maps = ByteMemory(t.map_bytes, ports * t.cores, init=b"".join(images))
         m.submodules.maps = maps
         for i, c in enumerate(cores):
             for p in range(ports):
-                if (i, p) != (0, ports - 1):
+                if (i, p) != (0, helper):
                     wiring.connect(m, c.map_read[p], maps.read[i * ports + p])
             with m.If(c.map_write.en):
                 m.d.comb += [maps.write.addr.eq(c.map_write.addr), maps.write.data.eq(c.map_write.data),
@@ -139,8 +139,8 @@ class Engine(wiring.Component):
         host_write = Signal()             # a host word waiting for the store port
         host_addr = Signal.like(map_addr)
         host_data = Signal(64)
-        # A host read waits for a cycle in which the helper unit does not read.
-        shared, helper_port = maps.read[ports - 1], core.map_read[ports - 1]
+        # A host read waits for a cycle in which the core does not read through its port.
+        shared, helper_port = maps.read[helper], core.map_read[helper]
         read_asked = bus.w_en & (bus.addr == ADDR["MAP_READ"])
         read_waiting = Signal()
         read_at = Signal.like(map_addr)

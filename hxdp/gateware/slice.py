@@ -66,10 +66,10 @@ class CoreSlice(wiring.Component):
         t = self.target
         fb = t.packet_frame_bytes
         core = self.core
-        buf = ByteMemory(FRAME_SIZE, len(t.load_ports) + 1, fb)
+        buf = ByteMemory(FRAME_SIZE, core.read_ports, fb)
         m.submodules.core = core
         m.submodules.packet = buf
-        for p in range(len(t.load_ports) + 1):
+        for p in range(core.read_ports):
             wiring.connect(m, core.pkt_read[p], buf.read[p])
         wiring.connect(m, core.pkt_write, buf.write)
 
