@@ -46,9 +46,12 @@ class Rgmii(wiring.Component):
         rising, falling = self.ddr.rx[0], self.ddr.rx[1]
         m.d[self.rx_domain] += [self.gmii.rxd.eq(rising[:4] | falling[:4] << 4),
                                 self.gmii.rx_dv.eq(rising[4]), self.gmii.rx_er.eq(rising[4] ^ falling[4])]
+        # The pairs to send leave from registers of their own, which the
+        # placer puts by the pins: the MAC's logic, wherever it sits, then
+        # has a whole cycle to reach them.
         txd = self.gmii.txd
-        m.d.comb += [self.ddr.tx[0].eq(txd[:4] | self.gmii.tx_en << 4),
-                     self.ddr.tx[1].eq(txd[4:] | (self.gmii.tx_en ^ self.gmii.tx_er) << 4)]
+        m.d[self.tx_domain] += [self.ddr.tx[0].eq(txd[:4] | self.gmii.tx_en << 4),
+                                self.ddr.tx[1].eq(txd[4:] | (self.gmii.tx_en ^ self.gmii.tx_er) << 4)]
         return m
 
 
