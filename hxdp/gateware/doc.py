@@ -115,8 +115,9 @@ packets run: MAP_ADDR, then MAP_WDATA_LO/HI and MAP_WRITE, or MAP_READ and
 then MAP_RDATA_LO/HI. A MAP_WRITE waits for a cycle in which neither the
 program nor the helper unit stores to the map memory; STATUS bit 1 is set
 until it is done, and the next MAP_WRITE must wait for it to clear. A
-MAP_READ shares the helper unit's read port and waits for a cycle it does
-not use; STATUS bit 2 is set until MAP_RDATA holds the bytes. While
+MAP_READ shares the helper unit's read port (on a core of one lane, the
+load port, which the unit shares) and waits for a cycle the core does not
+use it; STATUS bit 2 is set until MAP_RDATA holds the bytes. While
 packets run the host may write any array entry and the values of a hash
 map's keys; adding or removing hash keys (their records and MAP_USED) is
 for a stopped engine, as a program load does it.
@@ -201,7 +202,11 @@ definition in `hxdp/target.py`):
 - **Helper calls** read their key's first word (or a devmap's entry) in
   every cycle they wait at issue, and the helper unit takes the call's
   arguments in every cycle it is idle, so the issue decision reaches
-  neither the map memory's shared port nor those registers.
+  neither the map memory's shared port nor those registers. The unit has
+  a read port of its own on the stack, the packet buffer and the map
+  memory beside the load ports, except on a core of one lane: there a
+  row holds one slot, so a call and a load never meet, and the unit reads
+  through the load port (one block RAM copy of each memory fewer).
 - **The register file** takes the ALU results of the row at issue in every
   cycle the row is there, waiting or not: its operands are held, so each
   cycle writes the same values, and decode passed the row on only once no
