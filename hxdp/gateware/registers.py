@@ -97,7 +97,7 @@ REGISTERS: tuple[Register, ...] = (
     Register("MAP_WRITE", 0x33, Access.WO, "write: store MAP_WDATA at MAP_ADDR, between the program's "
              "own stores (STATUS bit 1 until done)"),
     Register("MAP_READ", 0x34, Access.WO, "write: read the 8 bytes at MAP_ADDR into MAP_RDATA, in a "
-             "cycle the helper unit does not read (STATUS bit 2 until done)"),
+             "cycle the core does not read through the helper unit's port (STATUS bit 2 until done)"),
     Register("MAP_RDATA_LO", 0x35, Access.RO, "bytes 0-3 the last MAP_READ read"),
     Register("MAP_RDATA_HI", 0x36, Access.RO, "bytes 4-7 the last MAP_READ read"),
 )
