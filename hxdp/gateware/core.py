@@ -128,7 +128,7 @@ class Core(wiring.Component):
             "pkt_done": In(1),                        # the whole packet is present
             "ingress_ifindex": In(32),
             "rx_queue_index": In(32),
-            # Load ports, then the helper's key port; one store port.
+            # Load ports, then the helper's key port (``helper_port``); one store port.
             "pkt_read": Out(read_port_signature(FRAME_ADDR_BITS)).array(self.read_ports),
             "pkt_write": Out(write_port_signature(FRAME_ADDR_BITS)),
             # The map memory and the loaded program's map table.
