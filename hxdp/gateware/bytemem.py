@@ -9,9 +9,9 @@ the banks (block RAM with one write and one read port).
 With ``zeroed``, a valid bit per word (kept by its bank) makes the memory
 read as zero after ``clear`` without spending cycles on zeroing it (the
 stack is zero for every packet): the first write to a word writes all its
-bytes, the ones not stored to as zero. The packet buffer does without: a program reaches only
-the bytes between its packet's start and end, which the frame port has
-written (the last frame padded with zeros).
+bytes, the ones not stored to as zero. The packet buffer does without: a
+program reaches only the bytes between its packet's start and end, which
+the frame port has written (the last frame padded with zeros).
 
 Writes become visible to reads in the same cycle (the read ports are
 transparent), which is what lets the core delay every store by a cycle.
