@@ -89,7 +89,9 @@ def bench_program(path: Path, lanes: int, pcap: Path | None = None,
         result = engine.run(p)
         cycles.append(result.cycles)
         split.update(engine.machine.split)
-        alone = StreamTiming(image.target.packet_frame_bytes).passage(0, len(p.packet), result.cycles, result.sent)
+        timing = StreamTiming(image.target.packet_frame_bytes)
+        timing.start(0, len(p.packet))
+        alone = timing.passage(0, len(p.packet), result.cycles, result.sent)
         streams += alone.done - result.cycles
     mean = sum(cycles) / len(cycles)
     rows = len(image.rows)
@@ -171,18 +173,20 @@ def to_json(rows: list[BenchRow], streams: list[StreamRow] = ()) -> str:
     return json.dumps(data, indent=1)
 
 
-def bench_stream(path: Path, lanes: int, cores: int = 1, pcap: Path | None = None,
+def bench_stream(path: Path, target: Target, pcap: Path | None = None,
                  clock_mhz: float = ENGINE_CLOCK_MHZ, engine: str = "rtl",
                  settings: Iterable[MapSetting] = ()) -> StreamRow:
+    """``target``: its lanes, cores and packet buffers."""
     from .sim import LineRate, SimConfig, simulate_traffic
     from .sim.report import summarize
     t = load_traffic(load_program(path), path, pcap, settings=settings)
     program = t.program
     runs = [summarize(simulate_traffic(program, t.packets, setup=t.setup, routes=t.routes,
-                                       config=SimConfig(engine, lanes, cores, rate, clock_mhz)))
+                                       config=SimConfig(engine, target.lanes, target.cores,
+                                                        target.packet_buffers, rate, clock_mhz)))
             for rate in (LineRate.MAX, LineRate.GBE1)]
     busy, calm = runs
-    return StreamRow(program.name, lanes, cores, busy.processed, busy.mpps, round(busy.cycles / busy.processed, 1),
+    return StreamRow(program.name, target.lanes, target.cores, busy.processed, busy.mpps, round(busy.cycles / busy.processed, 1),
                      round(calm.ns(calm.latency_min)), round(calm.ns(calm.latency_mean)),
                      round(calm.ns(calm.latency_max)),
                      round(sum(r.evaluated_cycles for r in runs) / max(sum(r.seconds for r in runs), 1e-9) / 1e6, 2))

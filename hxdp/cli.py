@@ -81,6 +81,11 @@ def _cores(text: str) -> int:
     return _target_takes(text, lambda n: Target(cores=n))
 
 
+def _buffers(text: str) -> int:
+    """--buffers: a core's packet buffers, as many as `Target` takes."""
+    return _target_takes(text, lambda n: Target(packet_buffers=n))
+
+
 def _target_takes(text: str, make: Callable[[int], Target]) -> int:
     """A whole number ``make`` turns into a `Target` without complaint."""
     value = Number(int)(text)
@@ -333,12 +338,17 @@ def _clock_arg(p, what: str) -> None:
 
 
 def _cores_arg(p: argparse.ArgumentParser) -> None:
+    """--cores and --buffers: how many packets the engine holds at once."""
     p.add_argument("--cores", type=_cores, default=1,
                    help="cores of the engine, behind its flow dispatcher (1-16, default 1)")
+    p.add_argument("--buffers", type=_buffers, default=Target.packet_buffers, metavar="N",
+                   help="packet buffers a core: with 2 or more the next packet streams in and the last "
+                        f"streams out while the program runs (1, 2 or 4; default {Target.packet_buffers})")
 
 
 def _target(args: argparse.Namespace) -> Target:
-    return Target.with_lanes(args.lanes, cores=getattr(args, "cores", 1))
+    return Target.with_lanes(args.lanes, cores=getattr(args, "cores", 1),
+                             packet_buffers=getattr(args, "buffers", Target.packet_buffers))
 
 
 def _sim_config(args: argparse.Namespace):
@@ -350,7 +360,8 @@ def _sim_config(args: argparse.Namespace):
             ("--rate", args.rate, LineRate.MAX.value), ("--clock", args.clock, ENGINE_CLOCK_MHZ),
             ("--fifo", args.fifo, DEFAULT_FIFO_BYTES), ("--tx-ready", args.tx_ready, 1.0), ("--seed", args.seed, 0),
             ("--table", args.table, None), ("--vcd", args.vcd, None), ("--vcd-packets", args.vcd_packets, (0, 0)),
-            ("--cores", args.cores, 1), ("--plot", args.plot, None), ("--threads", args.threads, 1))
+            ("--cores", args.cores, 1), ("--buffers", args.buffers, Target.packet_buffers),
+            ("--plot", args.plot, None), ("--threads", args.threads, 1))
             if value != default]
         if given:
             raise HxdpError(f"{', '.join(given)}: packet simulation needs --engine model or rtl")
@@ -358,7 +369,8 @@ def _sim_config(args: argparse.Namespace):
     if args.table:
         from .sim.report import check_table_path
         check_table_path(args.table)
-    config = SimConfig(engine=args.engine, lanes=args.lanes, cores=args.cores, rate=LineRate(args.rate),
+    config = SimConfig(engine=args.engine, lanes=args.lanes, cores=args.cores, buffers=args.buffers,
+                       rate=LineRate(args.rate),
                        clock_mhz=args.clock, fifo_bytes=args.fifo, tx_ready=args.tx_ready, seed=args.seed,
                        vcd=args.vcd, vcd_packets=args.vcd_packets, threads=args.threads)
     config.check()
@@ -538,7 +550,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"[{i + 1}/{len(paths)}] {path}", file=sys.stderr, flush=True)
         rows += [bench_program(path, n, args.pcap, args.clock, settings) for n in lanes]
         if args.engine == "rtl":
-            streams.append(bench_stream(path, args.lanes, args.cores, args.pcap, args.clock, settings=settings))
+            streams.append(bench_stream(path, _target(args), args.pcap, args.clock, settings=settings))
     if args.plot:
         from .plots import plot_bench
         plot_bench(rows, args.lanes, args.clock, args.plot)

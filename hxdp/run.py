@@ -84,7 +84,8 @@ def run_traffic(program: Program, packets: Iterable[XdpInput], *, engine: str = 
     if engine in ("model", "rtl"):
         from .sim import SimConfig, simulate_traffic
         if config is None:
-            config = SimConfig(engine, target.lanes, target.cores) if target else SimConfig(engine)
+            config = (SimConfig(engine, target.lanes, target.cores, target.packet_buffers) if target
+                      else SimConfig(engine))
         return simulate_traffic(program, list(packets), config=config, setup=list(setup), routes=routes,
                                 progress=progress)
     eng = make_engine(program, engine, routes=routes, target=target)

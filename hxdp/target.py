@@ -363,6 +363,7 @@ class Target:
     branch_slots: int = 4
     latency: Latency = field(default_factory=Latency)
     cores: int = 1
+    packet_buffers: int = 2      # a core's packet buffers: the next packet comes in, the last goes out
 
     def __post_init__(self) -> None:
         checks = [
@@ -380,6 +381,7 @@ class Target:
             (self.helper_units >= 1, "at least one helper unit"),
             (1 <= self.branch_slots <= self.lanes, f"branch_slots must be 1 to lanes ({self.lanes})"),
             (1 <= self.cores <= 16, f"cores must be 1 to 16, not {self.cores}"),
+            (self.packet_buffers in (1, 2, 4), f"packet_buffers must be 1, 2 or 4, not {self.packet_buffers}"),
         ]
         for ok, message in checks:
             if not ok:

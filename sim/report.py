@@ -80,6 +80,7 @@ class Summary:
     evaluated_cycles: int              # the simulator's work (rtl: idle cycles with no packet coming skipped)
     seconds: float
     threads: int = 1                    # the rtl engine's evaluation threads
+    buffers: int = 1                    # packet buffers a core
 
     @property
     def cycles_per_second(self) -> float:
@@ -100,13 +101,14 @@ def summarize(run: SimRun) -> Summary:
                    span if done else 0, round(len(done) / span * c.clock_mhz, 3) if done else 0.0,
                    latencies[0] if latencies else 0,
                    round(sum(latencies) / len(latencies), 1) if latencies else 0.0, p99,
-                   latencies[-1] if latencies else 0, run.evaluated, run.seconds, c.threads)
+                   latencies[-1] if latencies else 0, run.evaluated, run.seconds, c.threads, c.buffers)
 
 
 def format_summary(s: Summary) -> str:
     """The summary as a person reads it."""
     lines = [f"{s.packets} packets on the {s.engine} engine ({s.lanes} lanes, {s.cores} "
-             f"core{'s' * (s.cores > 1)}), line {s.rate}, clock {s.clock_mhz:g} MHz",
+             f"core{'s' * (s.cores > 1)} of {s.buffers} packet buffer{'s' * (s.buffers > 1)}), line {s.rate}, "
+             f"clock {s.clock_mhz:g} MHz",
              f"  processed       {s.processed:>10}",
              f"  ingress drops   {s.ingress_drops:>10}   (FIFO full: backpressure)"]
     for name, count in sorted(s.verdicts.items(), key=lambda kv: -kv[1]):

@@ -35,6 +35,7 @@ class SimConfig:
     engine: str = "rtl"
     lanes: int = 4
     cores: int = 1
+    buffers: int = Target.packet_buffers      # packet buffers a core
     rate: LineRate = LineRate.MAX
     clock_mhz: float = ENGINE_CLOCK_MHZ
     fifo_bytes: int = DEFAULT_FIFO_BYTES      # on a line; with LineRate.MAX the source waits instead
@@ -114,7 +115,7 @@ def simulate_traffic(program: Program, packets: Sequence[XdpInput], *, config: S
     config.check()
     for i, packet in enumerate(packets):
         check_packet_size(i, packet.packet)
-    target = Target.with_lanes(config.lanes, cores=config.cores)
+    target = Target.with_lanes(config.lanes, cores=config.cores, packet_buffers=config.buffers)
     image = compile_program(program, target)
     # The model's runtime holds the maps: it runs the packets (model) or
     # gives the first map contents and reads the final ones (rtl; a per-CPU
@@ -143,11 +144,11 @@ def simulate_traffic(program: Program, packets: Sequence[XdpInput], *, config: S
 
 def _on_model(runtime, target: Target, packets: Sequence[XdpInput], due: list[int], config: SimConfig,
               progress) -> tuple[list[Passage], list[XdpResult | None]]:
-    timing = StreamTiming(target.packet_frame_bytes, config.ingress)
+    timing = StreamTiming(target.packet_frame_bytes, config.ingress, target.packet_buffers)
     passages, results = [], []
     for i, (packet, arrival) in enumerate(zip(packets, due)):
         if timing.admits(arrival, len(packet.packet)):
-            result = runtime.run(packet)
+            result = runtime.run(packet, timing.start(arrival, len(packet.packet)))
             passages.append(timing.passage(arrival, len(packet.packet), result.cycles, result.sent))
             results.append(result)
         else:

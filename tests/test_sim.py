@@ -20,7 +20,8 @@ from hxdp.ebpf.runtime import XdpRuntime
 from hxdp.ebpf.xdp import XdpAction, XdpInput
 from hxdp.gateware.dispatch import dispatch_core
 from hxdp.errors import HxdpError, ToolMissing
-from hxdp.passage import READY_SCALE, tx_ready
+from hxdp.model.stream import StreamTiming
+from hxdp.passage import READY_SCALE, Passage, tx_ready
 from hxdp.pcap import read_pcap
 from hxdp.run import run_traffic, write_output
 from hxdp.scenario import load_scenario
@@ -90,6 +91,38 @@ def test_random_traffic_passes_as_the_model_says(verilator, sizes, rate, fifo, r
     rtl, model = _rtl_and_model("xdp_tx", packets, rate=rate, fifo_bytes=fifo, tx_ready=ready, seed=seed)
     assert [r.passage for r in rtl.records] == [r.passage for r in model.records]
     assert rtl.leaving() == model.leaving()
+
+
+@pytest.mark.parametrize("buffers", [1, 4])
+def test_passages_are_the_models_with_one_packet_buffer_or_four(buffers, verilator):
+    """One buffer: a packet at a time; four: the next ones stream in while
+    the last one's bytes stream out, and packets that move their bounds or
+    store to themselves send the bytes they left."""
+    rng = random.Random(buffers)
+    packets = [XdpInput(bytes(rng.getrandbits(8) for _ in range(rng.randrange(14, 600))), rng.randrange(1, 4))
+               for _ in range(30)]
+    for name, traffic in (("xdp_tx", packets), ("tx_ip_tunnel", None)):
+        rtl, model = _rtl_and_model(name, traffic, buffers=buffers, rate=LineRate.GBE10, fifo_bytes=3000,
+                                    tx_ready=0.6, seed=buffers)
+        assert [r.passage for r in rtl.records] == [r.passage for r in model.records]
+        assert [r.result and r.result.cycles for r in rtl.records] == [r.result and r.result.cycles for r in model.records]
+        assert rtl.leaving() == model.leaving()
+
+
+def test_a_second_buffer_takes_the_next_packet_in_while_the_first_runs():
+    """Two 2-beat packets back to back, 10 cycles of program each: the
+    second's beats follow the first's; its program starts as the first's
+    verdict is given, 9 cycles after its first beat, and its verdict waits
+    for the first's bytes to leave. With one buffer it waits for them."""
+    def run(buffers: int) -> list[tuple[int, Passage]]:
+        timing = StreamTiming(32, buffers=buffers)
+        out = []
+        for _ in range(3):
+            lag = timing.start(0, 64)
+            out.append((lag, timing.passage(0, 64, 10, 64)))
+        return out
+    assert run(2) == [(0, Passage(0, 0, 11, 15)), (9, Passage(0, 2, 22, 26)), (7, Passage(0, 15, 33, 37))]
+    assert run(1) == [(0, Passage(0, 0, 11, 15)), (0, Passage(0, 15, 26, 30)), (0, Passage(0, 30, 41, 45))]
 
 
 def test_a_line_offers_packets_at_its_rate():
@@ -227,7 +260,7 @@ def test_per_cpu_hash_maps_on_several_cores_are_refused():
 
 def test_bench_on_rtl_measures_what_the_model_predicts(verilator):
     from hxdp.bench import bench_stream
-    rtl, model = (bench_stream(EXAMPLES / "firewall.c", 4, engine=engine) for engine in ("rtl", "model"))
+    rtl, model = (bench_stream(EXAMPLES / "firewall.c", Target.with_lanes(4), engine=engine) for engine in ("rtl", "model"))
     assert (rtl.packets, rtl.mpps, rtl.cycles_per_packet, rtl.latency_min_ns, rtl.latency_mean_ns,
             rtl.latency_max_ns) == (model.packets, model.mpps, model.cycles_per_packet, model.latency_min_ns,
                                     model.latency_mean_ns, model.latency_max_ns)

@@ -136,6 +136,7 @@ class XdpRuntime:
         self.machine = core(self) if core else Machine(program, self.memory, self, max_insns=max_insns)
         self.packet: PacketContext | None = None
         self.packets_run = 0
+        self.lag = 0
 
     # Environment of the interpreter
     def call_helper(self, machine: Machine, helper_id: int, pc: int) -> int:
@@ -158,8 +159,11 @@ class XdpRuntime:
     def dump_maps(self) -> MapDump:
         return self.maps.dump()
 
-    def run(self, inp: XdpInput) -> XdpResult:
+    def run(self, inp: XdpInput, lag: int = 0) -> XdpResult:
+        """``lag``: for a core timed in cycles (`arrival`), how many cycles
+        after the packet's first beat it starts."""
         check_packet_size(self.packets_run, inp.packet)
+        self.lag = lag
         size = len(inp.packet)
         self.frame[:] = bytes(FRAME_SIZE)
         self.frame[HEADROOM:HEADROOM + size] = inp.packet
@@ -184,10 +188,14 @@ class XdpRuntime:
     def arrival(self, frame_bytes: int) -> Callable[[int, int, bool], int]:
         """For a core that starts before the packet is complete: the first
         cycle the ``size`` bytes at ``addr`` are present, the packet arriving
-        ``frame_bytes`` a cycle from cycle 1. ``data_end`` in the context is
-        known with the last frame. A write to the packet waits for the whole
-        packet, so that it never meets the packet's own bytes arriving."""
+        ``frame_bytes`` a cycle from cycle 1 less the run's lag. ``data_end``
+        in the context is known with the last frame. A write to the packet
+        waits for the whole packet, so that it never meets the packet's own
+        bytes arriving."""
         def cycle_of(addr: int, size: int, write: bool = False) -> int:
+            return max(1, arrives(addr, size, write) - self.lag)
+
+        def arrives(addr: int, size: int, write: bool) -> int:
             pkt = self.packet
             frames = -(-len(pkt.inp.packet) // frame_bytes)
             if self.region.base <= addr < self.region.base + FRAME_SIZE:

@@ -108,6 +108,7 @@ class Core(wiring.Component):
         self.helper_port = self.loads - 1 if target.lanes == 1 else self.loads
         self.read_ports = self.helper_port + 1
         self.map_bits = (target.map_bytes - 1).bit_length()
+        self.pkt_bits = (target.packet_buffers * FRAME_SIZE - 1).bit_length()
         row_bits = target.row_bits
         super().__init__({
             # Instruction memory, written by the control port.
@@ -121,16 +122,19 @@ class Core(wiring.Component):
             "r1": In(64),
             "r2": In(64),
             "xdp": In(1),
-            # The packet buffer's state: the end of the bytes received (a
-            # frame offset), the bytes present.
+            # The packet buffer's state: which buffer holds the packet (the
+            # high bits of its ports' addresses, from the cycle after the
+            # start), the end of the bytes received (a frame offset), the
+            # bytes present.
+            "pkt_buffer": In(range(target.packet_buffers)),
             "pkt_end": In(FRAME_ADDR_BITS + 1),
             "pkt_present": In(FRAME_ADDR_BITS + 1),   # bytes from the original data start
             "pkt_done": In(1),                        # the whole packet is present
             "ingress_ifindex": In(32),
             "rx_queue_index": In(32),
             # Load ports, then the helper's key port (``helper_port``); one store port.
-            "pkt_read": Out(read_port_signature(FRAME_ADDR_BITS)).array(self.read_ports),
-            "pkt_write": Out(write_port_signature(FRAME_ADDR_BITS)),
+            "pkt_read": Out(read_port_signature(self.pkt_bits)).array(self.read_ports),
+            "pkt_write": Out(write_port_signature(self.pkt_bits)),
             # The map memory and the loaded program's map table.
             "map_read": Out(read_port_signature(self.map_bits)).array(self.read_ports),
             "map_write": Out(write_port_signature(self.map_bits)),
@@ -526,7 +530,7 @@ class Core(wiring.Component):
             go = issue & use
             m.d.comb += [
                 stack.read[p].addr.eq(a[:stack_bits]), stack.read[p].en.eq(go),
-                self.pkt_read[p].addr.eq(a[:FRAME_ADDR_BITS]), self.pkt_read[p].en.eq(go),
+                self.pkt_read[p].addr.eq(Cat(a[:FRAME_ADDR_BITS], self.pkt_buffer)), self.pkt_read[p].en.eq(go),
                 self.map_read[p].addr.eq(Array(map_addr)[lane]), self.map_read[p].en.eq(go),
             ]
             space_stack = Array(in_stack)[lane]
@@ -571,8 +575,9 @@ class Core(wiring.Component):
         m.d.comb += helper_cancelled.eq(cancelled & called)
         for port, space in ((stack.read[kp], Space.STACK), (self.pkt_read[kp], Space.PACKET),
                             (self.map_read[kp], Space.MAP)):
+            at = Cat(helper.read_addr[:FRAME_ADDR_BITS], self.pkt_buffer) if space == Space.PACKET else helper.read_addr
             with m.If(helper.read_en):
-                m.d.comb += [port.addr.eq(helper.read_addr[:len(port.addr)]), port.en.eq(helper.read_space == space)]
+                m.d.comb += [port.addr.eq(at[:len(port.addr)]), port.en.eq(helper.read_space == space)]
         asked = Signal(Space)
         with m.If(helper.read_en):
             m.d.sync += asked.eq(helper.read_space)
@@ -618,30 +623,35 @@ class Core(wiring.Component):
         # value, so that no cycle holds a memory's read, the operation and the
         # write; the next row issues no sooner (``atomic_pending``), so no
         # store meets it and that row reads what it wrote. A new packet starting
-        # meanwhile drops the write to its stack or packet, not to the maps.
-        late_en, late_stack, late_map, late_addr, late_map_addr, late_data, late_size = (
+        # meanwhile drops the write to its stack, and with one packet buffer
+        # to its packet; with more, the write keeps its packet's buffer.
+        late_en, late_stack, late_map, late_addr, late_map_addr, late_data, late_size, late_buffer = (
             Signal(name=f"atomic_{n}", shape=w) for n, w in
             (("en", 1), ("stack", 1), ("map", 1), ("addr", 64), ("map_addr", self.map_bits), ("data", 64),
-             ("size", range(9))))
+             ("size", range(9)), ("buffer", range(t.packet_buffers))))
+        survives = s_map if t.packet_buffers == 1 else ~s_stack
         m.d.comb += [atomic_pending.eq(s_en & (s_kind != 0)), self.keeps_lock.eq(helper.busy | atomic_pending & s_map)]
-        m.d.sync += [late_en.eq(store & atomic_pending & ~cancelled & (s_map | ~self.start)),
-                     late_stack.eq(s_stack), late_map.eq(s_map), late_addr.eq(s_addr),
+        m.d.sync += [late_en.eq(store & atomic_pending & ~cancelled & (survives | ~self.start)),
+                     late_stack.eq(s_stack), late_map.eq(s_map), late_addr.eq(s_addr), late_buffer.eq(self.pkt_buffer),
                      late_map_addr.eq(s_map_addr), late_data.eq(new), late_size.eq(s_size)]
         plain = s_en & (s_kind == 0) & ~cancelled     # not behind cmpxchg's compare of the word read
         # The stack is cleared in every cycle between packets (``running``
         # low), so a store to it after the packet's exit is dropped: the
         # next packet's stack is zero.
+        # A plain store writes in the cycle after its row, before the next
+        # packet's buffer is the core's.
         for port, at, here, late_at, late_here in (
                 (stack.write, s_addr, s_stack, late_addr, late_stack),
                 (self.map_write, s_map_addr, s_map, late_map_addr, late_map),
-                (self.pkt_write, s_addr, ~s_stack & ~s_map, late_addr, ~late_stack & ~late_map)):
+                (self.pkt_write, Cat(s_addr[:FRAME_ADDR_BITS], self.pkt_buffer), ~s_stack & ~s_map,
+                 Cat(late_addr[:FRAME_ADDR_BITS], late_buffer), ~late_stack & ~late_map)):
             m.d.comb += [port.addr.eq(Mux(late_en, late_at, at)[:len(port.addr)]),
                          port.data.eq(Mux(late_en, late_data, s_data)),
                          port.mask.eq(low_ones(Mux(late_en, late_size, s_size), 8)),
                          port.en.eq(Mux(late_en, late_here, plain & here))]
         # The helper unit writes the memories while the core waits for it.
         with m.If(helper.zero_en):
-            m.d.comb += [self.pkt_write.addr.eq(helper.zero_addr), self.pkt_write.data.eq(0),
+            m.d.comb += [self.pkt_write.addr.eq(Cat(helper.zero_addr, self.pkt_buffer)), self.pkt_write.data.eq(0),
                          self.pkt_write.mask.eq(helper.zero_mask), self.pkt_write.en.eq(1)]
         with m.If(helper.write_en):
             m.d.comb += [self.map_write.addr.eq(helper.write_addr), self.map_write.data.eq(helper.write_data),

@@ -37,10 +37,11 @@ def dispatch_core(frame: bytes, cores: int, frame_bytes: int) -> int:
 
 class Dispatcher(wiring.Component):
     """``rx`` to the cores' ``rx``, their verdicts and bytes to ``verdict``
-    and ``tx`` in arrival order."""
+    and ``tx`` in arrival order; each core holds up to ``buffers`` packets."""
 
-    def __init__(self, cores: int, frame_bytes: int):
+    def __init__(self, cores: int, frame_bytes: int, buffers: int = 1):
         self.cores = cores
+        self.buffers = buffers
         self.frame_bytes = frame_bytes
         beat = stream.Signature(beat_layout(frame_bytes))
         verdict = stream.Signature(verdict_layout())
@@ -67,9 +68,10 @@ class Dispatcher(wiring.Component):
         current = Signal(range(n))
         chosen = Signal(range(n))
         m.d.comb += chosen.eq(Mux(receiving, current, hashed))
-        # Which core has each packet in flight, in arrival order: one a core
-        # at most, and one more that comes in the cycle another leaves.
-        order = fifo.SyncFIFO(width=max(1, (n - 1).bit_length()), depth=n + 1)
+        # Which core has each packet in flight, in arrival order: as many a
+        # core as it has buffers, and one more that comes in the cycle another
+        # leaves.
+        order = fifo.SyncFIFO(width=max(1, (n - 1).bit_length()), depth=n * self.buffers + 1)
         m.submodules.order = order
         for i, core_rx in enumerate(self.core_rx):
             m.d.comb += [core_rx.payload.eq(beat), core_rx.valid.eq(self.rx.valid & (chosen == i))]

@@ -48,16 +48,19 @@ packet's first beat are its ingress ifindex and rx queue (struct xdp_md).
 On `tx` they are zero.
 
 {_layout_table(beat_layout(fb))}
-The core starts in the cycle after a packet's first beat and the rest keeps
-arriving while it runs (one beat a cycle keeps the model's timing). `rx` is
-not ready from a packet's last beat until the cycle that packet's verdict
-(and its last tx beat, if it sends) leaves.
+A core holds {target.packet_buffers} packet{"s" * (target.packet_buffers > 1)} (`packet_buffers`, `hxdp verilog --buffers N`).
+It starts on a packet with its first beat, and the rest keeps arriving
+while it runs (one beat a cycle keeps the model's timing), or, with a
+packet before it still running, in the cycle that packet's verdict leaves.
+`rx` is not ready from a packet's last beat while every buffer holds a
+packet, until the cycle the oldest one's verdict (and its last tx beat,
+if it sends) leaves; a verdict waits for the bytes of the packet before it.
 
 With several cores (`hxdp verilog --cores N`), a packet's first beat picks
 its core: the XOR of the bytes of that beat that stay the same along a
 flow ({", ".join(map(str, flow_bytes(fb)))}: for IPv4 the protocol and the
-addresses it holds), times N, over 256. `rx` waits while that core has a
-packet. Verdicts and bytes leave in the order the packets came
+addresses it holds), times N, over 256. `rx` waits while every buffer of
+that core holds a packet. Verdicts and bytes leave in the order the packets came
 (`hxdp/gateware/dispatch.py`), so every flow keeps its order. The cores
 share the map memory: a row that stores to it, and a hash-map helper call
 until it is done, hold the map lock, one core at a time; so atomic

@@ -3,8 +3,9 @@ them and the packet streams (`dispatch`), the map memory and map table
 they share, and the control port.
 
 Packets come in on ``rx``, one frame (``packet_frame_bytes``) a beat; the
-core the packet's flow hashes to takes it (one packet a core at a time)
-and starts in the cycle after the first beat. Verdicts, and the bytes of
+core the packet's flow hashes to takes it into one of its packet buffers
+and starts on it with its first beat, or once its packet before has its
+verdict. Verdicts, and the bytes of
 XDP_PASS, XDP_TX and XDP_REDIRECT packets on ``tx``, leave in the order
 the packets came. With one core the dispatcher and merger add no cycle.
 
@@ -75,7 +76,7 @@ class Engine(wiring.Component):
         slices = [CoreSlice(t, rows, cpu) for cpu in range(t.cores)]
         cores = [s.core for s in slices]
         core = cores[0]                          # the shapes of what the cores share, and the host's read port
-        dispatcher = Dispatcher(t.cores, fb)
+        dispatcher = Dispatcher(t.cores, fb, t.packet_buffers)
         m.submodules.dispatcher = dispatcher
         wiring.connect(m, wiring.flipped(self.rx), dispatcher.rx)
         wiring.connect(m, dispatcher.tx, wiring.flipped(self.tx))

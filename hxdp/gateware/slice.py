@@ -1,16 +1,19 @@
-"""One core of the engine with its packet buffer: it takes a packet on
-``rx`` (one at a time), runs the program on it, gives the ``verdict`` and
-sends the packet's bytes on ``tx``. The engine puts one or more slices
-behind its dispatcher and merger, and gives them the map memory, the map
-table and the control registers they share.
+"""One core of the engine with its packet buffers: it takes packets on
+``rx``, runs the program on each in turn, gives the ``verdict`` and sends
+the packet's bytes on ``tx``. The engine puts one or more slices behind
+its dispatcher and merger, and gives them the map memory, the map table
+and the control registers they share.
 
-The core starts in the cycle after the first beat (early start); the rest
-of the packet keeps arriving while the program runs. When the program has
-ended and the packet is all in, the slice gives its verdict and, for
-XDP_PASS, XDP_TX and XDP_REDIRECT, sends the bytes the program left.
+The core starts on a packet with its first beat (early start), the rest
+of the packet arriving while the program runs, or later, once the verdict
+of the packet before it is taken. When the program has ended and the
+packet is all in, the slice gives its verdict and, for XDP_PASS, XDP_TX
+and XDP_REDIRECT, sends the bytes the program left. With
+``packet_buffers`` of 2 or more, the next packets come in while the
+program runs and the last one's bytes go out.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -19,7 +22,7 @@ from ..ebpf.runtime import FRAME_SIZE
 from ..ebpf.xdp import HEADROOM, LEAVING
 from ..target import Target
 from .bits import kept_bytes, low_ones, one_of
-from .bytemem import ByteMemory
+from .packetbuf import PacketBuffers
 from .core import FRAME_ADDR_BITS, Core, Fault
 
 __all__ = ["CoreSlice", "beat_layout", "verdict_layout"]
@@ -66,37 +69,51 @@ class CoreSlice(wiring.Component):
         t = self.target
         fb = t.packet_frame_bytes
         core = self.core
-        buf = ByteMemory(FRAME_SIZE, core.read_ports, fb)
+        buffers = t.packet_buffers
+        buf = PacketBuffers(buffers, core.read_ports, fb)
         m.submodules.core = core
         m.submodules.packet = buf
         for p in range(core.read_ports):
             wiring.connect(m, core.pkt_read[p], buf.read[p])
         wiring.connect(m, core.pkt_write, buf.write)
 
+        def following(b: Value) -> Value:
+            """The buffer after ``b`` in the ring."""
+            return Mux(b == buffers - 1, 0, b + 1)
+
         # -- receive ---------------------------------------------------------------------
+        # The buffers form a ring: packets come into it in order (``rx_buf``,
+        # the next beat's buffer), the core takes them in order (``run_buf``,
+        # its packet's, from the cycle after its start), and they leave in
+        # order, freeing the oldest (``done_packet``).
         conformance = self.conformance
-        busy = self.busy
         beat = self.rx.payload
-        frames_in = Signal(range(FRAME_SIZE // fb + 1))
-        length = Signal(FRAME_ADDR_BITS + 1)
+        rx_buf = Signal(range(buffers))
+        run_buf = Signal(range(buffers), init=buffers - 1)
+        next_buf = Signal(range(buffers))        # the buffer the core starts on next
+        m.d.comb += next_buf.eq(following(run_buf))
+        held = Signal(range(buffers + 1))        # buffers from a packet's first beat until it has left
+        frames_in = Signal(range(FRAME_SIZE // fb + 1))     # of the packet coming in
+        length = Array(Signal(FRAME_ADDR_BITS + 1, name=f"length{b}") for b in range(buffers))
+        full = Array(Signal(name=f"full{b}") for b in range(buffers))          # the whole packet is in
+        waiting = Array(Signal(name=f"waiting{b}") for b in range(buffers))    # in, and not yet started
+        port = Array(Signal(32, name=f"port{b}") for b in range(buffers))
+        queue = Array(Signal(32, name=f"queue{b}") for b in range(buffers))
         receiving = Signal()          # between the first and the last beat
-        full = Signal()               # the whole packet is in the buffer
-        port, queue = Signal(32), Signal(32)
         accept = Signal()
         first = Signal()
-        done_packet = Signal()        # its verdict (and bytes) gone: a new packet may come in this cycle
-        ended = Signal()              # the program has ended (the core holds its outcome)
-        with m.If(done_packet):
-            m.d.sync += [busy.eq(0), ended.eq(0), full.eq(0)]
+        done_packet = Signal()        # the oldest packet's verdict (and bytes) gone: its buffer is free
         m.d.comb += [
-            self.rx.ready.eq(receiving | (~busy | done_packet) & self.enabled),
+            self.rx.ready.eq(receiving | ((held != buffers) | done_packet) & self.enabled),
             accept.eq(self.rx.valid & self.rx.ready),
             first.eq(accept & ~receiving),
+            self.busy.eq(held != 0),
         ]
+        m.d.sync += held.eq(held + first - done_packet)
         kept = Signal(range(fb + 1))
         m.d.comb += kept.eq(sum(beat.keep[i] for i in range(fb)))
-        length_next = Signal.like(length)
-        m.d.comb += length_next.eq(Mux(first, 0, length) + kept)
+        length_next = Signal(FRAME_ADDR_BITS + 1)
+        m.d.comb += length_next.eq(Mux(first, 0, length[rx_buf]) + kept)
         index = Signal(range(FRAME_SIZE // fb))
         m.d.comb += index.eq(Mux(first, 0, frames_in) + HEADROOM // fb)
         # A beat is written into the buffer from registers in the cycle
@@ -105,48 +122,65 @@ class CoreSlice(wiring.Component):
         # of its bytes issues no sooner (the count of bytes present moves
         # in that cycle too), and the buffer's read ports see a write in
         # its own cycle, so the core reads the bytes as it did.
-        m.d.sync += [buf.frame_en.eq(accept), buf.frame_index.eq(index),
+        m.d.sync += [buf.frame_en.eq(accept), buf.frame_index.eq(Cat(index, rx_buf)),
                      buf.frame_data.eq(kept_bytes(beat.data, beat.keep))]
         with m.If(accept):
-            m.d.sync += [frames_in.eq(Mux(first, 1, frames_in + 1)), length.eq(length_next)]
+            m.d.sync += [frames_in.eq(Mux(first, 1, frames_in + 1)), length[rx_buf].eq(length_next),
+                         receiving.eq(~beat.last), full[rx_buf].eq(beat.last)]
             with m.If(first):
-                m.d.sync += [busy.eq(1), port.eq(beat.port), queue.eq(beat.queue)]
-            m.d.sync += [receiving.eq(~beat.last), full.eq(beat.last)]
+                m.d.sync += [waiting[rx_buf].eq(1), port[rx_buf].eq(beat.port), queue[rx_buf].eq(beat.queue)]
+            with m.If(beat.last):
+                m.d.sync += rx_buf.eq(following(rx_buf))
 
-        # The core starts with the first beat, or (conformance) in the cycle
-        # after the last, when r1 and r2 come from the length's register.
-        whole = Signal()
-        m.d.sync += whole.eq(conformance & accept & beat.last)
+        # -- the core: the next packet, once the last one's verdict is taken ----------------
+        # It starts with the packet's first beat, or later on a packet
+        # already coming in; in conformance, in the cycle after the last
+        # beat, when r1 and r2 come from the length's register.
+        idle = Signal(init=1)         # the core's last packet has its verdict taken
+        verdict_taken = Signal()
+        free = Signal()
         m.d.comb += [
-            core.start.eq(Mux(conformance, whole, first)), core.xdp.eq(~conformance),
-            core.r1.eq(Mux(conformance, Mux(length != 0, PACKET_BASE + HEADROOM, 0), CONTEXT_BASE)),
-            core.r2.eq(Mux(conformance, length, 0)),
-            core.pkt_end.eq(HEADROOM + length),
-            core.pkt_present.eq(frames_in * fb), core.pkt_done.eq(full),
-            core.ingress_ifindex.eq(port), core.rx_queue_index.eq(queue),
+            free.eq(idle | verdict_taken),
+            core.start.eq(free & Mux(conformance, waiting[next_buf] & full[next_buf], waiting[next_buf] | first)),
+            core.xdp.eq(~conformance),
+            core.r1.eq(Mux(conformance, Mux(length[next_buf] != 0, PACKET_BASE + HEADROOM, 0), CONTEXT_BASE)),
+            core.r2.eq(Mux(conformance, length[next_buf], 0)),
+            core.pkt_buffer.eq(run_buf),
+            core.pkt_end.eq(HEADROOM + length[run_buf]),
+            core.pkt_present.eq(frames_in * fb), core.pkt_done.eq(full[run_buf]),
+            core.ingress_ifindex.eq(port[run_buf]), core.rx_queue_index.eq(queue[run_buf]),
         ]
+        with m.If(verdict_taken):
+            m.d.sync += idle.eq(1)
+        with m.If(core.start):
+            m.d.sync += [run_buf.eq(next_buf), waiting[next_buf].eq(0), idle.eq(0)]
 
         # -- verdict and transmit ------------------------------------------------------------
         # The core keeps the outcome, the egress port and the packet's bounds
-        # until its next packet starts, which is after this one is done.
-        with m.If(core.finished & ~done_packet):
+        # until its next packet starts, which is no sooner than this one's
+        # verdict is taken; the transmit side keeps what it sends from there.
+        ended = Signal()              # the program has ended (the core holds its outcome)
+        with m.If(core.finished & ~verdict_taken):
             m.d.sync += ended.eq(1)
+        with m.If(verdict_taken):
+            m.d.sync += ended.eq(0)
         action, fault = core.action, core.fault
         verdict = self.verdict
         sends = Signal()
-        out_length = Signal.like(length)            # the bytes the program left in the packet
+        out_length = Signal(FRAME_ADDR_BITS + 1)    # the bytes the program left in the packet
         m.d.comb += out_length.eq(core.bounds.end - core.bounds.data)
         m.d.comb += sends.eq(~conformance & (fault == Fault.NONE) & (out_length != 0) &
                              one_of(action[:32], LEAVING))
         m.d.comb += [verdict.payload.action.eq(action), verdict.payload.cycles.eq(core.cycles),
                      verdict.payload.fault.eq(fault), verdict.payload.length.eq(out_length),
-                     verdict.payload.sends.eq(sends), verdict.payload.egress.eq(core.egress)]
+                     verdict.payload.sends.eq(sends), verdict.payload.egress.eq(core.egress),
+                     verdict_taken.eq(verdict.valid & verdict.ready)]
         sending = Signal()
         with m.FSM():
             with m.State("VERDICT"):
                 # From the cycle the outcome is out and the packet all in.
-                m.d.comb += verdict.valid.eq((ended | core.finished) & full)
-                with m.If(verdict.valid & verdict.ready):
+                m.d.comb += verdict.valid.eq((ended | core.finished) & full[run_buf])
+                with m.If(verdict_taken):
                     with m.If(sends):
                         m.next = "SEND"
                     with m.Else():
@@ -156,14 +190,16 @@ class CoreSlice(wiring.Component):
                 with m.If(self.tx.valid & self.tx.ready & self.tx.payload.last):
                     m.d.comb += done_packet.eq(1)
                     m.next = "VERDICT"
-        self._transmit(m, buf, sending, core.bounds.data, out_length)
+        self._transmit(m, buf, sending, run_buf, core.bounds.data, out_length)
         return m
 
-    def _transmit(self, m: Module, buf: ByteMemory, sending: Signal, start: Value, length: Value) -> None:
-        """Stream ``length`` bytes from frame offset ``start`` out, a frame a
-        beat: each beat is cut from two consecutive frames of the buffer
-        (``low``, then the one on the read port), shifted by ``start``'s
-        place in its frame. A beat's ``last`` and ``keep`` come from
+    def _transmit(self, m: Module, buf: PacketBuffers, sending: Signal, packet: Value, start: Value,
+                  length: Value) -> None:
+        """Stream ``length`` bytes from frame offset ``start`` of buffer
+        ``packet`` out, a frame a beat, all three taken in the cycles before
+        ``sending``: each beat is cut from two consecutive frames of the
+        buffer (``low``, then the one on the read port), shifted by
+        ``start``'s place in its frame. A beat's ``last`` and ``keep`` come from
         registers, set from the bytes left after the beat before: the
         handshake that ends a packet lets the next one start in the same
         cycle, so nothing in front of it may wait for a subtraction."""
@@ -179,10 +215,11 @@ class CoreSlice(wiring.Component):
         remaining = Signal.like(length)             # bytes not yet sent
         last, keep = Signal(), Signal(fb)           # of the beat on ``tx``
         after_beat = Signal.like(length)            # what remains after it
-        shift = start[:(fb - 1).bit_length()] if fb > 1 else Const(0, 1)
+        shift = Signal(range(fb))
+        tx_buf = Signal.like(packet)
         read = Signal()
         m.d.comb += after_beat.eq(remaining - fb)
-        m.d.comb += [buf.frame_read_en.eq(read), buf.frame_read_index.eq(next_frame)]
+        m.d.comb += [buf.frame_read_en.eq(read), buf.frame_read_index.eq(Cat(next_frame, tx_buf))]
         m.d.comb += [
             have_high.eq(high | arriving & primed),
             tx.valid.eq(sending & have_high),
@@ -191,7 +228,8 @@ class CoreSlice(wiring.Component):
             tx.payload.keep.eq(keep),
         ]
         with m.If(~sending):
-            m.d.sync += [next_frame.eq(start // fb), primed.eq(0), arriving.eq(0), high.eq(0),
+            m.d.sync += [next_frame.eq(start // fb), shift.eq(start % fb), tx_buf.eq(packet),
+                         primed.eq(0), arriving.eq(0), high.eq(0),
                          remaining.eq(length), last.eq(length <= fb), keep.eq(low_ones(length, fb))]
         with m.Else():
             m.d.sync += arriving.eq(read)

@@ -282,12 +282,13 @@ class VerilatorEngine:
 
     def run(self, jobs: Iterable[Job]) -> list[Job]:
         """Run every job in turn, as `simulate` does: fills ``outcomes``,
-        ``counters`` and ``final_maps``."""
+        ``counters`` and ``final_maps``. Each packet goes in once the one
+        before it has left, so the core starts on it with its first beat."""
         jobs = list(jobs)
         for job in jobs:
             self.load(job)
-            run = self.stream(job.packets, [0] * len(job.packets), stall=job.max_cycles + VERDICT_MARGIN)
-            job.outcomes += run.outcomes
+            for packet in job.packets:
+                job.outcomes += self.stream([packet], [0], stall=job.max_cycles + VERDICT_MARGIN).outcomes
             self.read_back(job)
         return jobs
 

@@ -1,13 +1,17 @@
 """The engine around the core, in cycles: when a packet's beats go in,
-when its verdict comes and when its bytes have left, from the core's cycles
-for it. These are the gateware engine's rules (docs/model.md), which the
-Verilator engine is held to packet by packet.
+when its core starts, when its verdict comes and when its bytes have left,
+from the core's cycles for it. These are the gateware engine's rules
+(docs/model.md), which the Verilator engine is held to packet by packet.
 
 A packet is whole in the ingress FIFO at its arrival cycle, or is dropped
-there when the FIFO has no room for it. The engine takes one packet at a
-time: its first beat in the first cycle both it is there and the engine is
-free (from the cycle the packet before it ends), the rest a beat a cycle;
-the core starts with the first beat.
+there when the FIFO has no room for it. A core has ``buffers`` packet
+buffers: a packet's first beat goes in in the first cycle it is there, the
+beats before it are in and a buffer is free (from the cycle the packet
+``buffers`` before it ends), the rest a beat a cycle. The core starts on
+it in that cycle, or later, in the cycle the verdict of the packet before
+is given; the verdict of a packet comes after the bytes of the one before
+it have left. So the next packet streams in and the last one streams out
+while the program runs.
 """
 
 from __future__ import annotations
@@ -17,14 +21,18 @@ from dataclasses import dataclass
 
 from ..passage import Passage, ready_chance, tx_ready
 
-__all__ = ["Ingress", "StreamTiming", "VERDICT_AFTER_EXIT", "VERDICT_AFTER_LAST_BEAT", "FIRST_TX_AFTER_VERDICT"]
+__all__ = ["Ingress", "StreamTiming", "VERDICT_AFTER_EXIT", "VERDICT_AFTER_LAST_BEAT", "VERDICT_AFTER_BYTES",
+           "FIRST_TX_AFTER_VERDICT"]
 
-# A verdict comes VERDICT_AFTER_EXIT cycles after the first beat and the
-# core's cycles (the cycle the core's outcome is out), and no sooner than
+# A verdict comes VERDICT_AFTER_EXIT cycles after the core's start and its
+# cycles (the cycle the core's outcome is out), no sooner than
 # VERDICT_AFTER_LAST_BEAT cycles after the first beat and the packet's
-# beats (the cycle after the last beat, when the packet's length is known).
+# beats (the cycle after the last beat, when the packet's length is known),
+# and no sooner than VERDICT_AFTER_BYTES cycles after the packet before it
+# has sent its last beat.
 VERDICT_AFTER_EXIT = 1
 VERDICT_AFTER_LAST_BEAT = 0
+VERDICT_AFTER_BYTES = 1
 # The first tx beat is offered this many cycles after the verdict: the
 # transmit path reads the packet's first two frames to cut a beat from them.
 FIRST_TX_AFTER_VERDICT = 3
@@ -44,17 +52,26 @@ class Ingress:
 
 
 class StreamTiming:
-    """Passages of packets given in arrival order, for an engine whose
-    streams carry ``frame_bytes`` a beat."""
+    """Passages of packets given in arrival order, for a core whose streams
+    carry ``frame_bytes`` a beat and which holds ``buffers`` packets. For
+    each admitted packet, `start` says how late the core starts on it, and
+    `passage` takes the core's cycles for it (run with that lag)."""
 
-    def __init__(self, frame_bytes: int, ingress: Ingress = Ingress()):
+    def __init__(self, frame_bytes: int, ingress: Ingress = Ingress(), buffers: int = 1):
         if not 0 < ingress.tx_ready <= 1:
             raise ValueError("tx readiness must be in (0, 1]")
+        if buffers < 1:
+            raise ValueError("a core holds at least one packet")
         self.frame_bytes = frame_bytes
         self.ingress = ingress
-        self._free = 0                                   # the first cycle the engine takes a packet
-        self._queued: deque[tuple[int, int]] = deque()   # (start, length) of packets still in the FIFO
+        self._rx_free = 0                                # the first cycle the receive side takes a first beat
+        self._dones: deque[int] = deque(maxlen=buffers)  # when the last packets' buffers came free
+        self._verdict = 0                                # the packet before's verdict: the core is free
+        self._sent_until = -VERDICT_AFTER_BYTES          # its last beat out, when it sent bytes
+        self._queued: deque[tuple[int, int]] = deque()   # (first beat, length) of packets still in the FIFO
         self._arrival = 0
+        self._first: int | None = None                   # the first beat and start of the packet started
+        self._start = 0
 
     def beats(self, length: int) -> int:
         return max(1, -(-length // self.frame_bytes))
@@ -73,12 +90,24 @@ class StreamTiming:
         held = sum(length - min(length, max(0, arrival - start) * fb) for start, length in self._queued)
         return held + length <= self.ingress.fifo_bytes
 
+    def start(self, arrival: int, length: int) -> int:
+        """For an admitted packet of ``length`` bytes: the cycles from its
+        first beat to the core's start on it (the core's ``lag``)."""
+        buffer_free = self._dones[0] if len(self._dones) == self._dones.maxlen else 0
+        first = max(arrival, self._rx_free, buffer_free)
+        self._first, self._start = first, max(first, self._verdict)
+        self._queued.append((first, length))
+        self._rx_free = first + self.beats(length)
+        return self._start - first
+
     def passage(self, arrival: int, length: int, cycles: int, sent: int | None) -> Passage:
-        """The passage of an admitted packet of ``length`` bytes for which the
-        core ran ``cycles`` and which sends ``sent`` bytes on tx (None: none)."""
-        start = max(arrival, self._free)
-        self._queued.append((start, length))
-        verdict = start + max(cycles + VERDICT_AFTER_EXIT, self.beats(length) + VERDICT_AFTER_LAST_BEAT)
+        """The passage of the packet `start` placed, for which the core ran
+        ``cycles`` and which sends ``sent`` bytes on tx (None: none)."""
+        if self._first is None:
+            raise ValueError("start places a packet before its passage")
+        first, self._first = self._first, None
+        verdict = max(self._start + cycles + VERDICT_AFTER_EXIT, first + self.beats(length) + VERDICT_AFTER_LAST_BEAT,
+                      self._sent_until + VERDICT_AFTER_BYTES)
         done = verdict
         if sent:
             cycle = verdict + FIRST_TX_AFTER_VERDICT
@@ -87,5 +116,7 @@ class StreamTiming:
                     cycle += 1
                 done = cycle
                 cycle += 1
-        self._free = done                  # the next packet's first beat may come as this one ends
-        return Passage(arrival, start, verdict, done)
+            self._sent_until = done
+        self._verdict = verdict
+        self._dones.append(done)           # the packet `buffers` after may come in as this one ends
+        return Passage(arrival, first, verdict, done)
