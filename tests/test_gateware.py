@@ -187,6 +187,50 @@ def test_byte_memory_reads_what_was_written_and_zero_after_clear(size, frame, ze
     _run(dut, bench)
 
 
+@pytest.mark.parametrize("frame", [8, 32])
+def test_byte_memory_regions_take_a_frame_a_store_and_give_a_frame_in_one_cycle(frame):
+    """A core's packet buffers: in every cycle a frame goes into one
+    region, a store and the loads into another, and a frame comes out of a
+    third, each by its own region's ports."""
+    size, regions = 4 * 256, 4
+    part = size // regions
+    dut = ByteMemory(size, 2, frame, regions=regions)
+    ref = bytearray(random.Random(frame).randbytes(size))
+    rng = random.Random(frame)
+
+    async def bench(ctx):
+        for index in range(size // frame):          # every byte written through the frame port first
+            ctx.set(dut.frame_en, 1), ctx.set(dut.frame_index, index)
+            ctx.set(dut.frame_data, int.from_bytes(ref[index * frame:(index + 1) * frame], "little"))
+            await ctx.tick()
+        ctx.set(dut.frame_en, 0)
+        for step in range(300):
+            into, used, out = rng.sample(range(regions), 3)
+            index, data = into * part // frame + rng.randrange(part // frame), rng.randbytes(frame)
+            n = rng.choice([1, 2, 4, 8])
+            at, value = used * part + rng.randrange(part - 8), rng.getrandbits(64)
+            loads = [used * part + rng.randrange(part - 8) for _ in dut.read]
+            sent = out * part // frame + rng.randrange(part // frame)
+            ctx.set(dut.frame_en, 1), ctx.set(dut.frame_index, index)
+            ctx.set(dut.frame_data, int.from_bytes(data, "little"))
+            ctx.set(dut.write.en, 1), ctx.set(dut.write.addr, at)
+            ctx.set(dut.write.data, value), ctx.set(dut.write.mask, (1 << n) - 1)
+            for port, where in zip(dut.read, loads):
+                ctx.set(port.en, 1), ctx.set(port.addr, where)
+            ctx.set(dut.frame_read_en, 1), ctx.set(dut.frame_read_index, sent)
+            await ctx.tick()
+            ctx.set(dut.frame_en, 0), ctx.set(dut.write.en, 0), ctx.set(dut.frame_read_en, 0)
+            for port in dut.read:
+                ctx.set(port.en, 0)
+            expected_out = ref[sent * frame:(sent + 1) * frame]
+            ref[index * frame:(index + 1) * frame] = data
+            ref[at:at + n] = (value & ((1 << 8 * n) - 1)).to_bytes(n, "little")
+            for port, where in zip(dut.read, loads):
+                assert ctx.get(port.data) == int.from_bytes(ref[where:where + 8], "little"), step
+            assert ctx.get(dut.frame_read_data) == int.from_bytes(expected_out, "little"), step
+    _run(dut, bench)
+
+
 def _runs_on_gateware(image: Image, target: Target) -> bool:
     try:
         check_supported(image, target, conformance=True)

@@ -49,13 +49,21 @@ class ByteMemory(wiring.Component):
     port writing ``frame_bytes`` aligned bytes a cycle."""
 
     def __init__(self, size: int, read_ports: int, frame_bytes: int = WORD_BYTES, *, zeroed: bool = False,
-                 init: bytes = b""):
-        """``init``: the first bytes' contents from reset (the rest zero)."""
+                 init: bytes = b"", regions: int = 1):
+        """``init``: the first bytes' contents from reset (the rest zero).
+        ``regions``: the memory in that many equal parts (by its address's
+        high bits), each in block RAMs of its own, so that the store port,
+        the frame port and frame reads meet only in the same part (a core's
+        packet buffers: one receiving, one running, one sending)."""
         if size % frame_bytes or frame_bytes % WORD_BYTES or size & (size - 1):
             raise HxdpError(f"byte memory: size {size} must be a power of two and a multiple "
                             f"of the frame ({frame_bytes} bytes, a multiple of {WORD_BYTES})")
         if len(init) > size:
             raise HxdpError(f"byte memory: {len(init)} bytes of contents for {size}")
+        if regions & (regions - 1) or size // regions < 2 * frame_bytes or zeroed and regions > 1:
+            raise HxdpError(f"byte memory: {regions} regions of {size} bytes (a power of two, each two "
+                            "frames or more, and one if zeroed)")
+        self.regions = regions
         self.size = size
         self.zeroed = zeroed
         self.init = bytes(init) + bytes(-len(init) % WORD_BYTES)
@@ -79,17 +87,21 @@ class ByteMemory(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        banks, words = self.banks, self.size // WORD_BYTES
+        banks, words, regions = self.banks, self.size // WORD_BYTES, self.regions
         bank_bits = (banks - 1).bit_length()
-        depth = words // banks
+        depth = words // banks // regions                   # rows of a bank in a region
+        row_bits = (depth - 1).bit_length()
         frame_words = self.frame_bytes // WORD_BYTES
         words_init = [int.from_bytes(self.init[i:i + WORD_BYTES], "little")
                       for i in range(0, len(self.init), WORD_BYTES)]
+        # A block RAM memory for each bank of each region.
         mems = []
-        for k in range(banks):
-            mem = memory.Memory(shape=64, depth=depth, init=words_init[k::banks], attrs=BLOCK_RAM)
-            m.submodules[f"bank{k}"] = mem
-            mems.append(mem)
+        for r in range(regions):
+            for k in range(banks):
+                mem = memory.Memory(shape=64, depth=depth, init=words_init[k::banks][r * depth:(r + 1) * depth],
+                                    attrs=BLOCK_RAM)
+                m.submodules[f"bank{k}" if regions == 1 else f"region{r}_bank{k}"] = mem
+                mems.append(mem)
         writes = [mem.write_port(granularity=8) for mem in mems]
         reads = [[mem.read_port(transparent_for=(wp,)) for mem, wp in zip(mems, writes)]
                  for _ in self.read]
@@ -98,7 +110,14 @@ class ByteMemory(wiring.Component):
             return word[:bank_bits]
 
         def row_of(word):
-            return word[bank_bits:]
+            return word[bank_bits:bank_bits + row_bits]
+
+        def region_of(word):
+            return word[bank_bits + row_bits:]
+
+        def place(n: int) -> tuple[int, int]:
+            """The region and bank of memory ``n``."""
+            return divmod(n, banks)
 
         def frame_word(index, i):
             """Word ``i`` of frame ``index``: its bank is constant when a frame spans the banks."""
@@ -128,14 +147,15 @@ class ByteMemory(wiring.Component):
         m.d.comb += [data2.eq(masked << (shift * 8)), mask2.eq(wr.mask << shift)]
         halves = [(w0, data2[:64], mask2[:8]), (w1, data2[64:], mask2[8:])]
 
-        for k, port in enumerate(writes):
-            mask = Signal(8, name=f"write_mask{k}")
+        for n, port in enumerate(writes):
+            r, k = place(n)
+            mask = Signal(8, name=f"write_mask{n}")
             for word, data, half_mask in halves:
-                with m.If(wr.en & (bank_of(word) == k)):
+                with m.If(wr.en & (bank_of(word) == k) & (region_of(word) == r)):
                     m.d.comb += [port.addr.eq(row_of(word)), port.data.eq(data), mask.eq(half_mask)]
             for i in range(frame_words):
                 word = frame_word(self.frame_index, i)
-                with m.If(self.frame_en & (bank_of(word) == k)):
+                with m.If(self.frame_en & (bank_of(word) == k) & (region_of(word) == r)):
                     m.d.comb += [port.addr.eq(row_of(word)), port.data.eq(self.frame_data[64 * i:64 * i + 64]),
                                  mask.eq(0xFF)]
             if not self.zeroed:
@@ -147,41 +167,60 @@ class ByteMemory(wiring.Component):
                          written[k].bit_select(port.addr, 1).eq(mask != 0)]
             m.d.sync += valid[k].eq(Mux(self.clear, 0, valid[k] | written[k]))
 
-        # Each bank's read ports: whether the row read holds data, from the cycle after, beside the data.
+        # Each memory's read ports: with ``zeroed``, whether the row read
+        # holds data, from the cycle after, beside the data.
         holds = []
-        for p, bank_reads in enumerate(reads):
+        for p, mem_reads in enumerate(reads):
+            if not self.zeroed:
+                holds.append([port.data for port in mem_reads])
+                continue
             flags = [Signal(name=f"holds{p}_{k}") for k in range(banks)]
-            for k, (port, flag) in enumerate(zip(bank_reads, flags)):
+            for k, (port, flag) in enumerate(zip(mem_reads, flags)):
                 with m.If(port.en):
                     m.d.sync += flag.eq(holds_data(k, port.addr))
-            holds.append(Array(Mux(flag, port.data, 0) for flag, port in zip(flags, bank_reads)))
+            holds.append([Mux(flag, port.data, 0) for flag, port in zip(flags, mem_reads)])
+
+        def bank_data(datas: list, k: int, region: Value) -> Value:
+            """Bank ``k``'s word as read, from the region its row was in."""
+            return Array(datas[r * banks + k] for r in range(regions))[region]
 
         # Load ports: ask both banks, pick and shift the bytes a cycle later.
-        for rp, bank_reads, datas in zip(self.read, reads, holds):
+        for p, (rp, mem_reads, datas) in enumerate(zip(self.read, reads, holds)):
             r0 = Signal(self.addr_bits - 3)
             r1 = Signal(self.addr_bits - 3)
             m.d.comb += [r0.eq(rp.addr[3:]), r1.eq(r0 + 1)]
-            for k, port in enumerate(bank_reads):
-                m.d.comb += [port.en.eq(rp.en),
-                             port.addr.eq(Mux(bank_of(r0) == k, row_of(r0), row_of(r1)))]
             shift_r = Signal(3)
             bank_r = Signal(bank_bits)
+            words_read = []
+            for k in range(banks):
+                word = Mux(bank_of(r0) == k, r0, r1)
+                for r in range(regions):
+                    m.d.comb += [mem_reads[r * banks + k].en.eq(rp.en),
+                                 mem_reads[r * banks + k].addr.eq(row_of(word))]
+                region_r = Signal(range(regions), name=f"read{p}_region{k}")
+                with m.If(rp.en):
+                    m.d.sync += region_r.eq(region_of(word))
+                words_read.append(bank_data(datas, k, region_r))
             with m.If(rp.en):
                 m.d.sync += [shift_r.eq(rp.addr[:3]), bank_r.eq(bank_of(r0))]
-            lo = datas[bank_r]
-            hi = datas[(bank_r + 1)[:bank_bits]]
+            words_read = Array(words_read)
+            lo = words_read[bank_r]
+            hi = words_read[(bank_r + 1)[:bank_bits]]
             m.d.comb += rp.data.eq((Cat(lo, hi) >> (shift_r * 8))[:64])
 
-        # Frame reads (the output stream, while no load runs).
+        # Frame reads (the output stream), through load port 0's copy of
+        # their region, while no load runs there.
         out_words = []
         for i in range(frame_words):
             word = frame_word(self.frame_read_index, i)
-            for k, port in enumerate(reads[0]):
-                with m.If(self.frame_read_en & (bank_of(word) == k)):
+            for n, port in enumerate(reads[0]):
+                r, k = place(n)
+                with m.If(self.frame_read_en & (bank_of(word) == k) & (region_of(word) == r)):
                     m.d.comb += [port.addr.eq(row_of(word)), port.en.eq(1)]
             bank_r = Signal(bank_bits, name=f"out_bank{i}")
+            region_r = Signal(range(regions), name=f"out_region{i}")
             with m.If(self.frame_read_en):
-                m.d.sync += bank_r.eq(bank_of(word))
-            out_words.append(holds[0][bank_r])
+                m.d.sync += [bank_r.eq(bank_of(word)), region_r.eq(region_of(word))]
+            out_words.append(Array(bank_data(holds[0], k, region_r) for k in range(banks))[bank_r])
         m.d.comb += self.frame_read_data.eq(Cat(*out_words))
         return m

@@ -22,7 +22,7 @@ from ..ebpf.runtime import FRAME_SIZE
 from ..ebpf.xdp import HEADROOM, LEAVING
 from ..target import Target
 from .bits import kept_bytes, low_ones, one_of
-from .packetbuf import PacketBuffers
+from .bytemem import ByteMemory
 from .core import FRAME_ADDR_BITS, Core, Fault
 
 __all__ = ["CoreSlice", "beat_layout", "verdict_layout"]
@@ -70,7 +70,7 @@ class CoreSlice(wiring.Component):
         fb = t.packet_frame_bytes
         core = self.core
         buffers = t.packet_buffers
-        buf = PacketBuffers(buffers, core.read_ports, fb)
+        buf = ByteMemory(buffers * FRAME_SIZE, core.read_ports, fb, regions=buffers)
         m.submodules.core = core
         m.submodules.packet = buf
         for p in range(core.read_ports):
@@ -193,7 +193,7 @@ class CoreSlice(wiring.Component):
         self._transmit(m, buf, sending, run_buf, core.bounds.data, out_length)
         return m
 
-    def _transmit(self, m: Module, buf: PacketBuffers, sending: Signal, packet: Value, start: Value,
+    def _transmit(self, m: Module, buf: ByteMemory, sending: Signal, packet: Value, start: Value,
                   length: Value) -> None:
         """Stream ``length`` bytes from frame offset ``start`` of buffer
         ``packet`` out, a frame a beat, all three taken in the cycles before
