@@ -2,8 +2,9 @@
 engine's one ``rx`` stream, and each verdict's bytes to the port it names.
 
 Port n is ifindex n + 1. XDP_TX goes back out of the port the packet came
-from (the engine keeps packets in order, so a queue of ingress ports
-matches verdicts to them), XDP_REDIRECT to the port its ifindex names;
+from (remembered by the packet's tag, its number in arrival order, which
+its verdict carries: with several cores verdicts may come out of order),
+XDP_REDIRECT to the port its ifindex names;
 XDP_PASS, a redirect to an ifindex no port has, and XDP_DROP/ABORTED send
 nothing (the engine's counters count them; redirects to no port are
 counted here too).
@@ -11,8 +12,9 @@ counted here too).
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Mux, Signal
-from amaranth.lib import fifo
+from dataclasses import dataclass
+
+from amaranth.hdl import Array, Module, Mux, Signal, Value
 
 from hxdp.ebpf.xdp import XdpAction
 from hxdp.gateware.engine import Engine
@@ -20,17 +22,29 @@ from hxdp.gateware.engine import Engine
 # The ports are anything with an ``rx`` stream of the engine's beats out
 # and a ``tx`` stream of them in: `EthernetPort` and `AxisPort`.
 
-__all__ = ["INGRESS_QUEUE", "take_in", "send_out"]
+__all__ = ["INGRESS_QUEUE", "Ingress", "take_in", "send_out"]
 
-INGRESS_QUEUE = 16             # packets in the engine whose ingress port is remembered
+INGRESS_QUEUE = 16             # packets in the engine whose ingress port is remembered (a power of two)
 
 
-def take_in(m: Module, engine: Engine, ports: list):
+@dataclass
+class Ingress:
+    """The port each packet in the engine came from, by the low bits of its
+    tag; ``left``: a packet's verdict was taken."""
+    port_of: Array
+    left: Signal
+
+    def port(self, tag: Value) -> Value:
+        return self.port_of[tag[:(INGRESS_QUEUE - 1).bit_length()]]
+
+
+def take_in(m: Module, engine: Engine, ports: list) -> Ingress:
     """The ports' frames into the engine, a whole frame at a time, round
-    robin; each packet's port index queued for its verdict."""
+    robin; each packet's port index kept for its verdict."""
     n = len(ports)
-    m.submodules.ingress = ingress = fifo.SyncFIFOBuffered(width=max(1, (n - 1).bit_length()),
-                                                           depth=INGRESS_QUEUE)
+    ingress = Ingress(Array(Signal(range(n), name=f"ingress{i}") for i in range(INGRESS_QUEUE)), Signal())
+    tag = Signal(range(INGRESS_QUEUE))   # the low bits of the next packet's tag
+    held = Signal(range(INGRESS_QUEUE + 1))
     current = Signal(range(n))          # the port served last
     in_frame = Signal()
     chosen = Signal(range(n))
@@ -43,17 +57,21 @@ def take_in(m: Module, engine: Engine, ports: list):
             with m.If(valid[candidate]):
                 m.d.comb += chosen.eq(candidate)
     beat = engine.rx
-    first_ok = in_frame | ingress.w_rdy
+    first_ok = in_frame | (held != INGRESS_QUEUE)
     for k, port in enumerate(ports):
         with m.If(chosen == k):
             m.d.comb += [beat.valid.eq(port.rx.valid & first_ok), beat.payload.eq(port.rx.payload),
                          port.rx.ready.eq(beat.ready & first_ok)]
+    arrived = beat.valid & beat.ready & ~in_frame
+    m.d.sync += held.eq(held + arrived - ingress.left)
     with m.If(beat.valid & beat.ready):
         m.d.sync += [in_frame.eq(~beat.payload.last), current.eq(chosen)]
-        m.d.comb += [ingress.w_en.eq(~in_frame), ingress.w_data.eq(chosen)]
+    with m.If(arrived):
+        m.d.sync += [ingress.port_of[tag].eq(chosen), tag.eq(tag + 1)]
     return ingress
 
-def send_out(m: Module, engine: Engine, ports: list, ingress) -> Signal:
+
+def send_out(m: Module, engine: Engine, ports: list, ingress: Ingress) -> Signal:
     """Each verdict's bytes to the port it names, or let go; gives the
     count of redirects to an ifindex no port has."""
     n = len(ports)
@@ -64,10 +82,10 @@ def send_out(m: Module, engine: Engine, ports: list, ingress) -> Signal:
     redirect_port = verdict.egress - 1
     with m.FSM():
         with m.State("VERDICT"):
-            m.d.comb += [engine.verdict.ready.eq(ingress.r_rdy), ingress.r_en.eq(engine.verdict.valid)]
-            with m.If(engine.verdict.valid & ingress.r_rdy):
+            m.d.comb += [engine.verdict.ready.eq(1), ingress.left.eq(engine.verdict.valid)]
+            with m.If(engine.verdict.valid):
                 with m.If(action == XdpAction.TX):
-                    m.d.sync += to.eq(ingress.r_data)
+                    m.d.sync += to.eq(ingress.port(verdict.tag))
                 with m.Elif((action == XdpAction.REDIRECT) & (redirect_port < n)):
                     m.d.sync += to.eq(redirect_port)
                 with m.Else():

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import random
 import struct
+from typing import Iterable
 
 from ..ebpf.runtime import MAX_PACKET
 from ..ebpf.xdp import XdpInput
 from ..errors import HxdpError
 from ..packets import udp_frame
 
-__all__ = ["flow_traffic", "sequence_of", "SEQUENCE"]
+__all__ = ["flow_traffic", "sequence_of", "out_of_order", "SEQUENCE"]
 
 SEQUENCE = struct.Struct("!IQ")       # the flow's number and the packet's number in the whole run
 _UDP_PAYLOAD_AT = 14 + 20 + 8
@@ -47,3 +48,15 @@ def flow_traffic(count: int, *, flows: int = 256, sizes: tuple[int, int] = (60, 
 def sequence_of(frame: bytes) -> tuple[int, int]:
     """The flow and packet numbers `flow_traffic` put in ``frame``."""
     return SEQUENCE.unpack_from(frame, _UDP_PAYLOAD_AT)
+
+
+def out_of_order(frames: Iterable[bytes]) -> tuple[int, int] | None:
+    """The flow and packet numbers of the first of ``frames`` (`flow_traffic`'s,
+    in the order they left) that left after a later packet of its flow; None
+    when every flow kept its order."""
+    last: dict[int, int] = {}
+    for flow, number in map(sequence_of, frames):
+        if number < last.get(flow, -1):
+            return flow, number
+        last[flow] = number
+    return None

@@ -1,7 +1,9 @@
 """Several cores behind one pair of streams: the dispatcher sends each
-packet to the core its flow hashes to, the merger gives verdicts and sends
-packets in the order they came, so a flow keeps its order (and so does the
-traffic as a whole).
+packet to the core its flow hashes to, and the merger gives each core's
+verdicts and packets as they come, the cores taking turns. A core gives
+its packets in the order they came, so a flow keeps its order; packets of
+different flows may pass each other. Each verdict carries its packet's
+tag, its number in arrival order.
 
 The flow hash folds the bytes of the first beat that stay the same along a
 flow: for IPv4, the protocol and the addresses that beat holds (bytes 23
@@ -12,10 +14,10 @@ bytes (the MAC addresses). `dispatch_core` is the same rule in Python.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import fifo, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .slice import beat_layout, verdict_layout
+from .slice import TAG_BITS, beat_layout, verdict_layout
 
 __all__ = ["FLOW_BYTES", "flow_bytes", "dispatch_core", "Dispatcher"]
 
@@ -37,11 +39,10 @@ def dispatch_core(frame: bytes, cores: int, frame_bytes: int) -> int:
 
 class Dispatcher(wiring.Component):
     """``rx`` to the cores' ``rx``, their verdicts and bytes to ``verdict``
-    and ``tx`` in arrival order; each core holds up to ``buffers`` packets."""
+    and ``tx`` in each flow's order."""
 
-    def __init__(self, cores: int, frame_bytes: int, buffers: int = 1):
+    def __init__(self, cores: int, frame_bytes: int):
         self.cores = cores
-        self.buffers = buffers
         self.frame_bytes = frame_bytes
         beat = stream.Signature(beat_layout(frame_bytes))
         verdict = stream.Signature(verdict_layout())
@@ -49,6 +50,7 @@ class Dispatcher(wiring.Component):
             "rx": In(beat), "tx": Out(beat), "verdict": Out(verdict),
             "core_rx": Out(beat).array(cores), "core_tx": In(beat).array(cores),
             "core_verdict": In(verdict).array(cores),
+            "tag": Out(TAG_BITS),           # the next packet's tag, for the core that takes it
         })
 
     def elaborate(self, platform) -> Module:
@@ -68,38 +70,48 @@ class Dispatcher(wiring.Component):
         current = Signal(range(n))
         chosen = Signal(range(n))
         m.d.comb += chosen.eq(Mux(receiving, current, hashed))
-        # Which core has each packet in flight, in arrival order: as many a
-        # core as it has buffers, and one more that comes in the cycle another
-        # leaves.
-        order = fifo.SyncFIFO(width=max(1, (n - 1).bit_length()), depth=n * self.buffers + 1)
-        m.submodules.order = order
         for i, core_rx in enumerate(self.core_rx):
             m.d.comb += [core_rx.payload.eq(beat), core_rx.valid.eq(self.rx.valid & (chosen == i))]
         ready = Signal()
-        m.d.comb += [ready.eq(Cat(*((chosen == i) & core_rx.ready for i, core_rx in enumerate(self.core_rx))).any()),
-                     self.rx.ready.eq(ready & (receiving | order.w_rdy))]
+        # Each packet is tagged with its number in arrival order, which its
+        # verdict carries out.
+        tag = Signal.like(self.tag)
+        m.d.comb += [self.tag.eq(tag), ready.eq(Cat(*((chosen == i) & core_rx.ready
+                                                     for i, core_rx in enumerate(self.core_rx))).any()),
+                     self.rx.ready.eq(ready)]
         accept = self.rx.valid & self.rx.ready
         with m.If(accept):
             m.d.sync += [receiving.eq(~beat.last), current.eq(chosen)]
-        m.d.comb += [order.w_en.eq(accept & ~receiving), order.w_data.eq(chosen)]
+            with m.If(~receiving):
+                m.d.sync += tag.eq(tag + 1)
 
-        # The core at the head gives its verdict, then its bytes.
-        head = Signal(range(n))
-        m.d.comb += head.eq(order.r_data)
+        # The merger: a core with a verdict gives it, then its bytes; the
+        # cores take turns, from the one after the last to give a verdict.
+        # A flow's packets all go to one core, which gives them in order.
+        turn = Signal(range(n))
+        pick = Signal(range(n))
+        with m.Switch(turn):
+            for first in range(n):
+                with m.Case(first):
+                    for k in reversed(range(n)):
+                        with m.If(self.core_verdict[(first + k) % n].valid):
+                            m.d.comb += pick.eq((first + k) % n)
         sending = Signal()
+        sender = Signal(range(n))               # the core whose bytes go out
+        out = Signal(range(n))
+        m.d.comb += out.eq(Mux(sending, sender, pick))
         for i, (core_verdict, core_tx) in enumerate(zip(self.core_verdict, self.core_tx)):
-            at_head = order.r_rdy & (head == i)
-            m.d.comb += [core_verdict.ready.eq(at_head & ~sending & self.verdict.ready),
-                         core_tx.ready.eq(at_head & sending & self.tx.ready)]
-            with m.If(at_head):
+            here = out == i
+            m.d.comb += [core_verdict.ready.eq(here & ~sending & self.verdict.ready),
+                         core_tx.ready.eq(here & sending & self.tx.ready)]
+            with m.If(here):
                 m.d.comb += [self.verdict.payload.eq(core_verdict.payload),
                              self.verdict.valid.eq(core_verdict.valid & ~sending),
                              self.tx.payload.eq(core_tx.payload), self.tx.valid.eq(core_tx.valid & sending)]
-        verdict_taken = self.verdict.valid & self.verdict.ready
-        last_sent = self.tx.valid & self.tx.ready & self.tx.payload.last
-        with m.If(verdict_taken & self.verdict.payload.sends):
-            m.d.sync += sending.eq(1)
-        with m.If(last_sent):
+        with m.If(self.verdict.valid & self.verdict.ready):
+            m.d.sync += [sender.eq(pick), turn.eq(Mux(pick == n - 1, 0, pick + 1))]
+            with m.If(self.verdict.payload.sends):
+                m.d.sync += sending.eq(1)
+        with m.If(self.tx.valid & self.tx.ready & self.tx.payload.last):
             m.d.sync += sending.eq(0)
-        m.d.comb += order.r_en.eq(verdict_taken & ~self.verdict.payload.sends | last_sent)
         return m

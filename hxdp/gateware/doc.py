@@ -60,8 +60,11 @@ With several cores (`hxdp verilog --cores N`), a packet's first beat picks
 its core: the XOR of the bytes of that beat that stay the same along a
 flow ({", ".join(map(str, flow_bytes(fb)))}: for IPv4 the protocol and the
 addresses it holds), times N, over 256. `rx` waits while every buffer of
-that core holds a packet. Verdicts and bytes leave in the order the packets came
-(`hxdp/gateware/dispatch.py`), so every flow keeps its order. The cores
+that core holds a packet. A core gives its verdicts and bytes in the order
+its packets came, and the cores take turns to give them
+(`hxdp/gateware/dispatch.py`): every flow keeps its order, and packets of
+different flows may pass each other. A verdict's `tag` is its packet's
+number in arrival order (modulo 2^16), which says whose verdict it is. The cores
 share the map memory: a row that stores to it, and a hash-map helper call
 until it is done, hold the map lock, one core at a time; so atomic
 operations on map values are atomic across cores, and a program's own
@@ -75,7 +78,10 @@ XDP_ABORTED = 0 when a fault ended it), the packet's cycles as the model
 counts them, the fault code ({faults}; see `Fault` in
 hxdp/gateware/core.py), the packet's length, and `sends`: 1 when the
 packet's bytes follow on `tx` (XDP_PASS, XDP_TX and XDP_REDIRECT without a
-fault).
+fault), the ifindex an XDP_REDIRECT sends it to (`egress`) and the
+packet's `tag`, its number in arrival order modulo 2^16 (a host matches
+verdicts to packets by it: with several cores, packets of different flows
+leave out of order).
 
 {_layout_table(verdict_layout())}
 ## Control bus: `bus`

@@ -5,9 +5,10 @@ they share, and the control port.
 Packets come in on ``rx``, one frame (``packet_frame_bytes``) a beat; the
 core the packet's flow hashes to takes it into one of its packet buffers
 and starts on it with its first beat, or once its packet before has its
-verdict. Verdicts, and the bytes of
-XDP_PASS, XDP_TX and XDP_REDIRECT packets on ``tx``, leave in the order
-the packets came. With one core the dispatcher and merger add no cycle.
+verdict. Verdicts, each with its packet's tag, and the bytes of XDP_PASS,
+XDP_TX and XDP_REDIRECT packets on ``tx`` leave as the cores give them: a
+flow's packets in the order they came, others as they finish. With one
+core the dispatcher and merger add no cycle.
 
 The cores share one map memory: each reads its own copies, and one store
 port takes the rows that store to it and the helper units' writes, one
@@ -76,7 +77,7 @@ class Engine(wiring.Component):
         slices = [CoreSlice(t, rows, cpu) for cpu in range(t.cores)]
         cores = [s.core for s in slices]
         core = cores[0]                          # the shapes of what the cores share, and the host's read port
-        dispatcher = Dispatcher(t.cores, fb, t.packet_buffers)
+        dispatcher = Dispatcher(t.cores, fb)
         m.submodules.dispatcher = dispatcher
         wiring.connect(m, wiring.flipped(self.rx), dispatcher.rx)
         wiring.connect(m, dispatcher.tx, wiring.flipped(self.tx))
@@ -86,6 +87,7 @@ class Engine(wiring.Component):
             wiring.connect(m, dispatcher.core_rx[i], s.rx)
             wiring.connect(m, s.tx, dispatcher.core_tx[i])
             wiring.connect(m, s.verdict, dispatcher.core_verdict[i])
+            m.d.comb += s.tag.eq(dispatcher.tag)
         # The map memory: each core's ports; the host reads through core 0's
         # helper port when the core does not, and writes a word at a time
         # through the frame port. One store port, under the map lock.

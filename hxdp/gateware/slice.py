@@ -25,7 +25,7 @@ from .bits import kept_bytes, low_ones, one_of
 from .bytemem import ByteMemory
 from .core import FRAME_ADDR_BITS, Core, Fault
 
-__all__ = ["CoreSlice", "beat_layout", "verdict_layout"]
+__all__ = ["CoreSlice", "TAG_BITS", "beat_layout", "verdict_layout"]
 
 
 def beat_layout(frame_bytes: int) -> data.StructLayout:
@@ -36,11 +36,15 @@ def beat_layout(frame_bytes: int) -> data.StructLayout:
                               "port": 32, "queue": 32})
 
 
+# A packet's tag: its number in arrival order, modulo 2 ** TAG_BITS.
+TAG_BITS = 16
+
+
 def verdict_layout() -> data.StructLayout:
     """``sends``: the packet's bytes follow on ``tx``; ``egress``: the
-    ifindex an XDP_REDIRECT sends them to."""
+    ifindex an XDP_REDIRECT sends them to; ``tag``: the packet's."""
     return data.StructLayout({"action": 64, "cycles": 32, "fault": Fault, "length": FRAME_ADDR_BITS + 1,
-                              "sends": 1, "egress": 32})
+                              "sends": 1, "egress": 32, "tag": TAG_BITS})
 
 
 
@@ -61,6 +65,7 @@ class CoreSlice(wiring.Component):
             "verdict": Out(stream.Signature(verdict_layout())),
             "enabled": In(1),
             "conformance": In(1),
+            "tag": In(TAG_BITS),        # the tag of a packet whose first beat comes in
             "busy": Out(1),             # from a packet's first beat until it has left
         })
 
@@ -99,6 +104,7 @@ class CoreSlice(wiring.Component):
         waiting = Array(Signal(name=f"waiting{b}") for b in range(buffers))    # in, and not yet started
         port = Array(Signal(32, name=f"port{b}") for b in range(buffers))
         queue = Array(Signal(32, name=f"queue{b}") for b in range(buffers))
+        tag = Array(Signal(TAG_BITS, name=f"tag{b}") for b in range(buffers))
         receiving = Signal()          # between the first and the last beat
         accept = Signal()
         first = Signal()
@@ -128,7 +134,8 @@ class CoreSlice(wiring.Component):
             m.d.sync += [frames_in.eq(Mux(first, 1, frames_in + 1)), length[rx_buf].eq(length_next),
                          receiving.eq(~beat.last), full[rx_buf].eq(beat.last)]
             with m.If(first):
-                m.d.sync += [waiting[rx_buf].eq(1), port[rx_buf].eq(beat.port), queue[rx_buf].eq(beat.queue)]
+                m.d.sync += [waiting[rx_buf].eq(1), port[rx_buf].eq(beat.port), queue[rx_buf].eq(beat.queue),
+                             tag[rx_buf].eq(self.tag)]
             with m.If(beat.last):
                 m.d.sync += rx_buf.eq(following(rx_buf))
 
@@ -174,6 +181,7 @@ class CoreSlice(wiring.Component):
         m.d.comb += [verdict.payload.action.eq(action), verdict.payload.cycles.eq(core.cycles),
                      verdict.payload.fault.eq(fault), verdict.payload.length.eq(out_length),
                      verdict.payload.sends.eq(sends), verdict.payload.egress.eq(core.egress),
+                     verdict.payload.tag.eq(tag[run_buf]),
                      verdict_taken.eq(verdict.valid & verdict.ready)]
         sending = Signal()
         with m.FSM():

@@ -136,6 +136,7 @@ struct Result {
     Kind kind = LOST;
     uint64_t start = 0, verdict = 0, done = 0, action = 0;  // first beat in, verdict, last beat out
     uint32_t cycles = 0, fault = 0, egress = 0;
+    uint64_t tag = 0;                                        // the engine's number for it
     bool sends = false;
     std::vector<uint8_t> bytes;
 };
@@ -222,6 +223,7 @@ class Driver {
     Bits beat_{0};                         // the rx beat last built, and what it is
     const Packet* beat_packet_ = nullptr;
     size_t beat_index_ = 0;
+    uint64_t entered_ = 0;          // packets the engine has taken in since reset: the next one's tag
 
     void tick() {
         top_.clk = 1;
@@ -346,6 +348,7 @@ class Driver {
         Tracer tracer(top_, vcd_path, half_period);
         Field action = field("verdict.action"), cycles = field("verdict.cycles");
         Field fault = field("verdict.fault"), sends = field("verdict.sends"), egress = field("verdict.egress");
+        Field tag = field("verdict.tag");
         Field tx_data = field("tx.data"), tx_keep = field("tx.keep"), tx_last = field("tx.last");
         std::deque<size_t> fifo, awaiting_verdict, awaiting_tx;
         uint64_t fifo_bytes = 0, now = 0, moved = 0, resolved = 0, ticks = 0;
@@ -380,10 +383,15 @@ class Driver {
             bool accepted = offer && top_.PORT(rx, ready);
             bool verdict_taken = top_.PORT(verdict, valid);
             bool tx_taken = top_.PORT(tx, valid) && top_.PORT(tx, ready);
+            // A verdict names its packet by its tag, its number in arrival order.
+            std::deque<size_t>::iterator judged = awaiting_verdict.end();
             if (verdict_taken) {
-                if (awaiting_verdict.empty()) throw std::runtime_error("a verdict came for no packet");
                 Bits v = load(top_.PORT(verdict, payload));
-                Result& r = results[awaiting_verdict.front()];
+                uint64_t mask = (uint64_t(1) << tag.width) - 1, number = v.get(tag.offset, tag.width);
+                for (auto it = awaiting_verdict.begin(); it != awaiting_verdict.end(); ++it)
+                    if ((results[*it].tag & mask) == number) { judged = it; break; }
+                if (judged == awaiting_verdict.end()) throw std::runtime_error("a verdict came for no packet");
+                Result& r = results[*judged];
                 r.verdict = now;
                 r.action = v.get(action.offset, action.width);
                 r.cycles = v.get(cycles.offset, cycles.width);
@@ -392,7 +400,7 @@ class Driver {
                 r.sends = v.get(sends.offset, 1);
             }
             if (tx_taken) {
-                if (awaiting_tx.empty() && !(verdict_taken && results[awaiting_verdict.front()].sends))
+                if (awaiting_tx.empty() && !(verdict_taken && results[*judged].sends))
                     throw std::runtime_error("tx sent bytes of no packet");
             }
             Bits tx_beat = tx_taken ? load(top_.PORT(tx, payload)) : Bits(0);
@@ -405,6 +413,7 @@ class Driver {
                 Packet& p = packets[fifo.front()];
                 if (beat == 0) {
                     results[fifo.front()].start = now;
+                    results[fifo.front()].tag = entered_++;
                     awaiting_verdict.push_back(fifo.front());
                 }
                 size_t frame = frame_bytes();
@@ -415,8 +424,8 @@ class Driver {
                 }
             }
             if (verdict_taken) {
-                size_t index = awaiting_verdict.front();
-                awaiting_verdict.pop_front();
+                size_t index = *judged;
+                awaiting_verdict.erase(judged);
                 if (results[index].sends) {
                     awaiting_tx.push_back(index);
                 } else {
