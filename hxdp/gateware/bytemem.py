@@ -194,8 +194,8 @@ class ByteMemory(wiring.Component):
             words_read = []
             for k in range(banks):
                 word = Mux(bank_of(r0) == k, r0, r1)
-                for r in range(regions):
-                    m.d.comb += [mem_reads[r * banks + k].en.eq(rp.en),
+                for r in range(regions):        # another region's word stays on its port (a frame read's)
+                    m.d.comb += [mem_reads[r * banks + k].en.eq(rp.en & (region_of(word) == r)),
                                  mem_reads[r * banks + k].addr.eq(row_of(word))]
                 region_r = Signal(range(regions), name=f"read{p}_region{k}")
                 with m.If(rp.en):
