@@ -384,14 +384,15 @@ class Driver {
             bool verdict_taken = top_.PORT(verdict, valid);
             bool tx_taken = top_.PORT(tx, valid) && top_.PORT(tx, ready);
             // A verdict names its packet by its tag, its number in arrival order.
-            std::deque<size_t>::iterator judged = awaiting_verdict.end();
+            size_t judged = 0;
             if (verdict_taken) {
                 Bits v = load(top_.PORT(verdict, payload));
                 uint64_t mask = (uint64_t(1) << tag.width) - 1, number = v.get(tag.offset, tag.width);
-                for (auto it = awaiting_verdict.begin(); it != awaiting_verdict.end(); ++it)
-                    if ((results[*it].tag & mask) == number) { judged = it; break; }
-                if (judged == awaiting_verdict.end()) throw std::runtime_error("a verdict came for no packet");
-                Result& r = results[*judged];
+                auto it = std::find_if(awaiting_verdict.begin(), awaiting_verdict.end(),
+                                       [&](size_t i) { return (results[i].tag & mask) == number; });
+                if (it == awaiting_verdict.end()) throw std::runtime_error("a verdict came for no packet");
+                judged = *it;
+                Result& r = results[judged];
                 r.verdict = now;
                 r.action = v.get(action.offset, action.width);
                 r.cycles = v.get(cycles.offset, cycles.width);
@@ -400,7 +401,7 @@ class Driver {
                 r.sends = v.get(sends.offset, 1);
             }
             if (tx_taken) {
-                if (awaiting_tx.empty() && !(verdict_taken && results[*judged].sends))
+                if (awaiting_tx.empty() && !(verdict_taken && results[judged].sends))
                     throw std::runtime_error("tx sent bytes of no packet");
             }
             Bits tx_beat = tx_taken ? load(top_.PORT(tx, payload)) : Bits(0);
@@ -424,8 +425,8 @@ class Driver {
                 }
             }
             if (verdict_taken) {
-                size_t index = *judged;
-                awaiting_verdict.erase(judged);
+                size_t index = judged;
+                awaiting_verdict.erase(std::find(awaiting_verdict.begin(), awaiting_verdict.end(), index));
                 if (results[index].sends) {
                     awaiting_tx.push_back(index);
                 } else {
