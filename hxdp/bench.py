@@ -91,7 +91,7 @@ def bench_program(path: Path, lanes: int, pcap: Path | None = None,
         split.update(engine.machine.split)
         timing = StreamTiming(image.target.packet_frame_bytes)
         timing.start(0, len(p.packet))
-        alone = timing.passage(0, len(p.packet), result.cycles, result.sent)
+        alone = timing.passage(result.cycles, result.sent)
         streams += alone.done - result.cycles
     mean = sum(cycles) / len(cycles)
     rows = len(image.rows)

@@ -70,8 +70,8 @@ class StreamTiming:
         self._sent_until = -VERDICT_AFTER_BYTES          # its last beat out, when it sent bytes
         self._queued: deque[tuple[int, int]] = deque()   # (first beat, length) of packets still in the FIFO
         self._arrival = 0
-        self._first: int | None = None                   # the first beat and start of the packet started
-        self._start = 0
+        # The packet `start` placed: its arrival, length, first beat and core start.
+        self._placed: tuple[int, int, int, int] | None = None
 
     def beats(self, length: int) -> int:
         return max(1, -(-length // self.frame_bytes))
@@ -95,18 +95,19 @@ class StreamTiming:
         first beat to the core's start on it (the core's ``lag``)."""
         buffer_free = self._dones[0] if len(self._dones) == self._dones.maxlen else 0
         first = max(arrival, self._rx_free, buffer_free)
-        self._first, self._start = first, max(first, self._verdict)
+        start = max(first, self._verdict)
+        self._placed = arrival, length, first, start
         self._queued.append((first, length))
         self._rx_free = first + self.beats(length)
-        return self._start - first
+        return start - first
 
-    def passage(self, arrival: int, length: int, cycles: int, sent: int | None) -> Passage:
+    def passage(self, cycles: int, sent: int | None) -> Passage:
         """The passage of the packet `start` placed, for which the core ran
         ``cycles`` and which sends ``sent`` bytes on tx (None: none)."""
-        if self._first is None:
+        if self._placed is None:
             raise ValueError("start places a packet before its passage")
-        first, self._first = self._first, None
-        verdict = max(self._start + cycles + VERDICT_AFTER_EXIT, first + self.beats(length) + VERDICT_AFTER_LAST_BEAT,
+        (arrival, length, first, start), self._placed = self._placed, None
+        verdict = max(start + cycles + VERDICT_AFTER_EXIT, first + self.beats(length) + VERDICT_AFTER_LAST_BEAT,
                       self._sent_until + VERDICT_AFTER_BYTES)
         done = verdict
         if sent:
