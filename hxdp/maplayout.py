@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from .ebpf.hashtable import HEADER_BYTES, HashGeometry, SlotState
 from .ebpf.maps import ArrayMap, BpfMap, HashMap, LpmTrieMap, map_handle
 from .ebpf.memory import map_region_base
-from .ebpf.program import MapDef, MapType
+from .ebpf.program import PER_CPU_TYPES, MapDef, MapType
 from .errors import HxdpError
 from .target import Target
 
@@ -66,7 +66,7 @@ class MapPlacement:
     offset: int          # bytes into the map memory: the map's area
     keys: int            # bytes of key records at its start (hash maps)
     values: int          # bytes of values after them
-    copies: int = 1      # per-CPU arrays: one copy of the values a core, one after another
+    copies: int = 1      # per-CPU maps: one copy of the values a core, one after another
 
     @property
     def handle(self) -> int:
@@ -93,18 +93,14 @@ class MapPlacement:
         return self.offset + self.keys
 
     @property
-    def copy_bytes(self) -> int:
-        """Bytes of one copy (the whole area of a shared map)."""
-        return self.keys + _aligned(self.values)
-
-    @property
     def area(self) -> int:
-        return self.copies * self.copy_bytes
+        return self.keys + self.copies * _aligned(self.values)
 
     @property
     def cpu_stride(self) -> int:
-        """Bytes from one core's copy to the next (0: one copy, shared)."""
-        return self.copy_bytes if self.copies > 1 else 0
+        """Bytes from one core's copy of the values to the next (0: one
+        copy, shared). A per-CPU hash map's cores share its key records."""
+        return _aligned(self.values) if self.copies > 1 else 0
 
     @property
     def geometry(self) -> HashGeometry:
@@ -117,12 +113,10 @@ def map_layout(name: str, maps: list[MapDef], target: Target) -> list[MapPlaceme
     if len(maps) > target.map_slots:
         raise HxdpError(f"{name}: {len(maps)} maps; the engine holds {target.map_slots} "
                         "(Target.map_slots)")
-    if target.cores != 1 and any(m.type in (MapType.PERCPU_HASH, MapType.LRU_PERCPU_HASH) for m in maps):
-        raise HxdpError(f"{name}: per-CPU hash maps on a {target.cores}-core engine are not supported "
-                        "(per-CPU arrays are); run it on one core (--cores 1)")
     placed, offset = [], 0
     for n, m in enumerate(maps):
         kind = KINDS.get(m.type)
+        copies = target.cores if m.type in PER_CPU_TYPES else 1
         if kind is None:
             raise HxdpError(f"{name}: map {m.name} is a {m.type.name.lower()} map; the engine's map "
                             f"memories hold {', '.join(t.name.lower() for t in KINDS)} maps so far "
@@ -136,11 +130,10 @@ def map_layout(name: str, maps: list[MapDef], target: Target) -> list[MapPlaceme
                                 f"take keys up to {MAX_LPM_KEY_BYTES} bytes (IPv4 prefixes)")
             g = HashGeometry(m.key_size, m.max_entries)
             clock = CLOCK_BYTES if m.type in LRU_TYPES else 0
-            p = MapPlacement(n, m, kind, offset, clock + g.table_bytes, g.slots * m.value_size)
+            p = MapPlacement(n, m, kind, offset, clock + g.table_bytes, g.slots * m.value_size, copies)
         elif kind is MapKind.DEVMAP:
             p = MapPlacement(n, m, kind, offset, 0, m.max_entries * 8)
         else:
-            copies = target.cores if m.type is MapType.PERCPU_ARRAY else 1
             p = MapPlacement(n, m, kind, offset, 0, m.max_entries * m.value_size, copies)
         placed.append(p)
         offset += p.area
@@ -152,30 +145,25 @@ def map_layout(name: str, maps: list[MapDef], target: Target) -> list[MapPlaceme
 
 def map_image(p: MapPlacement, m: BpfMap | None = None) -> bytes:
     """The bytes of ``p``'s area as the map memory holds them: those of the
-    runtime map ``m`` (a per-CPU array's copies hold its CPUs 0, 1, ...),
-    or the program's first contents."""
+    runtime map ``m`` (a per-CPU map's copies of the values hold its CPUs
+    0, 1, ...), or the program's first contents."""
     if p.kind is MapKind.DEVMAP:
         present = m.present if isinstance(m, ArrayMap) and m.present is not None else set()
-        copies = [(b"", b"".join(
+        keys, copies = b"", [b"".join(
             (int.from_bytes(m.value(i)[:4], "little") | DEVMAP_PRESENT if i in present else 0).to_bytes(8, "little")
-            for i in range(p.map.max_entries)))]
+            for i in range(p.map.max_entries))]
     elif m is None:
-        copies = [(bytes(p.keys), bytes(p.map.initial or b""))] * p.copies
+        keys, copies = bytes(p.keys), [bytes(p.map.initial or b"")] * p.copies
     else:
         if m.nr_cpus < p.copies:
             raise HxdpError(f"map {p.map.name}: {m.nr_cpus} CPUs' values for a {p.copies}-core engine")
         keys = bytes(m.table.records) if isinstance(m, HashMap) and m.table is not None else b""
         if p.lru:
             keys = m.clock.to_bytes(CLOCK_BYTES, "little") + keys
-        copies = [(keys, bytes(m.store[c])) for c in range(p.copies)]
-    return b"".join(_copy_image(p, keys, values) for keys, values in copies)
-
-
-def _copy_image(p: MapPlacement, keys: bytes, values: bytes) -> bytes:
-    if len(keys) != p.keys or len(values) > p.values:
+        copies = [bytes(m.store[c]) for c in range(p.copies)]
+    if len(keys) != p.keys or any(len(values) > p.values for values in copies):
         raise HxdpError(f"map {p.map.name}: its contents do not fit its place in the map memory")
-    values += bytes(p.values - len(values))
-    return keys + values + bytes(-len(values) % 8)
+    return keys + b"".join(values + bytes(_aligned(p.values) - len(values)) for values in copies)
 
 
 def restore_map(p: MapPlacement, m: BpfMap, image: bytes) -> None:
@@ -183,19 +171,15 @@ def restore_map(p: MapPlacement, m: BpfMap, image: bytes) -> None:
     inverse of `map_image`): how the maps an engine left are read."""
     if len(image) != p.area:
         raise HxdpError(f"map {p.map.name}: {len(image)} bytes read for its {p.area}-byte area")
-    if p.copies > 1:
-        for c in range(p.copies):
-            at = c * p.copy_bytes + p.keys
-            m.store[c][:] = image[at:at + len(m.store[c])]
-        return
-    values = image[p.keys:p.keys + len(m.store[0])]
     if p.kind is MapKind.DEVMAP:
         words = [int.from_bytes(image[i:i + 8], "little") for i in range(p.keys, p.keys + p.values, 8)]
         m.present = {i for i, w in enumerate(words) if w & DEVMAP_PRESENT}
         for i in m.present:
             m.write(i, (words[i] & 0xFFFF_FFFF).to_bytes(4, "little") + m.value(i)[4:], 0)
         return
-    m.store[0][:] = values
+    for c in range(p.copies):
+        at = p.keys + c * _aligned(p.values)
+        m.store[c][:] = image[at:at + len(m.store[c])]
     if isinstance(m, HashMap) and m.table is not None:
         records = image[CLOCK_BYTES:p.keys] if p.lru else image[:p.keys]
         m.table.records[:] = records

@@ -7,7 +7,8 @@ from typing import Callable
 
 from hxdp.compiler.driver import compile_program
 from hxdp.ebpf.load import load_program
-from hxdp.ebpf.xdp import XdpAction
+from hxdp.ebpf.xdp import XdpAction, XdpInput
+from hxdp.gateware.dispatch import dispatch_core
 from hxdp.gateware.host import Job, Packet, check_supported
 from hxdp.maplayout import map_image, map_layout
 from hxdp.model.engine import ModelEngine
@@ -26,26 +27,37 @@ def check_example(name: str, target: Target, run: Callable[[list[Job]], list[Job
     """Verdicts, cycles, packets sent and the maps after the traffic equal
     the model's, with the scenario's map entries installed over the bus."""
     path = EXAMPLES / f"{name}.c"
-    image = compile_program(load_program(path), target)
-    check_supported(image, target)
     scenario = load_scenario(path)
-    model = ModelEngine(image, routes=scenario.routes)
-    for entry in scenario.setup:
+    check_traffic(load_program(path), scenario.packets, target, run, scenario.setup, scenario.routes)
+
+
+def check_traffic(program, packets: list[XdpInput], target: Target, run: Callable[[list[Job]], list[Job]],
+                  setup=(), routes=None) -> None:
+    """`check_example` for any program and packets. On several cores each
+    packet runs on the model as on the CPU the dispatcher gives it (packets
+    go in one at a time, so no core waits for the map lock)."""
+    image = compile_program(program, target)
+    check_supported(image, target)
+    model = ModelEngine(image, routes=routes, nr_cpus=target.cores)
+    for entry in setup:
         model.update_map(entry.map, entry.key, entry.value)
     placed = map_layout(image.name, image.maps, target)
 
     def images() -> dict[str, bytes]:
         return {p.map.name: map_image(p, model.maps[p.map.name]) for p in placed}
     first = images()
-    want = [model.run(p) for p in scenario.packets]
-    job, = run([Job(image, [Packet(p.packet, p.ingress_ifindex, p.rx_queue_index) for p in scenario.packets],
+    want = []
+    for p in packets:
+        model.cpu = dispatch_core(p.packet, target.cores, target.packet_frame_bytes)
+        want.append(model.run(p))
+    job, = run([Job(image, [Packet(p.packet, p.ingress_ifindex, p.rx_queue_index) for p in packets],
                     maps=first)])
     for i, (w, got) in enumerate(zip(want, job.outcomes)):
         sent = w.packet if w.action in (XdpAction.PASS, XdpAction.TX, XdpAction.REDIRECT) else None
         assert (got.action & 0xFFFF_FFFF, got.cycles, got.packet) == (w.action, w.cycles, sent), i
         if w.action == XdpAction.REDIRECT:
             assert got.egress == w.redirect.ifindex, i
-    assert len(job.outcomes) == len(scenario.packets)
+    assert len(job.outcomes) == len(packets)
     final = images()
     assert job.final_maps == final
     assert not image.maps or final != first, "the traffic changed no map: the check proves nothing"

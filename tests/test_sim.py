@@ -251,12 +251,22 @@ def test_cores_share_maps_atomically_and_keep_every_flows_order(cores, verilator
     assert out_of_order(rtl.sent_in_order()) is None
 
 
-def test_per_cpu_hash_maps_on_several_cores_are_refused():
+def test_per_cpu_hash_maps_share_their_keys_and_hold_a_copy_of_the_values_a_core():
+    from hxdp.ebpf.maps import HashMap
     from hxdp.ebpf.program import MapDef, MapType
-    from hxdp.maplayout import map_layout
-    per_cpu_hash = MapDef("h", MapType.PERCPU_HASH, 4, 8, 16)
-    with pytest.raises(HxdpError, match="per-CPU hash maps on a 2-core engine"):
-        map_layout("p", [per_cpu_hash], Target(cores=2))
+    from hxdp.maplayout import map_image, map_layout, restore_map
+    d = MapDef("h", MapType.PERCPU_HASH, 2, 12, 16)
+    p, = map_layout("p", [d], Target(cores=4))
+    m = HashMap(d, nr_cpus=4, per_cpu=True, placed=True)
+    m.update(b"ab", bytes(range(12)), cpu=2)
+    m.update(b"cd", bytes(range(1, 13)), cpu=3)
+    image = map_image(p, m)
+    values = -(-p.values // 8) * 8
+    assert p.cpu_stride == values and p.area == p.keys + 4 * values == len(image)
+    assert image[p.keys + 2 * values + 12 * m.slots[b"ab"]:][:12] == bytes(range(12))
+    back = HashMap(d, nr_cpus=4, per_cpu=True, placed=True)
+    restore_map(p, back, image)
+    assert back.dump() == m.dump() and back.dump()[b"ab"][24:36] == bytes(range(12))
 
 
 def test_bench_on_rtl_measures_what_the_model_predicts(verilator):

@@ -14,6 +14,7 @@ from hxdp.compiler.driver import compile_program
 from hxdp.ebpf.asm import assemble
 from hxdp.ebpf.conformance import check, engine_runner, parse_data_file, program_of
 from hxdp.ebpf.isa import encode
+from hxdp.ebpf.load import load_program
 from hxdp.ebpf.program import Program
 from hxdp.ebpf.xdp import XdpInput
 from hxdp.errors import HxdpError, ToolMissing
@@ -22,10 +23,12 @@ from hxdp.gateware.host import Job, Packet
 from hxdp.gateware.rtlcache import cached_build
 from hxdp.image import Image
 from hxdp.model.engine import ModelEngine, conformance_core
+from hxdp.sim.traffic import flow_traffic
 from hxdp.target import Op, Slot, Target
 from hxdp.toolchain import find_verilator
 
-from .engines import GATEWARE_EXAMPLES, check_example
+from .conftest import REPO
+from .engines import GATEWARE_EXAMPLES, check_example, check_traffic
 
 # One target for these tests: the default one, which the plugin runs.
 LANES = 4
@@ -89,6 +92,21 @@ def test_faults_come_back_as_faults_and_are_counted(engine):
         [(Fault.WATCHDOG, 0), (Fault.MEMORY, 0)]
     assert runaway.outcomes[0].cycles == 301
     assert outside.counters["FAULTS"] == before + 2
+
+
+def test_two_cores_one_packet_at_a_time_take_the_models_cycles_and_leave_its_maps():
+    """Each packet on the core the dispatcher gives it, as the model runs it
+    on that CPU: a per-CPU hash map's new key has its value zeroed in the
+    other core's copy, in the cycles the model gives, also where a key of
+    that core left its value (the map is smaller than the flows)."""
+    try:
+        find_verilator()
+    except ToolMissing as err:
+        pytest.skip(f"needs Verilator: {err}")
+    from hxdp.gateware.verilator import VerilatorEngine
+    program = load_program(REPO / "tests" / "data" / "per_cpu_slots.c")
+    with VerilatorEngine(Target.with_lanes(LANES, cores=2)) as two:
+        check_traffic(program, flow_traffic(150, flows=24, seed=5), two.target, two.run)
 
 
 def test_a_store_beside_the_exit_leaves_the_next_packets_stack_zero(engine):

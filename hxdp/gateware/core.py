@@ -386,7 +386,7 @@ class Core(wiring.Component):
         # The helper call (one a row): its number, the map r1 names, its key
         # at r2 and (an update) its value at r3.
         helper_addr_bits = max((t.stack_bytes - 1).bit_length(), FRAME_ADDR_BITS, self.map_bits)
-        helper = HelperUnit(t, helper_addr_bits, FRAME_ADDR_BITS)
+        helper = HelperUnit(t, helper_addr_bits, FRAME_ADDR_BITS, self.cpu)
         helper_cancelled = Signal()     # the call's row faulted: the unit goes back to idle
         m.submodules.helper = ResetInserter(helper_cancelled)(helper)
         calls = Signal()

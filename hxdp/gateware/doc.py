@@ -69,7 +69,9 @@ share the map memory: a row that stores to it, and a hash-map helper call
 until it is done, hold the map lock, one core at a time; so atomic
 operations on map values are atomic across cores, and a program's own
 read, add and write of a shared value is not, as on a multi-CPU host.
-A per-CPU array holds a copy of its values for each core (MAP_CPU_STRIDE).
+A per-CPU map holds a copy of its values for each core (MAP_CPU_STRIDE);
+a per-CPU hash map's cores share its keys, and a key a core inserts has
+its value zeroed in the other cores' copies, as the kernel does.
 
 ## Verdict stream: `verdict`
 

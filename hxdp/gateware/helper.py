@@ -9,7 +9,9 @@ row after the call); growing the tail holds the core while the unit zeroes
 the new bytes through the packet buffer's store port. On a hash map the unit
 holds the core while it reads the key a word a cycle, probes the key records
 (`hxdp.ebpf.hashtable`), and copies the value and writes the record through
-the map memory's store port. The probe is a short pipeline, so that no
+the map memory's store port (a key new to a per-CPU map on several cores
+has the other cores' copies of its value zeroed, as the kernel does). The
+probe is a short pipeline, so that no
 cycle holds both a memory's output and a decision on it: the key's hash,
 then its home record's address, each get a cycle (an LPM lookup's rounds,
 one a prefix length, are prepared so while the round before probes); a
@@ -103,10 +105,13 @@ class HelperUnit(wiring.Component):
     unit's port on the memories (the data comes the cycle after, from the
     space asked), ``write_*`` its way into the map memory's store port.
     ``done``: r0 = ``result`` at the end of this cycle; ``busy``: the core
-    must not issue; ``holds``: the call starting keeps it busy until done."""
+    must not issue; ``holds``: the call starting keeps it busy until done.
+    ``cpu``: the core's number, whose copy of a per-CPU map's values it
+    writes."""
 
-    def __init__(self, target: Target, addr_bits: int, packet_bits: int):
+    def __init__(self, target: Target, addr_bits: int, packet_bits: int, cpu: int = 0):
         self.target = target
+        self.cpu = cpu
         self.map_bits = (target.map_bytes - 1).bit_length()
         super().__init__({
             "offered": In(1),
@@ -222,6 +227,16 @@ class HelperUnit(wiring.Component):
         # the multiply is one DSP with no adders behind it.
         index_product = Signal(self.map_bits)
         m.d.comb += index_product.eq(self.read_data[:self.map_bits] * entry.value_size)
+
+        # Where the value's words go: this core's copy of them and, for a
+        # new key of a per-CPU map on several cores, the others' copies,
+        # which are zeroed (one after another, skipping this core's).
+        others = [c for c in range(t.cores) if c != self.cpu]
+        own_value = entry.offset + product
+        if others:
+            own_value += self.cpu * entry.cpu_stride
+        other = Signal(range(max(len(others), 1)))
+        other_value = Signal(self.map_bits)
 
         def value_address(offset: Value) -> Value:
             """Offsets are far below MAP_STRIDE: the slot's base and the
@@ -476,19 +491,42 @@ class HelperUnit(wiring.Component):
                     m.d.comb += ask(value_space, value_addr + 8 * step)
                 with m.If(step != 0):
                     written = 8 * (step - 1)
-                    m.d.comb += [self.write_en.eq(1), self.write_addr.eq(entry.offset + product + written),
+                    m.d.comb += [self.write_en.eq(1), self.write_addr.eq(own_value + written),
                                  self.write_data.eq(self.read_data),
                                  self.write_mask.eq(low_ones(entry.value_size - written, 8))]
                 m.d.sync += step.eq(step + 1)
                 with m.If(step == value_words):
                     with m.If(inserting):
                         m.d.sync += step.eq(0)
-                        m.next = "RECORD"
+                        if others:
+                            with m.If(entry.cpu_stride != 0):
+                                m.d.sync += [other.eq(0), other_value.eq(entry.offset + product +
+                                                                         others[0] * entry.cpu_stride)]
+                                m.next = "CLEAR"
+                            with m.Else():
+                                m.next = "RECORD"
+                        else:
+                            m.next = "RECORD"
                     with m.Elif(entry.lru):
                         m.next = "TOUCH"
                     with m.Else():
                         m.d.comb += finish()
                         m.next = "IDLE"
+            if others:
+                with m.State("CLEAR"):
+                    cleared = 8 * step
+                    m.d.comb += [self.busy.eq(1), self.write_en.eq(1), self.write_addr.eq(other_value + cleared),
+                                 self.write_data.eq(0), self.write_mask.eq(low_ones(entry.value_size - cleared, 8))]
+                    m.d.sync += step.eq(step + 1)
+                    with m.If(step + 1 == value_words):
+                        # The next copy is the one after, or the one after
+                        # that when this core's lies between.
+                        skips = Array(Const(b - a == 2) for a, b in zip(others, others[1:] + others[-1:]))
+                        m.d.sync += [step.eq(0), other.eq(other + 1),
+                                     other_value.eq(other_value + Mux(skips[other], entry.cpu_stride << 1,
+                                                                      entry.cpu_stride))]
+                        with m.If(other == len(others) - 1):
+                            m.next = "RECORD"
             with m.State("RECORD"):
                 # The header, then the key's words.
                 m.d.comb += [self.busy.eq(1), self.write_en.eq(1), self.write_mask.eq(0xFF),

@@ -40,7 +40,7 @@ def map_entry_layout(target: Target, fields: tuple[str, ...] | None = None) -> d
         "keys": range(target.map_bytes),             # hash maps: of the key records
         "slot_bits": 5,                              # log2 of the slots
         "record_bits": 4,                            # log2 of a record's bytes
-        "cpu_stride": range(target.map_bytes),       # per-CPU arrays: from one core's copy to the next
+        "cpu_stride": range(target.map_bytes),       # per-CPU maps: from one core's values to the next
     }
     return data.StructLayout({name: shape for name, shape in layout.items() if fields is None or name in fields})
 

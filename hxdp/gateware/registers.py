@@ -88,7 +88,7 @@ REGISTERS: tuple[Register, ...] = (
     Register("MAP_CLOCK", 0x2B, Access.RW, "LRU hash maps: the use clock, the stamp of the next key used"),
     Register("MAP_LENGTHS_LO", 0x2C, Access.RW, "LPM maps: prefix lengths 0-31 held (bit n: length n)"),
     Register("MAP_LENGTHS_HI", 0x2D, Access.RW, "LPM maps: bit 0, prefix length 32 held"),
-    Register("MAP_CPU_STRIDE", 0x2E, Access.WO, "per-CPU arrays on several cores: bytes from one core's copy "
+    Register("MAP_CPU_STRIDE", 0x2E, Access.WO, "per-CPU maps on several cores: bytes from one core's copy "
              "of the values to the next (0: one copy, shared by the cores)"),
     Register("MAP_ADDR", 0x30, Access.RW, "byte in the map memory (a multiple of 8) that MAP_WRITE and "
              "MAP_READ reach; each advances it by 8"),

@@ -230,7 +230,7 @@ class Core:
                                 Wait.DIVIDE if unit is Unit.DIV else Wait.ALU))
         if helper is not None:
             number = regs[helper.slot.a] if helper.slot.op is Op.CALLR else helper.slot.imm
-            hold = helper_hold(number, self.env, regs, memory)
+            hold = helper_hold(number, self.env, regs, memory, self.target.cores)
             value = self.env.call_helper(self, number, helper.pc) & M64
             if hold is not None:
                 self.held_until, self.held_by = cycle + hold, Wait.HELPER

@@ -21,6 +21,8 @@ the call's issue (cycle 0), one memory word a cycle:
 * a delete writes the slot's header in T+1; an update copies the value's v
   words (reads from T+1, writes from T+2), an insert then writes the header
   and the key's w words; r0 is written with the last write;
+* an insert into a per-CPU map on N cores zeroes the other cores' copies of
+  the value between the copy and the header, v words each: (N - 1) v cycles;
 * an LRU map also writes the header of a key it finds (with its new use
   stamp): in T+1 for a lookup, after the value for an update; an insert
   into a full LRU map first reads every one of the S headers (from T+1,
@@ -60,10 +62,10 @@ __all__ = ["helper_hold", "HOLDING_HELPERS"]
 HOLDING_HELPERS = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM, HelperId.MAP_DELETE_ELEM})
 
 
-def helper_hold(number: int, env, regs: list[int], memory: Memory) -> int | None:
+def helper_hold(number: int, env, regs: list[int], memory: Memory, cores: int = 1) -> int | None:
     """Cycles from the call's issue to the next row's, for a call that holds
     the core; None for one that does not. ``env``: the core's environment
-    (an `XdpRuntime` has the maps and the packet)."""
+    (an `XdpRuntime` has the maps and the packet); ``cores``: the engine's."""
     if number == HelperId.XDP_ADJUST_TAIL:
         return _grow_tail_hold(getattr(env, "packet", None), sign_extend(regs[2], 32))
     maps = getattr(env, "maps", None)
@@ -95,7 +97,7 @@ def helper_hold(number: int, env, regs: list[int], memory: Memory) -> int | None
     else:
         full = len(m.slots) >= m.d.max_entries
         fails = flags not in (UpdateFlag.ANY, UpdateFlag.NOEXIST) or full and not m.lru
-        writes = value_words + 1 + words
+        writes = value_words + 1 + words + (cores - 1) * value_words * m.per_cpu
         if full and m.lru:
             evicts = m.table.geometry.slots + 3
     return decided + 1 if fails else decided + 1 + evicts + 1 + writes
