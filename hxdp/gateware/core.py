@@ -30,10 +30,11 @@ Timing, as the model states it, and how the hardware keeps it:
 * A helper call reads its key through a port of its own from the issue
   cycle on; the helper unit gives r0 at the end of the next (arrays) or
   holds the core until it is done (hash maps; `helper`).
-* On an engine of several cores, a row that stores to the map memory and
-  a call to a hash map issue only in a cycle the engine grants the map
-  lock (``lock_want``/``lock_grant``); on one core the lock is always
-  granted and costs no cycle.
+* On an engine of several cores, a row that stores to the map memory
+  issues, and a call to a hash map starts its probe, only in a cycle the
+  engine grants the map lock (``lock_want``/``lock_grant``); the call
+  keeps it until it is done. On one core the lock is always granted and
+  costs no cycle.
 * Faults (an access outside every memory, a write to the context or a
   read-only map, a bad map handle, control past the program, the watchdog)
   end the packet in the cycle they happen. Issue does not wait for a row's
@@ -151,10 +152,11 @@ class Core(wiring.Component):
             "used_change": Out(signed(2)),
             "clock_tick": Out(1),
             # The map lock, shared by the engine's cores: a row storing to
-            # the map memory or a call to a hash map issues only with the
-            # lock (``lock_want``: it would issue now but for the lock); a
-            # hash call keeps it while the helper unit is busy, an atomic on
-            # a map value until it has written (``keeps_lock``).
+            # the map memory issues only with the lock, and a hash-map call's
+            # probe starts only with it (``lock_want``: the row would issue,
+            # or the probe start, now but for the lock); the helper unit keeps
+            # it until the call is done, an atomic on a map value until it
+            # has written (``keeps_lock``).
             "lock_want": Out(1),
             "lock_grant": In(1),
             "keeps_lock": Out(1),
@@ -407,8 +409,11 @@ class Core(wiring.Component):
             m.d.comb += space.eq(Mux(to_stack, Space.STACK, Mux(to_map, Space.MAP, Space.PACKET)))
             pointed.append((space, Mux(to_map, phys, at[:helper_addr_bits]), ok & ~to_ctx, late))
         (key_space, key_phys, key_ok, key_late), (value_space, value_phys, value_ok, value_late) = pointed
+        # A busy helper unit on several cores takes its map's key count and
+        # use clock again when its probe gets the map lock.
+        used_at = Mux(helper.busy, helper.used_slot, map_slot) if t.cores > 1 else map_slot
         m.d.comb += [helper.number.eq(number), helper.slot.eq(map_slot), helper.entry.eq(entry),
-                     helper.used.eq(self.map_used[map_slot]), helper.clock.eq(self.map_clock[map_slot]),
+                     helper.used.eq(self.map_used[used_at]), helper.clock.eq(self.map_clock[used_at]),
                      self.clock_tick.eq(helper.clock_tick), helper.key_space.eq(key_space),
                      helper.key_addr.eq(key_phys), helper.value_space.eq(value_space),
                      helper.value_addr.eq(value_phys), *(helper.args[i].eq(a) for i, a in enumerate(args)),
@@ -446,9 +451,9 @@ class Core(wiring.Component):
         needs_lock = Signal()
         m.d.comb += [
             held_up.eq(Cat(*conflicts, *waits).any()),
-            needs_lock.eq(Cat(*(d.store & lane_map for d, lane_map in zip(dec, in_map)),
-                              calls & on_map & (entry.kind == MapKind.HASH)).any()),
-            self.lock_want.eq(running & e_valid & needs_lock & ~held_up),
+            needs_lock.eq(Cat(*(d.store & lane_map for d, lane_map in zip(dec, in_map))).any()),
+            self.lock_want.eq(running & e_valid & needs_lock & ~held_up | helper.lock_want),
+            helper.lock_grant.eq(granted),
             stall.eq(held_up | needs_lock & ~granted),
         ]
         active = Signal()
@@ -630,7 +635,7 @@ class Core(wiring.Component):
             (("en", 1), ("stack", 1), ("map", 1), ("addr", 64), ("map_addr", self.map_bits), ("data", 64),
              ("size", range(9)), ("buffer", range(t.packet_buffers))))
         survives = s_map if t.packet_buffers == 1 else ~s_stack
-        m.d.comb += [atomic_pending.eq(s_en & (s_kind != 0)), self.keeps_lock.eq(helper.busy | atomic_pending & s_map)]
+        m.d.comb += [atomic_pending.eq(s_en & (s_kind != 0)), self.keeps_lock.eq(helper.locked | atomic_pending & s_map)]
         m.d.sync += [late_en.eq(store & atomic_pending & ~cancelled & (survives | ~self.start)),
                      late_stack.eq(s_stack), late_map.eq(s_map), late_addr.eq(s_addr), late_buffer.eq(self.pkt_buffer),
                      late_map_addr.eq(s_map_addr), late_data.eq(new), late_size.eq(s_size)]

@@ -66,7 +66,8 @@ its packets came, and the cores take turns to give them
 different flows may pass each other. A verdict's `tag` is its packet's
 number in arrival order (modulo 2^16), which says whose verdict it is. The cores
 share the map memory: a row that stores to it, and a hash-map helper call
-until it is done, hold the map lock, one core at a time; so atomic
+from its probe's first read until it is done (not while it reads its key
+and hashes it), hold the map lock, one core at a time; so atomic
 operations on map values are atomic across cores, and a program's own
 read, add and write of a shared value is not, as on a multi-CPU host.
 A per-CPU map holds a copy of its values for each core (MAP_CPU_STRIDE);
@@ -183,8 +184,9 @@ definition in `hxdp/target.py`):
   decode's check does not wait for issue's decision.
 - **At issue** a row waits for the packet bytes it reaches (a store, or a
   call that moves the packet's bounds, for the whole packet), for the
-  divider, and on several cores for the map lock; decode holds the next row
-  meanwhile.
+  divider, and on several cores, if it stores to the map memory, for the
+  map lock; decode holds the next row meanwhile. (A hash-map call issues
+  without the lock; its probe waits for it.)
 - **Stores** write in the cycle after their row. An atomic reads the old
   value then and writes the new one from a register in the cycle after
   that, so no cycle holds a memory's read, the operation and the write;

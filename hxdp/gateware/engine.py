@@ -12,9 +12,10 @@ core the dispatcher and merger add no cycle.
 
 The cores share one map memory: each reads its own copies, and one store
 port takes the rows that store to it and the helper units' writes, one
-core at a time under the map lock (a core's row issues only with it; a
-hash-map helper call keeps it until done), which also makes atomics on map
-values atomic across cores. A per-CPU map has a copy of its values for
+core at a time under the map lock (a core's row that stores there issues
+only with it; a hash-map helper call's probe starts only with it and keeps
+it until done), which also makes atomics on map values atomic across
+cores. A per-CPU map has a copy of its values for
 each core (a per-CPU hash map's keys are shared).
 """
 

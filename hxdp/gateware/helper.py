@@ -119,8 +119,8 @@ class HelperUnit(wiring.Component):
             "number": In(32),
             "slot": In(range(target.map_slots)),
             "entry": In(map_entry_layout(target)),
-            "used": In(32),
-            "clock": In(STAMP_BITS),                     # an LRU map's use clock
+            "used": In(32),                              # keys in the map (of ``used_slot`` while busy)
+            "clock": In(STAMP_BITS),                     # an LRU map's use clock (of ``used_slot`` while busy)
             "key_space": In(Space),
             "key_addr": In(addr_bits),
             "value_space": In(Space),
@@ -138,6 +138,12 @@ class HelperUnit(wiring.Component):
             "write_mask": Out(8),
             "holds": Out(1),                             # the call starting holds the core until it is done
             "busy": Out(1),
+            # The map lock, on several cores: a probe starts with it and
+            # keeps it until done (``locked``), so no other core reads or
+            # writes the map memory's records meanwhile.
+            "lock_want": Out(1),
+            "lock_grant": In(1),
+            "locked": Out(1),
             "done": Out(1),
             "result": Out(64),
             "used_slot": Out(range(target.map_slots)),
@@ -195,6 +201,11 @@ class HelperUnit(wiring.Component):
                          value_space.eq(self.value_space), value_addr.eq(self.value_addr),
                          args.eq(self.args), used.eq(self.used), clock.eq(self.clock),
                          bounds_result.eq(bounds.result)]
+        # One core has the map memory to itself; on several, ``used`` and
+        # ``clock`` are taken again when the probe gets the lock.
+        several = t.cores > 1
+        locked = self.locked
+        granted = self.lock_grant if several else Const(1)
         probes_table = Signal()           # the call starts the state machine below
         m.d.comb += probes_table.eq((self.entry.kind == MapKind.HASH) & ~self.conformance &
                                     one_of(self.number, KEYED_HELPERS))
@@ -446,12 +457,19 @@ class HelperUnit(wiring.Component):
                 m.d.sync += lengths_left.eq(entry.lengths & low_ones(limit + 1, LPM_LENGTHS))
                 m.next = "WAIT"
             with m.State("WAIT"):
-                # For the first round to be prepared; an LPM key with no length to try is not found.
+                # For the first round to be prepared and, on several cores,
+                # the map lock; an LPM key with no length to try is not found.
                 m.d.comb += self.busy.eq(1)
+                if several:
+                    m.d.comb += self.lock_want.eq(ready)
                 with m.If(ready):
-                    start_round(m)
-                    asker(m)
-                    m.next = "PROBE"
+                    with m.If(granted):
+                        start_round(m)
+                        asker(m)
+                        if several:
+                            # The keys held and the use clock as the core before left them.
+                            m.d.sync += [locked.eq(1), used.eq(self.used), clock.eq(self.clock)]
+                        m.next = "PROBE"
                 with m.Elif(~cut_valid & ~hash_valid & (lengths_left == 0)):
                     m.d.comb += finish()
                     m.next = "IDLE"
@@ -581,6 +599,9 @@ class HelperUnit(wiring.Component):
                              self.used_change.eq(-1)]
                 m.d.comb += finish()
                 m.next = "IDLE"
+        if several:
+            with m.If(self.done):
+                m.d.sync += locked.eq(0)
         with m.If(new_round):
             m.d.sync += [current.eq(ready_slot), cut_key.eq(ready_key), key_hash.eq(ready_hash),
                          unprobed.eq(slots), free_found.eq(0)]

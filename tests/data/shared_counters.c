@@ -2,9 +2,8 @@
  * value, a per-CPU count, and a hash map keyed by the UDP source port
  * whose entries the first packet of a flow inserts (on whichever core
  * takes it). A per-CPU hash map keyed by the source port too holds a
- * flow's packets and bytes, and its entry is deleted at every second
- * packet, so new keys take slots other cores' keys left: their copies of
- * the value must read zero. Passes every packet. */
+ * flow's key from its first packet to its second, from its third to its
+ * fourth, and so on. Passes every packet. */
 #include <linux/bpf.h>
 #include <hxdp/bpf_helpers.h>
 
@@ -29,18 +28,12 @@ struct {
 	__type(value, __u64);
 } by_port SEC(".maps");
 
-struct flow {
-	__u32 packets;
-	__u32 bytes;
-	__u32 mark;
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 64);
 	__type(key, __u16);
-	__type(value, struct flow);
-} by_flow SEC(".maps");
+	__type(value, __u64);
+} seen SEC(".maps");
 
 SEC("xdp")
 int shared_counters(struct xdp_md *ctx)
@@ -48,7 +41,6 @@ int shared_counters(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	__u32 zero = 0;
 	__u64 one = 1, *value;
-	struct flow *flow;
 	__u16 port;
 
 	if (data + 36 > end)
@@ -65,17 +57,11 @@ int shared_counters(struct xdp_md *ctx)
 		__sync_fetch_and_add(value, 1);
 	else
 		bpf_map_update_elem(&by_port, &port, &one, BPF_NOEXIST);
-	flow = bpf_map_lookup_elem(&by_flow, &port);
-	if (flow) {
-		flow->packets += 1;
-		flow->bytes += end - data;
-		if (flow->packets >= 2)
-			bpf_map_delete_elem(&by_flow, &port);
-	} else {
-		struct flow first = { 1, end - data, 0x5a5a5a5a };
-
-		bpf_map_update_elem(&by_flow, &port, &first, BPF_NOEXIST);
-	}
+	value = bpf_map_lookup_elem(&seen, &port);
+	if (value)
+		bpf_map_delete_elem(&seen, &port);
+	else
+		bpf_map_update_elem(&seen, &port, &one, BPF_NOEXIST);
 	return XDP_PASS;
 }
 
