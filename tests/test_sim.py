@@ -121,8 +121,8 @@ def test_a_second_buffer_takes_the_next_packet_in_while_the_first_runs():
             lag = timing.start(0, 64)
             out.append((lag, timing.passage(10, 64)))
         return out
-    assert run(2) == [(0, Passage(0, 0, 11, 15)), (9, Passage(0, 2, 22, 26)), (7, Passage(0, 15, 33, 37))]
-    assert run(1) == [(0, Passage(0, 0, 11, 15)), (0, Passage(0, 15, 26, 30)), (0, Passage(0, 30, 41, 45))]
+    assert run(2) == [(0, Passage(0, 0, 11, 14)), (9, Passage(0, 2, 22, 25)), (8, Passage(0, 14, 33, 36))]
+    assert run(1) == [(0, Passage(0, 0, 11, 14)), (0, Passage(0, 14, 25, 28)), (0, Passage(0, 28, 39, 42))]
 
 
 def test_a_line_offers_packets_at_its_rate():

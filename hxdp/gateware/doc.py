@@ -55,6 +55,9 @@ packet before it still running, in the cycle that packet's verdict leaves.
 `rx` is not ready from a packet's last beat while every buffer holds a
 packet, until the cycle the oldest one's verdict (and its last tx beat,
 if it sends) leaves; a verdict waits for the bytes of the packet before it.
+A packet that sends offers its first `tx` beat in the second cycle after
+its verdict is offered, or in the cycle after the verdict is taken if
+that is later: its first frames are read while the verdict waits.
 
 With several cores (`hxdp verilog --cores N`), a packet's first beat picks
 its core: the XOR of the bytes of that beat that stay the same along a

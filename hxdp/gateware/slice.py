@@ -184,10 +184,12 @@ class CoreSlice(wiring.Component):
                      verdict.payload.tag.eq(tag[run_buf]),
                      verdict_taken.eq(verdict.valid & verdict.ready)]
         sending = Signal()
+        ahead = Signal()              # the packet's first frames are read while its verdict waits
         with m.FSM():
             with m.State("VERDICT"):
                 # From the cycle the outcome is out and the packet all in.
-                m.d.comb += verdict.valid.eq((ended | core.finished) & full[run_buf])
+                m.d.comb += [verdict.valid.eq((ended | core.finished) & full[run_buf]),
+                             ahead.eq(verdict.valid & sends)]
                 with m.If(verdict_taken):
                     with m.If(sends):
                         m.next = "SEND"
@@ -198,16 +200,19 @@ class CoreSlice(wiring.Component):
                 with m.If(self.tx.valid & self.tx.ready & self.tx.payload.last):
                     m.d.comb += done_packet.eq(1)
                     m.next = "VERDICT"
-        self._transmit(m, buf, sending, run_buf, core.bounds.data, out_length)
+        self._transmit(m, buf, sending, ahead, run_buf, core.bounds.data, out_length)
         return m
 
-    def _transmit(self, m: Module, buf: ByteMemory, sending: Signal, packet: Value, start: Value,
+    def _transmit(self, m: Module, buf: ByteMemory, sending: Signal, ahead: Signal, packet: Value, start: Value,
                   length: Value) -> None:
         """Stream ``length`` bytes from frame offset ``start`` of buffer
-        ``packet`` out, a frame a beat, all three taken in the cycles before
-        ``sending``: each beat is cut from two consecutive frames of the
-        buffer (``low``, then the one on the read port), shifted by
-        ``start``'s place in its frame. A beat's ``last`` and ``keep`` come from
+        ``packet`` out, a frame a beat, all three taken in the first cycle
+        of ``ahead``: the packet's first two frames are read from the
+        cycle its verdict is offered, so its first beat can go in the
+        cycle after the verdict is taken, when ``sending`` begins. Each
+        beat is cut from two consecutive frames of the buffer (``low``,
+        then the one on the read port), shifted by ``start``'s place in its
+        frame. A beat's ``last`` and ``keep`` come from
         registers, set from the bytes left after the beat before: the
         handshake that ends a packet lets the next one start in the same
         cycle, so nothing in front of it may wait for a subtraction."""
@@ -226,8 +231,11 @@ class CoreSlice(wiring.Component):
         shift = Signal(range(fb))
         tx_buf = Signal.like(packet)
         read = Signal()
+        began = Signal()                            # the reads began: the registers hold the packet's place
+        frame = Signal(range(frames))               # the frame read in this cycle, if any
         m.d.comb += after_beat.eq(remaining - fb)
-        m.d.comb += [buf.frame_read_en.eq(read), buf.frame_read_index.eq(Cat(next_frame, tx_buf))]
+        m.d.comb += [frame.eq(Mux(began, next_frame, start // fb)), buf.frame_read_en.eq(read),
+                     buf.frame_read_index.eq(Cat(frame, Mux(began, tx_buf, packet)))]
         m.d.comb += [
             have_high.eq(high | arriving & primed),
             tx.valid.eq(sending & have_high),
@@ -235,12 +243,14 @@ class CoreSlice(wiring.Component):
             tx.payload.last.eq(last),
             tx.payload.keep.eq(keep),
         ]
-        with m.If(~sending):
-            m.d.sync += [next_frame.eq(start // fb), shift.eq(start % fb), tx_buf.eq(packet),
-                         primed.eq(0), arriving.eq(0), high.eq(0),
+        with m.If(~began):
+            m.d.sync += [shift.eq(start % fb), tx_buf.eq(packet),
                          remaining.eq(length), last.eq(length <= fb), keep.eq(low_ones(length, fb))]
+        # After a packet's last beat the next packet's reads may begin at once.
+        with m.If(~sending & ~ahead | tx.valid & tx.ready & last):
+            m.d.sync += [began.eq(0), primed.eq(0), arriving.eq(0), high.eq(0)]
         with m.Else():
-            m.d.sync += arriving.eq(read)
+            m.d.sync += [began.eq(1), arriving.eq(read)]
             with m.If(~primed & ~arriving):
                 m.d.comb += read.eq(1)                        # the first frame
             with m.If(arriving & ~primed):
@@ -253,4 +263,4 @@ class CoreSlice(wiring.Component):
                 with m.If(~last):
                     m.d.comb += read.eq(1)
             with m.If(read):
-                m.d.sync += next_frame.eq(next_frame + 1)
+                m.d.sync += next_frame.eq(frame + 1)

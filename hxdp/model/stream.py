@@ -34,8 +34,9 @@ VERDICT_AFTER_EXIT = 1
 VERDICT_AFTER_LAST_BEAT = 0
 VERDICT_AFTER_BYTES = 1
 # The first tx beat is offered this many cycles after the verdict: the
-# transmit path reads the packet's first two frames to cut a beat from them.
-FIRST_TX_AFTER_VERDICT = 3
+# transmit path reads the packet's first two frames to cut a beat from
+# them, from the cycle the verdict is given.
+FIRST_TX_AFTER_VERDICT = 2
 
 
 @dataclass(frozen=True)
