@@ -31,6 +31,16 @@ def check_example(name: str, target: Target, run: Callable[[list[Job]], list[Job
     check_traffic(load_program(path), scenario.packets, target, run, scenario.setup, scenario.routes)
 
 
+def on_dispatched_cpus(runtime, packets: list[XdpInput], cores: int, frame_bytes: int) -> list:
+    """``runtime``'s results, each packet run on the CPU the dispatcher of
+    an engine of ``cores`` cores and ``frame_bytes`` beats gives it."""
+    results = []
+    for packet in packets:
+        runtime.cpu = dispatch_core(packet.packet, cores, frame_bytes)
+        results.append(runtime.run(packet))
+    return results
+
+
 def check_traffic(program, packets: list[XdpInput], target: Target, run: Callable[[list[Job]], list[Job]],
                   setup=(), routes=None) -> None:
     """`check_example` for any program and packets. On several cores each
@@ -46,10 +56,7 @@ def check_traffic(program, packets: list[XdpInput], target: Target, run: Callabl
     def images() -> dict[str, bytes]:
         return {p.map.name: map_image(p, model.maps[p.map.name]) for p in placed}
     first = images()
-    want = []
-    for p in packets:
-        model.cpu = dispatch_core(p.packet, target.cores, target.packet_frame_bytes)
-        want.append(model.run(p))
+    want = on_dispatched_cpus(model, packets, target.cores, target.packet_frame_bytes)
     job, = run([Job(image, [Packet(p.packet, p.ingress_ifindex, p.rx_queue_index) for p in packets],
                     maps=first)])
     for i, (w, got) in enumerate(zip(want, job.outcomes)):

@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from hxdp.ebpf.load import load_program
 from hxdp.ebpf.runtime import XdpRuntime
 from hxdp.ebpf.xdp import XdpAction, XdpInput
-from hxdp.gateware.dispatch import dispatch_core
 from hxdp.errors import HxdpError, ToolMissing
 from hxdp.model.stream import StreamTiming
 from hxdp.passage import READY_SCALE, Passage, tx_ready
@@ -33,7 +32,7 @@ from hxdp.target import Target
 from hxdp.toolchain import find_verilator
 
 from .conftest import EXAMPLES, REPO
-from .engines import GATEWARE_EXAMPLES
+from .engines import GATEWARE_EXAMPLES, on_dispatched_cpus
 
 
 @pytest.fixture(scope="module")
@@ -204,11 +203,7 @@ def _interp_on_cores(program, packets, cores: int, setup=(), routes=None):
     runtime = XdpRuntime(program, routes=routes, nr_cpus=cores)
     for entry in setup:
         runtime.update_map(entry.map, entry.key, entry.value)
-    results = []
-    for packet in packets:
-        runtime.cpu = dispatch_core(packet.packet, cores, FRAME_BYTES)
-        results.append(runtime.run(packet))
-    return results, runtime.dump_maps()
+    return on_dispatched_cpus(runtime, packets, cores, FRAME_BYTES), runtime.dump_maps()
 
 
 def _check_on_cores(name: str, cores: int) -> None:

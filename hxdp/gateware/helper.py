@@ -244,7 +244,7 @@ class HelperUnit(wiring.Component):
         # which are zeroed (one after another, skipping this core's).
         others = [c for c in range(t.cores) if c != self.cpu]
         own_value = entry.offset + product
-        if others:
+        if several:
             own_value += self.cpu * entry.cpu_stride
         other = Signal(range(max(len(others), 1)))
         other_value = Signal(self.map_bits)
@@ -516,7 +516,7 @@ class HelperUnit(wiring.Component):
                 with m.If(step == value_words):
                     with m.If(inserting):
                         m.d.sync += step.eq(0)
-                        if others:
+                        if several:
                             with m.If(entry.cpu_stride != 0):
                                 m.d.sync += [other.eq(0), other_value.eq(entry.offset + product +
                                                                          others[0] * entry.cpu_stride)]
@@ -530,7 +530,7 @@ class HelperUnit(wiring.Component):
                     with m.Else():
                         m.d.comb += finish()
                         m.next = "IDLE"
-            if others:
+            if several:
                 with m.State("CLEAR"):
                     cleared = 8 * step
                     m.d.comb += [self.busy.eq(1), self.write_en.eq(1), self.write_addr.eq(other_value + cleared),

@@ -62,7 +62,7 @@ __all__ = ["helper_hold", "HOLDING_HELPERS"]
 HOLDING_HELPERS = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM, HelperId.MAP_DELETE_ELEM})
 
 
-def helper_hold(number: int, env, regs: list[int], memory: Memory, cores: int = 1) -> int | None:
+def helper_hold(number: int, env, regs: list[int], memory: Memory, cores: int) -> int | None:
     """Cycles from the call's issue to the next row's, for a call that holds
     the core; None for one that does not. ``env``: the core's environment
     (an `XdpRuntime` has the maps and the packet); ``cores``: the engine's."""
