@@ -18,7 +18,7 @@ from .boards.seeds import ROUTE_MINUTES, SEEDS
 from .errors import HxdpError
 from .files import decode_text, output_problem, read_text, write_file
 from .sim import DEFAULT_FIFO_BYTES, LineRate
-from .target import ENGINE_CLOCK_MHZ, Target
+from .target import ENGINE_CLOCK_MHZ, MAX_CORES, Target
 
 Handler = Callable[[argparse.Namespace], int]
 STDIN = "<stdin>"
@@ -340,7 +340,7 @@ def _clock_arg(p, what: str) -> None:
 def _cores_arg(p: argparse.ArgumentParser) -> None:
     """--cores and --buffers: how many packets the engine holds at once."""
     p.add_argument("--cores", type=_cores, default=1,
-                   help="cores of the engine, behind its flow dispatcher (1-16, default 1)")
+                   help=f"cores of the engine, behind its flow dispatcher (1-{MAX_CORES}, default 1)")
     p.add_argument("--buffers", type=_buffers, default=Target.packet_buffers, metavar="N",
                    help="packet buffers a core: with 2 or more the next packet streams in and the last "
                         f"streams out while the program runs (1, 2 or 4; default {Target.packet_buffers})")

@@ -24,11 +24,13 @@ class Passage:
     """Cycles from the start of the run: the packet whole in the ingress
     FIFO (``arrival``), its first beat taken (``start``), its verdict given,
     its last beat sent (``done``; the verdict's cycle when it sends
-    nothing). A packet that found the FIFO full was ``dropped`` there."""
+    nothing), through core ``cpu``. A packet that found the FIFO full was
+    ``dropped`` there."""
     arrival: int
     start: int = 0
     verdict: int = 0
     done: int = 0
+    cpu: int = 0
     dropped: bool = False
 
     @classmethod

@@ -76,8 +76,6 @@ def plot_bench(rows: list[BenchRow], lanes: int, clock_mhz: float, path: Path) -
 def plot_sim(run: SimRun, path: Path) -> None:
     """Latency's distribution, throughput over time, and each core's share
     of time holding a packet, for a packet simulation."""
-    from .gateware.dispatch import dispatch_core
-    from .target import Target
     plt = _pyplot()
     config = run.config
     ns = 1e3 / config.clock_mhz
@@ -104,11 +102,9 @@ def plot_sim(run: SimRun, path: Path) -> None:
     rate.set_ylim(bottom=0)
     rate.grid(alpha=0.3)
 
-    frame_bytes = Target.with_lanes(config.lanes, cores=config.cores).packet_frame_bytes
     spans: list[list[tuple[int, int]]] = [[] for _ in range(config.cores)]
     for r in done:
-        core = dispatch_core(r.input.packet, config.cores, frame_bytes) if config.cores > 1 else 0
-        spans[core].append((r.passage.start, r.passage.done + 1))
+        spans[r.passage.cpu].append((r.passage.start, r.passage.done + 1))
     for core, held in enumerate(spans):
         busy.plot(at, [c / n for c, n in zip(_held(held, starts, window), lengths)], drawstyle="steps-post",
                   label=f"core {core}")

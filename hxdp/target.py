@@ -22,7 +22,7 @@ from .errors import HxdpError
 
 __all__ = ["Unit", "Space", "Operand", "OpInfo", "Op", "OPS_BY_CODE", "SlotField", "SLOT_FIELDS",
            "SLOT_BITS", "Slot", "ebpf_spec", "non_faulting", "encode_slot", "decode_slot", "encode_row", "decode_row",
-           "Latency", "DIVIDERS", "MULTIPLIERS", "MAX_CYCLES", "Target", "ENGINE_CLOCK_MHZ", "markdown", "target_to_dict", "target_from_dict"]
+           "Latency", "DIVIDERS", "MULTIPLIERS", "MAX_CYCLES", "MAX_CORES", "Target", "ENGINE_CLOCK_MHZ", "markdown", "target_to_dict", "target_from_dict"]
 
 
 class Unit(enum.Enum):
@@ -347,6 +347,10 @@ MULTIPLIERS = 1
 ENGINE_CLOCK_MHZ = 500 / 15
 
 
+# Cores an engine may have behind its dispatcher.
+MAX_CORES = 16
+
+
 @dataclass(frozen=True)
 class Target:
     """Every parameter of one core (and of the engine around it)."""
@@ -380,7 +384,7 @@ class Target:
              f"not {self.map_slots}"),
             (self.helper_units >= 1, "at least one helper unit"),
             (1 <= self.branch_slots <= self.lanes, f"branch_slots must be 1 to lanes ({self.lanes})"),
-            (1 <= self.cores <= 16, f"cores must be 1 to 16, not {self.cores}"),
+            (1 <= self.cores <= MAX_CORES, f"cores must be 1 to {MAX_CORES}, not {self.cores}"),
             (self.packet_buffers in (1, 2, 4), f"packet_buffers must be 1, 2 or 4, not {self.packet_buffers}"),
         ]
         for ok, message in checks:

@@ -19,7 +19,7 @@ from .session import PacketRecord, SimRun
 __all__ = ["TABLE_COLUMNS", "table_rows", "check_table_path", "write_table", "Summary", "summarize",
            "format_summary"]
 
-TABLE_COLUMNS = ("packet", "length", "ingress_ifindex", "rx_queue", "arrival", "start", "verdict_cycle", "done",
+TABLE_COLUMNS = ("packet", "length", "ingress_ifindex", "rx_queue", "arrival", "core", "start", "verdict_cycle", "done",
                  "latency_cycles", "latency_ns", "verdict", "program_cycles", "fault", "egress", "out_length")
 INGRESS_DROP = "INGRESS_DROP"    # the verdict column of a packet the FIFO had no room for
 
@@ -27,7 +27,7 @@ INGRESS_DROP = "INGRESS_DROP"    # the verdict column of a packet the FIFO had n
 def _row(record: PacketRecord, clock_mhz: float) -> dict:
     p, r, inp = record.passage, record.result, record.input
     return {"packet": record.index, "length": len(inp.packet), "ingress_ifindex": inp.ingress_ifindex,
-            "rx_queue": inp.rx_queue_index, "arrival": p.arrival, "start": p.start, "verdict_cycle": p.verdict,
+            "rx_queue": inp.rx_queue_index, "arrival": p.arrival, "core": None if r is None else p.cpu, "start": p.start, "verdict_cycle": p.verdict,
             "done": p.done, "latency_cycles": p.latency, "latency_ns": round(p.latency * 1e3 / clock_mhz, 1),
             "verdict": INGRESS_DROP if r is None else r.action_name,
             "program_cycles": None if r is None else r.cycles, "fault": None if r is None else r.fault,

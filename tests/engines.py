@@ -31,12 +31,11 @@ def check_example(name: str, target: Target, run: Callable[[list[Job]], list[Job
     check_traffic(load_program(path), scenario.packets, target, run, scenario.setup, scenario.routes)
 
 
-def on_dispatched_cpus(runtime, packets: list[XdpInput], cores: int, frame_bytes: int) -> list:
-    """``runtime``'s results, each packet run on the CPU the dispatcher of
-    an engine of ``cores`` cores and ``frame_bytes`` beats gives it."""
+def on_cpus(runtime, packets: list[XdpInput], cpus: list[int]) -> list:
+    """``runtime``'s results, each packet run on its CPU in ``cpus``."""
     results = []
-    for packet in packets:
-        runtime.cpu = dispatch_core(packet.packet, cores, frame_bytes)
+    for packet, cpu in zip(packets, cpus, strict=True):
+        runtime.cpu = cpu
         results.append(runtime.run(packet))
     return results
 
@@ -44,8 +43,9 @@ def on_dispatched_cpus(runtime, packets: list[XdpInput], cores: int, frame_bytes
 def check_traffic(program, packets: list[XdpInput], target: Target, run: Callable[[list[Job]], list[Job]],
                   setup=(), routes=None) -> None:
     """`check_example` for any program and packets. On several cores each
-    packet runs on the model as on the CPU the dispatcher gives it (packets
-    go in one at a time, so no core waits for the map lock)."""
+    packet runs on the model as on the CPU the dispatcher gives it: packets
+    go in one at a time, so each finds the engine idle and goes to the core
+    its flow hashes to, and no core waits for the map lock."""
     image = compile_program(program, target)
     check_supported(image, target)
     model = ModelEngine(image, routes=routes, nr_cpus=target.cores)
@@ -56,7 +56,8 @@ def check_traffic(program, packets: list[XdpInput], target: Target, run: Callabl
     def images() -> dict[str, bytes]:
         return {p.map.name: map_image(p, model.maps[p.map.name]) for p in placed}
     first = images()
-    want = on_dispatched_cpus(model, packets, target.cores, target.packet_frame_bytes)
+    cpus = [dispatch_core(p.packet, target.cores, target.packet_frame_bytes) for p in packets]
+    want = on_cpus(model, packets, cpus)
     job, = run([Job(image, [Packet(p.packet, p.ingress_ifindex, p.rx_queue_index) for p in packets],
                     maps=first)])
     for i, (w, got) in enumerate(zip(want, job.outcomes)):

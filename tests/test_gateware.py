@@ -22,6 +22,7 @@ from hxdp.gateware.alu import Alu, Comparator, Divider, Multiplier, alu_control,
 from hxdp.gateware.bytemem import ByteMemory
 from hxdp.gateware.core import Fault
 from hxdp.gateware.decode import row_layout, store_row, stored_row
+from hxdp.gateware.dispatch import Dispatcher, dispatch_core, flow_hash
 from hxdp.gateware.host import check_supported
 from hxdp.gateware.simulate import Job, Packet, simulate
 from hxdp.image import Image
@@ -235,6 +236,71 @@ def test_byte_memory_regions_take_a_frame_a_store_and_give_a_frame_in_one_cycle(
             for port in dut.read:
                 ctx.set(port.en, 0)
             assert ctx.get(dut.frame_read_data) == int.from_bytes(expected_out, "little"), step
+    _run(dut, bench)
+
+
+def test_the_dispatcher_keeps_a_flow_in_one_core_and_sends_others_to_the_least_busy():
+    """Random readiness, verdicts and flows on three cores of two buffers:
+    a packet whose flow has a packet in a core goes there; any other goes,
+    without waiting while a core can take it, to the core of fewest packets
+    in flight (the one its flow hashes to first, then in core order). A
+    flow and its reply (addresses swapped) are one flow."""
+    cores, fb, depth = 3, 32, 2
+    dut = Dispatcher(cores, fb, depth)
+    rng = random.Random(3)
+    frames = []
+    for flow in range(4):
+        frame = bytearray(fb)
+        frame[23], frame[26:30], frame[30:32] = 17, rng.randbytes(4), rng.randbytes(2)
+        reply = bytearray(frame)
+        reply[26:28], reply[30:32] = frame[30:32], frame[26:28]
+        frames += [bytes(frame), bytes(reply)]
+    assert all(flow_hash(frames[i], fb) == flow_hash(frames[i + 1], fb) for i in range(0, 8, 2))
+
+    async def bench(ctx):
+        in_flight: list[list[int]] = [[] for _ in range(cores)]     # flow hashes, oldest first
+        ctx.set(dut.verdict.ready, 1), ctx.set(dut.tx.ready, 1)
+        frame, moved, sent, offered = rng.choice(frames), set(), 0, 0
+        for step in range(800):
+            ready = [len(f) < depth and rng.random() < 0.6 for f in in_flight]
+            for i in range(cores):
+                ctx.set(dut.core_rx[i].ready, ready[i])
+                ctx.set(dut.core_verdict[i].valid, bool(in_flight[i]) and rng.random() < 0.3)
+            ctx.set(dut.rx.valid, 1)
+            ctx.set(dut.rx.payload, {"data": int.from_bytes(frame, "little"), "keep": (1 << fb) - 1, "last": 1})
+            chosen = [i for i in range(cores) if ctx.get(dut.core_rx[i].valid)]
+            assert len(chosen) <= 1, step
+            taken = None
+            if chosen:
+                core, = chosen
+                beat = ctx.get(dut.core_rx[core].payload).data.to_bytes(fb, "little")
+                h = flow_hash(beat, fb)
+                owners = [i for i in range(cores) if h in in_flight[i]]
+                if owners:
+                    assert chosen == owners, step
+                elif any(ready):
+                    fewest = min(len(in_flight[i]) for i in range(cores) if ready[i])
+                    best = [i for i in range(cores) if ready[i] and len(in_flight[i]) == fewest]
+                    hashed = dispatch_core(beat, cores, fb)
+                    assert chosen == [hashed if hashed in best else best[0]], step
+                    assert ready[core], step
+                if ready[core]:
+                    taken = (core, h, core != dispatch_core(beat, cores, fb))
+            accepted = ctx.get(dut.rx.ready)
+            popped = [i for i in range(cores) if ctx.get(dut.core_verdict[i].valid) and ctx.get(dut.core_verdict[i].ready)]
+            await ctx.tick()
+            for i in popped:
+                in_flight[i].pop(0)
+            if taken:
+                core, h, elsewhere = taken
+                in_flight[core].append(h)
+                sent += 1
+                if elsewhere:
+                    moved.add(step)
+            if accepted:
+                frame, offered = rng.choice(frames), offered + 1
+        assert sent > 200 and offered - sent <= 1
+        assert len(moved) > 20, "no packet went elsewhere than its hashed core: the check proves little"
     _run(dut, bench)
 
 

@@ -24,7 +24,7 @@ from hxdp.passage import READY_SCALE, Passage, tx_ready
 from hxdp.pcap import read_pcap
 from hxdp.run import run_traffic, write_output
 from hxdp.scenario import load_scenario
-from hxdp.sim import LineRate, SimConfig, simulate_traffic
+from hxdp.sim import LineRate, SimConfig, SimRun, simulate_traffic
 from hxdp.sim.report import summarize, table_rows
 from hxdp.sim.traffic import flow_traffic, out_of_order, sequence_of
 from hxdp.sim.wire import arrivals
@@ -32,7 +32,7 @@ from hxdp.target import Target
 from hxdp.toolchain import find_verilator
 
 from .conftest import EXAMPLES, REPO
-from .engines import GATEWARE_EXAMPLES, on_dispatched_cpus
+from .engines import GATEWARE_EXAMPLES, on_cpus
 
 
 @pytest.fixture(scope="module")
@@ -194,24 +194,22 @@ def test_simulation_runs_on_rtl_or_model_only():
 
 # -- several cores -------------------------------------------------------------------------
 
-FRAME_BYTES = Target().packet_frame_bytes
-
-
-def _interp_on_cores(program, packets, cores: int, setup=(), routes=None):
-    """The interpreter, each packet on the CPU the engine's dispatcher gives
-    it: the verdicts and the maps (per-CPU values a CPU a core) N cores leave."""
-    runtime = XdpRuntime(program, routes=routes, nr_cpus=cores)
+def _interp_on_cores(program, rtl: SimRun, setup=(), routes=None):
+    """The interpreter, each packet on the core that ran it in ``rtl``, in
+    arrival order: the verdicts and the maps (per-CPU values a CPU a core)."""
+    runtime = XdpRuntime(program, routes=routes, nr_cpus=rtl.config.cores)
     for entry in setup:
         runtime.update_map(entry.map, entry.key, entry.value)
-    return on_dispatched_cpus(runtime, packets, cores, FRAME_BYTES), runtime.dump_maps()
+    cpus = [r.passage.cpu for r in rtl.records if r.result is not None]
+    return on_cpus(runtime, rtl.inputs, cpus), runtime.dump_maps()
 
 
 def _check_on_cores(name: str, cores: int) -> None:
     path = EXAMPLES / f"{name}.c"
     program, scenario = load_program(path), load_scenario(path)
-    results, maps = _interp_on_cores(program, scenario.packets, cores, scenario.setup, scenario.routes)
     rtl = simulate_traffic(program, scenario.packets, config=SimConfig(cores=cores, tx_ready=0.7),
                            setup=scenario.setup, routes=scenario.routes)
+    results, maps = _interp_on_cores(program, rtl, scenario.setup, scenario.routes)
     assert [r.action_name for r in rtl.results] == [r.action_name for r in results]
     assert sorted(rtl.leaving()) == [(i, r.packet) for i, r in enumerate(results) if r.action in
                                      (XdpAction.TX, XdpAction.PASS, XdpAction.REDIRECT)]
@@ -233,8 +231,8 @@ def test_example_on_four_cores_is_the_interpreters_on_the_dispatched_cpus(name, 
 def test_cores_share_maps_atomically_and_keep_every_flows_order(cores, verilator):
     program = load_program(REPO / "tests" / "data" / "shared_counters.c")
     packets = flow_traffic(800, flows=48, seed=cores)
-    results, maps = _interp_on_cores(program, packets, cores)
     rtl = simulate_traffic(program, packets, config=SimConfig(cores=cores, tx_ready=0.8, seed=1))
+    results, maps = _interp_on_cores(program, rtl)
     assert rtl.maps == maps
     total = int.from_bytes(rtl.maps["total"][bytes(4)], "little")
     per_core = rtl.maps["per_core"][bytes(4)]

@@ -2,7 +2,7 @@
 
 from amaranth.hdl import Cat, Const, Mux, Value
 
-__all__ = ["low_ones", "low_bytes", "kept_bytes", "one_of"]
+__all__ = ["low_ones", "low_bytes", "kept_bytes", "one_of", "ring_next"]
 
 
 def low_ones(count: Value, width: int) -> Value:
@@ -26,3 +26,8 @@ def kept_bytes(data: Value, keep: Value) -> Value:
 def one_of(value: Value, choices) -> Value:
     """Whether ``value`` equals one of the constants ``choices``."""
     return Cat(*(value == c for c in choices)).any()
+
+
+def ring_next(index: Value, depth: int) -> Value:
+    """The place after ``index`` in a ring of ``depth``."""
+    return Mux(index == depth - 1, 0, index + 1)

@@ -8,7 +8,7 @@ from ..ebpf.memory import MAP_STRIDE, map_region_base
 from ..maplayout import MapKind
 from ..target import Target
 from .core import Fault
-from .dispatch import flow_bytes
+from .dispatch import FLOW_WINDOW, flow_bytes
 from .engine import beat_layout, row_words, verdict_layout
 from .registers import markdown as register_table
 from .verilog import TOP_NAME, port_table
@@ -60,14 +60,22 @@ its verdict is offered, or in the cycle after the verdict is taken if
 that is later: its first frames are read while the verdict waits.
 
 With several cores (`hxdp verilog --cores N`), a packet's first beat picks
-its core: the XOR of the bytes of that beat that stay the same along a
-flow ({", ".join(map(str, flow_bytes(fb)))}: for IPv4 the protocol and the
-addresses it holds), times N, over 256. `rx` waits while every buffer of
-that core holds a packet. A core gives its verdicts and bytes in the order
-its packets came, and the cores take turns to give them
+its core. Its flow is the XOR of the bytes of the frame that stay the
+same along a flow and both ways along a connection
+({", ".join(map(str, flow_bytes(fb)))}: for IPv4 the protocol and each
+byte of the source address beside the destination's); with beats of
+fewer than {FLOW_WINDOW} bytes the first beat waits a cycle for the
+second, which holds the rest of them. A packet goes
+to the core that holds a packet of its flow, from that packet's first
+beat until its verdict; any other to the core with the fewest such
+packets of those that can take it, the flow hash times N over 256 first,
+then in core order. So `rx` waits only while every core is full, or the
+one a flow is in. A core gives its verdicts and bytes in the order its
+packets came, and the cores take turns to give them
 (`hxdp/gateware/dispatch.py`): every flow keeps its order, and packets of
 different flows may pass each other. A verdict's `tag` is its packet's
-number in arrival order (modulo 2^16), which says whose verdict it is. The cores
+number in arrival order (modulo 2^16), which says whose verdict it is, and
+its `cpu` the core that ran it. The cores
 share the map memory: a row that stores to it, and a hash-map helper call
 from its probe's first read until it is done (not while it reads its key
 and hashes it), hold the map lock, one core at a time; so atomic

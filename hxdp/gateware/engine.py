@@ -2,13 +2,13 @@
 them and the packet streams (`dispatch`), the map memory and map table
 they share, and the control port.
 
-Packets come in on ``rx``, one frame (``packet_frame_bytes``) a beat; the
-core the packet's flow hashes to takes it into one of its packet buffers
-and starts on it with its first beat, or once its packet before has its
-verdict. Verdicts, each with its packet's tag, and the bytes of XDP_PASS,
-XDP_TX and XDP_REDIRECT packets on ``tx`` leave as the cores give them: a
-flow's packets in the order they came, others as they finish. With one
-core the dispatcher and merger add no cycle.
+Packets come in on ``rx``, one frame (``packet_frame_bytes``) a beat; a
+core (the one its flow is in, or the least busy) takes it into one of its
+packet buffers and starts on it with its first beat, or once its packet
+before has its verdict. Verdicts, each with its packet's tag and core, and
+the bytes of XDP_PASS, XDP_TX and XDP_REDIRECT packets on ``tx`` leave as
+the cores give them: a flow's packets in the order they came, others as
+they finish. With one core the dispatcher and merger add no cycle.
 
 The cores share one map memory: each reads its own copies, and one store
 port takes the rows that store to it and the helper units' writes, one
@@ -78,7 +78,7 @@ class Engine(wiring.Component):
         slices = [CoreSlice(t, rows, cpu) for cpu in range(t.cores)]
         cores = [s.core for s in slices]
         core = cores[0]                          # the shapes of what the cores share, and the host's read port
-        dispatcher = Dispatcher(t.cores, fb)
+        dispatcher = Dispatcher(t.cores, fb, t.packet_buffers)
         m.submodules.dispatcher = dispatcher
         wiring.connect(m, wiring.flipped(self.rx), dispatcher.rx)
         wiring.connect(m, dispatcher.tx, wiring.flipped(self.tx))

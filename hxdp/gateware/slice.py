@@ -20,12 +20,12 @@ from amaranth.lib.wiring import In, Out
 from ..ebpf.memory import CONTEXT_BASE, PACKET_BASE
 from ..ebpf.runtime import FRAME_SIZE
 from ..ebpf.xdp import HEADROOM, LEAVING
-from ..target import Target
-from .bits import kept_bytes, low_ones, one_of
+from ..target import MAX_CORES, Target
+from .bits import kept_bytes, low_ones, one_of, ring_next
 from .bytemem import ByteMemory
 from .core import FRAME_ADDR_BITS, Core, Fault
 
-__all__ = ["CoreSlice", "TAG_BITS", "beat_layout", "verdict_layout"]
+__all__ = ["CoreSlice", "TAG_BITS", "CPU_BITS", "beat_layout", "verdict_layout"]
 
 
 def beat_layout(frame_bytes: int) -> data.StructLayout:
@@ -38,13 +38,16 @@ def beat_layout(frame_bytes: int) -> data.StructLayout:
 
 # A packet's tag: its number in arrival order, modulo 2 ** TAG_BITS.
 TAG_BITS = 16
+# The core that ran a packet.
+CPU_BITS = (MAX_CORES - 1).bit_length()
 
 
 def verdict_layout() -> data.StructLayout:
     """``sends``: the packet's bytes follow on ``tx``; ``egress``: the
-    ifindex an XDP_REDIRECT sends them to; ``tag``: the packet's."""
+    ifindex an XDP_REDIRECT sends them to; ``tag``: the packet's; ``cpu``:
+    the core that ran it."""
     return data.StructLayout({"action": 64, "cycles": 32, "fault": Fault, "length": FRAME_ADDR_BITS + 1,
-                              "sends": 1, "egress": 32, "tag": TAG_BITS})
+                              "sends": 1, "egress": 32, "tag": TAG_BITS, "cpu": CPU_BITS})
 
 
 
@@ -57,6 +60,7 @@ class CoreSlice(wiring.Component):
 
     def __init__(self, target: Target, rows: list[int], cpu: int = 0):
         self.target = target
+        self.cpu = cpu
         self.core = Core(target, rows, cpu)
         fb = target.packet_frame_bytes
         super().__init__({
@@ -82,10 +86,6 @@ class CoreSlice(wiring.Component):
             wiring.connect(m, core.pkt_read[p], buf.read[p])
         wiring.connect(m, core.pkt_write, buf.write)
 
-        def following(b: Value) -> Value:
-            """The buffer after ``b`` in the ring."""
-            return Mux(b == buffers - 1, 0, b + 1)
-
         # -- receive ---------------------------------------------------------------------
         # The buffers form a ring: packets come into it in order (``rx_buf``,
         # the next beat's buffer), the core takes them in order (``run_buf``,
@@ -96,7 +96,7 @@ class CoreSlice(wiring.Component):
         rx_buf = Signal(range(buffers))
         run_buf = Signal(range(buffers), init=buffers - 1)
         next_buf = Signal(range(buffers))        # the buffer the core starts on next
-        m.d.comb += next_buf.eq(following(run_buf))
+        m.d.comb += next_buf.eq(ring_next(run_buf, buffers))
         held = Signal(range(buffers + 1))        # buffers from a packet's first beat until it has left
         frames_in = Signal(range(FRAME_SIZE // fb + 1))     # of the packet coming in
         length = Array(Signal(FRAME_ADDR_BITS + 1, name=f"length{b}") for b in range(buffers))
@@ -137,7 +137,7 @@ class CoreSlice(wiring.Component):
                 m.d.sync += [waiting[rx_buf].eq(1), port[rx_buf].eq(beat.port), queue[rx_buf].eq(beat.queue),
                              tag[rx_buf].eq(self.tag)]
             with m.If(beat.last):
-                m.d.sync += rx_buf.eq(following(rx_buf))
+                m.d.sync += rx_buf.eq(ring_next(rx_buf, buffers))
 
         # -- the core: the next packet, once the last one's verdict is taken ----------------
         # It starts with the packet's first beat, or later on a packet
@@ -181,7 +181,7 @@ class CoreSlice(wiring.Component):
         m.d.comb += [verdict.payload.action.eq(action), verdict.payload.cycles.eq(core.cycles),
                      verdict.payload.fault.eq(fault), verdict.payload.length.eq(out_length),
                      verdict.payload.sends.eq(sends), verdict.payload.egress.eq(core.egress),
-                     verdict.payload.tag.eq(tag[run_buf]),
+                     verdict.payload.tag.eq(tag[run_buf]), verdict.payload.cpu.eq(self.cpu),
                      verdict_taken.eq(verdict.valid & verdict.ready)]
         sending = Signal()
         ahead = Signal()              # the packet's first frames are read while its verdict waits

@@ -32,7 +32,8 @@ are little-endian binary: in, a packet is its arrival cycle (u64), port,
 queue and length (u32 each) and its bytes; out, a packet is its fate (u8:
 1 dropped at ingress, 2 ended), the cycles of its first beat in, its
 verdict and its end (u64 each), its action (u64), its cycles, fault,
-egress, whether it sent bytes and their length (u32 each), and the bytes.
+egress, the core that ran it, whether it sent bytes and their length (u32
+each), and the bytes.
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ class StreamRun:
 
 
 _IN = struct.Struct("<QIII")
-_OUT = struct.Struct("<BQQQQIIIII")
+_OUT = struct.Struct("<BQQQQIIIIII")
 
 
 class VerilatorEngine:
@@ -303,7 +304,7 @@ class VerilatorEngine:
 def _results(data: bytes, arrivals: Sequence[int]) -> tuple[list[Passage], list[Outcome | None]]:
     passages, outcomes, at = [], [], 0
     for arrival in arrivals:
-        fate, start, verdict, done, action, cycles, fault, egress, sends, length = _OUT.unpack_from(data, at)
+        fate, start, verdict, done, action, cycles, fault, egress, cpu, sends, length = _OUT.unpack_from(data, at)
         at += _OUT.size
         sent = data[at:at + length]
         at += length
@@ -311,7 +312,7 @@ def _results(data: bytes, arrivals: Sequence[int]) -> tuple[list[Passage], list[
             passages.append(Passage.dropped_at(arrival))
             outcomes.append(None)
         else:
-            passages.append(Passage(arrival, start, verdict, done))
+            passages.append(Passage(arrival, start, verdict, done, cpu))
             outcomes.append(Outcome(action, cycles, Fault(fault), sent if sends else None, egress))
     return passages, outcomes
 

@@ -135,7 +135,7 @@ struct Result {
     enum Kind : uint8_t { LOST = 0, DROPPED = 1, DONE = 2 };
     Kind kind = LOST;
     uint64_t start = 0, verdict = 0, done = 0, action = 0;  // first beat in, verdict, last beat out
-    uint32_t cycles = 0, fault = 0, egress = 0;
+    uint32_t cycles = 0, fault = 0, egress = 0, cpu = 0;                 // cpu: the core that ran it
     uint64_t tag = 0;                                        // the engine's number for it
     bool sends = false;
     std::vector<uint8_t> bytes;
@@ -348,7 +348,7 @@ class Driver {
         Tracer tracer(top_, vcd_path, half_period);
         Field action = field("verdict.action"), cycles = field("verdict.cycles");
         Field fault = field("verdict.fault"), sends = field("verdict.sends"), egress = field("verdict.egress");
-        Field tag = field("verdict.tag");
+        Field tag = field("verdict.tag"), cpu = field("verdict.cpu");
         Field tx_data = field("tx.data"), tx_keep = field("tx.keep"), tx_last = field("tx.last");
         std::deque<size_t> fifo, awaiting_verdict, awaiting_tx;
         uint64_t fifo_bytes = 0, now = 0, moved = 0, resolved = 0, ticks = 0;
@@ -398,6 +398,7 @@ class Driver {
                 r.cycles = v.get(cycles.offset, cycles.width);
                 r.fault = v.get(fault.offset, fault.width);
                 r.egress = v.get(egress.offset, egress.width);
+                r.cpu = v.get(cpu.offset, cpu.width);
                 r.sends = v.get(sends.offset, 1);
             }
             if (tx_taken) {
@@ -506,7 +507,7 @@ class Driver {
             uint32_t length = r.bytes.size();
             out.write(reinterpret_cast<const char*>(&r.kind), 1);
             for (uint64_t word : {r.start, r.verdict, r.done, r.action}) out.write(reinterpret_cast<const char*>(&word), 8);
-            for (uint32_t word : {r.cycles, r.fault, r.egress, uint32_t(r.sends), length})
+            for (uint32_t word : {r.cycles, r.fault, r.egress, r.cpu, uint32_t(r.sends), length})
                 out.write(reinterpret_cast<const char*>(&word), 4);
             out.write(reinterpret_cast<const char*>(r.bytes.data()), length);
         }
