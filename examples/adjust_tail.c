@@ -79,7 +79,7 @@ int adjust_tail(struct xdp_md *ctx)
 	__u32 zero = 0;
 	__u64 *sent = bpf_map_lookup_elem(&icmp_sent, &zero);
 	if (sent)
-		*sent += 1;
+		__sync_fetch_and_add(sent, 1);	/* shared by every CPU */
 	return XDP_TX;
 }
 

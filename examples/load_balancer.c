@@ -159,9 +159,9 @@ int load_balancer(struct xdp_md *ctx)
 		return XDP_DROP;
 
 	struct vip_counters *counters = bpf_map_lookup_elem(&vip_stats, &vip_num);
-	if (counters) {
-		counters->packets += 1;
-		counters->bytes += bytes;
+	if (counters) {		/* shared by every CPU: atomic adds */
+		__sync_fetch_and_add(&counters->packets, 1);
+		__sync_fetch_and_add(&counters->bytes, bytes);
 	}
 	if (encap_ipv4(ctx, cfg->source, dst->addr, cfg->gateway_mac))
 		return XDP_DROP;

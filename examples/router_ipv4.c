@@ -65,7 +65,7 @@ static __always_inline int drop(__u32 reason)
 {
 	__u64 *count = bpf_map_lookup_elem(&drops, &reason);
 	if (count)
-		*count += 1;
+		__sync_fetch_and_add(count, 1);	/* shared by every CPU */
 	return XDP_DROP;
 }
 
@@ -99,7 +99,7 @@ int router_ipv4(struct xdp_md *ctx)
 	__u32 id = rt->id;
 	__u64 *count = bpf_map_lookup_elem(&route_stats, &id);
 	if (count)
-		*count += 1;
+		__sync_fetch_and_add(count, 1);	/* shared by every CPU */
 	return bpf_redirect_map(&tx_ports, rt->port, 0);
 }
 
