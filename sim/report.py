@@ -27,7 +27,8 @@ INGRESS_DROP = "INGRESS_DROP"    # the verdict column of a packet the FIFO had n
 def _row(record: PacketRecord, clock_mhz: float) -> dict:
     p, r, inp = record.passage, record.result, record.input
     return {"packet": record.index, "length": len(inp.packet), "ingress_ifindex": inp.ingress_ifindex,
-            "rx_queue": inp.rx_queue_index, "arrival": p.arrival, "core": None if r is None else p.cpu, "start": p.start, "verdict_cycle": p.verdict,
+            "rx_queue": inp.rx_queue_index, "arrival": p.arrival, "core": None if r is None else p.cpu,
+            "start": p.start, "verdict_cycle": p.verdict,
             "done": p.done, "latency_cycles": p.latency, "latency_ns": round(p.latency * 1e3 / clock_mhz, 1),
             "verdict": INGRESS_DROP if r is None else r.action_name,
             "program_cycles": None if r is None else r.cycles, "fault": None if r is None else r.fault,

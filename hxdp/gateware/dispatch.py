@@ -159,7 +159,7 @@ class Dispatcher(wiring.Component):
                              self.verdict.valid.eq(core_verdict.valid & ~sending),
                              self.tx.payload.eq(core_tx.payload), self.tx.valid.eq(core_tx.valid & sending)]
         with m.If(self.verdict.valid & self.verdict.ready):
-            m.d.sync += [sender.eq(pick), turn.eq(Mux(pick == n - 1, 0, pick + 1))]
+            m.d.sync += [sender.eq(pick), turn.eq(ring_next(pick, n))]
             with m.If(self.verdict.payload.sends):
                 m.d.sync += sending.eq(1)
         with m.If(self.tx.valid & self.tx.ready & self.tx.payload.last):
@@ -186,6 +186,7 @@ class Dispatcher(wiring.Component):
             newest = Signal(range(depth), name=f"newest{i}")
             oldest = Signal(range(depth), name=f"oldest{i}")
             count = Signal(range(depth + 1), name=f"in_flight{i}")
+            m.d.comb += count.eq(sum(live))
             counts.append(count)
             pushed = first & (chosen == i)
             popped = core_verdict.valid & core_verdict.ready
@@ -193,7 +194,6 @@ class Dispatcher(wiring.Component):
                 m.d.sync += [flows[newest].eq(h), live[newest].eq(1), newest.eq(ring_next(newest, depth))]
             with m.If(popped):
                 m.d.sync += [live[oldest].eq(0), oldest.eq(ring_next(oldest, depth))]
-            m.d.sync += count.eq(count + pushed - popped)
             with m.If(Cat(*(live[k] & (flows[k] == h) for k in range(depth))).any()):
                 m.d.comb += [owned.eq(1), owner.eq(i)]
         # Otherwise the core of fewest packets in flight that can take one,

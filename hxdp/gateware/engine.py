@@ -29,6 +29,7 @@ from ..errors import HxdpError
 from ..image import Image
 from ..maplayout import map_image, map_layout, use_clock, used_entries
 from ..target import MAX_CYCLES, Target, encode_row
+from .bits import ring_next
 from .bytemem import ByteMemory
 from .core import Fault
 from .dispatch import Dispatcher
@@ -267,7 +268,7 @@ class Engine(wiring.Component):
         holder = Signal(range(n))
         first = Signal(range(n))
         held = Signal()
-        m.d.sync += first.eq(Mux(first == n - 1, 0, first + 1))
+        m.d.sync += first.eq(ring_next(first, n))
         m.d.comb += held.eq(Cat(*((holder == i) & c.keeps_lock for i, c in enumerate(cores))).any())
         with m.Switch(first):
             for start in range(n):
