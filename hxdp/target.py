@@ -173,8 +173,8 @@ def _ops() -> list[OpInfo]:
     ops.append(OpInfo("callr", Unit.HELPER, (A,), "r0 = helper number a (r1..r5); r1..r5 undefined after"))
     ops.append(OpInfo("exit", Unit.EXIT, (A,), "end the packet with action a"))
     ops.append(OpInfo("exiti", Unit.EXIT, (I,), "end the packet with action imm"))
-    # Bounds checks answered by the packet buffer, which knows how many bytes
-    # have arrived and whether the last has: no wait for data_end.
+    # Bounds checks answered by the core, which knows the packet's end: no
+    # load of data_end.
     ops.append(OpInfo("bout", Unit.BRANCH, (A, I, O), "if a + imm > the packet's end (data_end): go to row off"))
     ops.append(OpInfo("bin", Unit.BRANCH, (A, I, O), "if a + imm <= the packet's end (data_end): go to row off"))
     return ops

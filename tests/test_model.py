@@ -232,33 +232,18 @@ def test_one_lane_issues_one_operation_a_row():
     assert len(image.rows) >= image.stats.ops
 
 
-def test_drop_takes_one_cycle_and_a_load_waits_for_its_frame():
+def test_drop_takes_one_cycle_and_no_row_waits_for_the_packets_bytes():
     drop = compile_program(Program("drop", assemble("mov %r0, 1\nexit")), Target())
     assert [str(s) for s in drop.rows[0] if s.op is not Op.NOP] == ["exiti 1"]
     assert ModelEngine(drop).run(XdpInput(bytes(64))).cycles == 1
-    # Byte 200 of a packet arriving 32 bytes a cycle is there in cycle 7.
-    text = """ldxw %r2, [%r1+0]
-              ldxw %r3, [%r1+4]
-              mov %r4, %r2
-              add %r4, 201
-              jgt %r4, %r3, out
-              ldxb %r0, [%r2+200]
-              and %r0, 1
-              add %r0, 1
-              exit
-              out:
-              mov %r0, 2
-              exit"""
-    image = compile_program(Program("late", assemble(text)), Target())
-    result = ModelEngine(image).run(XdpInput(bytes(256)))
-    assert result.action == 1 and result.cycles >= 7
-    # data_end, even half of it, is known when the last of 8 frames is in
-    # (cycle 8); the exit that returns it issues two cycles later (a load's
-    # latency).
+    # The packet is whole when the core starts: data_end's load, and the
+    # exit that returns it two cycles later (a load's latency), take as
+    # long on a long packet as on a short one.
     half = compile_program(Program("half", assemble("ldxh %r0, [%r1+4]\nexit")), Target())
     engine = ModelEngine(half)
-    assert engine.run(XdpInput(bytes(256))).cycles == 10
-    assert engine.machine.split == {Wait.ROW: 2, Wait.EMPTY: 1, Wait.PACKET: 7}
+    for size in (64, 256, 1500):
+        assert engine.run(XdpInput(bytes(size))).cycles == 3
+        assert engine.machine.split == {Wait.ROW: 2, Wait.EMPTY: 1}
 
 
 def test_a_packets_cycles_by_cause_add_up_to_its_cycles():
@@ -276,7 +261,7 @@ def test_a_packets_cycles_by_cause_add_up_to_its_cycles():
     assert held > 0
 
 
-def test_a_bounds_check_waits_for_the_bytes_it_asks_for_not_the_whole_packet():
+def test_a_bounds_check_is_decided_in_its_row():
     text = """ldxw %r2, [%r1+0]
               ldxw %r3, [%r1+4]
               mov %r4, %r2
@@ -290,15 +275,12 @@ def test_a_bounds_check_waits_for_the_bytes_it_asks_for_not_the_whole_packet():
     image = compile_program(Program("check", assemble(text)), Target())
     assert image.rows[1][0].op is Op.BOUT and image.rows[1][0].off == 2
     engine = ModelEngine(image)
-    # The check issues in cycle 1, after the move of the packet's start
-    # address. Byte 99 comes with the fourth 32-byte frame (cycle 3) however
-    # long the packet, and the exit shares the check's row. A 90-byte
-    # packet, three frames, is known to be short when its last frame is in
-    # (cycle 2); the taken branch goes to the next row, which costs nothing.
+    # The check issues in cycle 2, after the move of the packet's start
+    # address, and the exit shares its row. Taken on a 90-byte packet, it
+    # goes to the next row, which costs nothing.
     long = engine.run(XdpInput(bytes(1500)))
-    assert (long.action, long.cycles) == (2, 4)
-    assert engine.machine.split == {Wait.ROW: 2, Wait.PACKET: 2}
+    assert (long.action, long.cycles) == (2, 2)
+    assert engine.machine.split == {Wait.ROW: 2}
     short = engine.run(XdpInput(bytes(90)))
-    assert (short.action, short.cycles) == (1, 4)
-    assert engine.machine.split == {Wait.ROW: 3, Wait.PACKET: 1}
-
+    assert (short.action, short.cycles) == (1, 3)
+    assert engine.machine.split == {Wait.ROW: 3}

@@ -114,12 +114,3 @@ def test_short_packets_are_refused_with_their_number():
     with pytest.raises(HxdpError, match="packet 1 has 10 bytes"):
         runtime.run(XdpInput(bytes(10)))
 
-
-def test_the_helpers_said_to_read_through_pointers_are_those_that_do():
-    from types import SimpleNamespace
-
-    from hxdp.ebpf.helpers import HELPERS, READS_THROUGH_ARGUMENTS, argument_reads
-    maps = SimpleNamespace(from_handle=lambda handle: SimpleNamespace(d=SimpleNamespace(key_size=4, value_size=8)))
-    regs = [0, 0x1000, 16, 0x2000, 16, 0]
-    reading = {h for h in HELPERS if argument_reads(h, regs, maps)}
-    assert reading == set(READS_THROUGH_ARGUMENTS)

@@ -110,18 +110,19 @@ def test_passages_are_the_models_with_one_packet_buffer_or_four(buffers, verilat
 
 def test_a_second_buffer_takes_the_next_packet_in_while_the_first_runs():
     """Two 2-beat packets back to back, 10 cycles of program each: the
-    second's beats follow the first's; its program starts as the first's
-    verdict is given, 9 cycles after its first beat, and its verdict waits
-    for the first's bytes to leave. With one buffer it waits for them."""
-    def run(buffers: int) -> list[tuple[int, Passage]]:
+    first starts in the cycle after its last beat; the second's beats
+    follow the first's, its program starts as the first's verdict is given
+    and its verdict waits for the first's bytes to leave. With one buffer
+    its beats wait for them."""
+    def run(buffers: int) -> list[Passage]:
         timing = StreamTiming(32, buffers=buffers)
         out = []
         for _ in range(3):
-            lag = timing.start(0, 64)
-            out.append((lag, timing.passage(10, 64)))
+            timing.start(0, 64)
+            out.append(timing.passage(10, 64))
         return out
-    assert run(2) == [(0, Passage(0, 0, 11, 14)), (9, Passage(0, 2, 22, 25)), (8, Passage(0, 14, 33, 36))]
-    assert run(1) == [(0, Passage(0, 0, 11, 14)), (0, Passage(0, 14, 25, 28)), (0, Passage(0, 28, 39, 42))]
+    assert run(2) == [Passage(0, 0, 13, 16), Passage(0, 2, 24, 27), Passage(0, 16, 35, 38)]
+    assert run(1) == [Passage(0, 0, 13, 16), Passage(0, 16, 29, 32), Passage(0, 32, 45, 48)]
 
 
 def test_a_line_offers_packets_at_its_rate():

@@ -1,14 +1,13 @@
 """Bounds checks answered by the packet buffer.
 
 Every XDP program compares packet pointers with ``data_end`` before it
-reads: ``if (data + 14 > data_end) goto out``. Reading ``data_end`` waits
-for the packet's last frame, so on a long packet the check (and all after
-it) stalls. The packet buffer knows more, sooner: how many bytes have
-arrived, and whether the last has. So a compare with the packet's end
-becomes ``bout a, imm`` (taken if a + imm lies past the end) or ``bin``
-(taken if it does not), with the pointer arithmetic feeding it folded into
-``imm``; the check then resolves as soon as the bytes it asks for are in.
-The meaning is unchanged: the branch compares with the same ``data_end``.
+reads: ``if (data + 14 > data_end) goto out``. The core knows the packet's
+end without a load. So a compare with the packet's end becomes ``bout a,
+imm`` (taken if a + imm lies past the end) or ``bin`` (taken if it does
+not), with the pointer arithmetic feeding it folded into ``imm``: no load
+of ``data_end`` and no add before the check, which issues as soon as its
+pointer is ready. The meaning is unchanged: the branch compares with the
+same ``data_end``.
 """
 
 from __future__ import annotations

@@ -25,8 +25,7 @@ if TYPE_CHECKING:
     from .runtime import PacketContext
 
 __all__ = ["HelperId", "HELPERS", "SUPPORTED_HELPERS", "ARITY", "WRITES_THROUGH_ARGUMENTS", "PACKET_HELPERS",
-           "WHOLE_PACKET_HELPERS", "READS_THROUGH_ARGUMENTS",
-           "call_helper", "argument_reads"]
+           "READS_THROUGH_ARGUMENTS", "call_helper"]
 
 M64 = (1 << 64) - 1
 
@@ -429,15 +428,8 @@ ARITY: dict[int, int] = {
     HelperId.LOOP: 4, HelperId.CHECK_MTU: 5,
 }
 
-# The helpers that move the packet's bounds: an engine that starts before
-# the whole packet is in runs them once it is.
+# The helpers that move the packet's bounds.
 PACKET_HELPERS = frozenset({HelperId.XDP_ADJUST_HEAD, HelperId.XDP_ADJUST_META, HelperId.XDP_ADJUST_TAIL})
-
-# The helpers that read or write the packet's bytes or need its length
-# (those that move its bounds too): an engine that starts before the whole
-# packet is in runs them once it is.
-WHOLE_PACKET_HELPERS = PACKET_HELPERS | {HelperId.XDP_GET_BUFF_LEN, HelperId.XDP_LOAD_BYTES,
-                                         HelperId.XDP_STORE_BYTES}
 
 # The helpers that write memory the program passes them a pointer to (the
 # stack, for instance); the others leave the program's memory alone.
@@ -445,42 +437,12 @@ WRITES_THROUGH_ARGUMENTS = frozenset({HelperId.FIB_LOOKUP, HelperId.XDP_LOAD_BYT
                                       HelperId.MAP_PEEK_ELEM, HelperId.SPIN_LOCK, HelperId.SPIN_UNLOCK,
                                       HelperId.CHECK_MTU})
 
-# The helpers that read memory through a pointer argument (`argument_reads`
-# says which bytes); the others read only their registers.
+# The helpers that read memory through a pointer argument; the others read
+# only their registers.
 READS_THROUGH_ARGUMENTS = frozenset({HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM,
                                      HelperId.MAP_DELETE_ELEM, HelperId.CSUM_DIFF, HelperId.FIB_LOOKUP,
                                      HelperId.TRACE_PRINTK, HelperId.XDP_STORE_BYTES, HelperId.MAP_PUSH_ELEM,
                                      HelperId.RINGBUF_OUTPUT, HelperId.CHECK_MTU})
-
-
-def argument_reads(helper_id: int, regs: list[int], maps) -> list[tuple[int, int]]:
-    """The memory (address, bytes) a helper reads through its pointer
-    arguments, as far as its registers and ``maps`` (a `MapSet`) tell: an
-    engine that starts before the whole packet is in waits for these bytes."""
-    if helper_id in (HelperId.MAP_LOOKUP_ELEM, HelperId.MAP_UPDATE_ELEM, HelperId.MAP_DELETE_ELEM):
-        m = maps.from_handle(regs[1]) if maps is not None else None
-        if m is None:
-            return []
-        reads = [(regs[2], m.d.key_size)]
-        if helper_id == HelperId.MAP_UPDATE_ELEM:
-            reads.append((regs[3], m.d.value_size))
-        return reads
-    if helper_id == HelperId.CSUM_DIFF:
-        return [(regs[1], regs[2]), (regs[3], regs[4])]
-    if helper_id == HelperId.FIB_LOOKUP:
-        return [(regs[2], FIB_PARAMS_SIZE)]
-    if helper_id == HelperId.TRACE_PRINTK:
-        return [(regs[1], regs[2])]
-    if helper_id == HelperId.XDP_STORE_BYTES:
-        return [(regs[3], regs[4] & 0xFFFFFFFF)]
-    if helper_id == HelperId.RINGBUF_OUTPUT:
-        return [(regs[2], regs[3] & 0xFFFFFFFF)]
-    if helper_id == HelperId.CHECK_MTU:
-        return [(regs[3], 4)]
-    if helper_id == HelperId.MAP_PUSH_ELEM:
-        m = maps.from_handle(regs[1]) if maps is not None else None
-        return [(regs[2], m.d.value_size)] if m is not None else []
-    return []
 
 
 def call_helper(ctx: "PacketContext", machine: Machine, helper_id: int, pc: int) -> int:

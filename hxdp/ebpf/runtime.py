@@ -24,8 +24,7 @@ from .interp import ExecutionFault, Machine
 from .maps import MapSet, ProgArray, RingBufMap
 from .memory import CONTEXT_BASE, PACKET_BASE, Memory, Region
 from .program import Program
-from .xdp import (ETH_HLEN, HEADROOM, TAILROOM, XDP_MD, XDP_MD_FIELD_BYTES, MapDump, Redirect, XdpAction, XdpInput,
-                  XdpResult, xdp_md_offset)
+from .xdp import ETH_HLEN, HEADROOM, TAILROOM, XDP_MD, MapDump, Redirect, XdpAction, XdpInput, XdpResult
 
 __all__ = ["XdpRuntime", "PacketContext", "FRAME_SIZE", "MAX_PACKET", "ETH_HLEN", "check_packet_size"]
 
@@ -136,7 +135,6 @@ class XdpRuntime:
         self.machine = core(self) if core else Machine(program, self.memory, self, max_insns=max_insns)
         self.packet: PacketContext | None = None
         self.packets_run = 0
-        self.lag = 0
 
     # Environment of the interpreter
     def call_helper(self, machine: Machine, helper_id: int, pc: int) -> int:
@@ -159,11 +157,8 @@ class XdpRuntime:
     def dump_maps(self) -> MapDump:
         return self.maps.dump()
 
-    def run(self, inp: XdpInput, lag: int = 0) -> XdpResult:
-        """``lag``: for a core timed in cycles (`arrival`), how many cycles
-        after the packet's first beat it starts."""
+    def run(self, inp: XdpInput) -> XdpResult:
         check_packet_size(self.packets_run, inp.packet)
-        self.lag = lag
         size = len(inp.packet)
         self.frame[:] = bytes(FRAME_SIZE)
         self.frame[HEADROOM:HEADROOM + size] = inp.packet
@@ -185,26 +180,3 @@ class XdpRuntime:
                          bytes(self.frame[pkt.meta:pkt.data]), self.machine.cycles,
                          [(m.name, record) for m in self.maps if isinstance(m, RingBufMap) for record in m.drain()])
 
-    def arrival(self, frame_bytes: int) -> Callable[[int, int, bool], int]:
-        """For a core that starts before the packet is complete: the first
-        cycle the ``size`` bytes at ``addr`` are present, the packet arriving
-        ``frame_bytes`` a cycle from cycle 1 less the run's lag. ``data_end``
-        in the context is known with the last frame. A write to the packet
-        waits for the whole packet, so that it never meets the packet's own
-        bytes arriving."""
-        def cycle_of(addr: int, size: int, write: bool = False) -> int:
-            return max(1, arrives(addr, size, write) - self.lag)
-
-        def arrives(addr: int, size: int, write: bool) -> int:
-            pkt = self.packet
-            frames = -(-len(pkt.inp.packet) // frame_bytes)
-            if self.region.base <= addr < self.region.base + FRAME_SIZE:
-                if write:
-                    return frames
-                end = addr + size - (self.region.base + HEADROOM)
-                return min(max(1, -(-end // frame_bytes)), frames)
-            data_end = self.ctx.base + xdp_md_offset("data_end")
-            if not write and addr < data_end + XDP_MD_FIELD_BYTES and data_end < addr + size:
-                return frames
-            return 1
-        return cycle_of

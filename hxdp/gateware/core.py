@@ -16,9 +16,10 @@ Timing, as the model states it, and how the hardware keeps it:
 * A scoreboard counts, per register, the cycles until its newest value is
   usable. Decode passes a row to issue when none of its registers will be
   counting then (so its operands never go stale while it waits at issue)
-  and no helper call holds the core; the row issues when its packet bytes
-  are present, the divider (if it divides) is free and, on several cores,
-  it has the map lock.
+  and no helper call holds the core; the row issues when the divider (if
+  it divides) is free and, on several cores, it has the map lock. A packet
+  is whole in its buffer before the core starts on it, so no row waits for
+  its bytes.
 * Results are written into the register file at the end of the cycle
   before their latency runs out: ALU results in the issue cycle, multiplies,
   loads and atomics a cycle later (every load has latency 2: decode reads
@@ -51,11 +52,11 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..ebpf.hashtable import STAMP_BITS
-from ..ebpf.helpers import PACKET_HELPERS, HelperId
+from ..ebpf.helpers import HelperId
 from ..ebpf.maps import HANDLE_BASE
 from ..ebpf.memory import CONTEXT_BASE, MAP_BASE, PACKET_BASE, STACK_BASE
 from ..ebpf.runtime import FRAME_SIZE
-from ..ebpf.xdp import HEADROOM, XDP_MD, XDP_MD_FIELD_BYTES, XDP_MD_FIELDS, xdp_md_offset
+from ..ebpf.xdp import HEADROOM, XDP_MD, XDP_MD_FIELD_BYTES, XDP_MD_FIELDS
 from ..errors import HxdpError
 from ..maplayout import MapKind
 from ..target import Latency, Target
@@ -125,12 +126,9 @@ class Core(wiring.Component):
             "xdp": In(1),
             # The packet buffer's state: which buffer holds the packet (the
             # high bits of its ports' addresses, from the cycle after the
-            # start), the end of the bytes received (a frame offset), the
-            # bytes present.
+            # start) and the end of its bytes (a frame offset).
             "pkt_buffer": In(range(target.packet_buffers)),
             "pkt_end": In(FRAME_ADDR_BITS + 1),
-            "pkt_present": In(FRAME_ADDR_BITS + 1),   # bytes from the original data start
-            "pkt_done": In(1),                        # the whole packet is present
             "ingress_ifindex": In(32),
             "rx_queue_index": In(32),
             # Load ports, then the helper's key port (``helper_port``); one store port.
@@ -328,19 +326,15 @@ class Core(wiring.Component):
         m.d.comb += bounds.eq(Mux(is_moved, moved, Cat(Const(HEADROOM, len(bounds.meta)),
                                                          Const(HEADROOM, len(bounds.data)), self.pkt_end)))
 
-        # -- addresses: where each memory access goes and whether it may go now --------
-        present_end = Signal(64)
-        m.d.comb += present_end.eq(PACKET_BASE + HEADROOM + self.pkt_present)
-        ctx_data_end = CONTEXT_BASE + xdp_md_offset("data_end")
+        # -- addresses: where each memory access goes and whether it may go --------------
         slot_bits = (t.map_slots - 1).bit_length()
 
         def place(a: Signal, size, store, name: str, table) -> tuple[Signal, ...]:
-            """Where ``size`` bytes at ``a`` are: in the packet (present or
-            not), the stack, the context, a map (at which byte of the map
-            memory); whether the access may go, and whether it must wait."""
+            """Where ``size`` bytes at ``a`` are: in the packet, the stack,
+            the context, a map (at which byte of the map memory); and whether
+            the access may go."""
             offset = a[:32]
-            frame, stack, ctx, in_map, ok, late = (Signal(name=f"{name}_{n}") for n in
-                                                   ("frame", "stack", "ctx", "map", "ok", "late"))
+            frame, stack, ctx, in_map, ok = (Signal(name=f"{name}_{n}") for n in ("frame", "stack", "ctx", "map", "ok"))
             map_addr = Signal(self.map_bits, name=f"{name}_map_addr")
             region = a[MAP_SHIFT:MAP_SHIFT + slot_bits]
             m.d.comb += table.slot.eq(region)
@@ -356,22 +350,15 @@ class Core(wiring.Component):
             ]
             packet_ok = frame & (a[:FRAME_ADDR_BITS] >= bounds.meta) & (frame_end <= bounds.end)
             m.d.comb += ok.eq(packet_ok | stack | (ctx & ~store) | (in_map & ~(store & entry.readonly)))
-            # Arrival: packet loads wait for their bytes, stores for the whole
-            # packet, reads of data_end for the last frame.
-            unknown_end = ~store & (a < ctx_data_end + XDP_MD_FIELD_BYTES) & ((a + size) > ctx_data_end)
-            m.d.comb += late.eq((frame & (store | ((frame_end - HEADROOM).as_signed() > self.pkt_present))) |
-                                unknown_end)
-            return stack, ctx, in_map, map_addr, ok, late
+            return stack, ctx, in_map, map_addr, ok
 
-        addr, bound, in_stack, in_ctx, in_map, map_addr, mem_ok, waits, faults = ([] for _ in range(9))
+        addr, bound, in_stack, in_ctx, in_map, map_addr, mem_ok, faults = ([] for _ in range(8))
         for l, (s, d) in enumerate(zip(slots, dec)):
             a = Signal(64, name=f"addr{l}")
             m.d.comb += a.eq(a_val[l] + s.off.as_signed())
-            stack, ctx, lane_map, lane_map_addr, ok, late = place(a, d.size, d.store, f"lane{l}", self.places[l])
+            stack, ctx, lane_map, lane_map_addr, ok = place(a, d.size, d.store, f"lane{l}", self.places[l])
             x = Signal(64, name=f"bound{l}")
             m.d.comb += x.eq(a_val[l] + imm[l])
-            wait = Signal(name=f"wait{l}")
-            m.d.comb += wait.eq(~self.pkt_done & ((d.load | d.store) & late | d.bounds & (x > present_end)))
             fault = Signal(Fault, name=f"fault{l}")
             with m.If(d.active & ~d.known):
                 m.d.comb += fault.eq(Fault.UNSUPPORTED)
@@ -383,7 +370,7 @@ class Core(wiring.Component):
                 m.d.comb += fault.eq(Fault.MAP)
             addr.append(a), bound.append(x), in_stack.append(stack), in_ctx.append(ctx)
             in_map.append(lane_map), map_addr.append(lane_map_addr)
-            mem_ok.append(ok), waits.append(wait), faults.append(fault)
+            mem_ok.append(ok), faults.append(fault)
 
         # The helper call (one a row): its number, the map r1 names, its key
         # at r2 and (an update) its value at r3.
@@ -404,11 +391,11 @@ class Core(wiring.Component):
                      on_map.eq(one_of(number, MAP_HELPERS)), keyed.eq(one_of(number, KEYED_HELPERS))]
         pointed = []
         for n, (name, at, size) in enumerate((("key", args[1], entry.key_size), ("value", args[2], entry.value_size))):
-            to_stack, to_ctx, to_map, phys, ok, late = place(at, size, Const(0), name, self.places[lanes + n])
+            to_stack, to_ctx, to_map, phys, ok = place(at, size, Const(0), name, self.places[lanes + n])
             space = Signal(Space, name=f"{name}_space")
             m.d.comb += space.eq(Mux(to_stack, Space.STACK, Mux(to_map, Space.MAP, Space.PACKET)))
-            pointed.append((space, Mux(to_map, phys, at[:helper_addr_bits]), ok & ~to_ctx, late))
-        (key_space, key_phys, key_ok, key_late), (value_space, value_phys, value_ok, value_late) = pointed
+            pointed.append((space, Mux(to_map, phys, at[:helper_addr_bits]), ok & ~to_ctx))
+        (key_space, key_phys, key_ok), (value_space, value_phys, value_ok) = pointed
         # A busy helper unit on several cores takes its map's key count and
         # use clock again when its probe gets the map lock.
         used_at = Mux(helper.busy, helper.used_slot, map_slot) if t.cores > 1 else map_slot
@@ -419,8 +406,6 @@ class Core(wiring.Component):
                      helper.value_addr.eq(value_phys), *(helper.args[i].eq(a) for i, a in enumerate(args)),
                      helper.conformance.eq(~self.xdp),
                      self.used_slot.eq(helper.used_slot), self.used_change.eq(helper.used_change)]
-        moves_packet = one_of(number, PACKET_HELPERS)
-        waits.append(calls & ~self.pkt_done & (keyed & (key_late | updates & value_late) | moves_packet))
         m.d.comb += helper.packet.eq(bounds)
         with m.If(self.start):
             m.d.sync += is_moved.eq(0)
@@ -450,7 +435,7 @@ class Core(wiring.Component):
         granted = self.lock_grant if t.cores > 1 else Const(1)
         needs_lock = Signal()
         m.d.comb += [
-            held_up.eq(Cat(*conflicts, *waits).any()),
+            held_up.eq(Cat(*conflicts).any()),
             needs_lock.eq(Cat(*(d.store & lane_map for d, lane_map in zip(dec, in_map))).any()),
             self.lock_want.eq(running & e_valid & needs_lock & ~held_up | helper.lock_want),
             helper.lock_grant.eq(granted),

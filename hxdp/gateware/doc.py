@@ -49,9 +49,10 @@ On `tx` they are zero.
 
 {_layout_table(beat_layout(fb))}
 A core holds {target.packet_buffers} packet{"s" * (target.packet_buffers > 1)} (`packet_buffers`, `hxdp verilog --buffers N`).
-It starts on a packet with its first beat, and the rest keeps arriving
-while it runs (one beat a cycle keeps the model's timing), or, with a
-packet before it still running, in the cycle that packet's verdict leaves.
+It starts on a packet in the cycle after its last beat, when the packet
+is whole in its buffer, or, with a packet before it still running, in the
+cycle that packet's verdict leaves; so no row of the program waits for the
+packet's bytes.
 `rx` is not ready from a packet's last beat while every buffer holds a
 packet, until the cycle the oldest one's verdict (and its last tx beat,
 if it sends) leaves; a verdict waits for the bytes of the packet before it.
@@ -193,11 +194,12 @@ definition in `hxdp/target.py`):
   issues, so it counts that row's writes as made; which registers that row
   writes later than the next cycle was found when it left decode, so
   decode's check does not wait for issue's decision.
-- **At issue** a row waits for the packet bytes it reaches (a store, or a
-  call that moves the packet's bounds, for the whole packet), for the
-  divider, and on several cores, if it stores to the map memory, for the
-  map lock; decode holds the next row meanwhile. (A hash-map call issues
-  without the lock; its probe waits for it.)
+- **At issue** a row waits for the divider, and on several cores, if it
+  stores to the map memory, for the map lock; decode holds the next row
+  meanwhile. (A hash-map call issues without the lock; its probe waits
+  for it.) No row waits for the packet's bytes: the packet is whole in
+  its buffer when the core starts, so no address is compared with the
+  bytes received.
 - **Stores** write in the cycle after their row. An atomic reads the old
   value then and writes the new one from a register in the cycle after
   that, so no cycle holds a memory's read, the operation and the write;

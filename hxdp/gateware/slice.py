@@ -4,11 +4,11 @@ the packet's bytes on ``tx``. The engine puts one or more slices behind
 its dispatcher and merger, and gives them the map memory, the map table
 and the control registers they share.
 
-The core starts on a packet with its first beat (early start), the rest
-of the packet arriving while the program runs, or later, once the verdict
-of the packet before it is taken. When the program has ended and the
-packet is all in, the slice gives its verdict and, for XDP_PASS, XDP_TX
-and XDP_REDIRECT, sends the bytes the program left. With
+The core starts on a packet in the cycle after its last beat, when the
+packet is whole in its buffer, or later, once the verdict of the packet
+before it is taken; so no row of the program waits for a packet's bytes.
+When the program has ended, the slice gives its verdict and, for
+XDP_PASS, XDP_TX and XDP_REDIRECT, sends the bytes the program left. With
 ``packet_buffers`` of 2 or more, the next packets come in while the
 program runs and the last one's bytes go out.
 """
@@ -100,8 +100,7 @@ class CoreSlice(wiring.Component):
         held = Signal(range(buffers + 1))        # buffers from a packet's first beat until it has left
         frames_in = Signal(range(FRAME_SIZE // fb + 1))     # of the packet coming in
         length = Array(Signal(FRAME_ADDR_BITS + 1, name=f"length{b}") for b in range(buffers))
-        full = Array(Signal(name=f"full{b}") for b in range(buffers))          # the whole packet is in
-        waiting = Array(Signal(name=f"waiting{b}") for b in range(buffers))    # in, and not yet started
+        waiting = Array(Signal(name=f"waiting{b}") for b in range(buffers))    # whole, and not yet started
         port = Array(Signal(32, name=f"port{b}") for b in range(buffers))
         queue = Array(Signal(32, name=f"queue{b}") for b in range(buffers))
         tag = Array(Signal(TAG_BITS, name=f"tag{b}") for b in range(buffers))
@@ -124,37 +123,34 @@ class CoreSlice(wiring.Component):
         m.d.comb += index.eq(Mux(first, 0, frames_in) + HEADROOM // fb)
         # A beat is written into the buffer from registers in the cycle
         # after it is taken, which a beat taken late in its cycle (a
-        # packet's first, as the one before leaves) leaves time for. A load
-        # of its bytes issues no sooner (the count of bytes present moves
-        # in that cycle too), and the buffer's read ports see a write in
-        # its own cycle, so the core reads the bytes as it did.
+        # packet's first, as the one before leaves) leaves time for. The
+        # core starts in that cycle of the last beat, and the buffer's read
+        # ports see a write in its own cycle.
         m.d.sync += [buf.frame_en.eq(accept), buf.frame_index.eq(Cat(index, rx_buf)),
                      buf.frame_data.eq(kept_bytes(beat.data, beat.keep))]
         with m.If(accept):
             m.d.sync += [frames_in.eq(Mux(first, 1, frames_in + 1)), length[rx_buf].eq(length_next),
-                         receiving.eq(~beat.last), full[rx_buf].eq(beat.last)]
+                         receiving.eq(~beat.last)]
             with m.If(first):
-                m.d.sync += [waiting[rx_buf].eq(1), port[rx_buf].eq(beat.port), queue[rx_buf].eq(beat.queue),
-                             tag[rx_buf].eq(self.tag)]
+                m.d.sync += [port[rx_buf].eq(beat.port), queue[rx_buf].eq(beat.queue), tag[rx_buf].eq(self.tag)]
             with m.If(beat.last):
-                m.d.sync += rx_buf.eq(ring_next(rx_buf, buffers))
+                m.d.sync += [waiting[rx_buf].eq(1), rx_buf.eq(ring_next(rx_buf, buffers))]
 
         # -- the core: the next packet, once the last one's verdict is taken ----------------
-        # It starts with the packet's first beat, or later on a packet
-        # already coming in; in conformance, in the cycle after the last
-        # beat, when r1 and r2 come from the length's register.
+        # It starts in the cycle after the packet's last beat, or later, from
+        # registers only (the packet before may leave in that cycle); in
+        # conformance r1 and r2 come from the length's register.
         idle = Signal(init=1)         # the core's last packet has its verdict taken
         verdict_taken = Signal()
         free = Signal()
         m.d.comb += [
             free.eq(idle | verdict_taken),
-            core.start.eq(free & Mux(conformance, waiting[next_buf] & full[next_buf], waiting[next_buf] | first)),
+            core.start.eq(free & waiting[next_buf]),
             core.xdp.eq(~conformance),
             core.r1.eq(Mux(conformance, Mux(length[next_buf] != 0, PACKET_BASE + HEADROOM, 0), CONTEXT_BASE)),
             core.r2.eq(Mux(conformance, length[next_buf], 0)),
             core.pkt_buffer.eq(run_buf),
             core.pkt_end.eq(HEADROOM + length[run_buf]),
-            core.pkt_present.eq(frames_in * fb), core.pkt_done.eq(full[run_buf]),
             core.ingress_ifindex.eq(port[run_buf]), core.rx_queue_index.eq(queue[run_buf]),
         ]
         with m.If(verdict_taken):
@@ -187,8 +183,8 @@ class CoreSlice(wiring.Component):
         ahead = Signal()              # the packet's first frames are read while its verdict waits
         with m.FSM():
             with m.State("VERDICT"):
-                # From the cycle the outcome is out and the packet all in.
-                m.d.comb += [verdict.valid.eq((ended | core.finished) & full[run_buf]),
+                # From the cycle the outcome is out.
+                m.d.comb += [verdict.valid.eq(ended | core.finished),
                              ahead.eq(verdict.valid & sends)]
                 with m.If(verdict_taken):
                     with m.If(sends):

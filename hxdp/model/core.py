@@ -2,16 +2,11 @@
 
 Timing rules (docs/model.md explains them with examples):
 
-* The first row issues in cycle 1, the cycle the packet's first frame
-  (``packet_frame_bytes``) is present; frame k is present from cycle k+1.
+* The first row issues in cycle 1. The packet is whole in its buffer
+  before the core starts on it, so no row waits for its bytes.
 * A row issues when every register it reads or writes has its latest value
-  (a result is usable ``latency`` cycles after its row issued) and every
-  packet byte it loads has arrived; until then the core stalls. A store to
-  the packet waits for the whole packet; a helper call waits for the packet
-  bytes its pointer arguments reach (a map key in the packet), and one that
-  moves the packet's bounds for the whole packet. A bounds check (``bout``/``bin``
-  a, imm) waits for the packet's bytes up to a + imm or, if the packet is
-  shorter, for its last byte.
+  (a result is usable ``latency`` cycles after its row issued); until then
+  the core stalls.
 * The core has one divider, busy for ``latency.div`` cycles from the row
   that starts it: a division waits until it is free.
 * A helper call's r0 is usable ``latency.helper`` cycles after it, except
@@ -30,23 +25,16 @@ Timing rules (docs/model.md explains them with examples):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
-
-from ..ebpf.helpers import WHOLE_PACKET_HELPERS, argument_reads
 from .helper_timing import helper_hold
 from .waits import CycleSplit, Wait
 from ..ebpf.interp import M64, Environment, ExecutionFault, alu, atomic_access, condition
 from ..ebpf.isa import Insn, sign_extend
-from ..ebpf.memory import PACKET_BASE, STACK_BASE, Memory, MemoryFault
-from ..ebpf.xdp import HEADROOM, XDP_MD_FIELD_BYTES, xdp_md_offset
+from ..ebpf.memory import STACK_BASE, Memory, MemoryFault
+from ..ebpf.xdp import XDP_MD_FIELD_BYTES, xdp_md_offset
 from ..image import Image
 from ..target import MAX_CYCLES, Op, OpInfo, Operand, Slot, Unit, ebpf_spec
 
-__all__ = ["Core", "Arrival"]
-
-# Given an address, a size and whether it is a write: the first cycle the
-# access may happen (the bytes are present).
-Arrival = Callable[[int, int, bool], int]
+__all__ = ["Core"]
 
 
 @dataclass
@@ -80,13 +68,11 @@ class Core:
     ``tail_calls``; and after each run ``cycles``, ``insns_executed`` and
     ``split``, the cycles by what they were spent on."""
 
-    def __init__(self, image: Image, memory: Memory, env: Environment, *,
-                 arrival: Arrival | None = None, max_cycles: int = MAX_CYCLES):
+    def __init__(self, image: Image, memory: Memory, env: Environment, *, max_cycles: int = MAX_CYCLES):
         self.image = image
         self.target = image.target
         self.memory = memory
         self.env = env
-        self.arrival = arrival
         self.max_cycles = max_cycles
         self.program_name = image.name
         self.regs = [0] * self.target.registers
@@ -147,21 +133,6 @@ class Core:
                 divides |= e.info.unit is Unit.DIV
             if divides:
                 wait(divider_free, Wait.DIVIDE)
-            if self.arrival is not None:
-                for e in ops:
-                    if e.info.unit is Unit.LSU:
-                        addr = (regs[e.slot.a] + e.slot.off) & M64
-                        wait(self.arrival(addr, e.info.width, e.info.writes_memory), Wait.PACKET)
-                    elif e.info.reads_packet_end:
-                        wanted = min((regs[e.slot.a] + e.slot.imm) & M64, self._packet_end(e))
-                        wait(self.arrival(wanted - 1, 1, False), Wait.PACKET)
-                    elif e.info.unit is Unit.HELPER:
-                        number = regs[e.slot.a] if e.slot.op is Op.CALLR else e.slot.imm
-                        for addr, size in argument_reads(number, regs, getattr(self.env, "maps", None)):
-                            if size > 0:
-                                wait(self.arrival(addr, size, False), Wait.PACKET)
-                        if number in WHOLE_PACKET_HELPERS:
-                            wait(self.arrival(PACKET_BASE + HEADROOM, 1, True), Wait.PACKET)
             if issue > self.max_cycles:
                 self.cycles = self.max_cycles + 1
                 raise self.fault(ops[0].pc if ops else -1,

@@ -23,9 +23,8 @@ def ModelEngine(image: Image, *, routes: RouteTable | None = None, max_cycles: i
                 **kw) -> XdpRuntime:
     """An XDP engine running ``image`` on the cycle-accurate core; results carry cycles."""
     holder = Program(image.name, [], image.maps)
-    return XdpRuntime(holder, routes=routes, core=lambda rt: Core(
-        image, rt.memory, rt, arrival=rt.arrival(image.target.packet_frame_bytes),
-        max_cycles=max_cycles), **kw)
+    return XdpRuntime(holder, routes=routes, core=lambda rt: Core(image, rt.memory, rt, max_cycles=max_cycles),
+                      **kw)
 
 
 def run_conformance(insns: Sequence[Insn], mem: bytes, target: Target) -> int:

@@ -8,10 +8,11 @@ there when the FIFO has no room for it. A core has ``buffers`` packet
 buffers: a packet's first beat goes in in the first cycle it is there, the
 beats before it are in and a buffer is free (from the cycle the packet
 ``buffers`` before it ends), the rest a beat a cycle. The core starts on
-it in that cycle, or later, in the cycle the verdict of the packet before
-is given; the verdict of a packet comes after the bytes of the one before
-it have left. So the next packet streams in and the last one streams out
-while the program runs.
+it in the cycle after its last beat, when it is whole in its buffer, or
+later, in the cycle the verdict of the packet before is given; the verdict
+of a packet comes after the bytes of the one before it have left. So the
+next packet streams in and the last one streams out while the program
+runs.
 """
 
 from __future__ import annotations
@@ -21,17 +22,13 @@ from dataclasses import dataclass
 
 from ..passage import Passage, ready_chance, tx_ready
 
-__all__ = ["Ingress", "StreamTiming", "VERDICT_AFTER_EXIT", "VERDICT_AFTER_LAST_BEAT", "VERDICT_AFTER_BYTES",
-           "FIRST_TX_AFTER_VERDICT"]
+__all__ = ["Ingress", "StreamTiming", "VERDICT_AFTER_EXIT", "VERDICT_AFTER_BYTES", "FIRST_TX_AFTER_VERDICT"]
 
 # A verdict comes VERDICT_AFTER_EXIT cycles after the core's start and its
-# cycles (the cycle the core's outcome is out), no sooner than
-# VERDICT_AFTER_LAST_BEAT cycles after the first beat and the packet's
-# beats (the cycle after the last beat, when the packet's length is known),
-# and no sooner than VERDICT_AFTER_BYTES cycles after the packet before it
-# has sent its last beat.
+# cycles (the cycle the core's outcome is out), and no sooner than
+# VERDICT_AFTER_BYTES cycles after the packet before it has sent its last
+# beat.
 VERDICT_AFTER_EXIT = 1
-VERDICT_AFTER_LAST_BEAT = 0
 VERDICT_AFTER_BYTES = 1
 # The first tx beat is offered this many cycles after the verdict: the
 # transmit path reads the packet's first two frames to cut a beat from
@@ -54,9 +51,9 @@ class Ingress:
 
 class StreamTiming:
     """Passages of packets given in arrival order, for a core whose streams
-    carry ``frame_bytes`` a beat and which holds ``buffers`` packets. For
-    each admitted packet, `start` says how late the core starts on it, and
-    `passage` takes the core's cycles for it (run with that lag)."""
+    carry ``frame_bytes`` a beat and which holds ``buffers`` packets. Each
+    admitted packet is placed by `start`, and `passage` takes the core's
+    cycles for it."""
 
     def __init__(self, frame_bytes: int, ingress: Ingress = Ingress(), buffers: int = 1):
         if not 0 < ingress.tx_ready <= 1:
@@ -71,8 +68,8 @@ class StreamTiming:
         self._sent_until = -VERDICT_AFTER_BYTES          # its last beat out, when it sent bytes
         self._queued: deque[tuple[int, int]] = deque()   # (first beat, length) of packets still in the FIFO
         self._arrival = 0
-        # The packet `start` placed: its arrival, length, first beat and core start.
-        self._placed: tuple[int, int, int, int] | None = None
+        # The packet `start` placed: its arrival, first beat and core start.
+        self._placed: tuple[int, int, int] | None = None
 
     def beats(self, length: int) -> int:
         return max(1, -(-length // self.frame_bytes))
@@ -91,25 +88,22 @@ class StreamTiming:
         held = sum(length - min(length, max(0, arrival - start) * fb) for start, length in self._queued)
         return held + length <= self.ingress.fifo_bytes
 
-    def start(self, arrival: int, length: int) -> int:
-        """For an admitted packet of ``length`` bytes: the cycles from its
-        first beat to the core's start on it (the core's ``lag``)."""
+    def start(self, arrival: int, length: int) -> None:
+        """Place an admitted packet of ``length`` bytes: its beats in, the
+        core's start on it."""
         buffer_free = self._dones[0] if len(self._dones) == self._dones.maxlen else 0
         first = max(arrival, self._rx_free, buffer_free)
-        start = max(first, self._verdict)
-        self._placed = arrival, length, first, start
-        self._queued.append((first, length))
         self._rx_free = first + self.beats(length)
-        return start - first
+        self._placed = arrival, first, max(self._rx_free, self._verdict)
+        self._queued.append((first, length))
 
     def passage(self, cycles: int, sent: int | None) -> Passage:
         """The passage of the packet `start` placed, for which the core ran
         ``cycles`` and which sends ``sent`` bytes on tx (None: none)."""
         if self._placed is None:
             raise ValueError("start places a packet before its passage")
-        (arrival, length, first, start), self._placed = self._placed, None
-        verdict = max(start + cycles + VERDICT_AFTER_EXIT, first + self.beats(length) + VERDICT_AFTER_LAST_BEAT,
-                      self._sent_until + VERDICT_AFTER_BYTES)
+        (arrival, first, start), self._placed = self._placed, None
+        verdict = max(start + cycles + VERDICT_AFTER_EXIT, self._sent_until + VERDICT_AFTER_BYTES)
         done = verdict
         if sent:
             cycle = verdict + FIRST_TX_AFTER_VERDICT

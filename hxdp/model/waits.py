@@ -14,7 +14,7 @@ class Wait(enum.Enum):
     """What a cycle was spent on. A cycle a row could wait for several
     reasons goes to the first of: the cycles after a taken branch or a
     holding call, then operands (by the unit that makes them), then the
-    divider, then the packet's bytes."""
+    divider."""
     ROW = "rows"                   # a row with operations issues
     EMPTY = "empty rows"           # a row without: the schedule waits out a latency
     BRANCH = "branch"              # the penalty of a taken branch
@@ -23,7 +23,6 @@ class Wait(enum.Enum):
     DIVIDE = "divide"              # an operand the divider gives, or the divider busy
     HELPER = "helper"              # a helper's r0, or a call that holds the core (hash maps)
     ATOMIC = "atomic"              # the cycle after an atomic's write
-    PACKET = "packet bytes"        # bytes not yet arrived
 
 
 class CycleSplit(Counter):
