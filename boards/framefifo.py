@@ -292,12 +292,15 @@ class FrameFifo(wiring.Component):
             # A beat at a time: read (``fetching``), into ``out``, taken.
             fetching = Signal()
             holding = Signal()                    # ``out`` holds a beat
-            m.d.comb += [rp.addr.eq(at[:bits]), rp.en.eq(1), self.r.valid.eq(holding)]
+            # The beat's register has no reset (``holding`` says whether it
+            # holds one), so the read domain's reset reaches none of its bits.
+            word = Signal.like(rp.data, reset_less=True)
+            m.d.comb += [rp.addr.eq(at[:bits]), rp.en.eq(1), self.r.valid.eq(holding), *unpack(out, word)]
             taking = holding & self.r.ready
             with m.If(~holding & ~fetching & (in_frame | waiting)):
                 rsync += [fetching.eq(1), at.eq(at + 1), in_frame.eq(1)]
             with m.If(fetching):
-                rsync += [fetching.eq(0), holding.eq(1), *unpack(out, rp.data)]
+                rsync += [fetching.eq(0), holding.eq(1), word.eq(rp.data)]
             with m.If(taking):
                 rsync += holding.eq(0)
                 with m.If(out.last):

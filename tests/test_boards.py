@@ -145,7 +145,7 @@ def test_an_interrupted_build_leaves_no_nextpnr_running(tmp_path, monkeypatch):
     monkeypatch.setattr("hxdp.boards.build.SHOW_EVERY_SECONDS", 0)
 
     def interrupt(text: str) -> None:
-        if "routing" in text and "2: routing" in text:         # both seeds running
+        if "seed 1: routing" in text and "seed 2: routing" in text:     # both seeds running, their logs written
             raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
         build_ecp5(board("versa_ecp5"), None, tmp_path, progress=interrupt, seeds=2)

@@ -8,11 +8,12 @@ where the kernel cannot run XDP programs.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from hxdp.cli import main
 from hxdp.ebpf.asm import assemble
@@ -126,9 +127,23 @@ out:
 """
 
 
+@functools.cache
+def _kernel_offers(helper: int) -> bool:
+    """Whether the running kernel lets an XDP program call ``helper`` (some
+    refuse bpf_xdp_adjust_meta: "program of this type cannot use helper")."""
+    try:
+        with KernelEngine(xdp_program(f"mov %r2, 0\ncall {helper}\nmov %r0, 2\nexit")):
+            return True
+    except HxdpError as err:
+        if "cannot use helper" in str(err):
+            return False
+        raise
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.sampled_from([44, 54, 65]), st.integers(-400, 400), st.integers(14, 300))
 def test_adjust_helpers_agree_with_the_kernel(kernel, helper, delta, size):
+    assume(_kernel_offers(helper))
     program = xdp_program(ADJUST.format(delta=delta, helper=helper))
     packet = XdpInput(bytes(range(256)) * 2)
     packet = XdpInput(packet.packet[:size])
