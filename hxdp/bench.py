@@ -89,9 +89,7 @@ def bench_program(path: Path, lanes: int, pcap: Path | None = None,
         result = engine.run(p)
         cycles.append(result.cycles)
         split.update(engine.machine.split)
-        timing = StreamTiming(image.target.packet_frame_bytes)
-        timing.start(0, len(p.packet))
-        alone = timing.passage(result.cycles, result.sent)
+        alone = StreamTiming(image.target.packet_frame_bytes).passage(0, len(p.packet), result.cycles, result.sent)
         streams += alone.done - result.cycles
     mean = sum(cycles) / len(cycles)
     rows = len(image.rows)

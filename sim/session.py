@@ -148,9 +148,8 @@ def _on_model(runtime, target: Target, packets: Sequence[XdpInput], due: list[in
     passages, results = [], []
     for i, (packet, arrival) in enumerate(zip(packets, due)):
         if timing.admits(arrival, len(packet.packet)):
-            timing.start(arrival, len(packet.packet))
             result = runtime.run(packet)
-            passages.append(timing.passage(result.cycles, result.sent))
+            passages.append(timing.passage(arrival, len(packet.packet), result.cycles, result.sent))
             results.append(result)
         else:
             passages.append(Passage.dropped_at(arrival))

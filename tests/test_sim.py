@@ -118,8 +118,7 @@ def test_a_second_buffer_takes_the_next_packet_in_while_the_first_runs():
         timing = StreamTiming(32, buffers=buffers)
         out = []
         for _ in range(3):
-            timing.start(0, 64)
-            out.append(timing.passage(10, 64))
+            out.append(timing.passage(0, 64, 10, 64))
         return out
     assert run(2) == [Passage(0, 0, 13, 16), Passage(0, 2, 24, 27), Passage(0, 16, 35, 38)]
     assert run(1) == [Passage(0, 0, 13, 16), Passage(0, 16, 29, 32), Passage(0, 32, 45, 48)]

@@ -4,8 +4,8 @@ they share, and the control port.
 
 Packets come in on ``rx``, one frame (``packet_frame_bytes``) a beat; a
 core (the one its flow is in, or the least busy) takes it into one of its
-packet buffers and starts on it with its first beat, or once its packet
-before has its verdict. Verdicts, each with its packet's tag and core, and
+packet buffers and starts on it in the cycle after its last beat, or once
+its packet before has its verdict. Verdicts, each with its packet's tag and core, and
 the bytes of XDP_PASS, XDP_TX and XDP_REDIRECT packets on ``tx`` leave as
 the cores give them: a flow's packets in the order they came, others as
 they finish. With one core the dispatcher and merger add no cycle.

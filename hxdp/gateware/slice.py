@@ -124,8 +124,8 @@ class CoreSlice(wiring.Component):
         # A beat is written into the buffer from registers in the cycle
         # after it is taken, which a beat taken late in its cycle (a
         # packet's first, as the one before leaves) leaves time for. The
-        # core starts in that cycle of the last beat, and the buffer's read
-        # ports see a write in its own cycle.
+        # core starts no sooner than the cycle the last beat is written in,
+        # and the buffer's read ports see a write in its own cycle.
         m.d.sync += [buf.frame_en.eq(accept), buf.frame_index.eq(Cat(index, rx_buf)),
                      buf.frame_data.eq(kept_bytes(beat.data, beat.keep))]
         with m.If(accept):

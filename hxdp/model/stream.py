@@ -51,9 +51,8 @@ class Ingress:
 
 class StreamTiming:
     """Passages of packets given in arrival order, for a core whose streams
-    carry ``frame_bytes`` a beat and which holds ``buffers`` packets. Each
-    admitted packet is placed by `start`, and `passage` takes the core's
-    cycles for it."""
+    carry ``frame_bytes`` a beat and which holds ``buffers`` packets: each
+    admitted packet's `passage`, from the core's cycles for it."""
 
     def __init__(self, frame_bytes: int, ingress: Ingress = Ingress(), buffers: int = 1):
         if not 0 < ingress.tx_ready <= 1:
@@ -68,8 +67,6 @@ class StreamTiming:
         self._sent_until = -VERDICT_AFTER_BYTES          # its last beat out, when it sent bytes
         self._queued: deque[tuple[int, int]] = deque()   # (first beat, length) of packets still in the FIFO
         self._arrival = 0
-        # The packet `start` placed: its arrival, first beat and core start.
-        self._placed: tuple[int, int, int] | None = None
 
     def beats(self, length: int) -> int:
         return max(1, -(-length // self.frame_bytes))
@@ -88,21 +85,15 @@ class StreamTiming:
         held = sum(length - min(length, max(0, arrival - start) * fb) for start, length in self._queued)
         return held + length <= self.ingress.fifo_bytes
 
-    def start(self, arrival: int, length: int) -> None:
-        """Place an admitted packet of ``length`` bytes: its beats in, the
-        core's start on it."""
+    def passage(self, arrival: int, length: int, cycles: int, sent: int | None) -> Passage:
+        """The passage of an admitted packet of ``length`` bytes arriving at
+        ``arrival``, for which the core ran ``cycles`` and which sends
+        ``sent`` bytes on tx (None: none)."""
         buffer_free = self._dones[0] if len(self._dones) == self._dones.maxlen else 0
         first = max(arrival, self._rx_free, buffer_free)
         self._rx_free = first + self.beats(length)
-        self._placed = arrival, first, max(self._rx_free, self._verdict)
         self._queued.append((first, length))
-
-    def passage(self, cycles: int, sent: int | None) -> Passage:
-        """The passage of the packet `start` placed, for which the core ran
-        ``cycles`` and which sends ``sent`` bytes on tx (None: none)."""
-        if self._placed is None:
-            raise ValueError("start places a packet before its passage")
-        (arrival, first, start), self._placed = self._placed, None
+        start = max(self._rx_free, self._verdict)
         verdict = max(start + cycles + VERDICT_AFTER_EXIT, self._sent_until + VERDICT_AFTER_BYTES)
         done = verdict
         if sent:
